@@ -2,10 +2,12 @@
 //! point order, as nanoGPT's `shakespeare_char` builds it (`sorted(set(text))`).
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::text_stream::{CutRule, TextChunks, Utf8Policy};
 
 /// Maps each character of a fixed alphabet to an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,17 @@ impl CharTokenizer {
                 .iter()
                 .flat_map(|t| t.as_ref().chars().collect::<Vec<_>>()),
         )
+    }
+
+    /// The alphabet of text files, streamed.
+    pub fn from_files(paths: &[PathBuf], policy: Utf8Policy) -> Result<Self> {
+        let mut chars = BTreeSet::new();
+        for path in paths {
+            for chunk in TextChunks::open(path, CutRule::AnyNewline, policy)? {
+                chars.extend(chunk?.chars());
+            }
+        }
+        Ok(Self::new(chars))
     }
 
     /// The characters, by id.
