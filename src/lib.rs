@@ -1,9 +1,19 @@
 //! claude-rust: a pure-Rust LLM stack on burn.
 //!
 //! This umbrella crate re-exports the workspace's library crates so that examples and end-to-end
-//! tests have one import path. Each crate is documented on its own:
+//! tests have one import path:
 //!
 //! - [`tokenizer`]: byte-level BPE and character tokenizers, data preparation (`.bin` token files)
 //!   and the memory-mapped reader.
+//! - [`tensors`]: device selection and backend features.
+//! - [`core`]: the GPT model.
+//! - [`trainer`]: the training loop, checkpoints and metrics.
+//! - [`inference`]: sampling and generation.
+//! - [`cli`]: the `claude-rust` command line as functions.
 
+pub use claude_core as core;
+pub use claude_inference as inference;
+pub use claude_rust_cli as cli;
+pub use claude_tensors as tensors;
 pub use claude_tokenizer as tokenizer;
+pub use claude_trainer as trainer;

@@ -2,9 +2,8 @@
 //!
 //! Thin by design: each subcommand parses its arguments and calls a library crate.
 
-mod commands;
-
 use clap::{Parser, Subcommand};
+use claude_rust_cli::commands;
 
 /// A pure-Rust LLM stack: tokenize, prepare data, train, generate.
 #[derive(Debug, Parser)]
@@ -21,6 +20,10 @@ enum Command {
     Tokenizer(commands::tokenizer::TokenizerCommand),
     /// Encode text files into train.bin / val.bin token files.
     Prepare(commands::prepare::PrepareArgs),
+    /// Train a GPT from a config file.
+    Train(commands::train::TrainArgs),
+    /// Generate text from a checkpoint.
+    Generate(commands::generate::GenerateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Tokenizer(command) => commands::tokenizer::run(command),
         Command::Prepare(args) => commands::prepare::run(args),
+        Command::Train(args) => commands::train::run(args).map(|_| ()),
+        Command::Generate(args) => commands::generate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
+pub mod generate;
 pub mod prepare;
 pub mod tokenizer;
+pub mod train;

@@ -1,0 +1,68 @@
+//! Causal multi-head self-attention (Vaswani et al., 2017, "Attention Is All You Need"), with the
+//! query/key/value projections fused into one matrix as in GPT-2 (`c_attn`).
+//!
+//! The score computation goes through burn's fused `attention` op with `is_causal`, so backends
+//! that have a flash kernel use it (at inference; under autodiff burn decomposes it).
+
+use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding};
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::config::ModelConfig;
+use crate::init::{INIT_STD, linear, residual_std};
+
+/// One attention layer.
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention {
+    /// Fused query, key and value projection, `[d_model, 3 * d_model]`.
+    pub c_attn: Linear,
+    /// Output projection, `[d_model, d_model]`.
+    pub c_proj: Linear,
+    /// Dropout on the output (training only).
+    pub resid_dropout: Dropout,
+    n_head: usize,
+}
+
+impl CausalSelfAttention {
+    /// A freshly initialised layer.
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let d = config.d_model;
+        CausalSelfAttention {
+            c_attn: linear(d, 3 * d, config.bias, INIT_STD, device),
+            c_proj: linear(d, d, config.bias, residual_std(config.n_layer), device),
+            resid_dropout: DropoutConfig::new(config.dropout).init(),
+            n_head: config.n_head,
+        }
+    }
+
+    /// Attends each position to itself and the positions before it.
+    ///
+    /// `rope`, when given, rotates queries and keys for positions `start..start + seq`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
+    pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
+        let [batch, seq, d_model] = x.dims();
+        let head_dim = d_model / self.n_head;
+        let mut qkv = self.c_attn.forward(x).chunk(3, 2); // 3 x [B, T, C]
+        let split_heads = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.n_head, head_dim])
+                .swap_dims(1, 2)
+        }; // [B, nh, T, hs]
+        let v = split_heads(qkv.pop().expect("value"));
+        let mut k = split_heads(qkv.pop().expect("key"));
+        let mut q = split_heads(qkv.pop().expect("query"));
+        if let Some(rope) = rope {
+            q = rope.apply(q, start);
+            k = rope.apply(k, start);
+        }
+        let options = AttentionModuleOptions {
+            is_causal: true,
+            ..Default::default()
+        };
+        let y = attention(q, k, v, None, None, options); // [B, nh, T, hs]
+        let y = y.swap_dims(1, 2).reshape([batch, seq, d_model]); // [B, T, C]
+        self.resid_dropout.forward(self.c_proj.forward(y))
+    }
+}

@@ -1,0 +1,47 @@
+//! One pre-norm Transformer block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+
+use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
+use burn::prelude::*;
+
+use crate::attention::CausalSelfAttention;
+use crate::config::ModelConfig;
+use crate::mlp::Mlp;
+use crate::norm::Norm;
+
+/// A Transformer block (GPT-2's `h.{i}`).
+#[derive(Module, Debug)]
+pub struct Block {
+    /// Norm before attention.
+    pub ln_1: Norm,
+    /// Causal self-attention.
+    pub attn: CausalSelfAttention,
+    /// Norm before the MLP.
+    pub ln_2: Norm,
+    /// Feed-forward network.
+    pub mlp: Mlp,
+    /// Dropout on the MLP's output (training only).
+    pub mlp_dropout: Dropout,
+}
+
+impl Block {
+    /// A freshly initialised block.
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        Block {
+            ln_1: Norm::new(config, device),
+            attn: CausalSelfAttention::new(config, device),
+            ln_2: Norm::new(config, device),
+            mlp: Mlp::new(config, device),
+            mlp_dropout: DropoutConfig::new(config.dropout).init(),
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
+    pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), rope, start);
+        x.clone()
+            + self
+                .mlp_dropout
+                .forward(self.mlp.forward(self.ln_2.forward(x)))
+    }
+}

@@ -1,0 +1,71 @@
+//! `claude-rust train`: run a training config (also what `examples/train.rs` calls).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use claude_trainer::metrics::{Reporter, TextReporter};
+use claude_trainer::{RunOptions, RunSummary, TrainConfig, train};
+
+/// Arguments of `claude-rust train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Run configuration (TOML), e.g. configs/shakespeare-char-small.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory (default: out/<config name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device: cpu, wgpu, wgpu:N, cuda:N, ndarray.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print metric lines instead of the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Continue from the newest checkpoint in the output directory.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps (overrides train.max_steps).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+}
+
+/// Trains and prints a summary.
+pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
+    let config = TrainConfig::load(&args.config)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .config
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("out").join(name)
+    });
+    let options = RunOptions {
+        out_dir,
+        device: args.device.clone(),
+        resume: args.resume,
+        max_steps: args.max_steps,
+    };
+    let mut reporter: Box<dyn Reporter> = if args.no_tui || !std::io::stdout().is_terminal() {
+        Box::new(TextReporter { every: 10 })
+    } else {
+        Box::new(claude_trainer::dashboard::DashboardReporter::new())
+    };
+    let summary = train(config, &options, reporter.as_mut())?;
+    println!(
+        "done: {} steps, val loss {} (best {}), {:.0} tokens/s, peak memory {}, checkpoint {}",
+        summary.steps,
+        summary.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        summary
+            .best_val_loss
+            .map_or("-".into(), |v| format!("{v:.4}")),
+        summary.tokens_per_sec,
+        summary
+            .peak_memory_bytes
+            .map_or("unknown".into(), |b| format!(
+                "{:.0} MiB",
+                b as f64 / (1 << 20) as f64
+            )),
+        summary.checkpoint.display()
+    );
+    Ok(summary)
+}

@@ -1,0 +1,238 @@
+//! Checkpoints.
+//!
+//! Each checkpoint is a directory `<out>/checkpoints/step-00000250/` holding
+//! - `model.safetensors`: the weights under GPT-2-style names, with the model config (JSON) in the
+//!   header metadata under `config`; this is the file to share, generate from or convert;
+//! - `model.bpk` and `optim.bpk`: burnpack files of the weights and AdamW moments (burnpack keeps
+//!   the parameter ids that the optimizer state is keyed by), for `--resume`;
+//! - `state.json`: step, losses and tokens seen.
+//!
+//! A checkpoint is written into a temporary directory and renamed into place, so a crash never
+//! leaves a half-written one; only the newest `keep_last` are kept, plus `best/` (lowest val loss).
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use claude_core::{Gpt, ModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Weights for sharing and generation.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// Weights with parameter ids, for resuming.
+const RESUME_MODEL_FILE: &str = "model.bpk";
+/// Optimizer state, for resuming.
+const OPTIM_FILE: &str = "optim.bpk";
+/// Progress, for resuming.
+const STATE_FILE: &str = "state.json";
+/// Header metadata key holding the model config.
+const CONFIG_KEY: &str = "config";
+
+/// Where a run stands; saved with each checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// Tokens consumed so far.
+    pub tokens_seen: u64,
+    /// Validation loss at this step, if evaluated.
+    pub val_loss: Option<f64>,
+    /// Lowest validation loss so far.
+    pub best_val_loss: Option<f64>,
+    /// Wall-clock seconds of training so far.
+    pub elapsed_s: f64,
+}
+
+/// Saves `model` as safetensors with its config in the header.
+pub fn save_safetensors(model: &Gpt, config: &ModelConfig, path: &Path) -> Result<()> {
+    let json = serde_json::to_string(config).expect("model config serializes");
+    let mut store = SafetensorsStore::from_file(path)
+        .metadata(CONFIG_KEY, json)
+        .skip_enum_variants(true)
+        .overwrite(true);
+    model
+        .save_into(&mut store)
+        .map_err(|e| Error::checkpoint(path, e.to_string()))
+}
+
+/// Reads the model config from a safetensors header.
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
+    let json = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(CONFIG_KEY))
+        .ok_or_else(|| Error::checkpoint(path, "no model config in the header metadata"))?;
+    let config: ModelConfig = serde_json::from_str(json)
+        .map_err(|e| Error::checkpoint(path, format!("bad model config in the header: {e}")))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The safetensors file of a checkpoint given as a file or a checkpoint directory.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Loads a model (and its config) from a safetensors file or a checkpoint directory.
+pub fn load_model(path: &Path, device: &Device) -> Result<(Gpt, ModelConfig)> {
+    let file = model_file(path);
+    let config = read_config(&file)?;
+    let mut model = config.init(device);
+    let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| Error::checkpoint(&file, e.to_string()))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(Error::checkpoint(
+            &file,
+            format!("missing tensors {missing:?}, errors {:?}", result.errors),
+        ));
+    }
+    Ok((model, config))
+}
+
+/// The checkpoints of one run.
+pub struct Checkpoints {
+    root: PathBuf,
+    keep_last: usize,
+}
+
+impl Checkpoints {
+    /// The checkpoints under `<out>/checkpoints`.
+    pub fn new(out_dir: &Path, keep_last: usize) -> Self {
+        Checkpoints {
+            root: out_dir.join("checkpoints"),
+            keep_last: keep_last.max(1),
+        }
+    }
+
+    /// The directory of the best checkpoint (lowest validation loss).
+    pub fn best(&self) -> PathBuf {
+        self.root.join("best")
+    }
+
+    /// Writes a checkpoint for `state.step`; also replaces `best/` when `is_best`.
+    pub fn save(
+        &self,
+        model: &Gpt,
+        config: &ModelConfig,
+        optim: &ModuleOptimizer,
+        state: &TrainState,
+        is_best: bool,
+    ) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let dir = self.root.join(format!("step-{:08}", state.step));
+        self.write_atomically(&dir, model, config, optim, state)?;
+        if is_best {
+            self.write_atomically(&self.best(), model, config, optim, state)?;
+        }
+        self.prune()?;
+        Ok(dir)
+    }
+
+    fn write_atomically(
+        &self,
+        dir: &Path,
+        model: &Gpt,
+        config: &ModelConfig,
+        optim: &ModuleOptimizer,
+        state: &TrainState,
+    ) -> Result<()> {
+        let name = dir
+            .file_name()
+            .expect("checkpoint dirs have names")
+            .to_string_lossy();
+        let tmp = self.root.join(format!(".tmp-{name}"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        save_safetensors(model, config, &tmp.join(MODEL_FILE))?;
+        let bpk = tmp.join(RESUME_MODEL_FILE);
+        model
+            .clone()
+            .save_file(&bpk)
+            .map_err(|e| Error::checkpoint(&bpk, e.to_string()))?;
+        let optim_path = tmp.join(OPTIM_FILE);
+        optim
+            .save(&optim_path)
+            .map_err(|e| Error::checkpoint(&optim_path, e.to_string()))?;
+        let json = serde_json::to_string_pretty(state).expect("state serializes");
+        let state_path = tmp.join(STATE_FILE);
+        std::fs::write(&state_path, json).map_err(|e| Error::io(&state_path, e))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
+    }
+
+    /// Step checkpoints, oldest first.
+    fn steps(&self) -> Result<Vec<(usize, PathBuf)>> {
+        let mut steps = Vec::new();
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(steps),
+            Err(e) => return Err(Error::io(&self.root, e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&self.root, e))?.path();
+            let step = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("step-"))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(step) = step {
+                steps.push((step, path));
+            }
+        }
+        steps.sort();
+        Ok(steps)
+    }
+
+    fn prune(&self) -> Result<()> {
+        let steps = self.steps()?;
+        let excess = steps.len().saturating_sub(self.keep_last);
+        for (_, dir) in &steps[..excess] {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// The newest step checkpoint, if any.
+    pub fn latest(&self) -> Result<Option<PathBuf>> {
+        Ok(self.steps()?.pop().map(|(_, dir)| dir))
+    }
+
+    /// Restores the weights (with their parameter ids) and progress from a checkpoint directory.
+    pub fn restore_model(dir: &Path, model: Gpt) -> Result<(Gpt, TrainState)> {
+        let state_path = dir.join(STATE_FILE);
+        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        let state: TrainState = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
+        let bpk = dir.join(RESUME_MODEL_FILE);
+        let model = model
+            .try_load_file(&bpk)
+            .map_err(|e| Error::checkpoint(&bpk, e.to_string()))?;
+        Ok((model, state))
+    }
+
+    /// Restores the optimizer state. The optimizer must have been built for the restored model:
+    /// its state and parameter groups are keyed by the model's parameter ids.
+    pub fn restore_optimizer(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+        let path = dir.join(OPTIM_FILE);
+        optim
+            .load(&path)
+            .map_err(|e| Error::checkpoint(&path, e.to_string()))
+    }
+}

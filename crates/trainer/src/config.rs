@@ -1,0 +1,215 @@
+//! [`TrainConfig`]: a training run as one TOML file (`configs/*.toml`): data, model, optimiser,
+//! schedule and loop settings. Unknown keys are errors, so a misspelt setting never goes unnoticed.
+
+use std::path::{Path, PathBuf};
+
+use claude_core::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schedule::Schedule;
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Where the tokens come from.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// The network (`vocab_size` may be left out: the tokenizer decides it).
+    pub model: ModelConfig,
+    /// AdamW settings.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Loop settings.
+    pub train: LoopConfig,
+}
+
+/// The corpus: a raw text file (tokenized and prepared on the fly) or a prepared directory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A raw text file; prepared into `<out>/data` with `tokenizer`.
+    #[serde(default)]
+    pub text: Option<PathBuf>,
+    /// A directory with `train.bin` and `val.bin` from `claude-rust prepare`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// `"char"` for a character tokenizer learned from `text`, or a tokenizer directory. With
+    /// `dir`, default `<dir>/tokenizer`.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// Fraction of `text` held out for validation.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+}
+
+fn default_val_fraction() -> f64 {
+    0.1
+}
+
+/// AdamW settings. Weight decay applies to matrices only (not norms, biases or embeddings, unless
+/// `decay_embeddings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Decoupled weight decay.
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// First-moment decay.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Second-moment decay.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Denominator epsilon.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Clip the global gradient norm to this value (`0` turns clipping off).
+    #[serde(default = "default_grad_clip")]
+    pub grad_clip: f64,
+    /// Also decay the embedding tables.
+    #[serde(default)]
+    pub decay_embeddings: bool,
+}
+
+fn default_weight_decay() -> f64 {
+    0.1
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.95
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_grad_clip() -> f64 {
+    1.0
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            weight_decay: default_weight_decay(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            grad_clip: default_grad_clip(),
+            decay_embeddings: false,
+        }
+    }
+}
+
+/// The training loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopConfig {
+    /// Optimiser steps.
+    pub max_steps: usize,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed per step.
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    /// Evaluate on `val.bin` every this many steps (and at the end).
+    #[serde(default = "default_eval_interval")]
+    pub eval_interval: usize,
+    /// Batches per evaluation.
+    #[serde(default = "default_eval_iters")]
+    pub eval_iters: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[serde(default = "default_eval_interval")]
+    pub checkpoint_interval: usize,
+    /// Step checkpoints to keep (the best by val loss is kept apart).
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+    /// Seed for initialisation, batches and dropout.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Floating-point precision on GPU backends: `f32`, `bf16` or `f16`.
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// Training precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats everywhere.
+    #[default]
+    F32,
+    /// bfloat16 tensors (GPU backends).
+    Bf16,
+    /// float16 tensors (GPU backends).
+    F16,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_eval_interval() -> usize {
+    250
+}
+fn default_eval_iters() -> usize {
+    20
+}
+fn default_keep_last() -> usize {
+    2
+}
+fn default_seed() -> u64 {
+    1337
+}
+
+impl TrainConfig {
+    /// Reads a TOML config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text).map_err(|message| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error names the line and the key.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let config: TrainConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check_loop()?;
+        Ok(config)
+    }
+
+    fn check_loop(&self) -> std::result::Result<(), String> {
+        let t = &self.train;
+        for (name, value) in [
+            ("train.max_steps", t.max_steps),
+            ("train.batch_size", t.batch_size),
+            ("train.grad_accum", t.grad_accum),
+            ("train.eval_interval", t.eval_interval),
+            ("train.eval_iters", t.eval_iters),
+            ("train.checkpoint_interval", t.checkpoint_interval),
+            ("train.keep_last", t.keep_last),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if !(self.schedule.lr > 0.0 && self.schedule.lr.is_finite()) {
+            return Err(format!(
+                "schedule.lr must be positive, not {}",
+                self.schedule.lr
+            ));
+        }
+        if self.data.text.is_some() && self.data.dir.is_some() {
+            return Err("data.text and data.dir are exclusive: give one".into());
+        }
+        Ok(())
+    }
+
+    /// Tokens consumed per optimiser step.
+    pub fn tokens_per_step(&self) -> usize {
+        self.train.batch_size * self.train.grad_accum * self.model.context_length
+    }
+}

@@ -1,0 +1,81 @@
+//! Errors of the trainer. Each names the file, step or setting at fault.
+
+use std::path::PathBuf;
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A config file is invalid.
+    #[error("{path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong (the TOML parser names line and key).
+        message: String,
+    },
+    /// The model configuration is impossible.
+    #[error(transparent)]
+    Model(#[from] claude_core::ConfigError),
+    /// Tokenizer or token data problem.
+    #[error(transparent)]
+    Data(#[from] claude_tokenizer::Error),
+    /// The device string is unusable.
+    #[error(transparent)]
+    Device(#[from] claude_tensors::DeviceError),
+    /// No corpus was named and the default one is missing.
+    #[error(
+        "no training data: set data.text or data.dir in the config (the default corpus {0} does not exist; \
+         point CLAUDE_RUST_DATA at the shared data or download tinyshakespeare.txt)"
+    )]
+    NoData(PathBuf),
+    /// A run setting does not fit the data or model.
+    #[error("{0}")]
+    Invalid(String),
+    /// A checkpoint is missing, truncated or corrupt.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("loss is {loss} at step {step}; the last good checkpoint is {last_checkpoint}")]
+    NonFiniteLoss {
+        /// The step.
+        step: usize,
+        /// The loss value.
+        loss: f32,
+        /// The newest checkpoint written before it, or "none".
+        last_checkpoint: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A checkpoint problem.
+    pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}

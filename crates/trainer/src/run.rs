@@ -1,0 +1,311 @@
+//! The training loop: micro-batches with gradient accumulation, global-norm clipping, AdamW,
+//! warmup + cosine schedule, periodic evaluation and checkpoints, resume, Ctrl-C and NaN handling.
+//!
+//! Written by hand rather than with burn-train's `Learner`: the Learner is epoch-based (its
+//! checkpoints, validation and resume work per epoch) and clips gradients per tensor, while a GPT
+//! run is counted in steps, evaluates and checkpoints every N steps, clips the global norm, and must
+//! resume mid-run on exactly the batches it would have drawn. The pieces come from burn: AdamW and
+//! its parameter groups, `GradientsAccumulator`, autodiff, burnpack/safetensors storage.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use claude_core::{Gpt, ModelConfig};
+use claude_tensors::parse_device;
+
+use crate::batch::{batch_rng, sample_batch};
+use crate::checkpoint::{Checkpoints, TrainState};
+use crate::clip::clip_global_norm;
+use crate::config::TrainConfig;
+use crate::data::{Dataset, open_dataset};
+use crate::error::{Error, Result};
+use crate::metrics::{MetricsLog, Reporter, StepMetrics, peak_memory_bytes};
+use crate::optim::build_optimizer;
+
+/// How to run a config.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory: checkpoints, `metrics.jsonl`, tokenizer, prepared data.
+    pub out_dir: PathBuf,
+    /// Device string (`cpu`, `wgpu`, `cuda:0`, ...).
+    pub device: String,
+    /// Continue from the newest checkpoint in `out_dir`.
+    pub resume: bool,
+    /// Override of `train.max_steps`.
+    pub max_steps: Option<usize>,
+}
+
+/// What a finished (or interrupted) run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Steps completed.
+    pub steps: usize,
+    /// Last validation loss.
+    pub val_loss: Option<f64>,
+    /// Best validation loss.
+    pub best_val_loss: Option<f64>,
+    /// Mean training throughput in tokens per second.
+    pub tokens_per_sec: f64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_memory_bytes: Option<u64>,
+    /// The newest checkpoint.
+    pub checkpoint: PathBuf,
+    /// Whether Ctrl-C stopped the run early.
+    pub interrupted: bool,
+}
+
+/// Set by Ctrl-C; the loop checkpoints and stops at the next step boundary.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler_flag = flag.clone();
+        // Fails only if another handler is installed (e.g. by an embedding program): then that
+        // program owns Ctrl-C and we simply never see it.
+        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+/// Salt for the evaluation batches (fixed, so every evaluation sees the same windows).
+const EVAL_SEED: u64 = 0x5EED_E7A1;
+
+/// Trains as `config` says; `reporter` shows progress.
+pub fn train(
+    mut config: TrainConfig,
+    options: &RunOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<RunSummary> {
+    if let Some(max_steps) = options.max_steps {
+        config.train.max_steps = max_steps;
+    }
+    let device = parse_device(&options.device)?;
+    device.seed(config.train.seed);
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
+    let data = open_dataset(&config.data, &options.out_dir)?;
+    fit_model_to_data(&mut config.model, &data)?;
+    write_config(&config, &options.out_dir)?;
+
+    let train_device = device.clone().autodiff();
+    let mut model = config.model.init(&train_device);
+    let checkpoints = Checkpoints::new(&options.out_dir, config.train.keep_last);
+    let mut state = TrainState {
+        step: 0,
+        tokens_seen: 0,
+        val_loss: None,
+        best_val_loss: None,
+        elapsed_s: 0.0,
+    };
+    let resume_from = if options.resume {
+        checkpoints.latest()?
+    } else {
+        None
+    };
+    if let Some(dir) = &resume_from {
+        (model, state) = Checkpoints::restore_model(dir, model)?;
+    }
+    // Built after the restore: parameter groups and state are keyed by the parameter ids.
+    let mut optim = build_optimizer(&config.optim, &model);
+    if let Some(dir) = &resume_from {
+        optim = Checkpoints::restore_optimizer(dir, optim)?;
+        reporter.note(&format!(
+            "resumed from {} at step {}",
+            dir.display(),
+            state.step
+        ));
+    } else if options.resume {
+        reporter.note("no checkpoint to resume from: starting a new run");
+    }
+    let mut last_checkpoint = resume_from;
+    reporter.note(&format!(
+        "model: {} parameters ({} layers, {} heads, {} wide, context {}, vocab {}) on {}",
+        model.num_params(),
+        config.model.n_layer,
+        config.model.n_head,
+        config.model.d_model,
+        config.model.context_length,
+        config.model.vocab_size,
+        options.device
+    ));
+
+    let interrupt = interrupt_flag();
+    interrupt.store(false, Ordering::SeqCst);
+    let tokens_per_step = config.tokens_per_step();
+    let max_steps = config.train.max_steps;
+    let mut metrics_log = MetricsLog::open(&options.out_dir, state.step)?;
+    let started = Instant::now();
+    let resumed_elapsed = state.elapsed_s;
+    let first_step = state.step;
+    let mut interrupted = false;
+
+    while state.step < max_steps {
+        let step_started = Instant::now();
+        let step = state.step;
+        // Dropout draws from the device's generator: seeding it per step makes resume exact.
+        train_device.seed(config.train.seed.wrapping_add(step as u64));
+        let (grads, loss) = accumulate_gradients(&model, &data, &config, step, &train_device)?;
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss {
+                step: step + 1,
+                loss: loss as f32,
+                last_checkpoint: last_checkpoint.map_or("none".into(), |p| p.display().to_string()),
+            });
+        }
+        let mut grads = grads;
+        let grad_norm = clip_global_norm(&model, &mut grads, config.optim.grad_clip);
+        let lr = config.schedule.lr_at(step, max_steps);
+        model = optim.step(lr, model, grads);
+
+        state.step += 1;
+        state.tokens_seen += tokens_per_step as u64;
+        state.elapsed_s = resumed_elapsed + started.elapsed().as_secs_f64();
+        let last = state.step == max_steps;
+        interrupted = interrupt.load(Ordering::SeqCst) || reporter.should_stop();
+        let evaluate = state.step % config.train.eval_interval == 0 || last;
+        let val_loss = if evaluate {
+            Some(evaluate_loss(&model.valid(), &data, &config, &device)?)
+        } else {
+            None
+        };
+        state.val_loss = val_loss;
+        let is_best = match (val_loss, state.best_val_loss) {
+            (Some(v), Some(best)) => v < best,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if is_best {
+            state.best_val_loss = val_loss;
+        }
+        let metrics = StepMetrics {
+            step: state.step,
+            loss,
+            lr,
+            grad_norm,
+            tokens_per_sec: tokens_per_step as f64 / step_started.elapsed().as_secs_f64(),
+            elapsed_s: state.elapsed_s,
+            val_loss,
+            val_perplexity: val_loss.map(f64::exp),
+        };
+        metrics_log.write(&metrics)?;
+        reporter.step(&metrics, max_steps);
+        if state.step % config.train.checkpoint_interval == 0 || last || interrupted {
+            let dir = checkpoints.save(&model.valid(), &config.model, &optim, &state, is_best)?;
+            last_checkpoint = Some(dir);
+        }
+        if interrupted {
+            reporter.note(&format!(
+                "interrupted: checkpoint written at step {}",
+                state.step
+            ));
+            break;
+        }
+    }
+    let trained_steps = state.step - first_step;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RunSummary {
+        steps: state.step,
+        val_loss: state.val_loss,
+        best_val_loss: state.best_val_loss,
+        tokens_per_sec: if trained_steps > 0 {
+            (trained_steps * tokens_per_step) as f64 / seconds
+        } else {
+            0.0
+        },
+        peak_memory_bytes: peak_memory_bytes(),
+        checkpoint: match last_checkpoint {
+            Some(dir) => dir,
+            None => checkpoints.latest()?.unwrap_or_else(|| checkpoints.best()),
+        },
+        interrupted,
+    })
+}
+
+/// Fills in the vocabulary size from the tokenizer and checks that the data fits the context.
+fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
+    let vocab = data.tokenizer.vocab_size();
+    if model.vocab_size == 0 {
+        model.vocab_size = vocab;
+    } else if model.vocab_size != vocab {
+        return Err(Error::Invalid(format!(
+            "model.vocab_size is {} but the tokenizer has {vocab} tokens",
+            model.vocab_size
+        )));
+    }
+    model.validate()?;
+    for (name, file) in [("train", &data.train), ("val", &data.val)] {
+        if file.len() <= model.context_length {
+            return Err(Error::Invalid(format!(
+                "model.context_length {} is larger than the {name} data ({} tokens in {})",
+                model.context_length,
+                file.len(),
+                file.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Saves the merged config beside the checkpoints (`<out>/config.toml`).
+fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
+    let text =
+        toml::to_string_pretty(config).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    let path = out_dir.join("config.toml");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// Runs the step's micro-batches; returns their summed gradients (each scaled by 1/accum) and the
+/// mean loss.
+fn accumulate_gradients(
+    model: &Gpt,
+    data: &Dataset,
+    config: &TrainConfig,
+    step: usize,
+    device: &Device,
+) -> Result<(GradientsParams, f64)> {
+    let accum = config.train.grad_accum;
+    let mut accumulator = GradientsAccumulator::new();
+    let mut loss_sum = 0.0;
+    for micro in 0..accum {
+        let mut rng = batch_rng(config.train.seed, step, micro);
+        let batch = sample_batch(
+            &data.train,
+            config.train.batch_size,
+            config.model.context_length,
+            &mut rng,
+            device,
+        )?;
+        let loss = model.loss(batch.inputs, batch.targets);
+        let scaled = loss.clone().div_scalar(accum as f64);
+        let grads = GradientsParams::from_grads(scaled.backward(), model);
+        loss_sum += f64::from(loss.into_scalar::<f32>());
+        accumulator.accumulate(model, grads);
+    }
+    Ok((accumulator.grads(), loss_sum / accum as f64))
+}
+
+/// Mean loss over `eval_iters` fixed batches of `val.bin`, without autodiff.
+pub fn evaluate_loss(
+    model: &Gpt,
+    data: &Dataset,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<f64> {
+    let mut total = 0.0;
+    for i in 0..config.train.eval_iters {
+        let mut rng = batch_rng(EVAL_SEED, i, 0);
+        let batch = sample_batch(
+            &data.val,
+            config.train.batch_size,
+            config.model.context_length,
+            &mut rng,
+            device,
+        )?;
+        total += f64::from(model.loss(batch.inputs, batch.targets).into_scalar::<f32>());
+    }
+    Ok(total / config.train.eval_iters as f64)
+}

@@ -1,0 +1,248 @@
+//! Training runs end to end on a tiny model: resume equals an uninterrupted run, checkpoints
+//! round-trip bit for bit, metrics are logged, and bad input is a clear error.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use claude_trainer::checkpoint::{load_model, save_safetensors};
+use claude_trainer::metrics::{Reporter, StepMetrics};
+use claude_trainer::{Error, RunOptions, TrainConfig, train};
+
+/// Collects nothing, prints nothing.
+struct Quiet;
+
+impl Reporter for Quiet {
+    fn step(&mut self, _: &StepMetrics, _: usize) {}
+    fn note(&mut self, _: &str) {}
+}
+
+fn corpus() -> PathBuf {
+    claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt")
+}
+
+fn tiny_config(extra_model: &str) -> TrainConfig {
+    TrainConfig::parse(&format!(
+        r#"
+        [data]
+        text = "{}"
+        [model]
+        context_length = 16
+        n_layer = 1
+        n_head = 2
+        d_model = 16
+        {extra_model}
+        [schedule]
+        lr = 3e-3
+        warmup_steps = 2
+        decay_steps = 12
+        min_lr = 3e-4
+        [train]
+        max_steps = 12
+        batch_size = 4
+        grad_accum = 2
+        eval_interval = 6
+        eval_iters = 2
+        checkpoint_interval = 6
+        "#,
+        corpus().display()
+    ))
+    .unwrap()
+}
+
+fn options(out: &Path, resume: bool, max_steps: Option<usize>) -> RunOptions {
+    RunOptions {
+        out_dir: out.to_path_buf(),
+        device: "cpu".into(),
+        resume,
+        max_steps,
+    }
+}
+
+fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<f32>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name, data)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+#[test]
+fn resumed_run_ends_where_an_uninterrupted_run_ends() {
+    let whole = tempfile::tempdir().unwrap();
+    let summary = train(
+        tiny_config(""),
+        &options(whole.path(), false, None),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 12);
+
+    let split = tempfile::tempdir().unwrap();
+    let first = train(
+        tiny_config(""),
+        &options(split.path(), false, Some(6)),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(first.steps, 6);
+    let second = train(
+        tiny_config(""),
+        &options(split.path(), true, None),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(second.steps, 12);
+
+    let a = weights(&summary.checkpoint.join("model.safetensors"));
+    let b = weights(&second.checkpoint.join("model.safetensors"));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert_eq!(x, y, "{name} differs after resume");
+    }
+    assert_eq!(summary.val_loss, second.val_loss);
+}
+
+#[test]
+fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
+    let out = tempfile::tempdir().unwrap();
+    train(
+        tiny_config(""),
+        &options(out.path(), false, None),
+        &mut Quiet,
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["step"], i + 1);
+        for key in ["loss", "lr", "tokens_per_sec", "elapsed_s"] {
+            assert!(
+                line[key].as_f64().is_some_and(f64::is_finite),
+                "{key} in {line}"
+            );
+        }
+        assert_eq!(line.get("val_loss").is_some(), (i + 1) % 6 == 0, "{line}");
+    }
+    assert!(
+        out.path()
+            .join("checkpoints/best/model.safetensors")
+            .is_file()
+    );
+    assert!(out.path().join("config.toml").is_file());
+}
+
+#[test]
+fn checkpoint_round_trip_is_bit_identical() {
+    let device = Device::flex();
+    let mut config =
+        tiny_config("positions = \"rope\"\nactivation = \"swiglu\"\nnorm = \"rmsnorm\"").model;
+    config.vocab_size = 40;
+    let model = config.init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    save_safetensors(&model, &config, &path).unwrap();
+    let (loaded, loaded_config) = load_model(&path, &device).unwrap();
+    assert_eq!(loaded_config, config);
+    let again = dir.path().join("again.safetensors");
+    save_safetensors(&loaded, &loaded_config, &again).unwrap();
+    assert_eq!(weights(&path), weights(&again));
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
+    let (a, b) = (
+        model.forward(ids.clone()).into_data(),
+        loaded.forward(ids).into_data(),
+    );
+    assert_eq!(a, b);
+}
+
+#[test]
+fn corrupt_checkpoints_are_clear_errors() {
+    let device = Device::flex();
+    let mut config = tiny_config("").model;
+    config.vocab_size = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    save_safetensors(&config.init(&device), &config, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_model(&path, &device).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("checkpoint {}", path.display())),
+        "{err}"
+    );
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    let err = load_model(&path, &device).unwrap_err();
+    assert!(err.to_string().contains("not a safetensors file"), "{err}");
+}
+
+#[test]
+fn bad_configs_are_clear_errors() {
+    let err = TrainConfig::parse("[model]\ncontext_length = 8\nn_layers = 2\n").unwrap_err();
+    assert!(err.contains("unknown field `n_layers`"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+
+    let out = tempfile::tempdir().unwrap();
+    let mut config = tiny_config("");
+    config.model.n_head = 3;
+    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("n_head 3 does not divide d_model 16"),
+        "{err}"
+    );
+
+    let mut config = tiny_config("");
+    config.model.context_length = 200_000;
+    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than the val data"),
+        "{err}"
+    );
+
+    let mut config = tiny_config("");
+    config.data.text = Some(out.path().join("missing.txt"));
+    assert!(matches!(
+        train(config, &options(out.path(), false, None), &mut Quiet),
+        Err(Error::NoData(_))
+    ));
+}
+
+#[test]
+fn a_diverging_run_stops_with_the_step_and_last_checkpoint() {
+    let out = tempfile::tempdir().unwrap();
+    let mut config = tiny_config("");
+    config.schedule.lr = 1e6;
+    config.schedule.min_lr = 1e6;
+    config.optim.grad_clip = 0.0;
+    config.train.max_steps = 200;
+    config.train.checkpoint_interval = 1;
+    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    let Error::NonFiniteLoss {
+        step,
+        last_checkpoint,
+        ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(*step > 1, "{err}");
+    assert!(
+        last_checkpoint.contains(&format!("step-{:08}", step - 1)),
+        "{err}"
+    );
+}
