@@ -161,13 +161,13 @@ impl ModelConfig {
                 return fail(field, "must be positive".into());
             }
         }
-        if self.d_model % self.n_head != 0 {
+        if !self.d_model.is_multiple_of(self.n_head) {
             return fail(
                 "n_head",
                 format!("{} does not divide d_model {}", self.n_head, self.d_model),
             );
         }
-        if self.positions == Positions::Rope && self.head_dim() % 2 != 0 {
+        if self.positions == Positions::Rope && !self.head_dim().is_multiple_of(2) {
             return fail(
                 "positions",
                 format!("rope needs an even head width, not {}", self.head_dim()),

@@ -10,6 +10,8 @@ use crate::config::{ModelConfig, Positions};
 use crate::init::embedding;
 
 /// How the model knows where a token is.
+// One per model: the size gap between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum PositionEmbedding {
     /// A learned vector per position (GPT-2's `wpe`).

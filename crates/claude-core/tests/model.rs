@@ -151,7 +151,7 @@ fn initial_loss_is_close_to_uniform() {
     let device = device();
     let config = ModelConfig::new(65, 16, 2, 2, 32);
     let model = config.init(&device);
-    let ids: Vec<i32> = (0..16).map(|i| (i * 7 % 65) as i32).collect();
+    let ids: Vec<i32> = (0..16).map(|i| i * 7 % 65).collect();
     let loss = model.loss(tokens(&ids[..15], &device), tokens(&ids[1..], &device));
     let loss = values(loss)[0];
     assert!((loss - 65f64.ln()).abs() < 0.1, "initial loss {loss}");
@@ -211,7 +211,7 @@ fn loss_falls_when_overfitting_one_batch() {
     let config = ModelConfig::new(32, 16, 2, 2, 32);
     let mut model = config.init(&device);
     let mut optim = AdamWConfig::new().init();
-    let ids: Vec<i32> = (0..17).map(|i| (i * 5 % 32) as i32).collect();
+    let ids: Vec<i32> = (0..17).map(|i| i * 5 % 32).collect();
     let (inputs, targets) = (tokens(&ids[..16], &device), tokens(&ids[1..], &device));
     let mut losses = Vec::new();
     for _ in 0..40 {

@@ -59,12 +59,12 @@ impl BpeTokenizer {
         };
         let mut ids: FxHashMap<&[u8], u32> = FxHashMap::default();
         for (id, bytes) in tokens.iter().enumerate() {
-            if !specials.contains(&(id as u32)) {
-                if let Some(previous) = ids.insert(bytes, id as u32) {
-                    return Err(invalid(format!(
-                        "tokens {previous} and {id} have the same bytes"
-                    )));
-                }
+            if !specials.contains(&(id as u32))
+                && let Some(previous) = ids.insert(bytes, id as u32)
+            {
+                return Err(invalid(format!(
+                    "tokens {previous} and {id} have the same bytes"
+                )));
             }
         }
         let mut byte_ids = [0u32; 256];
@@ -197,10 +197,10 @@ impl BpeTokenizer {
         let mut start = 0;
         for m in matcher.find_iter(text) {
             let (special, id) = &self.specials[m.pattern().as_usize()];
-            if let AllowedSpecial::Only(only) = allowed {
-                if !only.contains(&special.as_str()) {
-                    continue;
-                }
+            if let AllowedSpecial::Only(only) = allowed
+                && !only.contains(&special.as_str())
+            {
+                continue;
             }
             self.encode_ordinary_into(&text[start..m.start()], &mut out);
             out.push(*id);

@@ -50,10 +50,10 @@ impl MergeTable {
         loop {
             let mut best: Option<(u32, usize, u32)> = None;
             for i in 0..symbols.len().saturating_sub(1) {
-                if let Some((rank, merged)) = self.get(symbols[i], symbols[i + 1]) {
-                    if best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
-                        best = Some((rank, i, merged));
-                    }
+                if let Some((rank, merged)) = self.get(symbols[i], symbols[i + 1])
+                    && best.is_none_or(|(best_rank, _, _)| rank < best_rank)
+                {
+                    best = Some((rank, i, merged));
                 }
             }
             let Some((_, i, merged)) = best else { return };

@@ -123,21 +123,21 @@ fn class(c: char) -> Class {
 fn gpt2_token_end(text: &str, start: usize) -> usize {
     let rest = &text[start..];
     let bytes = rest.as_bytes();
-    if bytes[0] == b'\'' {
-        if let Some(len) = contraction_len(&bytes[1..]) {
-            return start + 1 + len;
-        }
+    if bytes[0] == b'\''
+        && let Some(len) = contraction_len(&bytes[1..])
+    {
+        return start + 1 + len;
     }
     let mut chars = rest.char_indices();
     let (_, first) = chars.next().expect("start is inside the text");
     let first_class = class(first);
-    if first == ' ' {
-        if let Some((offset, second)) = chars.clone().next() {
-            let second_class = class(second);
-            if second_class != Class::Space {
-                // ` ?\p{L}+`, ` ?\p{N}+` or ` ?[^\s\p{L}\p{N}]+`.
-                return start + run_end(rest, offset, second_class);
-            }
+    if first == ' '
+        && let Some((offset, second)) = chars.clone().next()
+    {
+        let second_class = class(second);
+        if second_class != Class::Space {
+            // ` ?\p{L}+`, ` ?\p{N}+` or ` ?[^\s\p{L}\p{N}]+`.
+            return start + run_end(rest, offset, second_class);
         }
     }
     if first_class != Class::Space {

@@ -14,6 +14,8 @@ use crate::text_stream::CutRule;
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
 /// A byte-level BPE or a character-level tokenizer.
+// One value per process, never stored in bulk: the size gap between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Tokenizer {
     /// Byte-level BPE (GPT-2 style).

@@ -142,7 +142,13 @@ fn failed_prepare_leaves_no_output_files() {
     let corpus = dir.path().join("bad.txt");
     std::fs::write(&corpus, b"good text\nthen \xC3\x28 bad\n").unwrap();
     let out = dir.path().join("out");
-    let err = prepare(&gpt2(), &[corpus.clone()], &out, &PrepareOptions::default()).unwrap_err();
+    let err = prepare(
+        &gpt2(),
+        std::slice::from_ref(&corpus),
+        &out,
+        &PrepareOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -168,7 +174,7 @@ fn char_tokenizer_names_the_file_with_an_unknown_character() {
     let tokenizer = Tokenizer::Char(CharTokenizer::from_texts(&["abc"]));
     let err = prepare(
         &tokenizer,
-        &[corpus.clone()],
+        std::slice::from_ref(&corpus),
         &dir.path().join("o"),
         &PrepareOptions::default(),
     )
@@ -186,7 +192,7 @@ fn bad_arguments_are_clear_errors() {
     let missing = out.path().join("missing.txt");
     let err = prepare(
         &gpt2(),
-        &[missing.clone()],
+        std::slice::from_ref(&missing),
         out.path(),
         &PrepareOptions::default(),
     )

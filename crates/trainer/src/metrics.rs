@@ -95,7 +95,7 @@ pub struct TextReporter {
 impl Reporter for TextReporter {
     fn step(&mut self, m: &StepMetrics, max_steps: usize) {
         let eval = m.val_loss.is_some();
-        if eval || m.step % self.every == 0 || m.step == max_steps || m.step == 1 {
+        if eval || m.step.is_multiple_of(self.every) || m.step == max_steps || m.step == 1 {
             let val = m
                 .val_loss
                 .map(|v| format!(" | val loss {v:.4} (ppl {:.2})", v.exp()))

@@ -166,7 +166,7 @@ pub fn train(
         state.elapsed_s = resumed_elapsed + started.elapsed().as_secs_f64();
         let last = state.step == max_steps;
         interrupted = interrupt.load(Ordering::SeqCst) || reporter.should_stop();
-        let evaluate = state.step % config.train.eval_interval == 0 || last;
+        let evaluate = state.step.is_multiple_of(config.train.eval_interval) || last;
         let val_loss = if evaluate {
             Some(evaluate_loss(&model.valid(), &data, &config, &device)?)
         } else {
@@ -193,7 +193,7 @@ pub fn train(
         };
         metrics_log.write(&metrics)?;
         reporter.step(&metrics, max_steps);
-        if state.step % config.train.checkpoint_interval == 0 || last || interrupted {
+        if state.step.is_multiple_of(config.train.checkpoint_interval) || last || interrupted {
             let dir = checkpoints.save(&model.valid(), &config.model, &optim, &state, is_best)?;
             last_checkpoint = Some(dir);
         }

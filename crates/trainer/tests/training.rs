@@ -246,3 +246,24 @@ fn a_diverging_run_stops_with_the_step_and_last_checkpoint() {
         "{err}"
     );
 }
+
+#[test]
+fn every_config_in_configs_parses_and_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let mut config = TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            if config.model.vocab_size == 0 {
+                config.model.vocab_size = 65;
+            }
+            config
+                .model
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3);
+}
