@@ -130,7 +130,8 @@ pub struct LoopConfig {
     /// Seed for initialisation, batches and dropout.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Floating-point precision on GPU backends: `f32`, `bf16` or `f16`.
+    /// Floating-point type of weights, activations and optimizer state: `f32`, `bf16` or `f16`
+    /// (low precision is meant for GPU backends).
     #[serde(default)]
     pub precision: Precision,
 }
@@ -146,6 +147,17 @@ pub enum Precision {
     Bf16,
     /// float16 tensors (GPU backends).
     F16,
+}
+
+impl Precision {
+    /// The device's float type for this precision (`None`: the backend default, f32).
+    pub fn float_dtype(self) -> Option<burn::tensor::FloatDType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(burn::tensor::FloatDType::BF16),
+            Precision::F16 => Some(burn::tensor::FloatDType::F16),
+        }
+    }
 }
 
 fn one() -> usize {

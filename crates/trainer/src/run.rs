@@ -84,7 +84,16 @@ pub fn train(
     if let Some(max_steps) = options.max_steps {
         config.train.max_steps = max_steps;
     }
-    let device = parse_device(&options.device)?;
+    let mut device = parse_device(&options.device)?;
+    if let Some(dtype) = config.train.precision.float_dtype() {
+        // Must happen before the first tensor exists on the device.
+        device.configure(dtype).map_err(|e| {
+            Error::Invalid(format!(
+                "train.precision {:?} on {}: {e}",
+                config.train.precision, options.device
+            ))
+        })?;
+    }
     device.seed(config.train.seed);
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     let data = open_dataset(&config.data, &options.out_dir)?;
