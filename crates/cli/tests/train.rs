@@ -26,10 +26,10 @@ fn write_config(dir: &Path) -> PathBuf {
             [schedule]
             lr = 3e-3
             warmup_steps = 5
-            decay_steps = 60
+            decay_steps = 400
             min_lr = 3e-4
             [train]
-            max_steps = 60
+            max_steps = 400
             batch_size = 4
             eval_interval = 30
             eval_iters = 2
@@ -58,7 +58,7 @@ fn train(config: &Path, out: &Path, extra: &[&str]) {
 
 /// Every tensor of the final checkpoint by name (the header's metadata order may differ).
 fn final_weights(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(out.join("checkpoints/step-00000060/model.safetensors")).unwrap();
+    let bytes = std::fs::read(out.join("checkpoints/step-00000400/model.safetensors")).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut all: Vec<(String, Vec<u8>)> = tensors
         .tensors()
@@ -86,7 +86,15 @@ fn sigkill_then_resume_matches_an_uninterrupted_run() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !killed.join("checkpoints/step-00000010").is_dir() {
+    // Kill as soon as the first checkpoint exists, long before step 400.
+    let has_checkpoint = |dir: &Path| {
+        std::fs::read_dir(dir.join("checkpoints")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("step-"))
+        })
+    };
+    while !has_checkpoint(&killed) {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "no checkpoint appeared"
@@ -95,7 +103,7 @@ fn sigkill_then_resume_matches_an_uninterrupted_run() {
             child.try_wait().unwrap().is_none(),
             "training ended before it could be killed"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -115,7 +123,7 @@ fn sigkill_then_resume_matches_an_uninterrupted_run() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(steps, (1..=60).collect::<Vec<_>>());
+    assert_eq!(steps, (1..=400).collect::<Vec<_>>());
 }
 
 #[test]

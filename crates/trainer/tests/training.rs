@@ -8,6 +8,16 @@ use claude_trainer::checkpoint::{load_model, save_safetensors};
 use claude_trainer::metrics::{Reporter, StepMetrics};
 use claude_trainer::{Error, RunOptions, TrainConfig, train};
 
+/// burn's random generator is per device and process: runs that must be reproducible take
+/// turns instead of interleaving their draws.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Collects nothing, prints nothing.
 struct Quiet;
 
@@ -79,6 +89,7 @@ fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resumed_run_ends_where_an_uninterrupted_run_ends() {
+    let _serial = serial();
     let whole = tempfile::tempdir().unwrap();
     let summary = train(
         tiny_config(""),
@@ -115,6 +126,7 @@ fn resumed_run_ends_where_an_uninterrupted_run_ends() {
 
 #[test]
 fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
+    let _serial = serial();
     let out = tempfile::tempdir().unwrap();
     train(
         tiny_config(""),
@@ -148,6 +160,7 @@ fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
 
 #[test]
 fn checkpoint_round_trip_is_bit_identical() {
+    let _serial = serial();
     let device = Device::flex();
     let mut config =
         tiny_config("positions = \"rope\"\nactivation = \"swiglu\"\nnorm = \"rmsnorm\"").model;
@@ -171,6 +184,7 @@ fn checkpoint_round_trip_is_bit_identical() {
 
 #[test]
 fn corrupt_checkpoints_are_clear_errors() {
+    let _serial = serial();
     let device = Device::flex();
     let mut config = tiny_config("").model;
     config.vocab_size = 40;
@@ -192,6 +206,7 @@ fn corrupt_checkpoints_are_clear_errors() {
 
 #[test]
 fn bad_configs_are_clear_errors() {
+    let _serial = serial();
     let err = TrainConfig::parse("[model]\ncontext_length = 8\nn_layers = 2\n").unwrap_err();
     assert!(err.contains("unknown field `n_layers`"), "{err}");
     assert!(err.contains("line 3"), "{err}");
@@ -224,6 +239,7 @@ fn bad_configs_are_clear_errors() {
 
 #[test]
 fn a_diverging_run_stops_with_the_step_and_last_checkpoint() {
+    let _serial = serial();
     let out = tempfile::tempdir().unwrap();
     let mut config = tiny_config("");
     config.schedule.lr = 1e6;
@@ -249,6 +265,7 @@ fn a_diverging_run_stops_with_the_step_and_last_checkpoint() {
 
 #[test]
 fn every_config_in_configs_parses_and_validates() {
+    let _serial = serial();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
