@@ -9,14 +9,14 @@
 //!
 //! With no data named in the config, training reads tinyshakespeare from `$CLAUDE_RUST_DATA`
 //! (else `../shared/data`), learns a character vocabulary, writes `out/<config>/data/{train,val}.bin`,
-//! then trains. The small config takes a few minutes on a CPU and should end near
-//! `val loss 1.88`; the sample then reads like (misspelt) Shakespeare:
+//! then trains. The small config takes about 6 minutes on a 2-core CPU and ends near
+//! `val loss 1.90` (nanoGPT reports 1.88); the sample then reads like (misspelt) Shakespeare:
 //!
 //! ```text
-//! step   2000/2000 | loss 1.7... | lr 1.00e-4 | ... | val loss 1.8... (ppl 6.5...)
+//! step   2000/2000 | loss 1.75.. | lr 1.00e-4 | ... | val loss 1.90.. (ppl 6.7..)
 //!
-//! ROMEO:
-//! What shall the sould of thy hand...
+//! QUELEO:
+//! My fored, I heart, when thy fing I such and to...
 //! ```
 //!
 //! This runs exactly the code of `claude-rust train` and `claude-rust generate`.
