@@ -157,7 +157,7 @@ pub fn train(
         let step = state.step;
         // Dropout draws from the device's generator: seeding it per step makes resume exact.
         train_device.seed(config.train.seed.wrapping_add(step as u64));
-        let (grads, loss) = accumulate_gradients(&model, &data, &config, step, &train_device)?;
+        let (mut grads, loss) = accumulate_gradients(&model, &data, &config, step, &train_device)?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss {
                 step: step + 1,
@@ -165,7 +165,6 @@ pub fn train(
                 last_checkpoint: last_checkpoint.map_or("none".into(), |p| p.display().to_string()),
             });
         }
-        let mut grads = grads;
         let grad_norm = clip_global_norm(&model, &mut grads, config.optim.grad_clip);
         let lr = config.schedule.lr_at(step, max_steps);
         model = optim.step(lr, model, grads);
