@@ -47,6 +47,13 @@ fn main() -> anyhow::Result<()> {
         max_new_tokens: args.sample_tokens,
         temperature: 0.8,
         top_k: 200,
+        top_p: 1.0,
+        min_p: 0.0,
+        repetition_penalty: 1.0,
+        stop: Vec::new(),
+        // nanoGPT's sample.py feeds the last `context` tokens; with the cache, a full context
+        // restarts from its last half.
+        context_overflow: claude_rust::inference::OverflowPolicy::SlidingWindow,
         seed: 1337,
         tokenizer: None,
         device,

@@ -11,6 +11,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
+use crate::kv_cache::{DecodeStep, LayerCache};
+use crate::position::rotate_at;
 
 /// One attention layer.
 #[derive(Module, Debug)]
@@ -43,6 +45,62 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
+        let (q, k, v) = self.heads(x, rope, start);
+        self.output(causal_attention(q, k, v))
+    }
+
+    /// [`forward`](Self::forward) from position 0, storing the keys and values in `cache`.
+    pub(crate) fn forward_prefill(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        let (q, k, v) = self.heads(x, rope, 0);
+        cache.write_prefix(k.clone(), v.clone());
+        self.output(causal_attention(q, k, v))
+    }
+
+    /// One new token per row, attending to that row's cached positions and itself.
+    ///
+    /// # Shapes
+    /// - x: `[rows, 1, d_model]` -> `[rows, 1, d_model]`
+    pub(crate) fn forward_decode(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        step: &DecodeStep,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        let (mut q, mut k, v) = self.heads(x, None, 0);
+        if let Some(rope) = rope {
+            q = rotate_at(rope, q, &step.position_ids);
+            k = rotate_at(rope, k, &step.position_ids);
+        }
+        cache.write_at(&step.positions, k, v);
+        let (keys, values) = cache.prefix(step.key_len);
+        let y = attention(
+            q,
+            keys,
+            values,
+            Some(step.mask.clone()),
+            None,
+            AttentionModuleOptions::default(),
+        );
+        self.output(y)
+    }
+
+    /// Queries, keys and values split into heads, rotated for positions `start..` when `rope`
+    /// is given.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_model]` -> 3 x `[batch, heads, seq, head_dim]`
+    fn heads(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        start: usize,
+    ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         let [batch, seq, d_model] = x.dims();
         let head_dim = d_model / self.n_head;
         let mut qkv = self.c_attn.forward(x).chunk(3, 2); // 3 x [B, T, C]
@@ -57,12 +115,30 @@ impl CausalSelfAttention {
             q = rope.apply(q, start);
             k = rope.apply(k, start);
         }
-        let options = AttentionModuleOptions {
-            is_causal: true,
-            ..Default::default()
-        };
-        let y = attention(q, k, v, None, None, options); // [B, nh, T, hs]
-        let y = y.swap_dims(1, 2).reshape([batch, seq, d_model]); // [B, T, C]
+        (q, k, v)
+    }
+
+    /// Merges the heads and applies the output projection.
+    ///
+    /// # Shapes
+    /// - y: `[batch, heads, seq, head_dim]` -> `[batch, seq, d_model]`
+    fn output(&self, y: Tensor<4>) -> Tensor<3> {
+        let [batch, heads, seq, head_dim] = y.dims();
+        let y = y.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]);
         self.resid_dropout.forward(self.c_proj.forward(y))
     }
+
+    /// Number of heads.
+    pub fn n_head(&self) -> usize {
+        self.n_head
+    }
+}
+
+/// Scaled dot-product attention where each query sees only itself and earlier keys.
+fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    let options = AttentionModuleOptions {
+        is_causal: true,
+        ..Default::default()
+    };
+    attention(q, k, v, None, None, options)
 }

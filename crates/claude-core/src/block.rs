@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use crate::attention::CausalSelfAttention;
 use crate::config::ModelConfig;
+use crate::kv_cache::{DecodeStep, LayerCache};
 use crate::mlp::Mlp;
 use crate::norm::Norm;
 
@@ -38,7 +39,37 @@ impl Block {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), rope, start);
+        self.forward_with(x, |attn, h| attn.forward(h, rope, start))
+    }
+
+    /// [`forward`](Self::forward) from position 0, filling this layer's cache.
+    pub(crate) fn forward_prefill(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        self.forward_with(x, |attn, h| attn.forward_prefill(h, rope, cache))
+    }
+
+    /// One new token per row against this layer's cache.
+    pub(crate) fn forward_decode(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        step: &DecodeStep,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        self.forward_with(x, |attn, h| attn.forward_decode(h, rope, step, cache))
+    }
+
+    /// The residual structure around a given attention call.
+    fn forward_with(
+        &self,
+        x: Tensor<3>,
+        attend: impl FnOnce(&CausalSelfAttention, Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<3> {
+        let x = x.clone() + attend(&self.attn, self.ln_1.forward(x));
         x.clone()
             + self
                 .mlp_dropout

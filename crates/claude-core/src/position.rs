@@ -75,6 +75,25 @@ impl PositionEmbedding {
         }
     }
 
+    /// Adds absolute position embeddings for one token per row, row `b` at `positions[b]`
+    /// (a no-op for RoPE).
+    ///
+    /// # Shapes
+    /// - x: `[rows, 1, d_model]`, positions: `[rows]` -> `[rows, 1, d_model]`
+    pub fn add_at(&self, x: Tensor<3>, positions: &Tensor<1, Int>) -> Tensor<3> {
+        let [rows, _, d_model] = x.dims();
+        match self {
+            PositionEmbedding::Learned(wpe) => {
+                x + wpe.forward(positions.clone().reshape([rows, 1]))
+            }
+            PositionEmbedding::Sinusoidal(encoding) => {
+                let table = encoding.sinusoids.clone().select(1, positions.clone());
+                x + table.reshape([rows, 1, d_model])
+            }
+            PositionEmbedding::Rope(_) => x,
+        }
+    }
+
     /// The rotary encoding, when positions are rotary.
     pub fn rope(&self) -> Option<&RotaryEncoding> {
         match self {
@@ -82,4 +101,31 @@ impl PositionEmbedding {
             _ => None,
         }
     }
+}
+
+/// Rotates one query or key per row by its own position (burn's interleaved-pair rotation, as in
+/// [`RotaryEncoding::apply`], with a different start per row).
+///
+/// # Shapes
+/// - x: `[rows, heads, 1, head_dim]`, positions: `[rows]` -> `[rows, heads, 1, head_dim]`
+pub(crate) fn rotate_at(
+    rope: &RotaryEncoding,
+    x: Tensor<4>,
+    positions: &Tensor<1, Int>,
+) -> Tensor<4> {
+    let [rows, heads, one, head_dim] = x.dims();
+    let device = x.device();
+    // Each pair (a, b) becomes (a, b, -b, a): the terms multiplied by (cos, sin) below.
+    let sign = Tensor::<2>::from_floats([[1.0, 0.0, 0.0, 1.0], [0.0, -1.0, 1.0, 0.0]], &device);
+    let freqs = rope
+        .freq_complex
+        .clone()
+        .select(0, positions.clone())
+        .reshape([rows, 1, head_dim, 2]);
+    let rotated = x
+        .reshape([rows, heads, head_dim / 2, 2])
+        .matmul(sign.unsqueeze())
+        .reshape([rows, heads, head_dim, 2])
+        * freqs;
+    rotated.sum_dim(3).reshape([rows, heads, one, head_dim])
 }

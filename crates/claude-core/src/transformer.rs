@@ -8,6 +8,7 @@ use burn::prelude::*;
 use crate::block::Block;
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, embedding, linear};
+use crate::kv_cache::{DecodeStep, KvCache, LayerCache};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
 
@@ -72,6 +73,78 @@ impl Gpt {
             x = block.forward(x, rope, 0);
         }
         self.project(self.ln_f.forward(x))
+    }
+
+    /// Runs the prompts `tokens` from position 0 and caches every layer's keys and values, for
+    /// [`decode`](Self::decode) to continue from. Returns the next-token logits of each row's last
+    /// position and the cache.
+    ///
+    /// # Shapes
+    /// - tokens: `[rows, seq]` with `1 <= seq <= context_length` -> `[rows, vocab]`
+    ///
+    /// # Panics
+    /// If `seq` is 0 or exceeds the context length.
+    pub fn prefill(&self, tokens: Tensor<2, Int>) -> (Tensor<2>, KvCache) {
+        let [rows, seq] = tokens.dims();
+        assert!(seq > 0, "prefill needs at least one token");
+        assert!(
+            seq <= self.context_length,
+            "prompt of {seq} tokens exceeds the context length {}",
+            self.context_length
+        );
+        let device = tokens.device();
+        let n_head = self.h[0].attn.n_head();
+        let head_dim = self.wte.weight.dims()[1] / n_head;
+        let mut layers: Vec<LayerCache> = (0..self.h.len())
+            .map(|_| LayerCache::zeros(rows, n_head, self.context_length, head_dim, &device))
+            .collect();
+        let mut x = self
+            .drop
+            .forward(self.wpe.add_to(self.wte.forward(tokens), 0));
+        let rope = self.wpe.rope();
+        for (block, cache) in self.h.iter().zip(&mut layers) {
+            x = block.forward_prefill(x, rope, cache);
+        }
+        let last = x.slice(s![.., seq - 1..seq, ..]);
+        let logits = self.last_logits(last);
+        (
+            logits,
+            KvCache::new(layers, vec![seq; rows], self.context_length),
+        )
+    }
+
+    /// Feeds one new token per row of `cache` (each at its row's own position), extends the
+    /// cache, and returns the next-token logits. Rows of different lengths advance together.
+    ///
+    /// # Shapes
+    /// - tokens: `[rows]` -> `[rows, vocab]`
+    ///
+    /// # Panics
+    /// If `tokens` and `cache` have different numbers of rows, or a row is full
+    /// ([`KvCache::is_full`]).
+    pub fn decode(&self, tokens: Tensor<1, Int>, cache: &mut KvCache) -> Tensor<2> {
+        let [rows] = tokens.dims();
+        assert_eq!(rows, cache.rows(), "one token per cached row");
+        let device = tokens.device();
+        let step = DecodeStep::new(cache, self.h[0].attn.n_head(), &device);
+        let x = self.wte.forward(tokens.reshape([rows, 1]));
+        let mut x = self.drop.forward(self.wpe.add_at(x, &step.position_ids));
+        let rope = self.wpe.rope();
+        for (block, layer) in self.h.iter().zip(&mut cache.layers) {
+            x = block.forward_decode(x, rope, &step, layer);
+        }
+        cache.advance();
+        self.last_logits(x)
+    }
+
+    /// Logits of one position per row.
+    ///
+    /// # Shapes
+    /// - x: `[rows, 1, d_model]` -> `[rows, vocab]`
+    fn last_logits(&self, x: Tensor<3>) -> Tensor<2> {
+        let logits = self.project(self.ln_f.forward(x));
+        let [rows, _, vocab] = logits.dims();
+        logits.reshape([rows, vocab])
     }
 
     /// Logits from the final hidden states, through `lm_head` or the tied embedding.

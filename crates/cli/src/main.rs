@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use claude_rust_cli::commands;
 
-/// A pure-Rust LLM stack: tokenize, prepare data, train, generate.
+/// A pure-Rust LLM stack: tokenize, prepare data, train, generate, serve.
 #[derive(Debug, Parser)]
 #[command(name = "claude-rust", version, about)]
 struct Cli {
@@ -24,6 +24,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Generate text from a checkpoint.
     Generate(commands::generate::GenerateArgs),
+    /// Serve a checkpoint over an OpenAI-compatible HTTP API.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Prepare(args) => commands::prepare::run(args),
         Command::Train(args) => commands::train::run(args).map(|_| ()),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,19 +1,253 @@
-//! The plain autoregressive loop.
+//! The KV-cache generator: prefill a prompt in one forward pass, then decode one token per step
+//! for every active sequence together ([`Batch`]).
+
+use std::str::FromStr;
 
 use burn::prelude::*;
-use claude_core::Gpt;
+use claude_core::{Gpt, KvCache};
+use claude_tokenizer::Tokenizer;
 
-use crate::sampler::Sampler;
+use crate::error::GenerateError;
+use crate::sampler::{Sampler, SamplingParams};
+use crate::text::TextStream;
 
-/// Extends `prompt` by up to `max_new_tokens` ids, calling `on_token` with each as it is chosen
-/// (return `false` to stop early). The model sees at most its last `context_length` tokens.
-pub fn generate(
+/// What to do when a sequence would outgrow the model's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Refuse requests whose prompt plus new tokens exceed the context (the default, as OpenAI's
+    /// API does).
+    #[default]
+    Reject,
+    /// Keep going: a prompt longer than the context keeps its last `context` tokens, and a full
+    /// sequence restarts its cache from its last `context / 2` tokens.
+    SlidingWindow,
+}
+
+impl FromStr for OverflowPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reject" => Ok(OverflowPolicy::Reject),
+            "sliding" | "sliding-window" => Ok(OverflowPolicy::SlidingWindow),
+            other => Err(format!(
+                "unknown context overflow policy {other:?} (expected reject or sliding)"
+            )),
+        }
+    }
+}
+
+/// Why a sequence ended, in OpenAI's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// End of text or a stop sequence.
+    Stop,
+    /// The token limit (or the context) was reached.
+    Length,
+}
+
+impl FinishReason {
+    /// `"stop"` or `"length"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// One sequence to continue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceRequest {
+    /// Prompt token ids.
+    pub prompt: Vec<u32>,
+    /// Most tokens to generate.
+    pub max_new_tokens: usize,
+    /// How to pick tokens.
+    pub sampling: SamplingParams,
+    /// Stop before any of these strings (they are not part of the output).
+    pub stop: Vec<String>,
+}
+
+/// One generated token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenEvent {
+    /// Its id.
+    pub token: u32,
+    /// Text that became final with it (may be empty: a partial character or a possible stop
+    /// sequence is held back).
+    pub text: String,
+    /// Set on a sequence's last event.
+    pub finish: Option<FinishReason>,
+}
+
+/// A finished single-sequence generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// Generated token ids (the prompt excluded).
+    pub tokens: Vec<u32>,
+    /// Generated text (stop sequences excluded).
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
+}
+
+/// A model with its tokenizer, ready to generate.
+pub struct Generator {
+    model: Gpt,
+    tokenizer: Tokenizer,
+    device: Device,
+    overflow: OverflowPolicy,
+}
+
+impl Generator {
+    /// A generator that rejects requests longer than the context.
+    pub fn new(model: Gpt, tokenizer: Tokenizer, device: Device) -> Self {
+        Generator {
+            model,
+            tokenizer,
+            device,
+            overflow: OverflowPolicy::Reject,
+        }
+    }
+
+    /// Sets the context overflow policy.
+    pub fn with_overflow(mut self, overflow: OverflowPolicy) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Gpt {
+        &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model's context length.
+    pub fn context_length(&self) -> usize {
+        self.model.context_length()
+    }
+
+    /// The context overflow policy.
+    pub fn overflow(&self) -> OverflowPolicy {
+        self.overflow
+    }
+
+    /// A batch with no sequences.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            generator: self,
+            cache: None,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Generates one sequence, calling `on_event` as each token is chosen (return `false` to
+    /// stop early; the completion then ends with [`FinishReason::Stop`]).
+    pub fn generate(
+        &self,
+        request: SequenceRequest,
+        mut on_event: impl FnMut(&TokenEvent) -> bool,
+    ) -> Result<Completion, GenerateError> {
+        let mut batch = self.batch();
+        let mut completion = Completion {
+            tokens: Vec::new(),
+            text: String::new(),
+            finish: FinishReason::Stop,
+        };
+        let mut event = batch.add(0, request)?;
+        loop {
+            completion.tokens.push(event.token);
+            completion.text.push_str(&event.text);
+            if let Some(finish) = event.finish {
+                completion.finish = finish;
+                on_event(&event);
+                return Ok(completion);
+            }
+            if !on_event(&event) {
+                return Ok(completion);
+            }
+            event = batch
+                .step()
+                .pop()
+                .map(|(_, event)| event)
+                .expect("an unfinished sequence advances every step");
+        }
+    }
+
+    /// The prompt as the model will see it, after checking the request against the context and
+    /// the vocabulary.
+    fn admit<'r>(&self, request: &'r SequenceRequest) -> Result<&'r [u32], GenerateError> {
+        let prompt = &request.prompt;
+        if prompt.is_empty() {
+            return Err(GenerateError::EmptyPrompt);
+        }
+        if request.max_new_tokens == 0 {
+            return Err(GenerateError::NoNewTokens);
+        }
+        let vocab = self.vocab_size();
+        if let Some(&id) = prompt.iter().find(|&&id| id as usize >= vocab) {
+            return Err(GenerateError::UnknownToken { id, vocab });
+        }
+        request.sampling.validate()?;
+        let context = self.context_length();
+        match self.overflow {
+            OverflowPolicy::Reject if prompt.len() > context => Err(GenerateError::PromptTooLong {
+                prompt: prompt.len(),
+                context,
+            }),
+            OverflowPolicy::Reject if prompt.len() + request.max_new_tokens > context => {
+                Err(GenerateError::RequestTooLong {
+                    prompt: prompt.len(),
+                    max_new: request.max_new_tokens,
+                    context,
+                })
+            }
+            OverflowPolicy::Reject => Ok(prompt),
+            OverflowPolicy::SlidingWindow => Ok(&prompt[prompt.len().saturating_sub(context)..]),
+        }
+    }
+
+    /// Tokens both the model and the tokenizer know (a model may pad its vocabulary).
+    fn vocab_size(&self) -> usize {
+        let model_vocab = self.model.wte.weight.dims()[0];
+        model_vocab.min(self.tokenizer.vocab_size())
+    }
+
+    /// Runs `tokens` from position 0: last-position logits and a one-row cache.
+    fn prefill(&self, tokens: &[u32]) -> (Vec<f32>, KvCache) {
+        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+        let input = Tensor::from_data(TensorData::new(ids, [1, tokens.len()]), &self.device);
+        let (logits, cache) = self.model.prefill(input);
+        (self.rows_of(logits).remove(0), cache)
+    }
+
+    /// Logits as one vector per row, cut to the shared vocabulary.
+    fn rows_of(&self, logits: Tensor<2>) -> Vec<Vec<f32>> {
+        let [_, width] = logits.dims();
+        let vocab = self.vocab_size();
+        let flat = logits
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("float logits");
+        flat.chunks(width)
+            .map(|row| row[..vocab].to_vec())
+            .collect()
+    }
+}
+
+/// The reference loop without a cache: every new token re-runs the model on the last
+/// `context_length` tokens. For tests and benchmarks of the cached path.
+pub fn generate_uncached(
     model: &Gpt,
     prompt: &[u32],
     max_new_tokens: usize,
     sampler: &mut Sampler,
     device: &Device,
-    mut on_token: impl FnMut(u32) -> bool,
 ) -> Vec<u32> {
     let mut tokens = prompt.to_vec();
     for _ in 0..max_new_tokens {
@@ -23,15 +257,208 @@ pub fn generate(
         let logits = model.forward(input); // [1, T, vocab]
         let [_, seq, vocab] = logits.dims();
         let last = logits.slice(s![0..1, seq - 1..seq, ..]).reshape([vocab]);
-        let values: Vec<f32> = last
+        let values = last
             .into_data()
             .try_into_vec_as::<f32>()
             .expect("float logits");
-        let next = sampler.sample(&values);
-        tokens.push(next);
-        if !on_token(next) {
-            break;
+        tokens.push(sampler.sample(&values));
+    }
+    tokens.split_off(prompt.len())
+}
+
+/// Identifies a sequence within a [`Batch`].
+pub type SequenceId = u64;
+
+/// Sequences advancing together: one decode forward pass per [`step`](Batch::step) for all of
+/// them, whatever their lengths. Sequences join with [`add`](Batch::add) and leave when they
+/// finish or with [`remove`](Batch::remove) (continuous batching).
+pub struct Batch<'g> {
+    generator: &'g Generator,
+    cache: Option<KvCache>,
+    /// One per cache row, in row order.
+    slots: Vec<Slot>,
+}
+
+/// The state of one sequence.
+struct Slot {
+    id: SequenceId,
+    /// Tokens fed to the cache so far, then the pending token (the last one), which the next
+    /// step feeds.
+    history: Vec<u32>,
+    generated: usize,
+    max_new_tokens: usize,
+    sampler: Sampler,
+    text: TextStream,
+}
+
+impl Batch<'_> {
+    /// Number of active sequences.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no sequence is active.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Ids of the active sequences.
+    pub fn ids(&self) -> impl Iterator<Item = SequenceId> + '_ {
+        self.slots.iter().map(|slot| slot.id)
+    }
+
+    /// Prefills a new sequence and returns its first token. A sequence that is finished after
+    /// one token does not join the batch.
+    pub fn add(
+        &mut self,
+        id: SequenceId,
+        request: SequenceRequest,
+    ) -> Result<TokenEvent, GenerateError> {
+        let generator = self.generator;
+        let prompt = generator.admit(&request)?.to_vec();
+        let (logits, cache) = generator.prefill(&prompt);
+        let mut slot = Slot {
+            id,
+            sampler: Sampler::with_prompt(request.sampling, &prompt),
+            history: prompt,
+            generated: 0,
+            max_new_tokens: request.max_new_tokens,
+            text: TextStream::new(request.stop),
+        };
+        let event = slot.choose(&logits, generator);
+        if event.finish.is_none() {
+            self.slots.push(slot);
+            match &mut self.cache {
+                Some(batch) => batch.append(cache),
+                None => self.cache = Some(cache),
+            }
+        }
+        Ok(event)
+    }
+
+    /// Advances every active sequence by one token in one forward pass. Finished sequences
+    /// leave the batch.
+    pub fn step(&mut self) -> Vec<(SequenceId, TokenEvent)> {
+        let mut events = Vec::with_capacity(self.slots.len());
+        self.make_room(&mut events);
+        let Some(cache) = self.cache.as_mut() else {
+            return events;
+        };
+        let generator = self.generator;
+        let pending: Vec<i32> = self
+            .slots
+            .iter()
+            .map(|slot| *slot.history.last().expect("a pending token") as i32)
+            .collect();
+        let tokens = Tensor::from_data(
+            TensorData::new(pending, [self.slots.len()]),
+            &generator.device,
+        );
+        let logits = generator.rows_of(generator.model.decode(tokens, cache));
+        let mut finished = Vec::new();
+        for (row, (slot, logits)) in self.slots.iter_mut().zip(logits).enumerate() {
+            let event = slot.choose(&logits, generator);
+            if event.finish.is_some() {
+                finished.push(row);
+            }
+            events.push((slot.id, event));
+        }
+        self.drop_rows(&finished);
+        events
+    }
+
+    /// Removes a sequence (e.g. its client went away). Unknown ids are ignored.
+    pub fn remove(&mut self, id: SequenceId) {
+        if let Some(row) = self.slots.iter().position(|slot| slot.id == id) {
+            self.drop_rows(&[row]);
         }
     }
-    tokens
+
+    /// Applies the overflow policy to rows whose cache is full.
+    fn make_room(&mut self, events: &mut Vec<(SequenceId, TokenEvent)>) {
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        let full: Vec<usize> = (0..cache.rows())
+            .filter(|&row| cache.is_full(row))
+            .collect();
+        if full.is_empty() {
+            return;
+        }
+        match self.generator.overflow {
+            OverflowPolicy::SlidingWindow => {
+                let keep = (cache.capacity() / 2).max(1);
+                for row in full {
+                    let history = &self.slots[row].history;
+                    let fed = &history[..history.len() - 1];
+                    let (_, fresh) = self.generator.prefill(&fed[fed.len() - keep..]);
+                    cache.replace_row(row, fresh);
+                }
+            }
+            OverflowPolicy::Reject => {
+                for &row in &full {
+                    let slot = &mut self.slots[row];
+                    let event = TokenEvent {
+                        token: *slot.history.last().expect("a pending token"),
+                        text: slot.text.finish(),
+                        finish: Some(FinishReason::Length),
+                    };
+                    events.push((slot.id, event));
+                }
+                self.drop_rows(&full);
+            }
+        }
+    }
+
+    /// Removes the given rows (sorted, ascending) from the slots and the cache.
+    fn drop_rows(&mut self, rows: &[usize]) {
+        if rows.is_empty() {
+            return;
+        }
+        let keep: Vec<usize> = (0..self.slots.len())
+            .filter(|row| !rows.contains(row))
+            .collect();
+        for &row in rows.iter().rev() {
+            self.slots.remove(row);
+        }
+        if keep.is_empty() {
+            self.cache = None;
+        } else if let Some(cache) = &mut self.cache {
+            cache.retain(&keep);
+        }
+    }
+}
+
+impl Slot {
+    /// Samples the next token from `logits` and turns it into an event.
+    fn choose(&mut self, logits: &[f32], generator: &Generator) -> TokenEvent {
+        let token = self.sampler.sample(logits);
+        self.generated += 1;
+        self.history.push(token);
+        let tokenizer = &generator.tokenizer;
+        if Some(token) == tokenizer.end_of_text() {
+            return TokenEvent {
+                token,
+                text: self.text.finish(),
+                finish: Some(FinishReason::Stop),
+            };
+        }
+        // Every id below the shared vocabulary decodes.
+        let bytes = tokenizer.decode_bytes(&[token]).unwrap_or_default();
+        let emitted = self.text.push(&bytes);
+        let mut text = emitted.text;
+        let finish = if emitted.stopped {
+            Some(FinishReason::Stop)
+        } else if self.generated >= self.max_new_tokens {
+            text.push_str(&self.text.finish());
+            Some(FinishReason::Length)
+        } else {
+            None
+        };
+        TokenEvent {
+            token,
+            text,
+            finish,
+        }
+    }
 }

@@ -1,13 +1,12 @@
-//! `claude-rust generate`: sample text from a checkpoint.
+//! `claude-rust generate`: stream a continuation of a prompt from a checkpoint.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use claude_inference::{Sampler, SamplingParams, generate};
-use claude_tensors::parse_device;
-use claude_tokenizer::Tokenizer;
-use claude_trainer::checkpoint::load_model;
+use anyhow::bail;
+use claude_inference::{OverflowPolicy, SamplingParams, SequenceRequest};
+
+use super::load::load_generator;
 
 /// Arguments of `claude-rust generate`.
 #[derive(Debug, clap::Args)]
@@ -27,6 +26,21 @@ pub struct GenerateArgs {
     /// Sample among the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 200)]
     pub top_k: usize,
+    /// Nucleus sampling: the smallest set of tokens reaching this probability (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Drop tokens less likely than this fraction of the most likely one (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    /// Penalise tokens already seen (CTRL rule; 1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// When the context fills: `sliding` keeps the last half of it, `reject` refuses.
+    #[arg(long, default_value = "sliding")]
+    pub context_overflow: OverflowPolicy,
     /// Random seed.
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
@@ -38,72 +52,45 @@ pub struct GenerateArgs {
     pub device: String,
 }
 
-/// The run directory's tokenizer for a checkpoint at `<out>/checkpoints/<name>[/model.safetensors]`.
-fn find_tokenizer(checkpoint: &Path) -> anyhow::Result<PathBuf> {
-    for dir in checkpoint.ancestors().skip(1) {
-        let candidate = dir.join("tokenizer");
-        if candidate.is_dir() {
-            return Ok(candidate);
-        }
-    }
-    bail!(
-        "no tokenizer/ directory above {}; pass --tokenizer",
-        checkpoint.display()
-    )
-}
-
 /// Prints the prompt and its continuation as tokens arrive.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    if !args.temperature.is_finite() || args.temperature < 0.0 {
-        bail!(
-            "--temperature must be a number >= 0, not {}",
-            args.temperature
-        );
-    }
-    let device = parse_device(&args.device)?;
-    let (model, _) = load_model(&args.checkpoint, &device)?;
-    let tokenizer_dir = match args.tokenizer {
-        Some(dir) => dir,
-        None => find_tokenizer(&args.checkpoint)?,
-    };
-    let tokenizer = Tokenizer::load(&tokenizer_dir)
-        .with_context(|| format!("loading tokenizer from {}", tokenizer_dir.display()))?;
-    let prompt = tokenizer.encode(&args.prompt)?;
-    if prompt.is_empty() {
-        bail!("the prompt is empty");
-    }
-    let mut sampler = Sampler::new(SamplingParams {
+    let sampling = SamplingParams {
         temperature: args.temperature,
         top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repetition_penalty: args.repetition_penalty,
         seed: args.seed,
-    });
+        ..SamplingParams::default()
+    };
+    if let Err(bad) = sampling.validate() {
+        bail!("--{}: {bad}", bad.field.replace('_', "-"));
+    }
+    let generator = load_generator(&args.checkpoint, args.tokenizer.as_deref(), &args.device)?
+        .with_overflow(args.context_overflow);
+    let prompt = generator.tokenizer().encode(&args.prompt)?;
+    let request = SequenceRequest {
+        prompt,
+        max_new_tokens: args.max_new_tokens,
+        sampling,
+        stop: args.stop,
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(args.prompt.as_bytes())?;
-    // Print whole characters only: a token may end inside a UTF-8 sequence.
-    let mut pending: Vec<u32> = Vec::new();
-    let mut failure = None;
-    generate(
-        &model,
-        &prompt,
-        args.max_new_tokens,
-        &mut sampler,
-        &device,
-        |id| {
-            pending.push(id);
-            match tokenizer.decode_bytes(&pending) {
-                Ok(bytes) if std::str::from_utf8(&bytes).is_ok() => {
-                    pending.clear();
-                    out.write_all(&bytes).and_then(|()| out.flush()).is_ok()
-                }
-                Ok(_) => true,
-                Err(e) => {
-                    failure = Some(e);
-                    false
-                }
+    let mut write_error = None;
+    generator.generate(request, |event| {
+        let written = out
+            .write_all(event.text.as_bytes())
+            .and_then(|()| out.flush());
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                write_error = Some(e);
+                false
             }
-        },
-    );
-    if let Some(e) = failure {
+        }
+    })?;
+    if let Some(e) = write_error {
         return Err(e.into());
     }
     writeln!(out)?;

@@ -1,0 +1,245 @@
+//! The key/value cache for incremental decoding.
+//!
+//! Each layer keeps one preallocated buffer of keys and one of values, `[rows, heads,
+//! capacity, head_dim]`, where a row is one sequence and `capacity` is the model's context
+//! length. Rows may hold different numbers of tokens: a decode step writes each row's new key and
+//! value at that row's own length and masks the positions beyond it, so sequences of different
+//! lengths advance in one forward pass. Writes go into the buffer in place (the cache holds the
+//! only reference), so a step costs O(1) in the sequence length besides attention itself.
+
+use burn::prelude::*;
+
+/// One layer's cached keys and values, `[rows, heads, capacity, head_dim]` each.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerCache {
+    keys: Tensor<4>,
+    values: Tensor<4>,
+}
+
+impl LayerCache {
+    /// Zeroed buffers for `rows` sequences.
+    pub(crate) fn zeros(
+        rows: usize,
+        heads: usize,
+        capacity: usize,
+        head_dim: usize,
+        device: &Device,
+    ) -> Self {
+        let shape = [rows, heads, capacity, head_dim];
+        LayerCache {
+            keys: Tensor::zeros(shape, device),
+            values: Tensor::zeros(shape, device),
+        }
+    }
+
+    /// Stores the keys and values of positions `0..seq` for every row.
+    ///
+    /// # Shapes
+    /// - keys, values: `[rows, heads, seq, head_dim]`
+    pub(crate) fn write_prefix(&mut self, keys: Tensor<4>, values: Tensor<4>) {
+        let seq = keys.dims()[2];
+        replace_with(&mut self.keys, |t| {
+            t.slice_assign(s![.., .., 0..seq, ..], keys)
+        });
+        replace_with(&mut self.values, |t| {
+            t.slice_assign(s![.., .., 0..seq, ..], values)
+        });
+    }
+
+    /// Stores one new key and value per row, row `b` at position `positions[b]`.
+    ///
+    /// # Shapes
+    /// - keys, values: `[rows, heads, 1, head_dim]`
+    pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
+        for (row, &pos) in positions.iter().enumerate() {
+            let key = keys.clone().slice(s![row..row + 1, ..]);
+            let value = values.clone().slice(s![row..row + 1, ..]);
+            replace_with(&mut self.keys, |t| {
+                t.slice_assign(s![row..row + 1, .., pos..pos + 1, ..], key)
+            });
+            replace_with(&mut self.values, |t| {
+                t.slice_assign(s![row..row + 1, .., pos..pos + 1, ..], value)
+            });
+        }
+    }
+
+    /// Keys and values of positions `0..len` (views, not copies where the backend allows).
+    pub(crate) fn prefix(&self, len: usize) -> (Tensor<4>, Tensor<4>) {
+        (
+            self.keys.clone().slice(s![.., .., 0..len, ..]),
+            self.values.clone().slice(s![.., .., 0..len, ..]),
+        )
+    }
+
+    fn append(&mut self, other: LayerCache) {
+        replace_with(&mut self.keys, |t| Tensor::cat(vec![t, other.keys], 0));
+        replace_with(&mut self.values, |t| Tensor::cat(vec![t, other.values], 0));
+    }
+
+    fn select(&mut self, rows: &Tensor<1, Int>) {
+        replace_with(&mut self.keys, |t| t.select(0, rows.clone()));
+        replace_with(&mut self.values, |t| t.select(0, rows.clone()));
+    }
+
+    fn replace_row(&mut self, row: usize, other: LayerCache) {
+        replace_with(&mut self.keys, |t| {
+            t.slice_assign(s![row..row + 1, ..], other.keys)
+        });
+        replace_with(&mut self.values, |t| {
+            t.slice_assign(s![row..row + 1, ..], other.values)
+        });
+    }
+}
+
+/// Applies a consuming tensor operation to a tensor held by `&mut`, keeping it uniquely owned so
+/// the backend may update it in place.
+fn replace_with(slot: &mut Tensor<4>, op: impl FnOnce(Tensor<4>) -> Tensor<4>) {
+    let device = slot.device();
+    let taken = std::mem::replace(slot, Tensor::empty([0, 0, 0, 0], &device));
+    *slot = op(taken);
+}
+
+/// Cached keys and values of every layer for a batch of sequences ("rows") that may have
+/// different lengths. Made by [`Gpt::prefill`](crate::Gpt::prefill) and advanced by
+/// [`Gpt::decode`](crate::Gpt::decode).
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    pub(crate) layers: Vec<LayerCache>,
+    lengths: Vec<usize>,
+    capacity: usize,
+}
+
+impl KvCache {
+    pub(crate) fn new(layers: Vec<LayerCache>, lengths: Vec<usize>, capacity: usize) -> Self {
+        KvCache {
+            layers,
+            lengths,
+            capacity,
+        }
+    }
+
+    /// Number of sequences.
+    pub fn rows(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Tokens cached for each row.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// The most tokens a row can hold (the model's context length).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether `row` has no room for another token.
+    pub fn is_full(&self, row: usize) -> bool {
+        self.lengths[row] >= self.capacity
+    }
+
+    /// Adds the rows of `other` after this cache's rows.
+    ///
+    /// # Panics
+    /// If the caches come from models of different shapes.
+    pub fn append(&mut self, other: KvCache) {
+        assert_eq!(
+            self.layers.len(),
+            other.layers.len(),
+            "caches of different models"
+        );
+        assert_eq!(self.capacity, other.capacity, "caches of different models");
+        for (layer, theirs) in self.layers.iter_mut().zip(other.layers) {
+            layer.append(theirs);
+        }
+        self.lengths.extend(other.lengths);
+    }
+
+    /// Keeps only the rows in `keep`, in that order.
+    ///
+    /// # Panics
+    /// If `keep` is empty or names a row that does not exist.
+    pub fn retain(&mut self, keep: &[usize]) {
+        assert!(!keep.is_empty(), "a cache keeps at least one row");
+        assert!(
+            keep.iter().all(|&row| row < self.rows()),
+            "row out of range in {keep:?} (cache has {} rows)",
+            self.rows()
+        );
+        if keep.iter().copied().eq(0..self.rows()) {
+            return;
+        }
+        let device = self.layers[0].keys.device();
+        let ids: Vec<i32> = keep.iter().map(|&row| row as i32).collect();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(ids, [keep.len()]), &device);
+        for layer in &mut self.layers {
+            layer.select(&rows);
+        }
+        self.lengths = keep.iter().map(|&row| self.lengths[row]).collect();
+    }
+
+    /// Replaces `row` with the single row of `other` (used to restart a sequence, e.g. after
+    /// sliding its window).
+    ///
+    /// # Panics
+    /// If `other` does not have exactly one row or comes from a different model.
+    pub fn replace_row(&mut self, row: usize, other: KvCache) {
+        assert_eq!(other.rows(), 1, "replace_row takes a one-row cache");
+        assert_eq!(self.capacity, other.capacity, "caches of different models");
+        for (layer, theirs) in self.layers.iter_mut().zip(other.layers) {
+            layer.replace_row(row, theirs);
+        }
+        self.lengths[row] = other.lengths[0];
+    }
+
+    /// Records one more token in every row.
+    pub(crate) fn advance(&mut self) {
+        for len in &mut self.lengths {
+            *len += 1;
+        }
+    }
+}
+
+/// What every layer needs for one decode step: where each row's new token goes and which cached
+/// positions each row may attend to.
+pub(crate) struct DecodeStep {
+    /// Position of each row's new token (its cached length before the step).
+    pub positions: Vec<usize>,
+    /// The same positions as a tensor, `[rows]`.
+    pub position_ids: Tensor<1, Int>,
+    /// Keys to read: `0..key_len`, the longest row after the step.
+    pub key_len: usize,
+    /// `true` where a row must not look (beyond its own length), `[rows, heads, 1, key_len]`.
+    pub mask: Tensor<4, Bool>,
+}
+
+impl DecodeStep {
+    /// The step that appends one token to every row of `cache`.
+    ///
+    /// # Panics
+    /// If a row is full.
+    pub(crate) fn new(cache: &KvCache, heads: usize, device: &Device) -> Self {
+        let positions = cache.lengths.clone();
+        if let Some(row) = (0..cache.rows()).find(|&row| cache.is_full(row)) {
+            panic!(
+                "row {row} holds {} tokens, the context length: no room to decode",
+                cache.capacity
+            );
+        }
+        let rows = positions.len();
+        let key_len = positions.iter().max().map_or(0, |&p| p + 1);
+        let mut mask = Vec::with_capacity(rows * heads * key_len);
+        for &pos in &positions {
+            for _ in 0..heads {
+                mask.extend((0..key_len).map(|key| key > pos));
+            }
+        }
+        let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
+        DecodeStep {
+            position_ids: Tensor::from_data(TensorData::new(ids, [rows]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [rows, heads, 1, key_len]), device),
+            positions,
+            key_len,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! `claude-rust serve`: an OpenAI-compatible HTTP server on a checkpoint.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use claude_inference::OverflowPolicy;
+use claude_inference::engine::{EngineConfig, spawn_engine};
+use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
+
+use super::load::load_generator;
+
+/// Arguments of `claude-rust serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A checkpoint directory or its model.safetensors.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Address to bind (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Name clients pass as `model` (default: the checkpoint's run directory name).
+    #[arg(long)]
+    pub model_name: Option<String>,
+    /// Require `Authorization: Bearer KEY` on /v1/* (also read from CLAUDE_RUST_API_KEY).
+    #[arg(long, env = "CLAUDE_RUST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 16)]
+    pub max_batch: usize,
+    /// Requests that may wait for a slot before the server answers 429.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Longest a request may generate, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub body_limit: usize,
+    /// Chat prompt format: plain (ROLE:\ntext) or chatml.
+    #[arg(long, default_value = "plain")]
+    pub chat_template: ChatTemplate,
+    /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
+    #[arg(long, default_value = "reject")]
+    pub context_overflow: OverflowPolicy,
+    /// Tokenizer directory (default: the run's `tokenizer/` beside `checkpoints/`).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Device: cpu, wgpu, cuda:N, ...
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Loads the model, starts the engine and serves until Ctrl-C.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let generator = load_generator(&args.checkpoint, args.tokenizer.as_deref(), &args.device)?
+        .with_overflow(args.context_overflow);
+    let model_name = args
+        .model_name
+        .unwrap_or_else(|| default_model_name(&args.checkpoint));
+    let mut config = ServerConfig::new(model_name, generator.context_length());
+    config.api_key = args.api_key.filter(|key| !key.is_empty());
+    config.max_tokens_cap = args.max_tokens.max(1);
+    config.body_limit = args.body_limit;
+    config.chat_template = args.chat_template;
+    config.overflow = args.context_overflow;
+    let tokenizer = generator.tokenizer().clone();
+    let (engine, _thread) = spawn_engine(
+        generator,
+        EngineConfig {
+            max_batch: args.max_batch.max(1),
+            queue_capacity: args.queue.max(1),
+            request_timeout: Duration::from_secs(args.timeout_secs.max(1)),
+        },
+    );
+    let state = AppState::new(config.clone(), tokenizer, engine);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((args.host, args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+        let address = listener.local_addr()?;
+        println!("serving `{}` on http://{address}", config.model_name);
+        if config.api_key.is_some() {
+            println!("API key required on /v1/*");
+        }
+        serve(listener, state).await.context("serving")
+    })
+}
+
+/// `out` for a checkpoint at `out/checkpoints/step-N`, else the file or directory name.
+fn default_model_name(checkpoint: &std::path::Path) -> String {
+    let components: Vec<String> = checkpoint
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match components.iter().rposition(|c| c == "checkpoints") {
+        Some(i) if i > 0 => components[i - 1].clone(),
+        _ => components.last().cloned().unwrap_or_else(|| "model".into()),
+    }
+}

@@ -1,0 +1,176 @@
+//! `claude-rust serve` end to end: train a tiny model, start the real binary on a free loopback
+//! port, talk HTTP to it (a streaming chat completion, as curl would), and drive the chat page in
+//! headless Chromium.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_claude-rust"))
+}
+
+/// Trains a tiny character model for a few steps and returns its last checkpoint.
+fn tiny_checkpoint(dir: &Path) -> PathBuf {
+    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ntext = \"{}\"\n[model]\ncontext_length = 32\nn_layer = 1\nn_head = 2\n\
+             d_model = 16\n[train]\nmax_steps = 20\nbatch_size = 4\neval_interval = 20\n\
+             eval_iters = 1\ncheckpoint_interval = 20\n",
+            corpus.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("shakespeare");
+    let status = bin()
+        .args(["train", "--no-tui", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out.join("checkpoints/step-00000020")
+}
+
+/// A running server, killed on drop.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(checkpoint: &Path, extra: &[&str]) -> Server {
+    let mut child = bin()
+        .arg("serve")
+        .arg("--checkpoint")
+        .arg(checkpoint)
+        .args(["--port", "0", "--context-overflow", "sliding"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim()
+        .to_string();
+    Server { child, address }
+}
+
+/// A plain HTTP/1.1 exchange: (status, body).
+fn http(address: &str, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn serve_streams_a_chat_completion_to_a_plain_http_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = tiny_checkpoint(dir.path());
+    let server = serve(&checkpoint, &["--api-key", "sesame"]);
+    let body = r#"{"model": "shakespeare", "stream": true, "max_tokens": 40,
+                   "messages": [{"role": "user", "content": "Who art thou?"}]}"#;
+    let (status, _) = http(&server.address, "POST", "/v1/chat/completions", &[], body);
+    assert_eq!(status, 401);
+    let auth = ["Authorization: Bearer sesame"];
+    let (status, stream) = http(&server.address, "POST", "/v1/chat/completions", &auth, body);
+    assert_eq!(status, 200, "{stream}");
+    assert!(stream.contains("chat.completion.chunk"), "{stream}");
+    assert!(stream.contains("\"finish_reason\":\""), "{stream}");
+    assert!(stream.trim_end().ends_with("data: [DONE]"), "{stream}");
+    let (status, health) = http(&server.address, "GET", "/health", &[], "");
+    assert_eq!(status, 200, "{health}");
+}
+
+/// The chat page in headless Chromium: it loads the model list, sends `?prompt=` and streams
+/// the reply. Skipped where Chromium is absent unless `CLAUDE_RUST_REQUIRE_CHROMIUM` is set
+/// (CI installs it and sets it).
+#[test]
+fn the_chat_page_streams_a_reply_in_headless_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            std::env::var_os("CLAUDE_RUST_REQUIRE_CHROMIUM").is_none(),
+            "CLAUDE_RUST_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing"
+        );
+        eprintln!("skipped: /usr/bin/chromium not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = tiny_checkpoint(dir.path());
+    let server = serve(&checkpoint, &[]);
+    let profile = tempfile::tempdir().unwrap();
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!(
+            "http://{}/?prompt=ROMEO&max_tokens=30&temperature=0",
+            server.address
+        ))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        dom.contains("data-state=\"done\""),
+        "page did not finish:\n{dom}"
+    );
+    let reply = dom
+        .rsplit("class=\"message assistant\"")
+        .next()
+        .and_then(|rest| rest.split_once('>'))
+        .map(|(_, text)| text.split("</div>").next().unwrap_or(""))
+        .unwrap_or("");
+    assert!(!reply.trim().is_empty(), "empty assistant reply:\n{dom}");
+}

@@ -1,0 +1,312 @@
+//! The scheduler: one thread owns the model and runs continuous batching.
+//!
+//! Requests wait in a bounded queue. Each iteration the engine admits waiting requests while the
+//! batch has room (prefilling each), then advances every active sequence by one token in one
+//! forward pass, and sends each token to its request's channel. A request whose receiver is gone
+//! (the client disconnected) leaves the batch at the next step; a panic while serving is caught
+//! and fails only the sequences involved.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::error::GenerateError;
+use crate::generate::{Batch, FinishReason, Generator, SequenceId, SequenceRequest, TokenEvent};
+
+/// Limits of the scheduler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Most sequences decoded together.
+    pub max_batch: usize,
+    /// Most requests waiting for a slot; beyond it, [`EngineHandle::submit`] refuses.
+    pub queue_capacity: usize,
+    /// Longest a request may take from submission to its last token; it then ends with
+    /// [`FinishReason::Length`].
+    pub request_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_batch: 16,
+            queue_capacity: 64,
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a request's channel receives.
+#[derive(Debug)]
+pub enum EngineEvent {
+    /// The request was refused before generating (bad prompt or parameters).
+    Rejected(GenerateError),
+    /// A token; the last one has `finish` set.
+    Token(TokenEvent),
+    /// Serving failed inside the engine (a bug or a broken model); the message says what.
+    Failed(String),
+}
+
+/// Why a request could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: try again shortly.
+    #[error("the request queue is full")]
+    QueueFull,
+    /// The engine has stopped.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// Counters the engine keeps, read by the server's `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Requests waiting in the queue.
+    pub queued: AtomicUsize,
+    /// Sequences in the batch.
+    pub active: AtomicUsize,
+    /// Tokens generated since start.
+    pub tokens_generated: AtomicU64,
+    /// Requests that received a first token.
+    pub first_tokens: AtomicU64,
+    /// Sum over those of the time from submission to the first token, in microseconds.
+    pub time_to_first_token_us: AtomicU64,
+    /// Decode steps run.
+    pub steps: AtomicU64,
+    /// Tokens per second of the most recent decode step (all sequences together), times 1000.
+    pub recent_tokens_per_sec_milli: AtomicU64,
+    /// Panics caught while serving.
+    pub panics: AtomicU64,
+}
+
+/// A queued request.
+struct Job {
+    request: SequenceRequest,
+    events: UnboundedSender<EngineEvent>,
+    submitted: Instant,
+}
+
+/// Submits requests to a running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    jobs: SyncSender<Job>,
+    stats: Arc<EngineStats>,
+}
+
+impl EngineHandle {
+    /// Queues a request; its tokens arrive on the returned channel. Dropping the receiver
+    /// cancels the request.
+    pub fn submit(
+        &self,
+        request: SequenceRequest,
+    ) -> Result<UnboundedReceiver<EngineEvent>, SubmitError> {
+        let (events, receiver) = unbounded_channel();
+        let job = Job {
+            request,
+            events,
+            submitted: Instant::now(),
+        };
+        // Count before sending so the engine never decrements below zero.
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(receiver),
+            Err(err) => {
+                self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                Err(match err {
+                    TrySendError::Full(_) => SubmitError::QueueFull,
+                    TrySendError::Disconnected(_) => SubmitError::Stopped,
+                })
+            }
+        }
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+}
+
+/// Starts the engine thread. It runs until every [`EngineHandle`] is dropped.
+pub fn spawn_engine(generator: Generator, config: EngineConfig) -> (EngineHandle, JoinHandle<()>) {
+    let (jobs, queue) = sync_channel(config.queue_capacity.max(1));
+    let stats = Arc::new(EngineStats::default());
+    let handle = EngineHandle {
+        jobs,
+        stats: Arc::clone(&stats),
+    };
+    let thread = std::thread::Builder::new()
+        .name("claude-engine".into())
+        .spawn(move || Engine::new(&generator, config, stats).run(queue))
+        .expect("spawn the engine thread");
+    (handle, thread)
+}
+
+/// A request being served.
+struct Active {
+    events: UnboundedSender<EngineEvent>,
+    deadline: Instant,
+}
+
+struct Engine<'g> {
+    generator: &'g Generator,
+    batch: Batch<'g>,
+    active: HashMap<SequenceId, Active>,
+    next_id: SequenceId,
+    config: EngineConfig,
+    stats: Arc<EngineStats>,
+}
+
+impl<'g> Engine<'g> {
+    fn new(generator: &'g Generator, config: EngineConfig, stats: Arc<EngineStats>) -> Self {
+        Engine {
+            generator,
+            batch: generator.batch(),
+            active: HashMap::new(),
+            next_id: 0,
+            config,
+            stats,
+        }
+    }
+
+    fn run(mut self, queue: Receiver<Job>) {
+        loop {
+            if self.batch.is_empty() {
+                match queue.recv() {
+                    Ok(job) => self.admit(job),
+                    Err(_) => return,
+                }
+            }
+            while self.batch.len() < self.config.max_batch.max(1) {
+                match queue.try_recv() {
+                    Ok(job) => self.admit(job),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.drop_abandoned();
+            if !self.batch.is_empty() {
+                self.step();
+            }
+            self.stats.active.store(self.batch.len(), Ordering::SeqCst);
+        }
+    }
+
+    /// Prefills a queued request and sends its first token.
+    fn admit(&mut self, job: Job) {
+        self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+        if job.events.is_closed() {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let batch = &mut self.batch;
+        let outcome = catch_unwind(AssertUnwindSafe(|| batch.add(id, job.request)));
+        match outcome {
+            Ok(Ok(event)) => {
+                let waited = job.submitted.elapsed().as_micros() as u64;
+                self.stats.first_tokens.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .time_to_first_token_us
+                    .fetch_add(waited, Ordering::Relaxed);
+                self.stats.tokens_generated.fetch_add(1, Ordering::Relaxed);
+                let finished = event.finish.is_some();
+                let delivered = job.events.send(EngineEvent::Token(event)).is_ok();
+                if !finished {
+                    if delivered {
+                        let deadline = job.submitted + self.config.request_timeout;
+                        let events = job.events;
+                        self.active.insert(id, Active { events, deadline });
+                    } else {
+                        self.batch.remove(id);
+                    }
+                }
+            }
+            Ok(Err(error)) => {
+                let _ = job.events.send(EngineEvent::Rejected(error));
+            }
+            Err(panic) => {
+                self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                let _ = job.events.send(EngineEvent::Failed(panic_message(&panic)));
+                // The batch is untouched unless the panic came after the prefill; start clean.
+                self.batch.remove(id);
+            }
+        }
+    }
+
+    /// Removes sequences whose client went away, and ends those past their deadline.
+    fn drop_abandoned(&mut self) {
+        let now = Instant::now();
+        let ids: Vec<SequenceId> = self.batch.ids().collect();
+        for id in ids {
+            let Some(active) = self.active.get(&id) else {
+                self.batch.remove(id);
+                continue;
+            };
+            if active.events.is_closed() {
+                self.batch.remove(id);
+                self.active.remove(&id);
+            } else if now >= active.deadline {
+                let event = TokenEvent {
+                    token: 0,
+                    text: String::new(),
+                    finish: Some(FinishReason::Length),
+                };
+                let _ = active.events.send(EngineEvent::Token(event));
+                self.batch.remove(id);
+                self.active.remove(&id);
+            }
+        }
+    }
+
+    /// One decode step for the whole batch.
+    fn step(&mut self) {
+        let started = Instant::now();
+        let batch = &mut self.batch;
+        match catch_unwind(AssertUnwindSafe(|| batch.step())) {
+            Ok(events) => {
+                let seconds = started.elapsed().as_secs_f64().max(1e-9);
+                let tokens = events.len() as u64;
+                self.stats.steps.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .tokens_generated
+                    .fetch_add(tokens, Ordering::Relaxed);
+                self.stats
+                    .recent_tokens_per_sec_milli
+                    .store((tokens as f64 / seconds * 1000.0) as u64, Ordering::Relaxed);
+                for (id, event) in events {
+                    let finished = event.finish.is_some();
+                    let delivered = self.active.get(&id).is_some_and(|active| {
+                        active.events.send(EngineEvent::Token(event)).is_ok()
+                    });
+                    if finished || !delivered {
+                        self.active.remove(&id);
+                        self.batch.remove(id);
+                    }
+                }
+            }
+            Err(panic) => {
+                // The cache may be inconsistent: fail every sequence in the batch and restart.
+                self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                let message = panic_message(&panic);
+                for (_, active) in self.active.drain() {
+                    let _ = active.events.send(EngineEvent::Failed(message.clone()));
+                }
+                self.batch = self.generator.batch();
+            }
+        }
+    }
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("internal error while generating: {detail}")
+}

@@ -1,0 +1,140 @@
+//! An OpenAI-compatible HTTP server (axum + tokio) in front of the [engine](crate::engine).
+//!
+//! Routes: `POST /v1/completions`, `POST /v1/chat/completions` (both with `"stream": true` as
+//! Server-Sent Events ending in `data: [DONE]`), `GET /v1/models`, `GET /health`,
+//! `GET /metrics` (Prometheus text) and a chat page at `/`.
+//!
+//! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
+//! limited in size; `max_tokens` is capped; each request has a deadline; a panic while serving
+//! answers 500 and the server keeps running.
+
+mod api;
+mod chat_template;
+mod error;
+mod metrics;
+mod routes;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use claude_tokenizer::Tokenizer;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use api::Usage;
+pub use chat_template::ChatTemplate;
+pub use error::ApiError;
+pub use metrics::HttpMetrics;
+
+use crate::engine::EngineHandle;
+use crate::generate::OverflowPolicy;
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The name clients must pass as `model`.
+    pub model_name: String,
+    /// Required `Authorization: Bearer` key for `/v1/*`, if any.
+    pub api_key: Option<String>,
+    /// Largest `max_tokens` a request may ask for (also the default, within the context).
+    pub max_tokens_cap: usize,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Chat prompt format.
+    pub chat_template: ChatTemplate,
+    /// What happens when prompt plus new tokens exceed the context.
+    pub overflow: OverflowPolicy,
+    /// The model's context length.
+    pub context_length: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a model: 256 tokens per request at most, 1 MiB bodies, no key, the plain
+    /// chat template, and rejection of requests beyond the context.
+    pub fn new(model_name: impl Into<String>, context_length: usize) -> Self {
+        ServerConfig {
+            model_name: model_name.into(),
+            api_key: None,
+            max_tokens_cap: 256,
+            body_limit: 1 << 20,
+            chat_template: ChatTemplate::Plain,
+            overflow: OverflowPolicy::Reject,
+            context_length,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: ServerConfig,
+    tokenizer: Tokenizer,
+    engine: EngineHandle,
+    metrics: HttpMetrics,
+    started: Duration,
+}
+
+impl AppState {
+    /// State for a server in front of `engine`, tokenizing with `tokenizer`.
+    pub fn new(config: ServerConfig, tokenizer: Tokenizer, engine: EngineHandle) -> Self {
+        AppState {
+            inner: Arc::new(Shared {
+                config,
+                tokenizer,
+                engine,
+                metrics: HttpMetrics::default(),
+                started: unix_time(),
+            }),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_time() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// All routes with their layers.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.inner.config.body_limit;
+    let api = Router::new()
+        .route("/v1/completions", post(routes::completions))
+        .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/models", get(routes::models))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::require_api_key,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/", get(routes::chat_page))
+        .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::count_request,
+        ))
+        .layer(CatchPanicLayer::custom(routes::panic_response))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -1,0 +1,414 @@
+//! The handlers: parse and check a request, queue it on the engine, answer in OpenAI's format.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use claude_tokenizer::AllowedSpecial;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::api::{
+    ChatRequest, CompletionRequest, Endpoint, GenerationFields, Prompt, ResponseMeta, Usage,
+};
+use super::chat_template::{ChatTemplate, IM_END, IM_START};
+use super::error::ApiError;
+use super::stream::sse_response;
+use super::{AppState, unix_time};
+use crate::engine::{EngineEvent, SubmitError};
+use crate::generate::{OverflowPolicy, SequenceRequest};
+use crate::sampler::SamplingParams;
+
+/// The chat page.
+const CHAT_PAGE: &str = include_str!("chat.html");
+
+/// Most stop sequences per request (OpenAI's limit).
+const MAX_STOP_SEQUENCES: usize = 4;
+
+/// `GET /`: the built-in chat page.
+pub async fn chat_page() -> Html<&'static str> {
+    Html(CHAT_PAGE)
+}
+
+/// `GET /health`.
+pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let stats = state.inner.engine.stats();
+    Json(json!({
+        "status": "ok",
+        "model": state.inner.config.model_name,
+        "queued": stats.queued.load(Ordering::SeqCst),
+        "active": stats.active.load(Ordering::SeqCst),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.inner.metrics.render(state.inner.engine.stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// `GET /v1/models`.
+pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "object": "list",
+        "data": [{
+            "id": state.inner.config.model_name,
+            "object": "model",
+            "created": state.inner.started.as_secs(),
+            "owned_by": "claude-rust",
+            "context_length": state.inner.config.context_length,
+        }],
+    }))
+}
+
+/// Any other path.
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+/// `POST /v1/completions`.
+pub async fn completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: CompletionRequest = parse_body(&state, body)?;
+    check_model(&state, &request.model)?;
+    let prompt = match request.prompt {
+        Prompt::Text(text) => encode(&state, &text, false)?,
+        Prompt::Tokens(ids) => ids,
+        Prompt::Texts(mut texts) if texts.len() == 1 => encode(&state, &texts.remove(0), false)?,
+        Prompt::Texts(_) => {
+            return Err(ApiError::invalid(
+                Some("prompt".into()),
+                "only one prompt per request is supported",
+            ));
+        }
+    };
+    generate(
+        state,
+        Endpoint::Completions,
+        prompt,
+        request.fields,
+        Vec::new(),
+    )
+    .await
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: ChatRequest = parse_body(&state, body)?;
+    check_model(&state, &request.model)?;
+    if request.messages.is_empty() {
+        return Err(ApiError::invalid(
+            Some("messages".into()),
+            "messages must not be empty",
+        ));
+    }
+    let messages = request
+        .messages
+        .iter()
+        .map(|m| Ok((m.role.clone(), m.content.text()?)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
+    let template = state.inner.config.chat_template;
+    let text = template
+        .render(&messages)
+        .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
+    let prompt = encode(&state, &text, template == ChatTemplate::ChatMl)?;
+    let end_of_turn = vec![template.end_of_turn().to_string()];
+    generate(state, Endpoint::Chat, prompt, request.fields, end_of_turn).await
+}
+
+/// Checks the fields, queues the request and answers, streaming or not.
+async fn generate(
+    state: AppState,
+    endpoint: Endpoint,
+    prompt: Vec<u32>,
+    fields: GenerationFields,
+    mut stop: Vec<String>,
+) -> Result<Response, ApiError> {
+    let config = &state.inner.config;
+    let max_new_tokens = max_new_tokens(&fields, prompt.len(), config.max_tokens_cap, config)?;
+    let sampling = sampling_params(&fields)?;
+    let user_stop = fields
+        .stop
+        .clone()
+        .map(|s| s.into_vec())
+        .unwrap_or_default();
+    if user_stop.len() > MAX_STOP_SEQUENCES {
+        return Err(ApiError::invalid(
+            Some("stop".into()),
+            format!("at most {MAX_STOP_SEQUENCES} stop sequences"),
+        ));
+    }
+    stop.extend(user_stop);
+    let prompt_tokens = prompt.len();
+    let request = SequenceRequest {
+        prompt,
+        max_new_tokens,
+        sampling,
+        stop,
+    };
+    let mut events = state.inner.engine.submit(request).map_err(|e| match e {
+        SubmitError::QueueFull => ApiError::busy(),
+        SubmitError::Stopped => ApiError::unavailable(),
+    })?;
+    let meta = response_meta(&state, endpoint);
+    // Wait for the first event: a refusal still gets its own status before any stream starts.
+    let first = first_token(&mut events).await?;
+    let include_usage = fields
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    if fields.stream {
+        return Ok(sse_response(
+            meta,
+            first,
+            events,
+            prompt_tokens,
+            include_usage,
+        ));
+    }
+    let mut text = first.text;
+    let mut completion_tokens = 1;
+    let mut finish = first.finish;
+    while finish.is_none() {
+        match events.recv().await {
+            Some(EngineEvent::Token(event)) => {
+                text.push_str(&event.text);
+                completion_tokens += 1;
+                finish = event.finish;
+            }
+            Some(EngineEvent::Failed(message)) => return Err(ApiError::internal(message)),
+            Some(EngineEvent::Rejected(error)) => return Err(error.into()),
+            None => return Err(ApiError::unavailable()),
+        }
+    }
+    let finish = finish.expect("loop ends on a finish").as_str();
+    let usage = Usage::new(prompt_tokens, completion_tokens);
+    Ok(Json(meta.response(&text, finish, usage)).into_response())
+}
+
+/// The first event of a request: its first token, or the reason it was refused.
+async fn first_token(
+    events: &mut UnboundedReceiver<EngineEvent>,
+) -> Result<crate::generate::TokenEvent, ApiError> {
+    match events.recv().await {
+        Some(EngineEvent::Token(event)) => Ok(event),
+        Some(EngineEvent::Rejected(error)) => Err(error.into()),
+        Some(EngineEvent::Failed(message)) => Err(ApiError::internal(message)),
+        None => Err(ApiError::unavailable()),
+    }
+}
+
+/// `max_tokens` checked against the cap and the context; by default as many as fit.
+fn max_new_tokens(
+    fields: &GenerationFields,
+    prompt: usize,
+    cap: usize,
+    config: &super::ServerConfig,
+) -> Result<usize, ApiError> {
+    let param = || Some("max_tokens".to_string());
+    match fields.max_tokens {
+        Some(n) if n < 1 => Err(ApiError::invalid(
+            param(),
+            format!("max_tokens must be at least 1, got {n}"),
+        )),
+        Some(n) if n as u64 > cap as u64 => Err(ApiError::invalid(
+            param(),
+            format!("max_tokens must be at most {cap} on this server, got {n}"),
+        )),
+        Some(n) => Ok(n as usize),
+        None => match config.overflow {
+            OverflowPolicy::Reject => {
+                Ok(cap.min(config.context_length.saturating_sub(prompt)).max(1))
+            }
+            OverflowPolicy::SlidingWindow => Ok(cap),
+        },
+    }
+}
+
+/// OpenAI's ranges first (they are narrower than the sampler's), then the sampler's own check.
+fn sampling_params(fields: &GenerationFields) -> Result<SamplingParams, ApiError> {
+    let in_range = |name: &str, value: Option<f64>, lo: f64, hi: f64| -> Result<(), ApiError> {
+        match value {
+            Some(v) if !(v.is_finite() && (lo..=hi).contains(&v)) => Err(ApiError::invalid(
+                Some(name.to_string()),
+                format!("{name} must be between {lo} and {hi}, got {v}"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    in_range("temperature", fields.temperature, 0.0, 2.0)?;
+    in_range("top_p", fields.top_p, 0.0, 1.0)?;
+    if fields.top_p == Some(0.0) {
+        return Err(ApiError::invalid(
+            Some("top_p".into()),
+            "top_p must be greater than 0",
+        ));
+    }
+    in_range("min_p", fields.min_p, 0.0, 1.0)?;
+    in_range("frequency_penalty", fields.frequency_penalty, -2.0, 2.0)?;
+    in_range("presence_penalty", fields.presence_penalty, -2.0, 2.0)?;
+    if let Some(n) = fields.n.filter(|&n| n != 1) {
+        return Err(ApiError::invalid(
+            Some("n".into()),
+            format!("only n = 1 is supported, got {n}"),
+        ));
+    }
+    if let Some(k) = fields.top_k.filter(|&k| k < 0) {
+        return Err(ApiError::invalid(
+            Some("top_k".into()),
+            format!("top_k must be >= 0, got {k}"),
+        ));
+    }
+    let defaults = SamplingParams::default();
+    let params = SamplingParams {
+        temperature: fields.temperature.map_or(1.0, |v| v as f32),
+        top_k: fields.top_k.map_or(0, |k| k as usize),
+        top_p: fields.top_p.map_or(1.0, |v| v as f32),
+        min_p: fields.min_p.map_or(0.0, |v| v as f32),
+        repetition_penalty: fields.repetition_penalty.map_or(1.0, |v| v as f32),
+        frequency_penalty: fields.frequency_penalty.map_or(0.0, |v| v as f32),
+        presence_penalty: fields.presence_penalty.map_or(0.0, |v| v as f32),
+        seed: fields.seed.unwrap_or_else(|| fresh_seed(defaults.seed)),
+    };
+    params
+        .validate()
+        .map_err(|bad| ApiError::invalid(Some(bad.field.to_string()), bad.to_string()))?;
+    Ok(params)
+}
+
+/// A different seed for each request that names none.
+fn fresh_seed(base: u64) -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = unix_time().as_nanos() as u64;
+    base ^ nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+}
+
+/// Reads a JSON body: 413 when too large, 400 when not UTF-8 or not JSON, 422 when JSON of the
+/// wrong shape.
+fn parse_body<T: DeserializeOwned>(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.inner.config.body_limit)
+        } else {
+            ApiError::malformed(rejection.body_text())
+        }
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        ApiError::malformed(format!(
+            "the body is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::unprocessable(format!("invalid request: {e}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::malformed(format!("the body is not valid JSON: {e}"))
+            }
+        }
+    })
+}
+
+fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
+    let served = &state.inner.config.model_name;
+    if model == served {
+        Ok(())
+    } else {
+        Err(ApiError::unknown_model(model, served))
+    }
+}
+
+/// Encodes prompt text; ChatML's markers become their special tokens.
+fn encode(state: &AppState, text: &str, chatml: bool) -> Result<Vec<u32>, ApiError> {
+    let tokenizer = &state.inner.tokenizer;
+    let result = if chatml {
+        tokenizer.encode_with_special(text, AllowedSpecial::Only(&[IM_START, IM_END]))
+    } else {
+        tokenizer.encode(text)
+    };
+    result.map_err(|e| {
+        ApiError::invalid(
+            Some("prompt".into()),
+            format!("cannot tokenize the prompt: {e}"),
+        )
+    })
+}
+
+fn response_meta(state: &AppState, endpoint: Endpoint) -> ResponseMeta {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let prefix = match endpoint {
+        Endpoint::Completions => "cmpl",
+        Endpoint::Chat => "chatcmpl",
+    };
+    ResponseMeta {
+        endpoint,
+        id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+        created: unix_time().as_secs(),
+        model: state.inner.config.model_name.clone(),
+    }
+}
+
+/// Middleware: `/v1/*` needs `Authorization: Bearer <key>` when the server has a key.
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(key) = &state.inner.config.api_key {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.map(str::trim) != Some(key.as_str()) {
+            return Err(ApiError::unauthorized());
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Middleware: counts every answer by route and status for `/metrics`.
+pub async fn count_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |p| p.as_str())
+        .to_string();
+    let response = next.run(request).await;
+    state
+        .inner
+        .metrics
+        .record(&route, response.status().as_u16());
+    response
+}
+
+/// The answer when a handler panics: a 500 in OpenAI's format; the server keeps running.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    ApiError::internal(format!("internal error: {detail}")).into_response()
+}
