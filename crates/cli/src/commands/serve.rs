@@ -1,5 +1,6 @@
 //! `claude-rust serve`: an OpenAI-compatible HTTP server on a checkpoint.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,10 +88,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}:{}", args.host, args.port))?;
         let address = listener.local_addr()?;
-        println!("serving `{}` on http://{address}", config.model_name);
-        if config.api_key.is_some() {
-            println!("API key required on /v1/*");
-        }
+        let key_note = if config.api_key.is_some() {
+            " (API key required on /v1/*)"
+        } else {
+            ""
+        };
+        // Whoever started us may stop reading stdout; that must not stop the server.
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(
+            stdout,
+            "serving `{}`{key_note} on http://{address}",
+            config.model_name
+        )
+        .and_then(|()| stdout.flush());
         serve(listener, state).await.context("serving")
     })
 }

@@ -2,8 +2,8 @@
 //! cache (500 new tokens), time to first token, and aggregate tokens/s of 1, 8 and 32 concurrent
 //! streaming clients against the real server on loopback.
 //!
-//! `cargo bench -p claude-inference --bench generate` (add `--features claude-tensors/wgpu` and
-//! `CLAUDE_RUST_BENCH_DEVICE=wgpu` for a GPU). The model is a randomly initialised 4-layer,
+//! `cargo run --release -p claude-inference --example bench_generate` (for a GPU, build with
+//! `--features claude-tensors/wgpu` and set `CLAUDE_RUST_BENCH_DEVICE=wgpu`). The model is a randomly initialised 4-layer,
 //! 128-wide character model with a 512-token context (speed does not depend on the weights);
 //! `CLAUDE_RUST_BENCH_CHECKPOINT=<dir>` benchmarks a trained checkpoint instead (its run's
 //! `tokenizer/` is used).
