@@ -301,12 +301,16 @@ impl<'g> Engine<'g> {
     }
 }
 
-/// The text of a caught panic.
+/// A client-facing message for a caught panic.
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let detail = panic
+    format!("internal error while generating: {}", panic_text(panic))
+}
+
+/// The text a panic was raised with.
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    format!("internal error while generating: {detail}")
+        .unwrap_or_else(|| "unknown panic".to_string())
 }

@@ -22,7 +22,7 @@ use super::chat_template::{ChatTemplate, IM_END, IM_START};
 use super::error::ApiError;
 use super::stream::sse_response;
 use super::{AppState, unix_time};
-use crate::engine::{EngineEvent, SubmitError};
+use crate::engine::{EngineEvent, SubmitError, panic_text};
 use crate::generate::{OverflowPolicy, SequenceRequest};
 use crate::sampler::SamplingParams;
 
@@ -405,10 +405,5 @@ pub async fn count_request(
 
 /// The answer when a handler panics: a 500 in OpenAI's format; the server keeps running.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    ApiError::internal(format!("internal error: {detail}")).into_response()
+    ApiError::internal(format!("internal error: {}", panic_text(&panic))).into_response()
 }
