@@ -284,6 +284,9 @@ impl<'g> Engine<'g> {
                     });
                     if finished || !delivered {
                         self.active.remove(&id);
+                    }
+                    // A finished sequence has already left the batch inside `step`.
+                    if !finished && !delivered {
                         self.batch.remove(id);
                     }
                 }
