@@ -38,3 +38,57 @@ fn flex_and_wgpu_agree_within_1e_4() {
         );
     }
 }
+
+/// Per-step training losses from `metrics.jsonl`.
+fn losses(out: &std::path::Path) -> Vec<f64> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["loss"].as_f64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
+    use claude_rust::trainer::metrics::{Reporter, StepMetrics};
+    use claude_rust::trainer::{RunOptions, TrainConfig, train};
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn step(&mut self, _: &StepMetrics, _: usize) {}
+        fn note(&mut self, _: &str) {}
+    }
+    let corpus = claude_rust::tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    let config = || {
+        TrainConfig::parse(&format!(
+            "[data]\ntext = {:?}\n[model]\ncontext_length = 16\nn_layer = 1\nn_head = 2\n\
+             d_model = 16\n[schedule]\nlr = 3e-3\n[train]\nmax_steps = 5\nbatch_size = 4\n\
+             grad_accum = 2\nfinal_eval_tokens = 0\n",
+            corpus.display().to_string()
+        ))
+        .unwrap()
+    };
+    let run = |device: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let options = RunOptions {
+            out_dir: out.path().to_path_buf(),
+            device: device.into(),
+            resume: false,
+            max_steps: None,
+        };
+        train(config(), &options, &mut Quiet).unwrap();
+        losses(out.path())
+    };
+    let single = run("cpu");
+    let parallel = run("cpu,wgpu");
+    assert_eq!(single.len(), 5);
+    for (step, (a, b)) in single.iter().zip(&parallel).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "step {}: loss {a} on the CPU alone, {b} split over CPU and wgpu",
+            step + 1
+        );
+    }
+}

@@ -130,9 +130,26 @@ pub fn parse_device(s: &str) -> Result<Device, DeviceError> {
     s.parse::<DeviceSpec>()?.open()
 }
 
+/// Parses and opens a comma-separated list of devices (`cuda:0,cuda:1`, `cpu,wgpu`) for data
+/// parallel training; the first is the main device. A device may appear twice (two workers
+/// sharing it).
+pub fn parse_devices(s: &str) -> Result<Vec<Device>, DeviceError> {
+    s.split(',').map(parse_device).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_lists_are_comma_separated() {
+        assert_eq!(parse_devices("cpu").unwrap().len(), 1);
+        assert_eq!(parse_devices("cpu, cpu").unwrap().len(), 2);
+        assert!(matches!(
+            parse_devices("cpu,"),
+            Err(DeviceError::Unknown(_))
+        ));
+    }
 
     #[test]
     fn parses_device_strings() {

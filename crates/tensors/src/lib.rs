@@ -14,4 +14,4 @@
 pub mod device;
 
 pub use burn;
-pub use device::{DeviceError, DeviceSpec, compiled_backends, parse_device};
+pub use device::{DeviceError, DeviceSpec, compiled_backends, parse_device, parse_devices};

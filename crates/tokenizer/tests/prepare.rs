@@ -104,6 +104,23 @@ fn random_windows_are_contiguous_slices_of_the_file() {
 }
 
 #[test]
+fn sequential_windows_predict_every_token_after_the_first_once() {
+    let out = tempfile::tempdir().unwrap();
+    prepared_shakespeare_bpe(out.path());
+    let file = TokenFile::open(out.path().join("val.bin")).unwrap();
+    let tokens = file.tokens();
+    let context = 64;
+    let windows: Vec<&[u32]> = file.sequential_windows(context).collect();
+    assert_eq!(windows.len(), (tokens.len() - 1) / context);
+    // The targets of consecutive windows tile the file from its second id on.
+    let targets: Vec<u32> = windows.iter().flat_map(|w| w[1..].to_vec()).collect();
+    assert_eq!(targets, tokens[1..=windows.len() * context]);
+    assert!(windows.iter().all(|w| w.len() == context + 1));
+    assert_eq!(file.sequential_windows(tokens.len()).count(), 0);
+    assert_eq!(file.sequential_windows(0).count(), 0);
+}
+
+#[test]
 fn truncated_or_mismatched_token_files_are_rejected() {
     let out = tempfile::tempdir().unwrap();
     let tokenizer = prepared_shakespeare_bpe(out.path());

@@ -33,16 +33,27 @@ pub fn sample_batch(
     device: &Device,
 ) -> Result<Batch> {
     let windows = file.random_windows(batch, context, rng)?;
-    let mut inputs = Vec::with_capacity(batch * context);
-    let mut targets = Vec::with_capacity(batch * context);
+    Ok(batch_of_windows(&windows, device))
+}
+
+/// Splits windows of `context + 1` tokens into inputs and targets, one row per window.
+///
+/// # Panics
+/// If `windows` is empty or the windows differ in length.
+pub fn batch_of_windows(windows: &[&[u32]], device: &Device) -> Batch {
+    let rows = windows.len();
+    let context = windows[0].len() - 1;
+    let mut inputs = Vec::with_capacity(rows * context);
+    let mut targets = Vec::with_capacity(rows * context);
     for window in windows {
+        assert_eq!(window.len(), context + 1, "windows of one length");
         inputs.extend(window[..context].iter().map(|&id| id as i32));
         targets.extend(window[1..].iter().map(|&id| id as i32));
     }
     let tensor =
-        |ids: Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, context]), device);
-    Ok(Batch {
+        |ids: Vec<i32>| Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, context]), device);
+    Batch {
         inputs: tensor(inputs),
         targets: tensor(targets),
-    })
+    }
 }

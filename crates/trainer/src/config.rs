@@ -121,6 +121,10 @@ pub struct LoopConfig {
     /// Batches per evaluation.
     #[serde(default = "default_eval_iters")]
     pub eval_iters: usize,
+    /// Tokens of `val.bin`, read in order in whole windows, for the final evaluation (the
+    /// periodic ones sample `eval_iters` batches, which is quick but noisy); 0 skips it.
+    #[serde(default = "default_final_eval_tokens")]
+    pub final_eval_tokens: usize,
     /// Write a checkpoint every this many steps (and at the end).
     #[serde(default = "default_eval_interval")]
     pub checkpoint_interval: usize,
@@ -168,6 +172,9 @@ fn default_eval_interval() -> usize {
 }
 fn default_eval_iters() -> usize {
     20
+}
+fn default_final_eval_tokens() -> usize {
+    1 << 20
 }
 fn default_keep_last() -> usize {
     2

@@ -30,6 +30,10 @@ pub struct StepMetrics {
     /// Validation perplexity, `exp(val_loss)`, on evaluation steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_perplexity: Option<f64>,
+    /// Validation loss over the first `train.final_eval_tokens` of `val.bin` read in order, on
+    /// the last step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss_full: Option<f64>,
 }
 
 /// Appends one JSON line per step to `metrics.jsonl`.
@@ -96,10 +100,16 @@ impl Reporter for TextReporter {
     fn step(&mut self, m: &StepMetrics, max_steps: usize) {
         let eval = m.val_loss.is_some();
         if eval || m.step.is_multiple_of(self.every) || m.step == max_steps || m.step == 1 {
-            let val = m
+            let mut val = m
                 .val_loss
                 .map(|v| format!(" | val loss {v:.4} (ppl {:.2})", v.exp()))
                 .unwrap_or_default();
+            if let Some(full) = m.val_loss_full {
+                val.push_str(&format!(
+                    " | full val loss {full:.4} (ppl {:.2})",
+                    full.exp()
+                ));
+            }
             println!(
                 "step {:>6}/{max_steps} | loss {:.4} | lr {:.2e} | grad norm {:.3} | {:.0} tok/s | {:.1} s{val}",
                 m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_sec, m.elapsed_s

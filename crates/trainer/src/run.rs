@@ -15,9 +15,10 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use claude_core::{Gpt, ModelConfig};
-use claude_tensors::parse_device;
+use claude_tensors::parse_devices;
+use claude_tokenizer::data::TokenFile;
 
-use crate::batch::{batch_rng, sample_batch};
+use crate::batch::{batch_of_windows, batch_rng, sample_batch};
 use crate::checkpoint::{Checkpoints, TrainState};
 use crate::clip::clip_global_norm;
 use crate::config::TrainConfig;
@@ -31,7 +32,8 @@ use crate::optim::build_optimizer;
 pub struct RunOptions {
     /// Output directory: checkpoints, `metrics.jsonl`, tokenizer, prepared data.
     pub out_dir: PathBuf,
-    /// Device string (`cpu`, `wgpu`, `cuda:0`, ...).
+    /// Device string (`cpu`, `wgpu`, `cuda:0`, ...), or a comma-separated list for data
+    /// parallel training (the first device holds the model and the optimizer).
     pub device: String,
     /// Continue from the newest checkpoint in `out_dir`.
     pub resume: bool,
@@ -48,6 +50,9 @@ pub struct RunSummary {
     pub val_loss: Option<f64>,
     /// Best validation loss.
     pub best_val_loss: Option<f64>,
+    /// Validation loss over the first `train.final_eval_tokens` of `val.bin` in order, when the
+    /// run reached its last step.
+    pub full_val_loss: Option<f64>,
     /// Mean training throughput in tokens per second.
     pub tokens_per_sec: f64,
     /// Peak resident memory of the process, in bytes.
@@ -84,23 +89,36 @@ pub fn train(
     if let Some(max_steps) = options.max_steps {
         config.train.max_steps = max_steps;
     }
-    let mut device = parse_device(&options.device)?;
-    if let Some(dtype) = config.train.precision.float_dtype() {
-        // Must happen before the first tensor exists on the device.
-        device.configure(dtype).map_err(|e| {
-            Error::Invalid(format!(
-                "train.precision {:?} on {}: {e}",
-                config.train.precision, options.device
-            ))
-        })?;
+    let mut devices = parse_devices(&options.device)?;
+    for device in &mut devices {
+        if let Some(dtype) = config.train.precision.float_dtype() {
+            // Must happen before the first tensor exists on the device.
+            device.configure(dtype).map_err(|e| {
+                Error::Invalid(format!(
+                    "train.precision {:?} on {}: {e}",
+                    config.train.precision, options.device
+                ))
+            })?;
+        }
+        device.seed(config.train.seed);
     }
-    device.seed(config.train.seed);
+    if config.train.batch_size < devices.len() {
+        return Err(Error::Invalid(format!(
+            "train.batch_size {} is smaller than the {} devices in {:?}: each device needs at \
+             least one row of every micro-batch",
+            config.train.batch_size,
+            devices.len(),
+            options.device
+        )));
+    }
+    let device = devices[0].clone();
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     let data = open_dataset(&config.data, &options.out_dir)?;
     fit_model_to_data(&mut config.model, &data)?;
     write_config(&config, &options.out_dir)?;
 
-    let train_device = device.clone().autodiff();
+    let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
+    let train_device = train_devices[0].clone();
     let mut model = config.model.init(&train_device);
     let checkpoints = Checkpoints::new(&options.out_dir, config.train.keep_last);
     let mut state = TrainState {
@@ -151,13 +169,17 @@ pub fn train(
     let resumed_elapsed = state.elapsed_s;
     let first_step = state.step;
     let mut interrupted = false;
+    let mut full_val_loss = None;
 
     while state.step < max_steps {
         let step_started = Instant::now();
         let step = state.step;
         // Dropout draws from the device's generator: seeding it per step makes resume exact.
-        train_device.seed(config.train.seed.wrapping_add(step as u64));
-        let (mut grads, loss) = accumulate_gradients(&model, &data, &config, step, &train_device)?;
+        for device in &train_devices {
+            device.seed(config.train.seed.wrapping_add(step as u64));
+        }
+        let (mut grads, loss) =
+            accumulate_gradients(&model, &data.train, &config, step, &train_devices)?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss {
                 step: step + 1,
@@ -189,6 +211,9 @@ pub fn train(
         if is_best {
             state.best_val_loss = val_loss;
         }
+        if last && config.train.final_eval_tokens > 0 {
+            full_val_loss = Some(evaluate_full(&model.valid(), &data, &config, &device)?);
+        }
         let metrics = StepMetrics {
             step: state.step,
             loss,
@@ -198,6 +223,7 @@ pub fn train(
             elapsed_s: state.elapsed_s,
             val_loss,
             val_perplexity: val_loss.map(f64::exp),
+            val_loss_full: full_val_loss,
         };
         metrics_log.write(&metrics)?;
         reporter.step(&metrics, max_steps);
@@ -219,6 +245,7 @@ pub fn train(
         steps: state.step,
         val_loss: state.val_loss,
         best_val_loss: state.best_val_loss,
+        full_val_loss,
         tokens_per_sec: if trained_steps > 0 {
             (trained_steps * tokens_per_step) as f64 / seconds
         } else {
@@ -266,34 +293,82 @@ fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
-/// Runs the step's micro-batches; returns their summed gradients (each scaled by 1/accum) and the
-/// mean loss.
+/// Runs the step's micro-batches and returns the gradient of their mean loss, on the first
+/// device, and that loss. With several devices each micro-batch's rows are split between them,
+/// every worker on its own thread with a replica of the model; the batches depend only on the
+/// step and the micro-batch index, so the result does not depend on the number of devices.
 fn accumulate_gradients(
     model: &Gpt,
-    data: &Dataset,
+    train: &TokenFile,
     config: &TrainConfig,
     step: usize,
-    device: &Device,
+    devices: &[Device],
 ) -> Result<(GradientsParams, f64)> {
-    let accum = config.train.grad_accum;
+    let batch = config.train.batch_size;
+    let micro_batches = (0..config.train.grad_accum)
+        .map(|micro| {
+            let mut rng = batch_rng(config.train.seed, step, micro);
+            train.random_windows(batch, config.model.context_length, &mut rng)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let main = &devices[0];
+    if devices.len() == 1 {
+        return Ok(worker_gradients(model, &micro_batches, 0..batch, main));
+    }
+    let results: Vec<(GradientsParams, f64)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = devices
+            .iter()
+            .enumerate()
+            .map(|(worker, device)| {
+                let rows = worker * batch / devices.len()..(worker + 1) * batch / devices.len();
+                let replica = model.clone().fork(device);
+                let micro_batches = &micro_batches;
+                scope.spawn(move || {
+                    let (grads, loss) = worker_gradients(&replica, micro_batches, rows, device);
+                    (grads.to_device(main, &replica), loss)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut accumulator = GradientsAccumulator::new();
-    let mut loss_sum = 0.0;
-    for micro in 0..accum {
-        let mut rng = batch_rng(config.train.seed, step, micro);
-        let batch = sample_batch(
-            &data.train,
-            config.train.batch_size,
-            config.model.context_length,
-            &mut rng,
-            device,
-        )?;
+    let mut loss = 0.0;
+    for (grads, worker_loss) in results {
+        accumulator.accumulate(model, grads);
+        loss += worker_loss;
+    }
+    Ok((accumulator.grads(), loss))
+}
+
+/// Forward and backward passes over rows `rows` of every micro-batch on `device`. Each part's
+/// loss is weighted by its share of all the step's rows, so the workers' gradients and losses
+/// sum to those of the mean loss over the step.
+fn worker_gradients(
+    model: &Gpt,
+    micro_batches: &[Vec<&[u32]>],
+    rows: std::ops::Range<usize>,
+    device: &Device,
+) -> (GradientsParams, f64) {
+    let total_rows: usize = micro_batches.iter().map(Vec::len).sum();
+    let mut accumulator = GradientsAccumulator::new();
+    let mut weighted_loss = 0.0;
+    for windows in micro_batches {
+        let part = &windows[rows.clone()];
+        let weight = part.len() as f64 / total_rows as f64;
+        let batch = batch_of_windows(part, device);
         let loss = model.loss(batch.inputs, batch.targets);
-        let scaled = loss.clone().div_scalar(accum as f64);
-        let grads = GradientsParams::from_grads(scaled.backward(), model);
-        loss_sum += f64::from(loss.into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.clone().mul_scalar(weight).backward(), model);
+        weighted_loss += f64::from(loss.into_scalar::<f32>()) * weight;
         accumulator.accumulate(model, grads);
     }
-    Ok((accumulator.grads(), loss_sum / accum as f64))
+    (accumulator.grads(), weighted_loss)
 }
 
 /// Mean loss over `eval_iters` fixed batches of `val.bin`, without autodiff.
@@ -316,4 +391,31 @@ pub fn evaluate_loss(
         total += f64::from(model.loss(batch.inputs, batch.targets).into_scalar::<f32>());
     }
     Ok(total / config.train.eval_iters as f64)
+}
+
+/// Rows per forward pass of the final evaluation (no gradients are kept, so wider than training).
+const FULL_EVAL_ROWS: usize = 64;
+
+/// Mean loss over consecutive windows covering the first `final_eval_tokens` of `val.bin` (the
+/// whole file when it is shorter), without autodiff: deterministic and free of sampling noise.
+pub fn evaluate_full(
+    model: &Gpt,
+    data: &Dataset,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<f64> {
+    let context = config.model.context_length;
+    let max_windows = (config.train.final_eval_tokens / context).max(1);
+    let windows: Vec<&[u32]> = data
+        .val
+        .sequential_windows(context)
+        .take(max_windows)
+        .collect();
+    let mut total = 0.0;
+    for chunk in windows.chunks(FULL_EVAL_ROWS) {
+        let batch = batch_of_windows(chunk, device);
+        let loss = model.loss(batch.inputs, batch.targets).into_scalar::<f32>();
+        total += f64::from(loss) * chunk.len() as f64;
+    }
+    Ok(total / windows.len() as f64)
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use claude_tokenizer::data::TokenFile;
 use claude_trainer::checkpoint::{load_model, save_safetensors};
 use claude_trainer::metrics::{Reporter, StepMetrics};
 use claude_trainer::{Error, RunOptions, TrainConfig, train};
@@ -283,4 +284,100 @@ fn every_config_in_configs_parses_and_validates() {
         }
     }
     assert!(seen >= 3);
+}
+
+/// Mean cross-entropy of `targets` under `logits` (`[rows * seq, vocab]`, row-major), in f64.
+fn host_cross_entropy(logits: &[f32], targets: &[u32], vocab: usize) -> f64 {
+    let total: f64 = targets
+        .iter()
+        .zip(logits.chunks(vocab))
+        .map(|(&target, row)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+            let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+            max + sum.ln() - row[target as usize] as f64
+        })
+        .sum();
+    total / targets.len() as f64
+}
+
+#[test]
+fn final_evaluation_covers_val_in_order_and_matches_a_host_computation() {
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut config = tiny_config("");
+    // 40 windows of 16: not a multiple of the evaluation's 64 rows per pass.
+    config.train.final_eval_tokens = 40 * 16 + 5;
+    let summary = train(config, &options(out.path(), false, None), &mut Quiet).unwrap();
+    let full = summary
+        .full_val_loss
+        .expect("the run reached its last step");
+
+    let text = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let logged = last["val_loss_full"].as_f64().unwrap();
+    assert!((logged - full).abs() < 1e-12, "{logged} logged, {full} returned");
+
+    // The same windows, cut by hand from val.bin, through the saved model in one batch.
+    let val = TokenFile::open(out.path().join("data/val.bin")).unwrap();
+    let ids = val.tokens();
+    let (inputs, targets): (Vec<i32>, Vec<u32>) = (0..40)
+        .flat_map(|w| (0..16).map(move |i| w * 16 + i))
+        .map(|i| (ids[i] as i32, ids[i + 1]))
+        .unzip();
+    let device = Device::flex();
+    let (model, model_config) = load_model(&summary.checkpoint, &device).unwrap();
+    let logits = model.forward(Tensor::<2, Int>::from_data(
+        TensorData::new(inputs, [40, 16]),
+        &device,
+    ));
+    let logits: Vec<f32> = logits.into_data().try_into_vec_as::<f32>().unwrap();
+    let expected = host_cross_entropy(&logits, &targets, model_config.vocab_size);
+    assert!(
+        (full - expected).abs() < 1e-4,
+        "final evaluation {full} vs host computation {expected}"
+    );
+}
+
+#[test]
+fn data_parallel_workers_follow_the_single_device_run() {
+    let _serial = serial();
+    let losses = |device: &str| -> Vec<f64> {
+        let out = tempfile::tempdir().unwrap();
+        let mut options = options(out.path(), false, Some(4));
+        options.device = device.into();
+        train(tiny_config(""), &options, &mut Quiet).unwrap();
+        std::fs::read_to_string(out.path().join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let single = losses("cpu");
+    // Two and three workers on the CPU, splitting each micro-batch's four rows (3 unevenly).
+    for devices in ["cpu,cpu", "cpu,cpu,cpu"] {
+        let parallel = losses(devices);
+        assert_eq!(parallel.len(), 4);
+        for (step, (a, b)) in single.iter().zip(&parallel).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "step {}: loss {a} on one device, {b} on {devices}",
+                step + 1
+            );
+        }
+    }
+
+    // More devices than rows in a micro-batch.
+    let out = tempfile::tempdir().unwrap();
+    let mut five = options(out.path(), false, Some(4));
+    five.device = "cpu,cpu,cpu,cpu,cpu".into();
+    let err = train(tiny_config(""), &five, &mut Quiet).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("train.batch_size 4 is smaller than the 5 devices"),
+        "{err}"
+    );
 }

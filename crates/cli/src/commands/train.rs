@@ -15,7 +15,8 @@ pub struct TrainArgs {
     /// Output directory (default: out/<config name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device: cpu, wgpu, wgpu:N, cuda:N, ndarray.
+    /// Device: cpu, wgpu, wgpu:N, cuda:N, ndarray; a comma-separated list (cuda:0,cuda:1)
+    /// trains data parallel, splitting each step's micro-batches over the devices.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Print metric lines instead of the dashboard.
@@ -52,12 +53,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
     };
     let summary = train(config, &options, reporter.as_mut())?;
     println!(
-        "done: {} steps, val loss {} (best {}), {:.0} tokens/s, peak memory {}, checkpoint {}",
+        "done: {} steps, val loss {} (best {}, full val {}), {:.0} tokens/s, peak memory {}, checkpoint {}",
         summary.steps,
-        summary.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-        summary
-            .best_val_loss
-            .map_or("-".into(), |v| format!("{v:.4}")),
+        format_loss(summary.val_loss),
+        format_loss(summary.best_val_loss),
+        format_loss(summary.full_val_loss),
         summary.tokens_per_sec,
         summary
             .peak_memory_bytes
@@ -68,4 +68,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
         summary.checkpoint.display()
     );
     Ok(summary)
+}
+
+/// A loss with four decimals, or `-` when there is none.
+fn format_loss(loss: Option<f64>) -> String {
+    loss.map_or("-".into(), |v| format!("{v:.4}"))
 }

@@ -145,6 +145,19 @@ impl TokenFile {
         self.tokens().is_empty()
     }
 
+    /// Every window of `context + 1` consecutive ids starting at multiples of `context`, in order
+    /// (inputs `w[..context]`, targets `w[1..]`: each id after the first is predicted once). The
+    /// tail shorter than a window is left out.
+    pub fn sequential_windows(&self, context: usize) -> impl Iterator<Item = &[u32]> {
+        let tokens = self.tokens();
+        let count = if context == 0 {
+            0
+        } else {
+            tokens.len().saturating_sub(1) / context
+        };
+        (0..count).map(move |i| &tokens[i * context..(i + 1) * context + 1])
+    }
+
     /// `batch` windows of `context + 1` consecutive ids at uniformly random offsets (inputs are
     /// `w[..context]`, targets `w[1..]`), borrowed from the map.
     pub fn random_windows<R: Rng + ?Sized>(
