@@ -5,10 +5,11 @@
 #   benches/train_throughput.sh                      # claude-rust only
 #   PYTHON=/path/to/venv/bin/python NANOGPT=/path/to/nanoGPT benches/train_throughput.sh
 #
-# Env: STEPS (default 40 small / 8 large), THREADS (default: all cores), CLAUDE_RUST (the
-# binary; default: built with `cargo build --release`). nanoGPT needs its shakespeare_char data
-# prepared (data/shakespeare_char/prepare.py). Reports the median tokens/s over the steps after
-# the first few (warm-up).
+# Env: STEPS (default 40 small / 8 large), THREADS (default: all cores), DEVICE (default cpu;
+# `cpu,cpu` runs two data-parallel workers), CLAUDE_RUST (the binary; default: built with
+# `cargo build --release`). nanoGPT needs its shakespeare_char data prepared
+# (data/shakespeare_char/prepare.py). Both run nanoGPT's exact model (learned positions).
+# Reports the median tokens/s over the steps after the first few (warm-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
@@ -23,7 +24,9 @@ trap 'rm -rf "$out"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 ours() { # config steps
-  "$CLAUDE_RUST" train --config "configs/$1.toml" --out "$out/$1" --max-steps "$2" --no-tui >/dev/null
+  sed -E 's/^positions = .*/positions = "learned"/' "configs/$1.toml" >"$out/$1.toml"
+  "$CLAUDE_RUST" train --config "$out/$1.toml" --out "$out/$1" --max-steps "$2" \
+    --device "${DEVICE:-cpu}" --no-tui >/dev/null
   tail -n +4 "$out/$1/metrics.jsonl" | sed -E 's/.*"tokens_per_sec":([0-9.e+-]+).*/\1/' | median
 }
 

@@ -214,6 +214,8 @@ impl<'g> Engine<'g> {
                     .fetch_add(waited, Ordering::Relaxed);
                 self.stats.tokens_generated.fetch_add(1, Ordering::Relaxed);
                 let finished = event.finish.is_some();
+                // Counted before the client can see its first token.
+                self.stats.active.store(self.batch.len(), Ordering::SeqCst);
                 let delivered = job.events.send(EngineEvent::Token(event)).is_ok();
                 if !finished {
                     if delivered {

@@ -190,6 +190,8 @@ pub fn train(
         let grad_norm = clip_global_norm(&model, &mut grads, config.optim.grad_clip);
         let lr = config.schedule.lr_at(step, max_steps);
         model = optim.step(lr, model, grads);
+        // Training time only: evaluation and checkpoints below are not part of the step.
+        let step_seconds = step_started.elapsed().as_secs_f64();
 
         state.step += 1;
         state.tokens_seen += tokens_per_step as u64;
@@ -219,7 +221,7 @@ pub fn train(
             loss,
             lr,
             grad_norm,
-            tokens_per_sec: tokens_per_step as f64 / step_started.elapsed().as_secs_f64(),
+            tokens_per_sec: tokens_per_step as f64 / step_seconds,
             elapsed_s: state.elapsed_s,
             val_loss,
             val_perplexity: val_loss.map(f64::exp),
