@@ -5,10 +5,10 @@
 #   benches/train_throughput.sh                      # claude-rust only
 #   PYTHON=/path/to/venv/bin/python NANOGPT=/path/to/nanoGPT benches/train_throughput.sh
 #
-# Env: STEPS (default 40 small / 8 large), THREADS (default: all cores), DEVICE (default cpu;
-# `cpu,cpu` runs two data-parallel workers), CLAUDE_RUST (the binary; default: built with
-# `cargo build --release`). nanoGPT needs its shakespeare_char data prepared
-# (data/shakespeare_char/prepare.py). Both run nanoGPT's exact model (learned positions).
+# Env: SMALL_STEPS (default 40), LARGE_STEPS (default 8), THREADS (default: all cores),
+# DEVICE (default cpu; `cpu,cpu` runs two data-parallel workers), CLAUDE_RUST (the binary;
+# default: built with `cargo build --release`). nanoGPT needs its shakespeare_char data
+# prepared (data/shakespeare_char/prepare.py). Both run nanoGPT's exact model (learned positions).
 # Reports the median tokens/s over the steps after the first few (warm-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,10 @@ trap 'rm -rf "$out"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 ours() { # config steps
-  sed -E 's/^positions = .*/positions = "learned"/' "configs/$1.toml" >"$out/$1.toml"
+  # nanoGPT's model; one quick evaluation at the end instead of the config's full ones.
+  sed -E 's/^positions = .*/positions = "learned"/; s/^eval_iters = .*/eval_iters = 1/' \
+    "configs/$1.toml" >"$out/$1.toml"
+  echo "final_eval_tokens = 0" >>"$out/$1.toml" # [train] is the last section
   "$CLAUDE_RUST" train --config "$out/$1.toml" --out "$out/$1" --max-steps "$2" \
     --device "${DEVICE:-cpu}" --no-tui >/dev/null
   tail -n +4 "$out/$1/metrics.jsonl" | sed -E 's/.*"tokens_per_sec":([0-9.e+-]+).*/\1/' | median
@@ -39,7 +42,7 @@ theirs() { # tokens_per_iter steps nanoGPT-args...
 }
 
 printf '%-26s %16s %16s\n' config "claude-rust tok/s" "PyTorch tok/s"
-for spec in "shakespeare-char-small ${STEPS:-40} 768" "shakespeare-char ${STEPS:-8} 16384"; do
+for spec in "shakespeare-char-small ${SMALL_STEPS:-40} 768" "shakespeare-char ${LARGE_STEPS:-8} 16384"; do
   read -r config steps tokens <<<"$spec"
   mine=$(ours "$config" "$steps")
   if [[ -n "${PYTHON:-}" && -n "${NANOGPT:-}" ]]; then

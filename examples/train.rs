@@ -9,14 +9,18 @@
 //!
 //! With no data named in the config, training reads tinyshakespeare from `$CLAUDE_RUST_DATA`
 //! (else `../shared/data`), learns a character vocabulary, writes `out/<config>/data/{train,val}.bin`,
-//! then trains. The small config takes about 6 minutes on a 2-core CPU and ends near
-//! `val loss 1.90` (nanoGPT reports 1.88); the sample then reads like (misspelt) Shakespeare:
+//! then trains. The small config takes about 6 minutes on a 2-core CPU and ends near val loss
+//! 1.79 (nanoGPT publishes 1.88 for its configuration; see the README); the sample then reads
+//! like (misspelt) Shakespeare:
 //!
 //! ```text
-//! step   2000/2000 | loss 1.75.. | lr 1.00e-4 | ... | val loss 1.90.. (ppl 6.7..)
+//! step   2000/2000 | loss 1.61.. | lr 1.00e-4 | ... | val loss 1.79.. (ppl 5.99) | full val loss 1.78..
 //!
-//! QUELEO:
-//! My fored, I heart, when thy fing I such and to...
+//! ROMEO:
+//! Sir, hell aughter.
+//!
+//! DUKE VINCENTIO:
+//! I the was natanede puse of Harry too end this son: I than then; pillation,
 //! ```
 //!
 //! This runs exactly the code of `claude-rust train` and `claude-rust generate`.

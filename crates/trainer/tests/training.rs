@@ -315,7 +315,10 @@ fn final_evaluation_covers_val_in_order_and_matches_a_host_computation() {
     let text = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let logged = last["val_loss_full"].as_f64().unwrap();
-    assert!((logged - full).abs() < 1e-12, "{logged} logged, {full} returned");
+    assert!(
+        (logged - full).abs() < 1e-12,
+        "{logged} logged, {full} returned"
+    );
 
     // The same windows, cut by hand from val.bin, through the saved model in one batch.
     let val = TokenFile::open(out.path().join("data/val.bin")).unwrap();
