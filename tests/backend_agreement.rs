@@ -8,7 +8,7 @@ use claude_rust::core::{ModelConfig, Positions};
 use claude_rust::tensors::parse_device;
 
 fn logits(model: &claude_rust::core::Gpt, device: &Device) -> Vec<f32> {
-    let ids: Vec<i32> = (0..24).map(|i| (i * 7 % 50) as i32).collect();
+    let ids: Vec<i32> = (0..24).map(|i| i * 7 % 50).collect();
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [2, 12]), device);
     model
         .forward(tokens)

@@ -150,11 +150,11 @@ impl TokenFile {
     /// tail shorter than a window is left out.
     pub fn sequential_windows(&self, context: usize) -> impl Iterator<Item = &[u32]> {
         let tokens = self.tokens();
-        let count = if context == 0 {
-            0
-        } else {
-            tokens.len().saturating_sub(1) / context
-        };
+        let count = tokens
+            .len()
+            .saturating_sub(1)
+            .checked_div(context)
+            .unwrap_or(0);
         (0..count).map(move |i| &tokens[i * context..(i + 1) * context + 1])
     }
 
