@@ -28,6 +28,10 @@
 use clap::Parser;
 use claude_rust::cli::commands::{generate, train};
 
+/// The allocator of the `claude-rust` binary (it keeps freed activation buffers for reuse).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 struct Args {
     #[command(flatten)]

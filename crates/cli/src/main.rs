@@ -5,6 +5,12 @@
 use clap::{Parser, Subcommand};
 use claude_rust_cli::commands;
 
+/// Training frees and reallocates the same large activation buffers every step; glibc's malloc
+/// returns them to the kernel each time (page faults and zeroing), mimalloc keeps them
+/// (measured: 5-10% more training tokens/s on the CPU).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A pure-Rust LLM stack: tokenize, prepare data, train, generate, serve.
 #[derive(Debug, Parser)]
 #[command(name = "claude-rust", version, about)]
