@@ -13,6 +13,7 @@ use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::kv_cache::{DecodeStep, LayerCache};
 use crate::position::rotate_at;
+use crate::rows::linear_rows;
 
 /// One attention layer.
 #[derive(Module, Debug)]
@@ -103,7 +104,7 @@ impl CausalSelfAttention {
     ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         let [batch, seq, d_model] = x.dims();
         let head_dim = d_model / self.n_head;
-        let mut qkv = self.c_attn.forward(x).chunk(3, 2); // 3 x [B, T, C]
+        let mut qkv = linear_rows(&self.c_attn, x).chunk(3, 2); // 3 x [B, T, C]
         let split_heads = |t: Tensor<3>| {
             t.reshape([batch, seq, self.n_head, head_dim])
                 .swap_dims(1, 2)
@@ -125,7 +126,7 @@ impl CausalSelfAttention {
     fn output(&self, y: Tensor<4>) -> Tensor<3> {
         let [batch, heads, seq, head_dim] = y.dims();
         let y = y.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]);
-        self.resid_dropout.forward(self.c_proj.forward(y))
+        self.resid_dropout.forward(linear_rows(&self.c_proj, y))
     }
 
     /// Number of heads.

@@ -23,6 +23,7 @@ mod kv_cache;
 mod mlp;
 mod norm;
 mod position;
+mod rows;
 mod transformer;
 
 pub use attention::CausalSelfAttention;

@@ -6,6 +6,7 @@ use burn::tensor::activation::{gelu, silu};
 
 use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};
+use crate::rows::linear_rows;
 
 /// `c_proj(act(c_fc(x)))`. For SwiGLU `c_fc` computes the gate and the up projection side by side
 /// (`2 * hidden` outputs) and the activation is `silu(gate) * up`.
@@ -41,7 +42,7 @@ impl Mlp {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.c_fc.forward(x);
+        let h = linear_rows(&self.c_fc, x);
         let h = if self.swiglu {
             let mut halves = h.chunk(2, 2);
             let up = halves.pop().expect("two halves");
@@ -50,6 +51,6 @@ impl Mlp {
         } else {
             gelu(h)
         };
-        self.c_proj.forward(h)
+        linear_rows(&self.c_proj, h)
     }
 }

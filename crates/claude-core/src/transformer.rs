@@ -11,6 +11,7 @@ use crate::init::{INIT_STD, embedding, linear};
 use crate::kv_cache::{DecodeStep, KvCache, LayerCache};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
+use crate::rows::{linear_rows, matmul_rows};
 
 /// A decoder-only Transformer language model.
 #[derive(Module, Debug)]
@@ -153,17 +154,8 @@ impl Gpt {
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, vocab]`
     fn project(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => {
-                let [vocab, d_model] = self.wte.weight.dims();
-                x.matmul(
-                    self.wte
-                        .weight
-                        .val()
-                        .transpose()
-                        .reshape([1, d_model, vocab]),
-                )
-            }
+            Some(head) => linear_rows(head, x),
+            None => matmul_rows(x, self.wte.weight.val().transpose()),
         }
     }
 
