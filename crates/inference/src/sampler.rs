@@ -301,13 +301,7 @@ impl Sampler {
 
         // Greedy (temperature 0, or anything not a positive number).
         if p.temperature.is_nan() || p.temperature <= 0.0 {
-            let best = greedy(out);
-            out.clear();
-            out.push(Candidate {
-                weight: 1.0,
-                ..best
-            });
-            return 1.0;
+            return keep_only_greedy(out);
         }
 
         // Top-k on the logits: no sort, one selection.
@@ -322,13 +316,7 @@ impl Sampler {
             .map(|c| c.logit)
             .fold(f32::NEG_INFINITY, f32::max);
         if max == f32::NEG_INFINITY {
-            let best = greedy(out);
-            out.clear();
-            out.push(Candidate {
-                weight: 1.0,
-                ..best
-            });
-            return 1.0;
+            return keep_only_greedy(out);
         }
         let temperature = f64::from(p.temperature);
         for c in out.iter_mut() {
@@ -355,6 +343,18 @@ impl Sampler {
 }
 
 /// Highest logit, lowest id on ties.
+/// Leaves only the greedy choice in `out`, with all the weight; returns that total weight.
+fn keep_only_greedy(out: &mut Vec<Candidate>) -> f64 {
+    let best = greedy(out);
+    out.clear();
+    out.push(Candidate {
+        weight: 1.0,
+        ..best
+    });
+    1.0
+}
+
+/// The highest logit, the lowest id among ties.
 fn greedy(candidates: &[Candidate]) -> Candidate {
     let mut best = candidates[0];
     for c in &candidates[1..] {

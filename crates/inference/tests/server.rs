@@ -78,6 +78,12 @@ async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// The status of `GET /health`.
+async fn health_status(url: &str) -> u16 {
+    let response = client().get(format!("{url}/health")).send().await.unwrap();
+    response.status().as_u16()
+}
+
 async fn post_raw(url: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
     let response = client()
         .post(format!("{url}{path}"))
@@ -308,15 +314,7 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
     let (status, _) = post(&url, "/v1/nothing", json!({})).await;
     assert_eq!(status, 404);
     // Still healthy.
-    assert_eq!(
-        client()
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health_status(&url).await, 200);
 }
 
 #[tokio::test]
@@ -347,15 +345,7 @@ async fn an_api_key_guards_the_api() {
         .unwrap();
     assert_eq!(right.status(), 200);
     // Health stays open for probes.
-    assert_eq!(
-        client()
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health_status(&url).await, 200);
 }
 
 #[tokio::test]
@@ -538,14 +528,6 @@ async fn load_test_every_request_answered_or_refused() {
     }
     println!("load test: {clients} clients, {seconds} s: {done} answered, {refused} refused (429)");
     assert!(done > 0);
-    assert_eq!(
-        client()
-            .get(format!("{url}/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health_status(&url).await, 200);
     assert_eq!(metric(&url, "claude_queue_depth").await, 0.0);
 }
