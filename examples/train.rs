@@ -30,7 +30,7 @@ use claude_rust::cli::commands::{generate, train};
 
 /// The allocator of the `claude-rust` binary (it keeps freed activation buffers for reuse).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: claude_rust::cli::allocator::Allocator = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -42,6 +42,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    claude_rust::cli::allocator::keep_freed_pages();
     let args = Args::parse();
     let device = args.train.device.clone();
 

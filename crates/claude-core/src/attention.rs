@@ -1,13 +1,16 @@
 //! Causal multi-head self-attention (Vaswani et al., 2017, "Attention Is All You Need"), with the
 //! query/key/value projections fused into one matrix as in GPT-2 (`c_attn`).
 //!
-//! The score computation goes through burn's fused `attention` op with `is_causal`, so backends
-//! that have a flash kernel use it (at inference; under autodiff burn decomposes it).
+//! The score computation goes through [`claude_tensors::kernels::causal_attention`]: our fused
+//! kernel with its own backward pass on the CPU, burn's `attention` op with `is_causal`
+//! elsewhere (a flash kernel where the backend has one).
 
 use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+
+use claude_tensors::kernels::causal_attention;
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
@@ -133,13 +136,4 @@ impl CausalSelfAttention {
     pub fn n_head(&self) -> usize {
         self.n_head
     }
-}
-
-/// Scaled dot-product attention where each query sees only itself and earlier keys.
-fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
-    let options = AttentionModuleOptions {
-        is_causal: true,
-        ..Default::default()
-    };
-    attention(q, k, v, None, None, options)
 }

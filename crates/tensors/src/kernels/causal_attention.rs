@@ -1,0 +1,375 @@
+//! Causal scaled dot-product attention on the CPU, forward and backward, over plain `f32` slices.
+//!
+//! Each (batch, head) slice is one independent problem, run in parallel with rayon:
+//!
+//! - forward: `S = scale·Q·Kᵀ`, `P = softmax(S)` over the keys `j <= i`, `O = P·V`; the
+//!   log-sum-exp of each row of `S` is kept so the backward pass can rebuild `P` instead of
+//!   storing a `[seq, seq]` matrix per head (as FlashAttention does, Dao et al. 2022).
+//! - backward: `P` rebuilt from `S` and the log-sum-exp, `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
+//!   `dS = P ⊙ (dP - rowsum(dO ⊙ O))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
+//!
+//! The matrix products go through `gemm` (the crate burn's CPU backend uses), single-threaded
+//! inside a slice since the slices already fill the cores.
+
+use rayon::prelude::*;
+
+/// The shape of one attention problem: `heads` independent `[seq, head_dim]` slices (batch and
+/// heads flattened), stored contiguously one after another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionShape {
+    /// Batch size times number of heads.
+    pub heads: usize,
+    /// Sequence length (queries and keys).
+    pub seq: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl AttentionShape {
+    /// Elements in one `[seq, head_dim]` slice.
+    fn slice_len(&self) -> usize {
+        self.seq * self.head_dim
+    }
+
+    /// Elements in a whole `[heads, seq, head_dim]` tensor.
+    pub fn len(&self) -> usize {
+        self.heads * self.slice_len()
+    }
+
+    /// Whether the problem has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `1 / sqrt(head_dim)`, the usual score scale.
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// Causal attention forward: writes `out` (`[heads, seq, head_dim]`) and the log-sum-exp of each
+/// score row, `lse` (`[heads, seq]`).
+///
+/// # Panics
+/// If a slice length does not match `shape`.
+pub fn forward(
+    shape: AttentionShape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    lse: &mut [f32],
+) {
+    let n = shape.slice_len();
+    for buffer in [q, k, v, &*out] {
+        assert_eq!(buffer.len(), shape.len(), "attention tensor length");
+    }
+    assert_eq!(lse.len(), shape.heads * shape.seq, "log-sum-exp length");
+    let (t, d) = (shape.seq, shape.head_dim);
+    out.par_chunks_mut(n.max(1))
+        .zip(lse.par_chunks_mut(t.max(1)))
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; t * t],
+            |probs, (h, (out, lse))| {
+                let range = h * n..(h + 1) * n;
+                let (q, k, v) = (&q[range.clone()], &k[range.clone()], &v[range]);
+                // S = scale·Q·Kᵀ, then each row turned into probabilities in place.
+                gemm_into(
+                    probs,
+                    Mat::rows(q, t, d),
+                    Mat::rows(k, t, d).t(),
+                    shape.scale(),
+                );
+                for (i, row) in probs.chunks_mut(t).enumerate() {
+                    lse[i] = causal_softmax_row(row, i);
+                }
+                gemm_into(out, Mat::rows(probs, t, t), Mat::rows(v, t, d), 1.0);
+            },
+        );
+}
+
+/// Causal attention backward: from the forward inputs, its output and log-sum-exp, and the
+/// gradient of the output, writes the gradients of `q`, `k` and `v`.
+///
+/// # Panics
+/// If a slice length does not match `shape`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    shape: AttentionShape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &[f32],
+    lse: &[f32],
+    grad_out: &[f32],
+    grad_q: &mut [f32],
+    grad_k: &mut [f32],
+    grad_v: &mut [f32],
+) {
+    let n = shape.slice_len();
+    for buffer in [q, k, v, out, grad_out, &*grad_q, &*grad_k, &*grad_v] {
+        assert_eq!(buffer.len(), shape.len(), "attention tensor length");
+    }
+    assert_eq!(lse.len(), shape.heads * shape.seq, "log-sum-exp length");
+    let (t, d) = (shape.seq, shape.head_dim);
+    let scale = shape.scale();
+    grad_q
+        .par_chunks_mut(n.max(1))
+        .zip(grad_k.par_chunks_mut(n.max(1)))
+        .zip(grad_v.par_chunks_mut(n.max(1)))
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f32; t * t], vec![0.0f32; t * t]),
+            |(probs, grad_scores), (h, ((grad_q, grad_k), grad_v))| {
+                let range = h * n..(h + 1) * n;
+                let (q, k, v) = (&q[range.clone()], &k[range.clone()], &v[range.clone()]);
+                let (out, grad_out) = (&out[range.clone()], &grad_out[range]);
+                let lse = &lse[h * t..(h + 1) * t];
+
+                gemm_into(probs, Mat::rows(q, t, d), Mat::rows(k, t, d).t(), scale);
+                for (i, row) in probs.chunks_mut(t).enumerate() {
+                    for (j, p) in row.iter_mut().enumerate() {
+                        *p = if j <= i { (*p - lse[i]).exp() } else { 0.0 };
+                    }
+                }
+                gemm_into(
+                    grad_v,
+                    Mat::rows(probs, t, t).t(),
+                    Mat::rows(grad_out, t, d),
+                    1.0,
+                );
+                gemm_into(
+                    grad_scores,
+                    Mat::rows(grad_out, t, d),
+                    Mat::rows(v, t, d).t(),
+                    1.0,
+                );
+                for i in 0..t {
+                    let row = i * d..(i + 1) * d;
+                    let dot: f32 = grad_out[row.clone()]
+                        .iter()
+                        .zip(&out[row])
+                        .map(|(g, o)| g * o)
+                        .sum();
+                    let (p, ds) = (
+                        &probs[i * t..(i + 1) * t],
+                        &mut grad_scores[i * t..(i + 1) * t],
+                    );
+                    for (ds, p) in ds.iter_mut().zip(p) {
+                        *ds = p * (*ds - dot);
+                    }
+                }
+                gemm_into(
+                    grad_q,
+                    Mat::rows(grad_scores, t, t),
+                    Mat::rows(k, t, d),
+                    scale,
+                );
+                gemm_into(
+                    grad_k,
+                    Mat::rows(grad_scores, t, t).t(),
+                    Mat::rows(q, t, d),
+                    scale,
+                );
+            },
+        );
+}
+
+/// Turns row `i` of the scaled scores into attention probabilities over keys `0..=i` (later
+/// keys get 0) and returns the row's log-sum-exp.
+fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
+    let (seen, future) = row.split_at_mut(i + 1);
+    let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for s in seen.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    for s in seen.iter_mut() {
+        *s /= sum;
+    }
+    future.fill(0.0);
+    max + sum.ln()
+}
+
+/// A borrowed row-major or transposed matrix view.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// `data` as a row-major `[rows, cols]` matrix.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix view out of bounds");
+        Mat {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose (no copy).
+    fn t(self) -> Self {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `dst = scale · a · b`, with `dst` row-major `[a.rows, b.cols]`.
+fn gemm_into(dst: &mut [f32], a: Mat, b: Mat, scale: f32) {
+    assert_eq!(a.cols, b.rows, "inner dimensions");
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    assert!(dst.len() >= m * n, "product out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: `Mat::rows` checked that every element the strides reach lies inside its slice
+    // (a transpose reaches the same elements), and `dst` holds `m * n` elements, written with
+    // row stride `n` and column stride 1.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attention computed the plain way in f64, one query at a time.
+    fn reference(shape: AttentionShape, q: &[f32], k: &[f32], v: &[f32]) -> Vec<f64> {
+        let (t, d) = (shape.seq, shape.head_dim);
+        let mut out = vec![0.0f64; shape.len()];
+        for h in 0..shape.heads {
+            let at = |x: &[f32], i: usize, c: usize| x[h * t * d + i * d + c] as f64;
+            for i in 0..t {
+                let scores: Vec<f64> = (0..=i)
+                    .map(|j| {
+                        (0..d).map(|c| at(q, i, c) * at(k, j, c)).sum::<f64>() / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                for c in 0..d {
+                    out[h * t * d + i * d + c] =
+                        (0..=i).map(|j| weights[j] / total * at(v, j, c)).sum();
+                }
+            }
+        }
+        out
+    }
+
+    fn pseudo_random(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_matches_a_plain_f64_computation() {
+        let shape = AttentionShape {
+            heads: 3,
+            seq: 7,
+            head_dim: 5,
+        };
+        let (q, k, v) = (
+            pseudo_random(shape.len(), 1),
+            pseudo_random(shape.len(), 2),
+            pseudo_random(shape.len(), 3),
+        );
+        let mut out = vec![0.0; shape.len()];
+        let mut lse = vec![0.0; shape.heads * shape.seq];
+        forward(shape, &q, &k, &v, &mut out, &mut lse);
+        for (got, want) in out.iter().zip(reference(shape, &q, &k, &v)) {
+            assert!((*got as f64 - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_of_the_f64_computation() {
+        let shape = AttentionShape {
+            heads: 2,
+            seq: 5,
+            head_dim: 3,
+        };
+        let (q, k, v) = (
+            pseudo_random(shape.len(), 4),
+            pseudo_random(shape.len(), 5),
+            pseudo_random(shape.len(), 6),
+        );
+        // Loss = Σ out ⊙ w, so dLoss/dout = w.
+        let w = pseudo_random(shape.len(), 7);
+        let loss = |q: &[f32], k: &[f32], v: &[f32]| -> f64 {
+            reference(shape, q, k, v)
+                .iter()
+                .zip(&w)
+                .map(|(o, w)| o * *w as f64)
+                .sum()
+        };
+        let mut out = vec![0.0; shape.len()];
+        let mut lse = vec![0.0; shape.heads * shape.seq];
+        forward(shape, &q, &k, &v, &mut out, &mut lse);
+        let (mut dq, mut dk, mut dv) = (
+            vec![0.0; shape.len()],
+            vec![0.0; shape.len()],
+            vec![0.0; shape.len()],
+        );
+        backward(shape, &q, &k, &v, &out, &lse, &w, &mut dq, &mut dk, &mut dv);
+
+        let eps = 1e-3f32;
+        for (which, grad) in [(0, &dq), (1, &dk), (2, &dv)] {
+            for idx in 0..shape.len() {
+                let mut inputs = [q.clone(), k.clone(), v.clone()];
+                inputs[which][idx] += eps;
+                let up = loss(&inputs[0], &inputs[1], &inputs[2]);
+                inputs[which][idx] -= 2.0 * eps;
+                let down = loss(&inputs[0], &inputs[1], &inputs[2]);
+                let numeric = (up - down) / (2.0 * eps as f64);
+                assert!(
+                    (grad[idx] as f64 - numeric).abs() < 2e-3,
+                    "input {which} index {idx}: {} vs {numeric}",
+                    grad[idx]
+                );
+            }
+        }
+    }
+}

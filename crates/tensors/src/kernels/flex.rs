@@ -1,0 +1,183 @@
+//! Our CPU kernels as a burn backend extension of the Flex backend, with their own backward pass
+//! on burn's autodiff (burn would otherwise record attention as a dozen decomposed ops, each
+//! keeping a `[batch, heads, seq, seq]` tensor for the backward pass).
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+
+use super::causal_attention::{self, AttentionShape};
+
+/// Operations we run with our own CPU kernels.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: Backend {
+    /// Causal scaled dot-product attention, `[batch, heads, seq, head_dim]` for all three inputs
+    /// and the output.
+    fn fused_causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether [`causal_attention`] runs our kernel for these inputs: `f32` on the Flex device (with
+/// or without autodiff).
+pub fn supports(q: &Tensor<4>) -> bool {
+    let on_flex = matches!(q.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    on_flex && q.dtype() == DType::F32
+}
+
+/// Causal attention through our Flex kernel; see [`supports`].
+pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::fused_causal_attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+    ))
+}
+
+impl CpuKernels for Flex {
+    fn fused_causal_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
+        attention_forward(&q, &k, &v).out
+    }
+}
+
+/// The forward pass's output and what its backward pass needs.
+#[derive(Debug, Clone)]
+struct AttentionSaved {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    out: FlexTensor,
+    lse: Vec<f32>,
+}
+
+/// The backward step of [`CpuKernels::fused_causal_attention`] on autodiff.
+#[derive(Debug)]
+struct CausalAttentionBackward;
+
+impl Backward<Flex, 3> for CausalAttentionBackward {
+    type State = AttentionSaved;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let saved = ops.state;
+        let grad_out = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let shape = attention_shape(&saved.q);
+        let [mut grad_q, mut grad_k, mut grad_v] = [0; 3].map(|_| vec![0.0f32; shape.len()]);
+        causal_attention::backward(
+            shape,
+            f32_slice(&saved.q),
+            f32_slice(&saved.k),
+            f32_slice(&saved.v),
+            f32_slice(&saved.out),
+            &saved.lse,
+            f32_slice(&grad_out),
+            &mut grad_q,
+            &mut grad_k,
+            &mut grad_v,
+        );
+        let dims = saved.q.layout().shape().clone();
+        for (parent, grad) in ops.parents.iter().zip([grad_q, grad_k, grad_v]) {
+            if let Some(parent) = parent {
+                grads.register::<Flex>(parent.id, f32_tensor(grad, dims.clone()));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn fused_causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = CausalAttentionBackward
+            .prepare::<C>([q.node(), k.node(), v.node()])
+            .compute_bound()
+            .stateful();
+        let saved = attention_forward(q.primitive(), k.primitive(), v.primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let out = saved.out.clone();
+                prep.finish(saved, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(saved.out),
+        }
+    }
+}
+
+/// Runs the forward kernel, keeping contiguous copies of the inputs for the backward pass.
+fn attention_forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> AttentionSaved {
+    let (q, k, v) = (
+        q.clone().into_contiguous_f32(),
+        k.clone().into_contiguous_f32(),
+        v.clone().into_contiguous_f32(),
+    );
+    let shape = attention_shape(&q);
+    for other in [&k, &v] {
+        assert_eq!(
+            other.layout().shape(),
+            q.layout().shape(),
+            "fused causal attention needs equal q, k, v shapes"
+        );
+    }
+    let mut out = vec![0.0f32; shape.len()];
+    let mut lse = vec![0.0f32; shape.heads * shape.seq];
+    causal_attention::forward(
+        shape,
+        f32_slice(&q),
+        f32_slice(&k),
+        f32_slice(&v),
+        &mut out,
+        &mut lse,
+    );
+    let out = f32_tensor(out, q.layout().shape().clone());
+    AttentionSaved { q, k, v, out, lse }
+}
+
+fn attention_shape(q: &FlexTensor) -> AttentionShape {
+    let dims = q.layout().shape();
+    assert_eq!(
+        dims.num_dims(),
+        4,
+        "attention inputs are [batch, heads, seq, head_dim]"
+    );
+    AttentionShape {
+        heads: dims[0] * dims[1],
+        seq: dims[2],
+        head_dim: dims[3],
+    }
+}
+
+/// Contiguous `f32` storage access for Flex tensors.
+trait ContiguousF32 {
+    fn into_contiguous_f32(self) -> FlexTensor;
+}
+
+impl ContiguousF32 for FlexTensor {
+    fn into_contiguous_f32(self) -> FlexTensor {
+        assert_eq!(self.dtype(), DType::F32, "our CPU kernels take f32 tensors");
+        if self.as_slice::<f32>().is_some() {
+            self
+        } else {
+            self.to_contiguous()
+        }
+    }
+}
+
+fn f32_slice(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("a contiguous f32 tensor (made by into_contiguous_f32)")
+}
+
+fn f32_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}

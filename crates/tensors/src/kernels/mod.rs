@@ -1,0 +1,31 @@
+//! Our own kernels, each behind one backend-agnostic function that picks the fastest
+//! implementation for the tensors' device and falls back to burn's ops elsewhere.
+//!
+//! | function | Flex (CPU, `f32`) | other backends |
+//! |---|---|---|
+//! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
+
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+#[cfg(feature = "flex")]
+pub mod causal_attention;
+#[cfg(feature = "flex")]
+pub mod flex;
+
+/// Scaled dot-product attention where each query sees only itself and earlier keys.
+///
+/// # Shapes
+/// - q, k, v: `[batch, heads, seq, head_dim]` -> `[batch, heads, seq, head_dim]`
+pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if flex::supports(&q) {
+        return flex::causal_attention(q, k, v);
+    }
+    let options = AttentionModuleOptions {
+        is_causal: true,
+        ..Default::default()
+    };
+    attention(q, k, v, None, None, options)
+}

@@ -1,0 +1,78 @@
+//! Our fused causal attention against the same attention written with burn's plain tensor ops,
+//! values and gradients, on the Flex (CPU) device.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::softmax;
+use claude_tensors::kernels::{causal_attention, flex};
+
+/// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
+fn decomposed(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    let [_, _, seq, head_dim] = q.dims();
+    let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
+    let device = scores.device();
+    let rows = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([seq, 1]);
+    let cols = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
+    let future = cols.greater(rows).unsqueeze::<4>();
+    softmax(scores.mask_fill(future, f32::NEG_INFINITY), 3).matmul(v)
+}
+
+/// `[batch, heads, seq, head_dim]` inputs cut from one `[batch, seq, 3 * width]` tensor, as the
+/// model makes them (non-contiguous views).
+fn qkv(device: &Device, batch: usize, heads: usize, seq: usize, head_dim: usize) -> Vec<Tensor<4>> {
+    let width = heads * head_dim;
+    let x = Tensor::<3>::random(
+        [batch, seq, 3 * width],
+        Distribution::Normal(0.0, 1.5),
+        device,
+    );
+    x.chunk(3, 2)
+        .into_iter()
+        .map(|t| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2))
+        .collect()
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar()
+}
+
+#[test]
+fn fused_attention_matches_burns_ops_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    for (batch, heads, seq, head_dim) in [(2, 3, 17, 8), (1, 2, 64, 32)] {
+        let inputs: Vec<_> = qkv(&device, batch, heads, seq, head_dim)
+            .into_iter()
+            .map(Tensor::require_grad)
+            .collect();
+        assert!(
+            flex::supports(&inputs[0]),
+            "f32 on Flex takes the fused kernel"
+        );
+        let weights = Tensor::<4>::random(inputs[0].dims(), Distribution::Default, &device);
+
+        let ours = causal_attention(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
+        let theirs = decomposed(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
+        assert!(max_abs_diff(ours.clone(), theirs.clone()) < 1e-5);
+
+        let our_grads = (ours * weights.clone()).sum().backward();
+        let their_grads = (theirs * weights).sum().backward();
+        for (name, input) in ["q", "k", "v"].iter().zip(&inputs) {
+            let diff = max_abs_diff(
+                input.grad(&our_grads).expect("our gradient"),
+                input.grad(&their_grads).expect("burn's gradient"),
+            );
+            assert!(diff < 1e-4, "d{name}: max abs diff {diff}");
+        }
+    }
+}
+
+#[test]
+fn fused_attention_without_autodiff_matches_burns_ops() {
+    let device = Device::flex();
+    device.seed(8);
+    let inputs = qkv(&device, 2, 2, 9, 4);
+    let ours = causal_attention(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
+    let theirs = decomposed(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
+    assert!(max_abs_diff(ours, theirs) < 1e-5);
+}
