@@ -2,7 +2,8 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::silu;
+use claude_tensors::kernels::gelu;
 
 use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};

@@ -1,6 +1,6 @@
 //! Our CPU kernels as a burn backend extension of the Flex backend, with their own backward pass
 //! on burn's autodiff (burn would otherwise record attention as a dozen decomposed ops, each
-//! keeping a `[batch, heads, seq, seq]` tensor for the backward pass).
+//! keeping a `[batch, heads, seq, seq]` tensor for the backward pass, and GeLU as five).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
@@ -14,6 +14,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
 use super::causal_attention::{self, AttentionShape};
+use super::gelu::{self};
 
 /// Operations we run with our own CPU kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -25,13 +26,20 @@ pub trait CpuKernels: Backend {
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// The exact (erf) GeLU, elementwise.
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// Whether [`causal_attention`] runs our kernel for these inputs: `f32` on the Flex device (with
-/// or without autodiff).
-pub fn supports(q: &Tensor<4>) -> bool {
-    let on_flex = matches!(q.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    on_flex && q.dtype() == DType::F32
+/// Whether our kernels run for this tensor: `f32` on the Flex device (with or without autodiff).
+pub fn supports<const D: usize>(x: &Tensor<D>) -> bool {
+    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    on_flex && x.dtype() == DType::F32
+}
+
+/// GeLU through our Flex kernel; see [`supports`].
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_gelu(x.into_dispatch()))
 }
 
 /// Causal attention through our Flex kernel; see [`supports`].
@@ -46,6 +54,10 @@ pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
 impl CpuKernels for Flex {
     fn fused_causal_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
         attention_forward(&q, &k, &v).out
+    }
+
+    fn fused_gelu(x: FlexTensor) -> FlexTensor {
+        gelu_forward(&x.into_contiguous_f32())
     }
 }
 
@@ -111,6 +123,44 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(saved.out),
         }
     }
+
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute bound so a checkpointing strategy keeps our state rather than re-running us.
+        let prep = GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let input = x.primitive().clone().into_contiguous_f32();
+        let y = gelu_forward(&input);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(input, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// The backward step of [`CpuKernels::fused_gelu`] on autodiff; its state is the input.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let x = ops.state;
+        let mut grad_x = vec![0.0f32; x.layout().num_elements()];
+        gelu::backward(f32_slice(&x), f32_slice(&grad_y), &mut grad_x);
+        if let [Some(parent)] = &ops.parents {
+            grads.register::<Flex>(parent.id, f32_tensor(grad_x, x.layout().shape().clone()));
+        }
+    }
+}
+
+fn gelu_forward(x: &FlexTensor) -> FlexTensor {
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    gelu::forward(f32_slice(x), &mut y);
+    f32_tensor(y, x.layout().shape().clone())
 }
 
 /// Runs the forward kernel, keeping contiguous copies of the inputs for the backward pass.

@@ -4,6 +4,7 @@
 //! | function | Flex (CPU, `f32`) | other backends |
 //! |---|---|---|
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
+//! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 
 use burn::prelude::*;
 use burn::tensor::module::attention;
@@ -13,6 +14,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 pub mod causal_attention;
 #[cfg(feature = "flex")]
 pub mod flex;
+#[cfg(feature = "flex")]
+pub mod gelu;
 
 /// Scaled dot-product attention where each query sees only itself and earlier keys.
 ///
@@ -28,4 +31,13 @@ pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
         ..Default::default()
     };
     attention(q, k, v, None, None, options)
+}
+
+/// The exact (erf) GeLU, elementwise.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if flex::supports(&x) {
+        return flex::gelu(x);
+    }
+    burn::tensor::activation::gelu(x)
 }

@@ -1,10 +1,10 @@
-//! Our fused causal attention against the same attention written with burn's plain tensor ops,
-//! values and gradients, on the Flex (CPU) device.
+//! Our kernels against the same functions written with burn's own ops, values and gradients, on
+//! the Flex (CPU) device.
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use claude_tensors::kernels::{causal_attention, flex};
+use claude_tensors::kernels::{causal_attention, flex, gelu};
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
 fn decomposed(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
@@ -75,4 +75,26 @@ fn fused_attention_without_autodiff_matches_burns_ops() {
     let ours = causal_attention(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
     let theirs = decomposed(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
     assert!(max_abs_diff(ours, theirs) < 1e-5);
+}
+
+#[test]
+fn fused_gelu_matches_burns_gelu_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    // A transposed view, as a non-contiguous input.
+    let x = Tensor::<3>::random([3, 40, 50], Distribution::Normal(0.0, 3.0), &device)
+        .swap_dims(1, 2)
+        .require_grad();
+    assert!(flex::supports(&x));
+    let weights = Tensor::<3>::random(x.dims(), Distribution::Default, &device);
+    let ours = gelu(x.clone());
+    let theirs = burn::tensor::activation::gelu(x.clone());
+    assert!(max_abs_diff(ours.clone(), theirs.clone()) < 1e-5);
+    let our_grads = (ours * weights.clone()).sum().backward();
+    let their_grads = (theirs * weights).sum().backward();
+    let diff = max_abs_diff(
+        x.grad(&our_grads).expect("our gradient"),
+        x.grad(&their_grads).expect("burn's gradient"),
+    );
+    assert!(diff < 1e-5, "dx: max abs diff {diff}");
 }
