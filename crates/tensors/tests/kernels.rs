@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use claude_tensors::kernels::{causal_attention, flex, gelu};
+use claude_tensors::kernels::{causal_attention, flex, gelu, layer_norm};
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
 fn decomposed(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
@@ -97,4 +97,38 @@ fn fused_gelu_matches_burns_gelu_in_values_and_gradients() {
         x.grad(&their_grads).expect("burn's gradient"),
     );
     assert!(diff < 1e-5, "dx: max abs diff {diff}");
+}
+
+#[test]
+fn fused_layer_norm_matches_burns_layer_norm_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(10);
+    let x =
+        Tensor::<3>::random([4, 30, 48], Distribution::Normal(1.0, 2.0), &device).require_grad();
+    let gamma = Tensor::<1>::random([48], Distribution::Normal(1.0, 0.5), &device).require_grad();
+    for beta in [
+        Some(Tensor::<1>::random([48], Distribution::Default, &device).require_grad()),
+        None,
+    ] {
+        let weights = Tensor::<3>::random(x.dims(), Distribution::Default, &device);
+        let ours = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let theirs = burn::tensor::module::layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        assert!(max_abs_diff(ours.clone(), theirs.clone()) < 1e-5);
+        let our_grads = (ours * weights.clone()).sum().backward();
+        let their_grads = (theirs * weights).sum().backward();
+        let grad_diff = |grads_a, grads_b| {
+            max_abs_diff(x.grad(grads_a).unwrap(), x.grad(grads_b).unwrap()).max(max_abs_diff(
+                gamma.grad(grads_a).unwrap(),
+                gamma.grad(grads_b).unwrap(),
+            ))
+        };
+        assert!(grad_diff(&our_grads, &their_grads) < 1e-4);
+        if let Some(beta) = &beta {
+            let diff = max_abs_diff(
+                beta.grad(&our_grads).unwrap(),
+                beta.grad(&their_grads).unwrap(),
+            );
+            assert!(diff < 1e-4, "dbeta: {diff}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use super::causal_attention::{self, AttentionShape};
 use super::gelu::{self};
+use super::layer_norm::{self};
 
 /// Operations we run with our own CPU kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -29,12 +30,35 @@ pub trait CpuKernels: Backend {
 
     /// The exact (erf) GeLU, elementwise.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// LayerNorm over the last dimension, `gamma` and `beta` `[features]`.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self>;
 }
 
 /// Whether our kernels run for this tensor: `f32` on the Flex device (with or without autodiff).
 pub fn supports<const D: usize>(x: &Tensor<D>) -> bool {
     let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
     on_flex && x.dtype() == DType::F32
+}
+
+/// LayerNorm through our Flex kernel; see [`supports`].
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        eps,
+    ))
 }
 
 /// GeLU through our Flex kernel; see [`supports`].
@@ -58,6 +82,15 @@ impl CpuKernels for Flex {
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         gelu_forward(&x.into_contiguous_f32())
+    }
+
+    fn fused_layer_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f32,
+    ) -> FlexTensor {
+        layer_norm_forward(&x, &gamma, &beta, eps).0
     }
 }
 
@@ -137,6 +170,24 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }
+
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        let prep = LayerNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (y, saved) =
+            layer_norm_forward(x.primitive(), gamma.primitive(), beta.primitive(), eps);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(saved, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
 }
 
 /// The backward step of [`CpuKernels::fused_gelu`] on autodiff; its state is the input.
@@ -155,6 +206,68 @@ impl Backward<Flex, 1> for GeluBackward {
             grads.register::<Flex>(parent.id, f32_tensor(grad_x, x.layout().shape().clone()));
         }
     }
+}
+
+/// What the LayerNorm backward pass needs.
+#[derive(Debug, Clone)]
+struct LayerNormSaved {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    stats: layer_norm::RowStats,
+}
+
+/// The backward step of [`CpuKernels::fused_layer_norm`] on autodiff.
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = LayerNormSaved;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let saved = ops.state;
+        let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let mut grad_x = vec![0.0f32; saved.x.layout().num_elements()];
+        let (grad_gamma, grad_beta) = layer_norm::backward(
+            f32_slice(&saved.x),
+            f32_slice(&saved.gamma),
+            &saved.stats,
+            f32_slice(&grad_y),
+            &mut grad_x,
+        );
+        let features = saved.gamma.layout().shape().clone();
+        let grads_of = [
+            f32_tensor(grad_x, saved.x.layout().shape().clone()),
+            f32_tensor(grad_gamma, features.clone()),
+            f32_tensor(grad_beta, features),
+        ];
+        for (parent, grad) in ops.parents.iter().zip(grads_of) {
+            if let Some(parent) = parent {
+                grads.register::<Flex>(parent.id, grad);
+            }
+        }
+    }
+}
+
+/// Runs the LayerNorm forward kernel; returns the output and what the backward pass needs.
+fn layer_norm_forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    eps: f32,
+) -> (FlexTensor, LayerNormSaved) {
+    let x = x.clone().into_contiguous_f32();
+    let gamma = gamma.clone().into_contiguous_f32();
+    let beta = beta.clone().into_contiguous_f32();
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    let stats = layer_norm::forward(
+        f32_slice(&x),
+        f32_slice(&gamma),
+        f32_slice(&beta),
+        eps,
+        &mut y,
+    );
+    let y = f32_tensor(y, x.layout().shape().clone());
+    (y, LayerNormSaved { x, gamma, stats })
 }
 
 fn gelu_forward(x: &FlexTensor) -> FlexTensor {

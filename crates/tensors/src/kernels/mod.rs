@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
+//! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 
 use burn::prelude::*;
 use burn::tensor::module::attention;
@@ -16,6 +17,8 @@ pub mod causal_attention;
 pub mod flex;
 #[cfg(feature = "flex")]
 pub mod gelu;
+#[cfg(feature = "flex")]
+pub mod layer_norm;
 
 /// Scaled dot-product attention where each query sees only itself and earlier keys.
 ///
@@ -40,4 +43,22 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return flex::gelu(x);
     }
     burn::tensor::activation::gelu(x)
+}
+
+/// LayerNorm over the last dimension: `(x - mean) / √(var + eps) · gamma + beta` (no `beta`: 0).
+///
+/// # Shapes
+/// - x: `[..., features]`, gamma and beta: `[features]` -> `[..., features]`
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if flex::supports(&x) && flex::supports(&gamma) {
+        let beta = beta.unwrap_or_else(|| Tensor::zeros(gamma.dims(), &gamma.device()));
+        return flex::layer_norm(x, gamma, beta, eps as f32);
+    }
+    burn::tensor::module::layer_norm(x, gamma, beta, eps)
 }
