@@ -112,7 +112,7 @@ impl Backward<Flex, 3> for CausalAttentionBackward {
     type State = AttentionSaved;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let saved = ops.state;
+        let saved = &ops.state;
         let grad_out = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
         let shape = attention_shape(&saved.q);
         let [mut grad_q, mut grad_k, mut grad_v] = [0; 3].map(|_| vec![0.0f32; shape.len()]);
@@ -129,11 +129,9 @@ impl Backward<Flex, 3> for CausalAttentionBackward {
             &mut grad_v,
         );
         let dims = saved.q.layout().shape().clone();
-        for (parent, grad) in ops.parents.iter().zip([grad_q, grad_k, grad_v]) {
-            if let Some(parent) = parent {
-                grads.register::<Flex>(parent.id, f32_tensor(grad, dims.clone()));
-            }
-        }
+        let [grad_q, grad_k, grad_v] =
+            [grad_q, grad_k, grad_v].map(|grad| f32_tensor(grad, dims.clone()));
+        register_parent_grads(&ops, grads, [grad_q, grad_k, grad_v]);
     }
 }
 
@@ -199,12 +197,14 @@ impl Backward<Flex, 1> for GeluBackward {
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
-        let x = ops.state;
+        let x = &ops.state;
         let mut grad_x = vec![0.0f32; x.layout().num_elements()];
-        gelu::backward(f32_slice(&x), f32_slice(&grad_y), &mut grad_x);
-        if let [Some(parent)] = &ops.parents {
-            grads.register::<Flex>(parent.id, f32_tensor(grad_x, x.layout().shape().clone()));
-        }
+        gelu::backward(f32_slice(x), f32_slice(&grad_y), &mut grad_x);
+        register_parent_grads(
+            &ops,
+            grads,
+            [f32_tensor(grad_x, x.layout().shape().clone())],
+        );
     }
 }
 
@@ -224,7 +224,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
     type State = LayerNormSaved;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let saved = ops.state;
+        let saved = &ops.state;
         let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
         let mut grad_x = vec![0.0f32; saved.x.layout().num_elements()];
         let (grad_gamma, grad_beta) = layer_norm::backward(
@@ -240,11 +240,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
             f32_tensor(grad_gamma, features.clone()),
             f32_tensor(grad_beta, features),
         ];
-        for (parent, grad) in ops.parents.iter().zip(grads_of) {
-            if let Some(parent) = parent {
-                grads.register::<Flex>(parent.id, grad);
-            }
-        }
+        register_parent_grads(&ops, grads, grads_of);
     }
 }
 
@@ -303,6 +299,19 @@ fn attention_forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Attentio
     );
     let out = f32_tensor(out, q.layout().shape().clone());
     AttentionSaved { q, k, v, out, lse }
+}
+
+/// Hands each input that takes part in autodiff its gradient (the others' are dropped).
+fn register_parent_grads<S, const N: usize>(
+    ops: &Ops<S, N>,
+    grads: &mut Gradients,
+    values: [FlexTensor; N],
+) {
+    for (parent, grad) in ops.parents.iter().zip(values) {
+        if let Some(parent) = parent {
+            grads.register::<Flex>(parent.id, grad);
+        }
+    }
 }
 
 fn attention_shape(q: &FlexTensor) -> AttentionShape {
