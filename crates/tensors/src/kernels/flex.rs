@@ -146,13 +146,8 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .compute_bound()
             .stateful();
         let saved = attention_forward(q.primitive(), k.primitive(), v.primitive());
-        match prep {
-            OpsKind::Tracked(prep) => {
-                let out = saved.out.clone();
-                prep.finish(saved, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(saved.out),
-        }
+        let out = saved.out.clone();
+        record(prep, saved, out)
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -163,10 +158,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .stateful();
         let input = x.primitive().clone().into_contiguous_f32();
         let y = gelu_forward(&input);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish(input, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        record(prep, input, y)
     }
 
     fn fused_layer_norm(
@@ -181,10 +173,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .stateful();
         let (y, saved) =
             layer_norm_forward(x.primitive(), gamma.primitive(), beta.primitive(), eps);
-        match prep {
-            OpsKind::Tracked(prep) => prep.finish(saved, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        record(prep, saved, y)
     }
 }
 
@@ -299,6 +288,24 @@ fn attention_forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor) -> Attentio
     );
     let out = f32_tensor(out, q.layout().shape().clone());
     AttentionSaved { q, k, v, out, lse }
+}
+
+/// Puts `output` on the autodiff graph: with `state` for its backward step when an input is
+/// tracked, as a constant otherwise (the state is then dropped).
+fn record<BO, S, C, const N: usize>(
+    prep: OpsKind<BO, Flex, S, C, N>,
+    state: S,
+    output: FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    BO: Backward<Flex, N, State = S>,
+    S: Clone + Send + std::fmt::Debug + 'static,
+    C: CheckpointStrategy,
+{
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
 }
 
 /// Hands each input that takes part in autodiff its gradient (the others' are dropped).
