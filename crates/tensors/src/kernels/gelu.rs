@@ -144,13 +144,21 @@ fn exp(x: f32) -> f32 {
     // Rounds to the nearest integer without a call: adding 1.5·2^23 pushes the fraction out.
     const ROUND: f32 = 12_582_912.0;
     let x = x.max(-87.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `n` sits in the low bits of `shifted` (its unit in the last place is 1). Reading it there
+    // in wrapping integer arithmetic, rather than with a saturating `n as i32`, keeps the loop
+    // vectorised.
+    let biased_exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    let scale = f32::from_bits(biased_exponent << 23);
     p * scale
 }
 
