@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use claude_tensors::kernels::{causal_attention, flex, gelu, layer_norm};
+use claude_tensors::kernels::{causal_attention, flex, gelu, layer_norm, matmul};
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
 fn decomposed(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
@@ -131,4 +131,58 @@ fn fused_layer_norm_matches_burns_layer_norm_in_values_and_gradients() {
             assert!(diff < 1e-4, "dbeta: {diff}");
         }
     }
+}
+
+#[test]
+fn fused_matmul_matches_burns_matmul_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let random = |dims: [usize; 2]| Tensor::<2>::random(dims, Distribution::Default, &device);
+    // Row-major factors; a transposed view on the right (a tied output embedding); a column
+    // slice of a wider matrix on the left (strided rows) with a right factor needing no gradient.
+    let cases = [
+        (
+            random([37, 20]).require_grad(),
+            random([20, 29]).require_grad(),
+        ),
+        (
+            random([37, 20]).require_grad(),
+            random([29, 20]).transpose().require_grad(),
+        ),
+        (
+            random([37, 60]).slice([0..37, 20..40]).require_grad(),
+            random([20, 29]),
+        ),
+    ];
+    for (index, (lhs, rhs)) in cases.into_iter().enumerate() {
+        let weights = random([37, 29]);
+        let ours = matmul(lhs.clone(), rhs.clone());
+        let theirs = lhs.clone().matmul(rhs.clone());
+        assert!(
+            max_abs_diff(ours.clone(), theirs.clone()) < 1e-5,
+            "case {index}"
+        );
+        let our_grads = (ours * weights.clone()).sum().backward();
+        let their_grads = (theirs * weights).sum().backward();
+        for (name, factor) in [("lhs", &lhs), ("rhs", &rhs)] {
+            match (factor.grad(&our_grads), factor.grad(&their_grads)) {
+                (Some(ours), Some(theirs)) => {
+                    let diff = max_abs_diff(ours, theirs);
+                    assert!(diff < 1e-4, "case {index} d{name}: max abs diff {diff}");
+                }
+                (None, None) => {}
+                _ => panic!("case {index}: d{name} present on one side only"),
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_matmul_without_autodiff_matches_burns_matmul() {
+    let device = Device::flex();
+    device.seed(12);
+    let lhs = Tensor::<2>::random([300, 200], Distribution::Default, &device);
+    let rhs = Tensor::<2>::random([300, 200], Distribution::Default, &device).transpose();
+    let diff = max_abs_diff(matmul(lhs.clone(), rhs.clone()), lhs.matmul(rhs));
+    assert!(diff < 1e-3, "max abs diff {diff}");
 }

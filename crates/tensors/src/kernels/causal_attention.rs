@@ -8,10 +8,12 @@
 //! - backward: `P` rebuilt from `S` and the log-sum-exp, `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
 //!   `dS = P ⊙ (dP - rowsum(dO ⊙ O))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
 //!
-//! The matrix products go through `gemm` (the crate burn's CPU backend uses), single-threaded
-//! inside a slice since the slices already fill the cores.
+//! The matrix products go through `gemm` ([`super::gemm`]), single-threaded inside a slice since
+//! the slices already fill the cores.
 
 use rayon::prelude::*;
+
+use super::gemm::{Mat, Threads, gemm_into};
 
 /// The shape of one attention problem: `heads` independent `[seq, head_dim]` slices (batch and
 /// heads flattened), stored contiguously one after another.
@@ -80,11 +82,18 @@ pub fn forward(
                     Mat::rows(q, t, d),
                     Mat::rows(k, t, d).t(),
                     shape.scale(),
+                    Threads::One,
                 );
                 for (i, row) in probs.chunks_mut(t).enumerate() {
                     lse[i] = causal_softmax_row(row, i);
                 }
-                gemm_into(out, Mat::rows(probs, t, t), Mat::rows(v, t, d), 1.0);
+                gemm_into(
+                    out,
+                    Mat::rows(probs, t, t),
+                    Mat::rows(v, t, d),
+                    1.0,
+                    Threads::One,
+                );
             },
         );
 }
@@ -127,7 +136,13 @@ pub fn backward(
                 let (out, grad_out) = (&out[range.clone()], &grad_out[range]);
                 let lse = &lse[h * t..(h + 1) * t];
 
-                gemm_into(probs, Mat::rows(q, t, d), Mat::rows(k, t, d).t(), scale);
+                gemm_into(
+                    probs,
+                    Mat::rows(q, t, d),
+                    Mat::rows(k, t, d).t(),
+                    scale,
+                    Threads::One,
+                );
                 for (i, row) in probs.chunks_mut(t).enumerate() {
                     for (j, p) in row.iter_mut().enumerate() {
                         *p = if j <= i { (*p - lse[i]).exp() } else { 0.0 };
@@ -138,12 +153,14 @@ pub fn backward(
                     Mat::rows(probs, t, t).t(),
                     Mat::rows(grad_out, t, d),
                     1.0,
+                    Threads::One,
                 );
                 gemm_into(
                     grad_scores,
                     Mat::rows(grad_out, t, d),
                     Mat::rows(v, t, d).t(),
                     1.0,
+                    Threads::One,
                 );
                 for i in 0..t {
                     let row = i * d..(i + 1) * d;
@@ -165,12 +182,14 @@ pub fn backward(
                     Mat::rows(grad_scores, t, t),
                     Mat::rows(k, t, d),
                     scale,
+                    Threads::One,
                 );
                 gemm_into(
                     grad_k,
                     Mat::rows(grad_scores, t, t).t(),
                     Mat::rows(q, t, d),
                     scale,
+                    Threads::One,
                 );
             },
         );
@@ -191,77 +210,6 @@ fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
     }
     future.fill(0.0);
     max + sum.ln()
-}
-
-/// A borrowed row-major or transposed matrix view.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// `data` as a row-major `[rows, cols]` matrix.
-    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix view out of bounds");
-        Mat {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// The transpose (no copy).
-    fn t(self) -> Self {
-        Mat {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
-/// `dst = scale · a · b`, with `dst` row-major `[a.rows, b.cols]`.
-fn gemm_into(dst: &mut [f32], a: Mat, b: Mat, scale: f32) {
-    assert_eq!(a.cols, b.rows, "inner dimensions");
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    assert!(dst.len() >= m * n, "product out of bounds");
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: `Mat::rows` checked that every element the strides reach lies inside its slice
-    // (a transpose reaches the same elements), and `dst` holds `m * n` elements, written with
-    // row stride `n` and column stride 1.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            0.0,
-            scale,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 #[cfg(test)]

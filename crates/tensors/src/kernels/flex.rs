@@ -15,6 +15,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use super::causal_attention::{self, AttentionShape};
 use super::gelu::{self};
+use super::gemm::{self, Mat, Threads};
 use super::layer_norm::{self};
 
 /// Operations we run with our own CPU kernels.
@@ -38,6 +39,9 @@ pub trait CpuKernels: Backend {
         beta: FloatTensor<Self>,
         eps: f32,
     ) -> FloatTensor<Self>;
+
+    /// The matrix product of `[m, k]` and `[k, n]` matrices (strided views are read in place).
+    fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Whether our kernels run for this tensor: `f32` on the Flex device (with or without autodiff).
@@ -58,6 +62,14 @@ pub fn layer_norm<const D: usize>(
         gamma.into_dispatch(),
         beta.into_dispatch(),
         eps,
+    ))
+}
+
+/// The matrix product through our Flex kernel; see [`supports`].
+pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::fused_matmul(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
     ))
 }
 
@@ -91,6 +103,10 @@ impl CpuKernels for Flex {
         eps: f32,
     ) -> FlexTensor {
         layer_norm_forward(&x, &gamma, &beta, eps).0
+    }
+
+    fn fused_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        matmul_forward(&matrix(lhs), &matrix(rhs))
     }
 }
 
@@ -175,6 +191,81 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             layer_norm_forward(x.primitive(), gamma.primitive(), beta.primitive(), eps);
         record(prep, saved, y)
     }
+
+    fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prep = MatmulBackward
+            .prepare::<C>([lhs.node(), rhs.node()])
+            .compute_bound()
+            .stateful();
+        let (lhs, rhs) = (
+            matrix(lhs.primitive().clone()),
+            matrix(rhs.primitive().clone()),
+        );
+        let out = matmul_forward(&lhs, &rhs);
+        record(prep, [lhs, rhs], out)
+    }
+}
+
+/// The backward step of [`CpuKernels::fused_matmul`]; its state is the two factors.
+#[derive(Debug)]
+struct MatmulBackward;
+
+impl Backward<Flex, 2> for MatmulBackward {
+    type State = [FlexTensor; 2];
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [lhs, rhs] = &ops.state;
+        let grad_out = matrix(grads.consume::<Flex>(&ops.node));
+        let [lhs_node, rhs_node] = &ops.parents;
+        // d(lhs) = d(out)·rhsᵀ and d(rhs) = lhsᵀ·d(out), each only for an input that needs it.
+        if let Some(node) = lhs_node {
+            let grad = gemm::product(mat(&grad_out), mat(rhs).t(), Threads::All);
+            let dims = lhs.layout().shape().clone();
+            grads.register::<Flex>(node.id, f32_tensor(grad, dims));
+        }
+        if let Some(node) = rhs_node {
+            let grad = gemm::product(mat(lhs).t(), mat(&grad_out), Threads::All);
+            let dims = rhs.layout().shape().clone();
+            grads.register::<Flex>(node.id, f32_tensor(grad, dims));
+        }
+    }
+}
+
+/// `lhs · rhs` for two matrices made by [`matrix`].
+fn matmul_forward(lhs: &FlexTensor, rhs: &FlexTensor) -> FlexTensor {
+    let (a, b) = (mat(lhs), mat(rhs));
+    let dims = [a.num_rows(), b.num_cols()];
+    f32_tensor(gemm::product(a, b, Threads::All), dims.into())
+}
+
+/// `tensor` as an `f32` matrix that [`mat`] can view in place: kept as it is when its strides
+/// are non-negative (row-major, transposed or a slice), copied to row-major otherwise.
+fn matrix(tensor: FlexTensor) -> FlexTensor {
+    assert_eq!(
+        tensor.dtype(),
+        DType::F32,
+        "our CPU kernels take f32 tensors"
+    );
+    let layout = tensor.layout();
+    assert_eq!(layout.num_dims(), 2, "a matrix product takes 2-D tensors");
+    if layout.strides().iter().all(|&stride| stride >= 0) {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
+/// A view of a tensor made by [`matrix`].
+fn mat(tensor: &FlexTensor) -> Mat<'_> {
+    let layout = tensor.layout();
+    let shape = layout.shape();
+    let strides = layout.strides();
+    let data = &tensor.storage::<f32>()[layout.start_offset()..];
+    Mat::strided(
+        data,
+        [shape[0], shape[1]],
+        [strides[0] as usize, strides[1] as usize],
+    )
 }
 
 /// The backward step of [`CpuKernels::fused_gelu`] on autodiff; its state is the input.

@@ -6,6 +6,7 @@
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
+//! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
 
 use burn::prelude::*;
 use burn::tensor::module::attention;
@@ -17,6 +18,8 @@ pub mod causal_attention;
 pub mod flex;
 #[cfg(feature = "flex")]
 pub mod gelu;
+#[cfg(feature = "flex")]
+pub mod gemm;
 #[cfg(feature = "flex")]
 pub mod layer_norm;
 
@@ -61,4 +64,16 @@ pub fn layer_norm<const D: usize>(
         return flex::layer_norm(x, gamma, beta, eps as f32);
     }
     burn::tensor::module::layer_norm(x, gamma, beta, eps)
+}
+
+/// The matrix product of `[m, k]` and `[k, n]` matrices.
+///
+/// burn's CPU backend zeroes each product's buffer and then copies it into an aligned one before
+/// gemm writes it; ours is written once, and its backward pass reads the transposes in place.
+pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if flex::supports(&lhs) && flex::supports(&rhs) {
+        return flex::matmul(lhs, rhs);
+    }
+    lhs.matmul(rhs)
 }
