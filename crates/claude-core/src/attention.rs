@@ -1,16 +1,17 @@
 //! Causal multi-head self-attention (Vaswani et al., 2017, "Attention Is All You Need"), with the
 //! query/key/value projections fused into one matrix as in GPT-2 (`c_attn`).
 //!
-//! The score computation goes through [`claude_tensors::kernels::causal_attention`]: our fused
-//! kernel with its own backward pass on the CPU, burn's `attention` op with `is_causal`
-//! elsewhere (a flash kernel where the backend has one).
+//! The full-sequence pass goes through [`claude_tensors::kernels::causal_self_attention`]: on the
+//! CPU our kernel reads the heads straight out of the packed projection (rotary positions
+//! fused) with its own backward pass; elsewhere the heads are split and burn's `attention` op
+//! with `is_causal` runs (a flash kernel where the backend has one).
 
 use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use claude_tensors::kernels::causal_attention;
+use claude_tensors::kernels::{causal_attention, causal_self_attention, merge_heads, split_heads};
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
@@ -49,8 +50,9 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
-        let (q, k, v) = self.heads(x, rope, start);
-        self.output(causal_attention(q, k, v))
+        let qkv = linear_rows(&self.c_attn, x);
+        let y = causal_self_attention(qkv, self.n_head, rope.map(|rope| (rope, start)));
+        self.project(y)
     }
 
     /// [`forward`](Self::forward) from position 0, storing the keys and values in `cache`.
@@ -105,16 +107,7 @@ impl CausalSelfAttention {
         rope: Option<&RotaryEncoding>,
         start: usize,
     ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
-        let [batch, seq, d_model] = x.dims();
-        let head_dim = d_model / self.n_head;
-        let mut qkv = linear_rows(&self.c_attn, x).chunk(3, 2); // 3 x [B, T, C]
-        let split_heads = |t: Tensor<3>| {
-            t.reshape([batch, seq, self.n_head, head_dim])
-                .swap_dims(1, 2)
-        }; // [B, nh, T, hs]
-        let v = split_heads(qkv.pop().expect("value"));
-        let mut k = split_heads(qkv.pop().expect("key"));
-        let mut q = split_heads(qkv.pop().expect("query"));
+        let (mut q, mut k, v) = split_heads(linear_rows(&self.c_attn, x), self.n_head);
         if let Some(rope) = rope {
             q = rope.apply(q, start);
             k = rope.apply(k, start);
@@ -127,8 +120,14 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - y: `[batch, heads, seq, head_dim]` -> `[batch, seq, d_model]`
     fn output(&self, y: Tensor<4>) -> Tensor<3> {
-        let [batch, heads, seq, head_dim] = y.dims();
-        let y = y.swap_dims(1, 2).reshape([batch, seq, heads * head_dim]);
+        self.project(merge_heads(y))
+    }
+
+    /// The output projection (and dropout) of the merged heads.
+    ///
+    /// # Shapes
+    /// - y: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
+    fn project(&self, y: Tensor<3>) -> Tensor<3> {
         self.resid_dropout.forward(linear_rows(&self.c_proj, y))
     }
 

@@ -1,10 +1,14 @@
 //! Our kernels against the same functions written with burn's own ops, values and gradients, on
 //! the Flex (CPU) device.
 
+use burn::nn::RotaryEncodingConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use claude_tensors::kernels::{causal_attention, flex, gelu, layer_norm, matmul};
+use claude_tensors::kernels::{
+    causal_attention, causal_self_attention, flex, gelu, layer_norm, matmul, merge_heads,
+    split_heads,
+};
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
 fn decomposed(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
@@ -185,4 +189,44 @@ fn fused_matmul_without_autodiff_matches_burns_matmul() {
     let rhs = Tensor::<2>::random([300, 200], Distribution::Default, &device).transpose();
     let diff = max_abs_diff(matmul(lhs.clone(), rhs.clone()), lhs.matmul(rhs));
     assert!(diff < 1e-3, "max abs diff {diff}");
+}
+
+#[test]
+fn packed_self_attention_matches_burns_ops_with_and_without_rotary_positions() {
+    let device = Device::flex().autodiff();
+    device.seed(13);
+    let (batch, seq, n_head, head_dim) = (2, 11, 3, 8);
+    let rope = RotaryEncodingConfig::new(32, head_dim).init(&device);
+    for rotary in [None, Some((&rope, 0)), Some((&rope, 5))] {
+        let qkv = Tensor::<3>::random(
+            [batch, seq, 3 * n_head * head_dim],
+            Distribution::Normal(0.0, 1.5),
+            &device,
+        )
+        .require_grad();
+        let weights = Tensor::<3>::random(
+            [batch, seq, n_head * head_dim],
+            Distribution::Default,
+            &device,
+        );
+
+        let ours = causal_self_attention(qkv.clone(), n_head, rotary);
+        // burn's own ops all the way: split, burn's RoPE, decomposed attention, merge.
+        let (mut q, mut k, v) = split_heads(qkv.clone(), n_head);
+        if let Some((rope, start)) = rotary {
+            q = rope.apply(q, start);
+            k = rope.apply(k, start);
+        }
+        let theirs = merge_heads(decomposed(q, k, v));
+        let diff = max_abs_diff(ours.clone(), theirs.clone());
+        assert!(diff < 1e-5, "{rotary:?}: output max abs diff {diff}");
+
+        let our_grads = (ours * weights.clone()).sum().backward();
+        let their_grads = (theirs * weights).sum().backward();
+        let diff = max_abs_diff(
+            qkv.grad(&our_grads).expect("our gradient"),
+            qkv.grad(&their_grads).expect("burn's gradient"),
+        );
+        assert!(diff < 1e-4, "{rotary:?}: dqkv max abs diff {diff}");
+    }
 }

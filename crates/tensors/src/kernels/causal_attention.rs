@@ -43,6 +43,12 @@ impl AttentionShape {
         self.len() == 0
     }
 
+    /// Slice `h`'s `[seq, head_dim]` rows of a `[heads, seq, head_dim]` tensor.
+    fn head<'a>(&self, x: &'a [f32], h: usize) -> Mat<'a> {
+        let n = self.slice_len();
+        Mat::rows(&x[h * n..(h + 1) * n], self.seq, self.head_dim)
+    }
+
     /// `1 / sqrt(head_dim)`, the usual score scale.
     pub fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
@@ -67,33 +73,20 @@ pub fn forward(
         assert_eq!(buffer.len(), shape.len(), "attention tensor length");
     }
     assert_eq!(lse.len(), shape.heads * shape.seq, "log-sum-exp length");
-    let (t, d) = (shape.seq, shape.head_dim);
+    let t = shape.seq;
     out.par_chunks_mut(n.max(1))
         .zip(lse.par_chunks_mut(t.max(1)))
         .enumerate()
         .for_each_init(
             || vec![0.0f32; t * t],
             |probs, (h, (out, lse))| {
-                let range = h * n..(h + 1) * n;
-                let (q, k, v) = (&q[range.clone()], &k[range.clone()], &v[range]);
-                // S = scale·Q·Kᵀ, then each row turned into probabilities in place.
-                gemm_into(
-                    probs,
-                    Mat::rows(q, t, d),
-                    Mat::rows(k, t, d).t(),
-                    shape.scale(),
-                    Threads::One,
-                );
-                for (i, row) in probs.chunks_mut(t).enumerate() {
-                    lse[i] = causal_softmax_row(row, i);
-                }
-                gemm_into(
-                    out,
-                    Mat::rows(probs, t, t),
-                    Mat::rows(v, t, d),
-                    1.0,
-                    Threads::One,
-                );
+                let inputs = HeadInputs {
+                    q: shape.head(q, h),
+                    k: shape.head(k, h),
+                    v: shape.head(v, h),
+                    scale: shape.scale(),
+                };
+                inputs.forward(probs, out, lse);
             },
         );
 }
@@ -121,78 +114,117 @@ pub fn backward(
         assert_eq!(buffer.len(), shape.len(), "attention tensor length");
     }
     assert_eq!(lse.len(), shape.heads * shape.seq, "log-sum-exp length");
-    let (t, d) = (shape.seq, shape.head_dim);
-    let scale = shape.scale();
+    let t = shape.seq;
     grad_q
         .par_chunks_mut(n.max(1))
         .zip(grad_k.par_chunks_mut(n.max(1)))
         .zip(grad_v.par_chunks_mut(n.max(1)))
         .enumerate()
         .for_each_init(
-            || (vec![0.0f32; t * t], vec![0.0f32; t * t]),
-            |(probs, grad_scores), (h, ((grad_q, grad_k), grad_v))| {
-                let range = h * n..(h + 1) * n;
-                let (q, k, v) = (&q[range.clone()], &k[range.clone()], &v[range.clone()]);
-                let (out, grad_out) = (&out[range.clone()], &grad_out[range]);
-                let lse = &lse[h * t..(h + 1) * t];
-
-                gemm_into(
-                    probs,
-                    Mat::rows(q, t, d),
-                    Mat::rows(k, t, d).t(),
-                    scale,
-                    Threads::One,
-                );
-                for (i, row) in probs.chunks_mut(t).enumerate() {
-                    for (j, p) in row.iter_mut().enumerate() {
-                        *p = if j <= i { (*p - lse[i]).exp() } else { 0.0 };
-                    }
-                }
-                gemm_into(
-                    grad_v,
-                    Mat::rows(probs, t, t).t(),
-                    Mat::rows(grad_out, t, d),
-                    1.0,
-                    Threads::One,
-                );
-                gemm_into(
-                    grad_scores,
-                    Mat::rows(grad_out, t, d),
-                    Mat::rows(v, t, d).t(),
-                    1.0,
-                    Threads::One,
-                );
-                for i in 0..t {
-                    let row = i * d..(i + 1) * d;
-                    let dot: f32 = grad_out[row.clone()]
-                        .iter()
-                        .zip(&out[row])
-                        .map(|(g, o)| g * o)
-                        .sum();
-                    let (p, ds) = (
-                        &probs[i * t..(i + 1) * t],
-                        &mut grad_scores[i * t..(i + 1) * t],
-                    );
-                    for (ds, p) in ds.iter_mut().zip(p) {
-                        *ds = p * (*ds - dot);
-                    }
-                }
-                gemm_into(
-                    grad_q,
-                    Mat::rows(grad_scores, t, t),
-                    Mat::rows(k, t, d),
-                    scale,
-                    Threads::One,
-                );
-                gemm_into(
-                    grad_k,
-                    Mat::rows(grad_scores, t, t).t(),
-                    Mat::rows(q, t, d),
-                    scale,
-                    Threads::One,
-                );
+            || HeadScratch::new(t),
+            |scratch, (h, ((grad_q, grad_k), grad_v))| {
+                let inputs = HeadInputs {
+                    q: shape.head(q, h),
+                    k: shape.head(k, h),
+                    v: shape.head(v, h),
+                    scale: shape.scale(),
+                };
+                let output = HeadOutput {
+                    out: shape.head(out, h),
+                    lse: &lse[h * t..(h + 1) * t],
+                    grad_out: shape.head(grad_out, h),
+                };
+                inputs.backward(&output, scratch, [grad_q, grad_k, grad_v]);
             },
         );
+}
+
+/// One head's queries, keys and values (`[seq, head_dim]` views) and the score scale.
+#[derive(Clone, Copy)]
+pub(super) struct HeadInputs<'a> {
+    pub q: Mat<'a>,
+    pub k: Mat<'a>,
+    pub v: Mat<'a>,
+    pub scale: f32,
+}
+
+/// One head's forward output, its row log-sum-exps, and the gradient of the output.
+pub(super) struct HeadOutput<'a> {
+    pub out: Mat<'a>,
+    pub lse: &'a [f32],
+    pub grad_out: Mat<'a>,
+}
+
+/// Two `[seq, seq]` buffers a head's backward pass works in.
+pub(super) struct HeadScratch {
+    probs: Vec<f32>,
+    grad_scores: Vec<f32>,
+}
+
+impl HeadScratch {
+    pub fn new(seq: usize) -> Self {
+        HeadScratch {
+            probs: vec![0.0; seq * seq],
+            grad_scores: vec![0.0; seq * seq],
+        }
+    }
+}
+
+impl HeadInputs<'_> {
+    /// Writes the head's output (row-major `[seq, head_dim]`) and row log-sum-exps, using
+    /// `probs` (`[seq, seq]`) as scratch.
+    pub fn forward(&self, probs: &mut [f32], out: &mut [f32], lse: &mut [f32]) {
+        let t = self.q.num_rows();
+        // S = scale·Q·Kᵀ, then each row turned into probabilities in place.
+        gemm_into(probs, self.q, self.k.t(), self.scale, Threads::One);
+        for (i, row) in probs.chunks_mut(t).enumerate() {
+            lse[i] = causal_softmax_row(row, i);
+        }
+        gemm_into(out, Mat::rows(probs, t, t), self.v, 1.0, Threads::One);
+    }
+
+    /// Writes the gradients of the head's queries, keys and values (row-major
+    /// `[seq, head_dim]` each).
+    pub fn backward(
+        &self,
+        output: &HeadOutput,
+        scratch: &mut HeadScratch,
+        [grad_q, grad_k, grad_v]: [&mut [f32]; 3],
+    ) {
+        let t = self.q.num_rows();
+        let HeadScratch { probs, grad_scores } = scratch;
+        gemm_into(probs, self.q, self.k.t(), self.scale, Threads::One);
+        for (i, row) in probs.chunks_mut(t).enumerate() {
+            for (j, p) in row.iter_mut().enumerate() {
+                *p = if j <= i {
+                    (*p - output.lse[i]).exp()
+                } else {
+                    0.0
+                };
+            }
+        }
+        let probs_mat = Mat::rows(probs, t, t);
+        gemm_into(grad_v, probs_mat.t(), output.grad_out, 1.0, Threads::One);
+        gemm_into(grad_scores, output.grad_out, self.v.t(), 1.0, Threads::One);
+        for i in 0..t {
+            let dot: f32 = output
+                .grad_out
+                .row(i)
+                .zip(output.out.row(i))
+                .map(|(g, o)| g * o)
+                .sum();
+            let (p, ds) = (
+                &probs[i * t..(i + 1) * t],
+                &mut grad_scores[i * t..(i + 1) * t],
+            );
+            for (ds, p) in ds.iter_mut().zip(p) {
+                *ds = p * (*ds - dot);
+            }
+        }
+        let grad_scores = Mat::rows(grad_scores, t, t);
+        gemm_into(grad_q, grad_scores, self.k, self.scale, Threads::One);
+        gemm_into(grad_k, grad_scores.t(), self.q, self.scale, Threads::One);
+    }
 }
 
 /// Turns row `i` of the scaled scores into attention probabilities over keys `0..=i` (later

@@ -17,6 +17,8 @@ use super::causal_attention::{self, AttentionShape};
 use super::gelu::{self};
 use super::gemm::{self, Mat, Threads};
 use super::layer_norm::{self};
+use super::packed_attention::{self, PackedShape};
+use super::rotary::{self, Direction};
 
 /// Operations we run with our own CPU kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -42,6 +44,18 @@ pub trait CpuKernels: Backend {
 
     /// The matrix product of `[m, k]` and `[k, n]` matrices (strided views are read in place).
     fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Causal self-attention with `n_head` heads from the packed projection
+    /// `[batch, seq, 3·width]`, giving `[batch, seq, width]` with the heads merged.
+    fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self>;
+
+    /// Rotary positions on the query and key parts of the packed projection
+    /// `[batch, seq, 3·width]`, with the table `freqs` (`[seq, head_dim, 2]`).
+    fn fused_rotary(
+        qkv: FloatTensor<Self>,
+        freqs: FloatTensor<Self>,
+        n_head: usize,
+    ) -> FloatTensor<Self>;
 }
 
 /// Whether our kernels run for this tensor: `f32` on the Flex device (with or without autodiff).
@@ -70,6 +84,20 @@ pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
     Tensor::from_dispatch(Dispatch::fused_matmul(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
+    ))
+}
+
+/// Packed causal self-attention through our Flex kernel; see [`supports`].
+pub fn self_attention(qkv: Tensor<3>, n_head: usize) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::fused_self_attention(qkv.into_dispatch(), n_head))
+}
+
+/// Rotary positions on a packed projection through our Flex kernel; see [`supports`].
+pub fn rotary(qkv: Tensor<3>, freqs: Tensor<3>, n_head: usize) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::fused_rotary(
+        qkv.into_dispatch(),
+        freqs.into_dispatch(),
+        n_head,
     ))
 }
 
@@ -107,6 +135,16 @@ impl CpuKernels for Flex {
 
     fn fused_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         matmul_forward(&matrix(lhs), &matrix(rhs))
+    }
+
+    fn fused_self_attention(qkv: FlexTensor, n_head: usize) -> FlexTensor {
+        self_attention_forward(qkv, n_head).out
+    }
+
+    fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
+        let qkv = qkv.into_contiguous_f32();
+        let rotation = Rotation::new(&qkv, freqs, n_head);
+        rotation.apply(&qkv, Direction::Forward)
     }
 }
 
@@ -203,6 +241,151 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         );
         let out = matmul_forward(&lhs, &rhs);
         record(prep, [lhs, rhs], out)
+    }
+
+    fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self> {
+        let prep = SelfAttentionBackward
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful();
+        let saved = self_attention_forward(qkv.primitive().clone(), n_head);
+        let out = saved.out.clone();
+        record(prep, saved, out)
+    }
+
+    fn fused_rotary(
+        qkv: FloatTensor<Self>,
+        freqs: FloatTensor<Self>,
+        n_head: usize,
+    ) -> FloatTensor<Self> {
+        // The table is a constant: only the projection takes part in autodiff.
+        let prep = RotaryBackward
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful();
+        let qkv = qkv.primitive().clone().into_contiguous_f32();
+        let rotation = Rotation::new(&qkv, freqs.primitive().clone(), n_head);
+        let out = rotation.apply(&qkv, Direction::Forward);
+        record(prep, rotation, out)
+    }
+}
+
+/// The packed self-attention forward pass's output and what its backward pass needs.
+#[derive(Debug, Clone)]
+struct SelfAttentionSaved {
+    shape: PackedShape,
+    qkv: FlexTensor,
+    out: FlexTensor,
+    lse: Vec<f32>,
+}
+
+/// Runs the packed self-attention forward kernel.
+fn self_attention_forward(qkv: FlexTensor, n_head: usize) -> SelfAttentionSaved {
+    let qkv = qkv.into_contiguous_f32();
+    let shape = packed_shape(&qkv, n_head);
+    let mut out = vec![0.0f32; shape.out_len()];
+    let mut lse = vec![0.0f32; shape.lse_len()];
+    packed_attention::forward(shape, f32_slice(&qkv), &mut out, &mut lse);
+    let dims = [shape.batch, shape.seq, shape.width()];
+    let out = f32_tensor(out, dims.into());
+    SelfAttentionSaved {
+        shape,
+        qkv,
+        out,
+        lse,
+    }
+}
+
+/// The backward step of [`CpuKernels::fused_self_attention`] on autodiff.
+#[derive(Debug)]
+struct SelfAttentionBackward;
+
+impl Backward<Flex, 1> for SelfAttentionBackward {
+    type State = SelfAttentionSaved;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let saved = &ops.state;
+        let grad_out = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let mut grad_qkv = vec![0.0f32; saved.shape.packed_len()];
+        packed_attention::backward(
+            saved.shape,
+            f32_slice(&saved.qkv),
+            f32_slice(&saved.out),
+            &saved.lse,
+            f32_slice(&grad_out),
+            &mut grad_qkv,
+        );
+        let grad_qkv = f32_tensor(grad_qkv, saved.qkv.layout().shape().clone());
+        register_parent_grads(&ops, grads, [grad_qkv]);
+    }
+}
+
+/// A rotary table and the packed shape it rotates.
+#[derive(Debug, Clone)]
+struct Rotation {
+    shape: PackedShape,
+    freqs: FlexTensor,
+}
+
+impl Rotation {
+    fn new(qkv: &FlexTensor, freqs: FlexTensor, n_head: usize) -> Self {
+        let shape = packed_shape(qkv, n_head);
+        let freqs = freqs.into_contiguous_f32();
+        assert_eq!(
+            freqs.layout().shape().to_vec(),
+            [shape.seq, shape.head_dim, 2],
+            "rotary table is [seq, head_dim, 2]"
+        );
+        Rotation { shape, freqs }
+    }
+
+    /// `x` (contiguous, the packed shape) rotated one way or the other.
+    fn apply(&self, x: &FlexTensor, direction: Direction) -> FlexTensor {
+        let mut y = vec![0.0f32; self.shape.packed_len()];
+        rotary::rotate(
+            self.shape,
+            f32_slice(&self.freqs),
+            f32_slice(x),
+            &mut y,
+            direction,
+        );
+        f32_tensor(y, x.layout().shape().clone())
+    }
+}
+
+/// The backward step of [`CpuKernels::fused_rotary`] on autodiff: the transposed rotation.
+#[derive(Debug)]
+struct RotaryBackward;
+
+impl Backward<Flex, 1> for RotaryBackward {
+    type State = Rotation;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let grad_qkv = ops.state.apply(&grad_out, Direction::Transpose);
+        register_parent_grads(&ops, grads, [grad_qkv]);
+    }
+}
+
+/// The packed shape of a contiguous `[batch, seq, 3·width]` projection with `n_head` heads.
+fn packed_shape(qkv: &FlexTensor, n_head: usize) -> PackedShape {
+    let dims = qkv.layout().shape();
+    assert_eq!(
+        dims.num_dims(),
+        3,
+        "the packed projection is [batch, seq, 3·width]"
+    );
+    let width = dims[2] / 3;
+    assert!(
+        n_head > 0 && dims[2] == 3 * width && width.is_multiple_of(n_head),
+        "the packed projection's last dimension {} is not 3 x heads ({n_head}) x head width",
+        dims[2]
+    );
+    PackedShape {
+        batch: dims[0],
+        seq: dims[1],
+        heads: n_head,
+        head_dim: width / n_head,
     }
 }
 

@@ -50,6 +50,12 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// The elements of row `i`.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = f32> + '_ {
+        let start = i * self.row_stride;
+        (0..self.cols).map(move |j| self.data[start + j * self.col_stride])
+    }
+
     /// Number of rows.
     pub fn num_rows(&self) -> usize {
         self.rows

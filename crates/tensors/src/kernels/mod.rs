@@ -3,11 +3,13 @@
 //!
 //! | function | Flex (CPU, `f32`) | other backends |
 //! |---|---|---|
+//! | [`causal_self_attention`] | packed projection in, merged heads out, RoPE fused ([`packed_attention`](self::packed_attention), [`rotary`](self::rotary)) | split heads, burn's RoPE and `attention` op, merge |
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
 
+use burn::nn::RotaryEncoding;
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -22,6 +24,65 @@ pub mod gelu;
 pub mod gemm;
 #[cfg(feature = "flex")]
 pub mod layer_norm;
+#[cfg(feature = "flex")]
+pub mod packed_attention;
+#[cfg(feature = "flex")]
+pub mod rotary;
+
+/// Causal multi-head self-attention from the packed query/key/value projection (GPT-2's
+/// `c_attn` output), with rotary positions `start..` on queries and keys when `rope` is given.
+///
+/// # Shapes
+/// - qkv: `[batch, seq, 3·width]` -> `[batch, seq, width]` (heads merged)
+pub fn causal_self_attention(
+    qkv: Tensor<3>,
+    n_head: usize,
+    rope: Option<(&RotaryEncoding, usize)>,
+) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if flex::supports(&qkv) {
+        let seq = qkv.dims()[1];
+        let qkv = match rope {
+            Some((rope, start)) => {
+                let freqs = rope.freq_complex.clone().narrow(0, start, seq);
+                flex::rotary(qkv, freqs, n_head)
+            }
+            None => qkv,
+        };
+        return flex::self_attention(qkv, n_head);
+    }
+    let (mut q, mut k, v) = split_heads(qkv, n_head);
+    if let Some((rope, start)) = rope {
+        q = rope.apply(q, start);
+        k = rope.apply(k, start);
+    }
+    merge_heads(causal_attention(q, k, v))
+}
+
+/// The packed projection's queries, keys and values, each split into heads.
+///
+/// # Shapes
+/// - qkv: `[batch, seq, 3·width]` -> 3 x `[batch, heads, seq, width / heads]`
+pub fn split_heads(qkv: Tensor<3>, n_head: usize) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+    let [batch, seq, packed] = qkv.dims();
+    let head_dim = packed / 3 / n_head;
+    let mut parts = qkv
+        .chunk(3, 2)
+        .into_iter()
+        .map(|part| part.reshape([batch, seq, n_head, head_dim]).swap_dims(1, 2));
+    let mut next = || parts.next().expect("three parts");
+    let (q, k, v) = (next(), next(), next());
+    (q, k, v)
+}
+
+/// Heads merged back side by side.
+///
+/// # Shapes
+/// - y: `[batch, heads, seq, head_dim]` -> `[batch, seq, heads · head_dim]`
+pub fn merge_heads(y: Tensor<4>) -> Tensor<3> {
+    let [batch, heads, seq, head_dim] = y.dims();
+    y.swap_dims(1, 2).reshape([batch, seq, heads * head_dim])
+}
 
 /// Scaled dot-product attention where each query sees only itself and earlier keys.
 ///
