@@ -1,0 +1,35 @@
+//! Our GeLU kernel ([`crate::kernels::gelu`]) on Flex and its backward step.
+
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops};
+use burn_flex::{Flex, FlexTensor};
+
+use super::{ContiguousF32, f32_slice, f32_tensor, register_parent_grads};
+use crate::kernels::gelu;
+
+/// The backward step of [`super::CpuKernels::fused_gelu`] on autodiff; its state is the input.
+#[derive(Debug)]
+pub(super) struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let x = &ops.state;
+        let mut grad_x = vec![0.0f32; x.layout().num_elements()];
+        gelu::backward(f32_slice(x), f32_slice(&grad_y), &mut grad_x);
+        register_parent_grads(
+            &ops,
+            grads,
+            [f32_tensor(grad_x, x.layout().shape().clone())],
+        );
+    }
+}
+
+pub(super) fn gelu_forward(x: &FlexTensor) -> FlexTensor {
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    gelu::forward(f32_slice(x), &mut y);
+    f32_tensor(y, x.layout().shape().clone())
+}

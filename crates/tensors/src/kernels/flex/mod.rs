@@ -1,0 +1,294 @@
+//! Our CPU kernels as a burn backend extension of the Flex backend, with their own backward pass
+//! on burn's autodiff (burn would otherwise record attention as a dozen decomposed ops, each
+//! keeping a `[batch, heads, seq, seq]` tensor for the backward pass, and GeLU as five).
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+
+mod attention;
+mod gelu;
+mod layer_norm;
+mod matmul;
+mod rotary;
+
+use crate::kernels::rotary::Direction;
+use attention::{
+    CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
+};
+use gelu::{GeluBackward, gelu_forward};
+use layer_norm::{LayerNormBackward, layer_norm_forward};
+use matmul::{MatmulBackward, matmul_forward, matrix};
+use rotary::{RotaryBackward, Rotation};
+
+/// Operations we run with our own CPU kernels.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: Backend {
+    /// Causal scaled dot-product attention, `[batch, heads, seq, head_dim]` for all three inputs
+    /// and the output.
+    fn fused_causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The exact (erf) GeLU, elementwise.
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// LayerNorm over the last dimension, `gamma` and `beta` `[features]`.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self>;
+
+    /// The matrix product of `[m, k]` and `[k, n]` matrices (strided views are read in place).
+    fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Causal self-attention with `n_head` heads from the packed projection
+    /// `[batch, seq, 3·width]`, giving `[batch, seq, width]` with the heads merged.
+    fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self>;
+
+    /// Rotary positions on the query and key parts of the packed projection
+    /// `[batch, seq, 3·width]`, with the table `freqs` (`[seq, head_dim, 2]`).
+    fn fused_rotary(
+        qkv: FloatTensor<Self>,
+        freqs: FloatTensor<Self>,
+        n_head: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether our kernels run for this tensor: `f32` on the Flex device (with or without autodiff).
+pub fn supports<const D: usize>(x: &Tensor<D>) -> bool {
+    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    on_flex && x.dtype() == DType::F32
+}
+
+/// LayerNorm through our Flex kernel; see [`supports`].
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        eps,
+    ))
+}
+
+/// The matrix product through our Flex kernel; see [`supports`].
+pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::fused_matmul(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+    ))
+}
+
+/// Packed causal self-attention through our Flex kernel; see [`supports`].
+pub fn self_attention(qkv: Tensor<3>, n_head: usize) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::fused_self_attention(qkv.into_dispatch(), n_head))
+}
+
+/// Rotary positions on a packed projection through our Flex kernel; see [`supports`].
+pub fn rotary(qkv: Tensor<3>, freqs: Tensor<3>, n_head: usize) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::fused_rotary(
+        qkv.into_dispatch(),
+        freqs.into_dispatch(),
+        n_head,
+    ))
+}
+
+/// GeLU through our Flex kernel; see [`supports`].
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_gelu(x.into_dispatch()))
+}
+
+/// Causal attention through our Flex kernel; see [`supports`].
+pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::fused_causal_attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+    ))
+}
+
+impl CpuKernels for Flex {
+    fn fused_causal_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
+        attention_forward(&q, &k, &v).out
+    }
+
+    fn fused_gelu(x: FlexTensor) -> FlexTensor {
+        gelu_forward(&x.into_contiguous_f32())
+    }
+
+    fn fused_layer_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f32,
+    ) -> FlexTensor {
+        layer_norm_forward(&x, &gamma, &beta, eps).0
+    }
+
+    fn fused_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        matmul_forward(&matrix(lhs), &matrix(rhs))
+    }
+
+    fn fused_self_attention(qkv: FlexTensor, n_head: usize) -> FlexTensor {
+        self_attention_forward(qkv, n_head).out
+    }
+
+    fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
+        let qkv = qkv.into_contiguous_f32();
+        let rotation = Rotation::new(&qkv, freqs, n_head);
+        rotation.apply(&qkv, Direction::Forward)
+    }
+}
+
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn fused_causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = CausalAttentionBackward
+            .prepare::<C>([q.node(), k.node(), v.node()])
+            .compute_bound()
+            .stateful();
+        let saved = attention_forward(q.primitive(), k.primitive(), v.primitive());
+        let out = saved.out.clone();
+        record(prep, saved, out)
+    }
+
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute bound so a checkpointing strategy keeps our state rather than re-running us.
+        let prep = GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let input = x.primitive().clone().into_contiguous_f32();
+        let y = gelu_forward(&input);
+        record(prep, input, y)
+    }
+
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        let prep = LayerNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (y, saved) =
+            layer_norm_forward(x.primitive(), gamma.primitive(), beta.primitive(), eps);
+        record(prep, saved, y)
+    }
+
+    fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prep = MatmulBackward
+            .prepare::<C>([lhs.node(), rhs.node()])
+            .compute_bound()
+            .stateful();
+        let (lhs, rhs) = (
+            matrix(lhs.primitive().clone()),
+            matrix(rhs.primitive().clone()),
+        );
+        let out = matmul_forward(&lhs, &rhs);
+        record(prep, [lhs, rhs], out)
+    }
+
+    fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self> {
+        let prep = SelfAttentionBackward
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful();
+        let saved = self_attention_forward(qkv.primitive().clone(), n_head);
+        let out = saved.out.clone();
+        record(prep, saved, out)
+    }
+
+    fn fused_rotary(
+        qkv: FloatTensor<Self>,
+        freqs: FloatTensor<Self>,
+        n_head: usize,
+    ) -> FloatTensor<Self> {
+        // The table is a constant: only the projection takes part in autodiff.
+        let prep = RotaryBackward
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful();
+        let qkv = qkv.primitive().clone().into_contiguous_f32();
+        let rotation = Rotation::new(&qkv, freqs.primitive().clone(), n_head);
+        let out = rotation.apply(&qkv, Direction::Forward);
+        record(prep, rotation, out)
+    }
+}
+
+/// Puts `output` on the autodiff graph: with `state` for its backward step when an input is
+/// tracked, as a constant otherwise (the state is then dropped).
+fn record<BO, S, C, const N: usize>(
+    prep: OpsKind<BO, Flex, S, C, N>,
+    state: S,
+    output: FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    BO: Backward<Flex, N, State = S>,
+    S: Clone + Send + std::fmt::Debug + 'static,
+    C: CheckpointStrategy,
+{
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// Hands each input that takes part in autodiff its gradient (the others' are dropped).
+fn register_parent_grads<S, const N: usize>(
+    ops: &Ops<S, N>,
+    grads: &mut Gradients,
+    values: [FlexTensor; N],
+) {
+    for (parent, grad) in ops.parents.iter().zip(values) {
+        if let Some(parent) = parent {
+            grads.register::<Flex>(parent.id, grad);
+        }
+    }
+}
+
+/// Contiguous `f32` storage access for Flex tensors.
+trait ContiguousF32 {
+    fn into_contiguous_f32(self) -> FlexTensor;
+}
+
+impl ContiguousF32 for FlexTensor {
+    fn into_contiguous_f32(self) -> FlexTensor {
+        assert_eq!(self.dtype(), DType::F32, "our CPU kernels take f32 tensors");
+        if self.as_slice::<f32>().is_some() {
+            self
+        } else {
+            self.to_contiguous()
+        }
+    }
+}
+
+fn f32_slice(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("a contiguous f32 tensor (made by into_contiguous_f32)")
+}
+
+fn f32_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}

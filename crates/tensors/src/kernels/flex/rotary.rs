@@ -1,0 +1,58 @@
+//! Our rotary-position kernel ([`crate::kernels::rotary`]) on Flex and its backward step.
+
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops};
+use burn_flex::{Flex, FlexTensor};
+
+use super::attention::packed_shape;
+use super::{ContiguousF32, f32_slice, f32_tensor, register_parent_grads};
+use crate::kernels::packed_attention::PackedShape;
+use crate::kernels::rotary::{self, Direction};
+
+/// A rotary table and the packed shape it rotates.
+#[derive(Debug, Clone)]
+pub(super) struct Rotation {
+    shape: PackedShape,
+    freqs: FlexTensor,
+}
+
+impl Rotation {
+    pub(super) fn new(qkv: &FlexTensor, freqs: FlexTensor, n_head: usize) -> Self {
+        let shape = packed_shape(qkv, n_head);
+        let freqs = freqs.into_contiguous_f32();
+        assert_eq!(
+            freqs.layout().shape().to_vec(),
+            [shape.seq, shape.head_dim, 2],
+            "rotary table is [seq, head_dim, 2]"
+        );
+        Rotation { shape, freqs }
+    }
+
+    /// `x` (contiguous, the packed shape) rotated one way or the other.
+    pub(super) fn apply(&self, x: &FlexTensor, direction: Direction) -> FlexTensor {
+        let mut y = vec![0.0f32; self.shape.packed_len()];
+        rotary::rotate(
+            self.shape,
+            f32_slice(&self.freqs),
+            f32_slice(x),
+            &mut y,
+            direction,
+        );
+        f32_tensor(y, x.layout().shape().clone())
+    }
+}
+
+/// The backward step of [`super::CpuKernels::fused_rotary`] on autodiff: the transposed rotation.
+#[derive(Debug)]
+pub(super) struct RotaryBackward;
+
+impl Backward<Flex, 1> for RotaryBackward {
+    type State = Rotation;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad_out = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        let grad_qkv = ops.state.apply(&grad_out, Direction::Transpose);
+        register_parent_grads(&ops, grads, [grad_qkv]);
+    }
+}
