@@ -9,7 +9,7 @@
 //!
 //! With no data named in the config, training reads tinyshakespeare from `$CLAUDE_RUST_DATA`
 //! (else `../shared/data`), learns a character vocabulary, writes `out/<config>/data/{train,val}.bin`,
-//! then trains. The small config takes about 3 minutes on a 2-core CPU and ends near val loss
+//! then trains. The small config takes about 2 minutes on a 2-core CPU and ends near val loss
 //! 1.79 (nanoGPT publishes 1.88 for its configuration; see the README); the sample then reads
 //! like (misspelt) Shakespeare:
 //!
