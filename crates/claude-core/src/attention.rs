@@ -107,12 +107,8 @@ impl CausalSelfAttention {
         rope: Option<&RotaryEncoding>,
         start: usize,
     ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
-        let (mut q, mut k, v) = split_heads(linear_rows(&self.c_attn, x), self.n_head);
-        if let Some(rope) = rope {
-            q = rope.apply(q, start);
-            k = rope.apply(k, start);
-        }
-        (q, k, v)
+        let qkv = linear_rows(&self.c_attn, x);
+        split_heads(qkv, self.n_head, rope.map(|rope| (rope, start)))
     }
 
     /// Merges the heads and applies the output projection.

@@ -51,19 +51,20 @@ pub fn causal_self_attention(
         };
         return flex::self_attention(qkv, n_head);
     }
-    let (mut q, mut k, v) = split_heads(qkv, n_head);
-    if let Some((rope, start)) = rope {
-        q = rope.apply(q, start);
-        k = rope.apply(k, start);
-    }
+    let (q, k, v) = split_heads(qkv, n_head, rope);
     merge_heads(causal_attention(q, k, v))
 }
 
-/// The packed projection's queries, keys and values, each split into heads.
+/// The packed projection's queries, keys and values, each split into heads, with queries and keys
+/// rotated for positions `start..` when `rope` is given (burn's `RotaryEncoding`).
 ///
 /// # Shapes
 /// - qkv: `[batch, seq, 3·width]` -> 3 x `[batch, heads, seq, width / heads]`
-pub fn split_heads(qkv: Tensor<3>, n_head: usize) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+pub fn split_heads(
+    qkv: Tensor<3>,
+    n_head: usize,
+    rope: Option<(&RotaryEncoding, usize)>,
+) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
     let [batch, seq, packed] = qkv.dims();
     let head_dim = packed / 3 / n_head;
     let mut parts = qkv
@@ -71,7 +72,11 @@ pub fn split_heads(qkv: Tensor<3>, n_head: usize) -> (Tensor<4>, Tensor<4>, Tens
         .into_iter()
         .map(|part| part.reshape([batch, seq, n_head, head_dim]).swap_dims(1, 2));
     let mut next = || parts.next().expect("three parts");
-    let (q, k, v) = (next(), next(), next());
+    let (mut q, mut k, v) = (next(), next(), next());
+    if let Some((rope, start)) = rope {
+        q = rope.apply(q, start);
+        k = rope.apply(k, start);
+    }
     (q, k, v)
 }
 

@@ -18,7 +18,6 @@ mod layer_norm;
 mod matmul;
 mod rotary;
 
-use crate::kernels::rotary::Direction;
 use attention::{
     CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
 };
@@ -149,9 +148,7 @@ impl CpuKernels for Flex {
     }
 
     fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
-        let qkv = qkv.into_contiguous_f32();
-        let rotation = Rotation::new(&qkv, freqs, n_head);
-        rotation.apply(&qkv, Direction::Forward)
+        Rotation::forward(qkv, freqs, n_head).0
     }
 }
 
@@ -229,9 +226,8 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .prepare::<C>([qkv.node()])
             .compute_bound()
             .stateful();
-        let qkv = qkv.primitive().clone().into_contiguous_f32();
-        let rotation = Rotation::new(&qkv, freqs.primitive().clone(), n_head);
-        let out = rotation.apply(&qkv, Direction::Forward);
+        let (out, rotation) =
+            Rotation::forward(qkv.primitive().clone(), freqs.primitive().clone(), n_head);
         record(prep, rotation, out)
     }
 }

@@ -18,19 +18,23 @@ pub(super) struct Rotation {
 }
 
 impl Rotation {
-    pub(super) fn new(qkv: &FlexTensor, freqs: FlexTensor, n_head: usize) -> Self {
-        let shape = packed_shape(qkv, n_head);
+    /// Rotates `qkv` with the table `freqs`; returns the rotated projection and the rotation
+    /// (what the backward step needs).
+    pub(super) fn forward(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> (FlexTensor, Self) {
+        let qkv = qkv.into_contiguous_f32();
+        let shape = packed_shape(&qkv, n_head);
         let freqs = freqs.into_contiguous_f32();
         assert_eq!(
             freqs.layout().shape().to_vec(),
             [shape.seq, shape.head_dim, 2],
             "rotary table is [seq, head_dim, 2]"
         );
-        Rotation { shape, freqs }
+        let rotation = Rotation { shape, freqs };
+        (rotation.apply(&qkv, Direction::Forward), rotation)
     }
 
     /// `x` (contiguous, the packed shape) rotated one way or the other.
-    pub(super) fn apply(&self, x: &FlexTensor, direction: Direction) -> FlexTensor {
+    fn apply(&self, x: &FlexTensor, direction: Direction) -> FlexTensor {
         let mut y = vec![0.0f32; self.shape.packed_len()];
         rotary::rotate(
             self.shape,
