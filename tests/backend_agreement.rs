@@ -77,6 +77,7 @@ fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
             device: device.into(),
             resume: false,
             max_steps: None,
+            distributed: None,
         };
         train(config(), &options, &mut Quiet).unwrap();
         losses(out.path())

@@ -2,7 +2,7 @@
 //! uninterrupted run ends, and the checkpoint generates text.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
@@ -58,7 +58,13 @@ fn train(config: &Path, out: &Path, extra: &[&str]) {
 
 /// Every tensor of the final checkpoint by name (the header's metadata order may differ).
 fn final_weights(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(out.join("checkpoints/step-00000400/model.safetensors")).unwrap();
+    weights_at(out, 400)
+}
+
+/// Every tensor of the checkpoint of `step` by name.
+fn weights_at(out: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
+    let path = out.join(format!("checkpoints/step-{step:08}/model.safetensors"));
+    let bytes = std::fs::read(path).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut all: Vec<(String, Vec<u8>)> = tensors
         .tensors()
@@ -124,6 +130,196 @@ fn sigkill_then_resume_matches_an_uninterrupted_run() {
         })
         .collect();
     assert_eq!(steps, (1..=400).collect::<Vec<_>>());
+}
+
+/// The training loss of every step in `<out>/metrics.jsonl`.
+fn logged_losses(out: &Path) -> Vec<f64> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// A port nobody listens on (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts rank `rank` of a `world`-process run coordinated at `coordinator`.
+fn spawn_rank(
+    config: &Path,
+    out: &Path,
+    (rank, world): (usize, usize),
+    coordinator: &str,
+    extra: &[&str],
+) -> Child {
+    bin()
+        .args(["train", "--no-tui", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .args(["--coordinator", coordinator])
+        .args([
+            "--world-size",
+            &world.to_string(),
+            "--rank",
+            &rank.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn processes_training_together_follow_a_single_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let single = dir.path().join("single");
+    train(&config, &single, &["--max-steps", "12"]);
+    let expected = logged_losses(&single);
+
+    // Three processes over localhost, splitting each 4-row batch 1/1/2.
+    let coordinator = format!("127.0.0.1:{}", free_port());
+    let outs: Vec<PathBuf> = (0..3)
+        .map(|rank| dir.path().join(format!("rank{rank}")))
+        .collect();
+    let ranks: Vec<Child> = (0..3)
+        .map(|rank| {
+            spawn_rank(
+                &config,
+                &outs[rank],
+                (rank, 3),
+                &coordinator,
+                &["--max-steps", "12"],
+            )
+        })
+        .collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "rank {rank}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let losses = logged_losses(&outs[0]);
+    assert_eq!(losses.len(), 12);
+    for (step, (one, together)) in expected.iter().zip(&losses).enumerate() {
+        assert!(
+            (one - together).abs() < 1e-5,
+            "step {}: loss {one} in one process, {together} in three",
+            step + 1
+        );
+    }
+    // Every rank took the same steps: same losses, bit-identical weights.
+    for out in &outs[1..] {
+        assert_eq!(logged_losses(out), losses);
+        assert!(weights_at(out, 12) == weights_at(&outs[0], 12));
+    }
+}
+
+/// The newest checkpoint step in `<out>/checkpoints`.
+fn latest_checkpoint_step(out: &Path) -> usize {
+    std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
+        .max()
+        .unwrap()
+}
+
+/// Waits until `<out>/metrics.jsonl` has `lines` lines.
+fn wait_for_steps(out: &Path, lines: usize) {
+    let started = Instant::now();
+    while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count())
+        < lines
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no steps were logged"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn ctrl_c_on_one_rank_stops_every_rank_at_the_same_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let coordinator = format!("127.0.0.1:{}", free_port());
+    let outs = [dir.path().join("rank0"), dir.path().join("rank1")];
+    let ranks = [0, 1].map(|rank| spawn_rank(&config, &outs[rank], (rank, 2), &coordinator, &[]));
+    wait_for_steps(&outs[0], 3);
+    let interrupt = Command::new("kill")
+        .args(["-INT", &ranks[1].id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "rank {rank}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stopped = latest_checkpoint_step(&outs[0]);
+    assert!(stopped < 400, "the run was not interrupted");
+    assert_eq!(latest_checkpoint_step(&outs[1]), stopped);
+    assert!(weights_at(&outs[0], stopped) == weights_at(&outs[1], stopped));
+}
+
+#[test]
+fn a_rank_that_dies_stops_the_others_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let coordinator = format!("127.0.0.1:{}", free_port());
+    let (out0, out1) = (dir.path().join("rank0"), dir.path().join("rank1"));
+    let rank0 = spawn_rank(&config, &out0, (0, 2), &coordinator, &[]);
+    let mut rank1 = spawn_rank(&config, &out1, (1, 2), &coordinator, &[]);
+    let started = Instant::now();
+    while std::fs::read_to_string(out0.join("metrics.jsonl")).map_or(0, |m| m.lines().count()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no steps were logged"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    rank1.kill().unwrap();
+    rank1.wait().unwrap();
+    let output = rank0.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rank 0: ring all-reduce")
+            && stderr.contains("rank 1 closed the connection"),
+        "{stderr}"
+    );
+
+    // A rank started with another world size is refused by the coordinator, by name.
+    let coordinator = format!("127.0.0.1:{}", free_port());
+    let first = spawn_rank(&config, &out0, (0, 2), &coordinator, &[]);
+    let second = spawn_rank(&config, &out1, (1, 3), &coordinator, &[]);
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("rank 1 was started with world size 3, rank 0 with 2"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

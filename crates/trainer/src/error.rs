@@ -50,6 +50,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The process group of a multi-process run could not form or lost a rank.
+    #[error("distributed training: {0}")]
+    Distributed(String),
     /// The loss became NaN or infinite.
     #[error("loss is {loss} at step {step}; the last good checkpoint is {last_checkpoint}")]
     NonFiniteLoss {

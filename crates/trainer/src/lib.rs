@@ -9,9 +9,11 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod clip;
+pub mod collective;
 pub mod config;
 pub mod dashboard;
 pub mod data;
+pub mod distributed;
 mod error;
 pub mod metrics;
 pub mod optim;

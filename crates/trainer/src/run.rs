@@ -7,6 +7,7 @@
 //! resume mid-run on exactly the batches it would have drawn. The pieces come from burn: AdamW and
 //! its parameter groups, `GradientsAccumulator`, autodiff, burnpack/safetensors storage.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +22,10 @@ use claude_tokenizer::data::TokenFile;
 use crate::batch::{batch_of_windows, batch_rng, sample_batch};
 use crate::checkpoint::{Checkpoints, TrainState};
 use crate::clip::clip_global_norm;
+use crate::collective::{Group, GroupConfig};
 use crate::config::TrainConfig;
 use crate::data::{Dataset, open_dataset};
+use crate::distributed::{all_reduce_gradients, rank_rows};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricsLog, Reporter, StepMetrics, peak_memory_bytes};
 use crate::optim::build_optimizer;
@@ -39,6 +42,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Override of `train.max_steps`.
     pub max_steps: Option<usize>,
+    /// This process's place in a multi-process (multi-machine) run; `None` trains alone.
+    pub distributed: Option<GroupConfig>,
 }
 
 /// What a finished (or interrupted) run reports.
@@ -102,15 +107,25 @@ pub fn train(
         }
         device.seed(config.train.seed);
     }
-    if config.train.batch_size < devices.len() {
+    let (rank, world_size) = options
+        .distributed
+        .as_ref()
+        .map_or((0, 1), |group| (group.rank, group.world_size));
+    if config.train.batch_size < devices.len() * world_size {
+        let processes = if world_size > 1 {
+            format!(" times {world_size} processes")
+        } else {
+            String::new()
+        };
         return Err(Error::Invalid(format!(
-            "train.batch_size {} is smaller than the {} devices in {:?}: each device needs at \
-             least one row of every micro-batch",
+            "train.batch_size {} is smaller than the {} devices in {:?}{processes}: each device \
+             needs at least one row of every micro-batch",
             config.train.batch_size,
             devices.len(),
             options.device
         )));
     }
+    let rows = rank_rows(config.train.batch_size, rank, world_size);
     let device = devices[0].clone();
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     let data = open_dataset(&config.data, &options.out_dir)?;
@@ -160,6 +175,21 @@ pub fn train(
         options.device
     ));
 
+    let mut group = match &options.distributed {
+        Some(group_config) if group_config.world_size > 1 => {
+            reporter.note(&format!(
+                "rank {rank} of {world_size}: rows {}..{} of every micro-batch; waiting for the \
+                 other ranks at {}",
+                rows.start, rows.end, group_config.coordinator
+            ));
+            let group = Group::join(group_config, run_fingerprint(&config, &data, state.step))
+                .map_err(|e| Error::Distributed(e.to_string()))?;
+            reporter.note(&format!("all {world_size} ranks joined"));
+            group
+        }
+        _ => Group::single(),
+    };
+
     let interrupt = interrupt_flag();
     interrupt.store(false, Ordering::SeqCst);
     let tokens_per_step = config.tokens_per_step();
@@ -178,8 +208,19 @@ pub fn train(
         for device in &train_devices {
             device.seed(config.train.seed.wrapping_add(step as u64));
         }
-        let (mut grads, loss) =
-            accumulate_gradients(&model, &data.train, &config, step, &train_devices)?;
+        let (grads, loss) = accumulate_gradients(
+            &model,
+            &data.train,
+            &config,
+            step,
+            &train_devices,
+            rows.clone(),
+        )?;
+        // Read before the reduction, so that every rank of a multi-process run stops at the same
+        // step when any of them is interrupted.
+        let stop_requested = interrupt.load(Ordering::SeqCst) || reporter.should_stop();
+        let (mut grads, loss, stop_requested) =
+            all_reduce_gradients(&mut group, &model, grads, loss, stop_requested, step + 1)?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss {
                 step: step + 1,
@@ -197,7 +238,7 @@ pub fn train(
         state.tokens_seen += tokens_per_step as u64;
         state.elapsed_s = resumed_elapsed + started.elapsed().as_secs_f64();
         let last = state.step == max_steps;
-        interrupted = interrupt.load(Ordering::SeqCst) || reporter.should_stop();
+        interrupted = stop_requested;
         let evaluate = state.step.is_multiple_of(config.train.eval_interval) || last;
         let val_loss = if evaluate {
             Some(evaluate_loss(&model.valid(), &data, &config, &device)?)
@@ -287,6 +328,23 @@ fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
     Ok(())
 }
 
+/// What every rank of a multi-process run must agree on: the run's settings, the data's size and
+/// vocabulary, and the step it starts from.
+fn run_fingerprint(config: &TrainConfig, data: &Dataset, step: usize) -> serde_json::Value {
+    serde_json::json!({
+        "model": config.model,
+        "optim": config.optim,
+        "schedule": config.schedule,
+        "train": config.train,
+        "data": {
+            "train_tokens": data.train.len(),
+            "val_tokens": data.val.len(),
+            "vocab_size": data.tokenizer.vocab_size(),
+        },
+        "resumed_step": step,
+    })
+}
+
 /// Saves the merged config beside the checkpoints (`<out>/config.toml`).
 fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
     let text =
@@ -295,16 +353,18 @@ fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
-/// Runs the step's micro-batches and returns the gradient of their mean loss, on the first
-/// device, and that loss. With several devices each micro-batch's rows are split between them,
-/// every worker on its own thread with a replica of the model; the batches depend only on the
-/// step and the micro-batch index, so the result does not depend on the number of devices.
+/// Runs rows `rows` of the step's micro-batches and returns their part of the gradient of the
+/// mean loss over all rows, on the first device, and their part of that loss. With several
+/// devices the rows are split between them, every worker on its own thread with a replica of the
+/// model; the batches depend only on the step and the micro-batch index, so the result does not
+/// depend on the number of devices or processes.
 fn accumulate_gradients(
     model: &Gpt,
     train: &TokenFile,
     config: &TrainConfig,
     step: usize,
     devices: &[Device],
+    rows: Range<usize>,
 ) -> Result<(GradientsParams, f64)> {
     let batch = config.train.batch_size;
     let micro_batches = (0..config.train.grad_accum)
@@ -315,14 +375,15 @@ fn accumulate_gradients(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let main = &devices[0];
     if devices.len() == 1 {
-        return Ok(worker_gradients(model, &micro_batches, 0..batch, main));
+        return Ok(worker_gradients(model, &micro_batches, rows, main));
     }
     let results: Vec<(GradientsParams, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = devices
             .iter()
             .enumerate()
             .map(|(worker, device)| {
-                let rows = worker * batch / devices.len()..(worker + 1) * batch / devices.len();
+                let share = rank_rows(rows.len(), worker, devices.len());
+                let rows = rows.start + share.start..rows.start + share.end;
                 let replica = model.clone().fork(device);
                 let micro_batches = &micro_batches;
                 scope.spawn(move || {

@@ -28,6 +28,7 @@ fn bf16_training_gives_finite_losses() {
         device: "cpu".into(),
         resume: false,
         max_steps: None,
+        distributed: None,
     };
     let summary = train(config, &options, &mut Quiet).unwrap();
     let val = summary.val_loss.unwrap();

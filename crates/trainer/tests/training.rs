@@ -66,6 +66,7 @@ fn options(out: &Path, resume: bool, max_steps: Option<usize>) -> RunOptions {
         device: "cpu".into(),
         resume,
         max_steps,
+        distributed: None,
     }
 }
 

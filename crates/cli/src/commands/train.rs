@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use claude_trainer::collective::GroupConfig;
 use claude_trainer::metrics::{Reporter, TextReporter};
 use claude_trainer::{RunOptions, RunSummary, TrainConfig, train};
 
@@ -28,6 +29,16 @@ pub struct TrainArgs {
     /// Stop after this many steps (overrides train.max_steps).
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Number of processes (usually one per machine) training together; each computes its
+    /// share of every micro-batch and the gradients are summed over the network.
+    #[arg(long, default_value_t = 1, requires = "coordinator")]
+    pub world_size: usize,
+    /// This process's index in 0..world-size; rank 0 is the coordinator.
+    #[arg(long, default_value_t = 0, requires = "coordinator")]
+    pub rank: usize,
+    /// host:port where rank 0 listens and every other rank connects (same on every rank).
+    #[arg(long)]
+    pub coordinator: Option<String>,
 }
 
 /// Trains and prints a summary.
@@ -45,6 +56,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
         device: args.device.clone(),
         resume: args.resume,
         max_steps: args.max_steps,
+        distributed: args.coordinator.clone().map(|coordinator| GroupConfig {
+            rank: args.rank,
+            world_size: args.world_size,
+            coordinator,
+        }),
     };
     let mut reporter: Box<dyn Reporter> = if args.no_tui || !std::io::stdout().is_terminal() {
         Box::new(TextReporter { every: 10 })
