@@ -4,6 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
 
 use crate::block::Block;
 use crate::config::ModelConfig;
@@ -164,7 +165,12 @@ impl Gpt {
     /// # Shapes
     /// - inputs, targets: `[batch, seq]` -> `[1]`
     pub fn loss(&self, inputs: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<1> {
-        let logits = self.forward(inputs);
+        let mut logits = self.forward(inputs);
+        // Softmax and log in f32 whatever the activations' type (as autocast does): a 16-bit
+        // log-probability cannot tell apart losses that differ in the third digit.
+        if logits.dtype() != DType::F32 {
+            logits = logits.cast(FloatDType::F32);
+        }
         let [batch, seq, vocab] = logits.dims();
         let device = logits.device();
         CrossEntropyLossConfig::new().init(&device).forward(

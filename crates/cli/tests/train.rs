@@ -322,6 +322,59 @@ fn a_rank_that_dies_stops_the_others_with_a_clear_error() {
     }
 }
 
+/// The dtypes of a checkpoint's tensors, and how many of its f32 values a bf16 cannot hold.
+fn dtypes_and_values_beyond_bf16(out: &Path, step: usize) -> (Vec<safetensors::Dtype>, f64) {
+    let path = out.join(format!("checkpoints/step-{step:08}/model.safetensors"));
+    let bytes = std::fs::read(path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (mut dtypes, mut beyond, mut total) = (Vec::new(), 0usize, 0usize);
+    for (_, view) in tensors.tensors() {
+        dtypes.push(view.dtype());
+        for b in view.data().chunks_exact(4) {
+            let bits = u32::from_le_bytes(b.try_into().unwrap());
+            beyond += usize::from(bits & 0xFFFF != 0);
+            total += 1;
+        }
+    }
+    dtypes.dedup();
+    (dtypes, beyond as f64 / total as f64)
+}
+
+#[test]
+fn mixed_precision_follows_f32_training_on_f32_master_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(write_config(dir.path())).unwrap();
+    let run = |precision: &str| {
+        let config = dir.path().join(format!("{precision}.toml"));
+        // [train] is the config's last table.
+        std::fs::write(&config, format!("{base}precision = \"{precision}\"\n")).unwrap();
+        let out = dir.path().join(precision);
+        train(&config, &out, &["--max-steps", "40"]);
+        out
+    };
+    let reference = logged_losses(&run("f32"));
+    for (precision, tolerance) in [("bf16-mixed", 0.01), ("f16-mixed", 0.05)] {
+        let out = run(precision);
+        let losses = logged_losses(&out);
+        assert_eq!(losses.len(), 40);
+        // f16 skips its first steps while the loss scale comes down from 2^16; compare the end.
+        let (ours, theirs) = (
+            losses[35..].iter().sum::<f64>(),
+            reference[35..].iter().sum::<f64>(),
+        );
+        assert!(
+            (ours - theirs).abs() / 5.0 < tolerance,
+            "{precision}: mean loss of the last 5 steps {} vs {} in f32",
+            ours / 5.0,
+            theirs / 5.0
+        );
+        // The optimizer's weights are f32, and hold updates a bf16 weight would round away.
+        let (dtypes, beyond_bf16) = dtypes_and_values_beyond_bf16(&out, 40);
+        assert_eq!(dtypes, [safetensors::Dtype::F32], "{precision}");
+        assert!(beyond_bf16 > 0.9, "{precision}: {beyond_bf16}");
+    }
+}
+
 #[test]
 fn generate_prints_the_prompt_and_a_continuation() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,7 @@ use claude_core::{Gpt, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::precision::LossScaler;
 
 /// Weights for sharing and generation.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -44,6 +45,9 @@ pub struct TrainState {
     pub best_val_loss: Option<f64>,
     /// Wall-clock seconds of training so far.
     pub elapsed_s: f64,
+    /// The f16 loss scale, under `f16-mixed` precision.
+    #[serde(default)]
+    pub loss_scaler: Option<LossScaler>,
 }
 
 /// Saves `model` as safetensors with its config in the header.

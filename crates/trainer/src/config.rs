@@ -134,33 +134,55 @@ pub struct LoopConfig {
     /// Seed for initialisation, batches and dropout.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Floating-point type of weights, activations and optimizer state: `f32`, `bf16` or `f16`
-    /// (low precision is meant for GPU backends).
+    /// Floating-point types of the run: `f32`; `bf16-mixed` / `f16-mixed` (`bf16` / `f16`):
+    /// activations and gradients in 16 bits, f32 master weights and optimizer state (with loss
+    /// scaling for f16); `bf16-true` / `f16-true`: 16 bits everywhere. Meant for GPU backends.
     #[serde(default)]
     pub precision: Precision,
 }
 
 /// Training precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 32-bit floats everywhere.
     #[default]
+    #[serde(rename = "f32")]
     F32,
-    /// bfloat16 tensors (GPU backends).
-    Bf16,
-    /// float16 tensors (GPU backends).
-    F16,
+    /// bfloat16 forward and backward passes, f32 master weights and optimizer state.
+    #[serde(rename = "bf16-mixed", alias = "bf16")]
+    Bf16Mixed,
+    /// float16 forward and backward passes with dynamic loss scaling, f32 master weights and
+    /// optimizer state.
+    #[serde(rename = "f16-mixed", alias = "f16")]
+    F16Mixed,
+    /// bfloat16 weights, activations and optimizer state.
+    #[serde(rename = "bf16-true")]
+    Bf16True,
+    /// float16 weights, activations and optimizer state.
+    #[serde(rename = "f16-true")]
+    F16True,
 }
 
 impl Precision {
-    /// The device's float type for this precision (`None`: the backend default, f32).
+    /// The device's float type for activations (`None`: the backend default, f32).
     pub fn float_dtype(self) -> Option<burn::tensor::FloatDType> {
+        use burn::tensor::FloatDType;
         match self {
             Precision::F32 => None,
-            Precision::Bf16 => Some(burn::tensor::FloatDType::BF16),
-            Precision::F16 => Some(burn::tensor::FloatDType::F16),
+            Precision::Bf16Mixed | Precision::Bf16True => Some(FloatDType::BF16),
+            Precision::F16Mixed | Precision::F16True => Some(FloatDType::F16),
         }
+    }
+
+    /// Whether the weights the optimizer updates are kept in f32 apart from the 16-bit copy
+    /// that runs the passes.
+    pub fn has_master_weights(self) -> bool {
+        matches!(self, Precision::Bf16Mixed | Precision::F16Mixed)
+    }
+
+    /// Whether the loss is scaled so that small f16 gradients do not flush to zero.
+    pub fn scales_loss(self) -> bool {
+        self == Precision::F16Mixed
     }
 }
 

@@ -17,6 +17,7 @@ pub mod distributed;
 mod error;
 pub mod metrics;
 pub mod optim;
+pub mod precision;
 pub mod run;
 pub mod schedule;
 

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use claude_core::{Gpt, ModelConfig};
 use claude_tensors::parse_devices;
 use claude_tokenizer::data::TokenFile;
@@ -29,6 +30,7 @@ use crate::distributed::{all_reduce_gradients, rank_rows};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricsLog, Reporter, StepMetrics, peak_memory_bytes};
 use crate::optim::build_optimizer;
+use crate::precision::{LossScaler, cast_params, grads_to_master, working_copy};
 
 /// How to run a config.
 #[derive(Debug, Clone)]
@@ -134,7 +136,11 @@ pub fn train(
 
     let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
     let train_device = train_devices[0].clone();
+    let precision = config.train.precision;
     let mut model = config.model.init(&train_device);
+    if precision.has_master_weights() {
+        model = cast_params(model, FloatDType::F32);
+    }
     let checkpoints = Checkpoints::new(&options.out_dir, config.train.keep_last);
     let mut state = TrainState {
         step: 0,
@@ -142,6 +148,7 @@ pub fn train(
         val_loss: None,
         best_val_loss: None,
         elapsed_s: 0.0,
+        loss_scaler: precision.scales_loss().then(LossScaler::new),
     };
     let resume_from = if options.resume {
         checkpoints.latest()?
@@ -208,14 +215,17 @@ pub fn train(
         for device in &train_devices {
             device.seed(config.train.seed.wrapping_add(step as u64));
         }
+        let loss_scale = state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
         let (grads, loss) = accumulate_gradients(
-            &model,
+            &working_copy(&model, precision),
             &data.train,
             &config,
             step,
             &train_devices,
             rows.clone(),
+            loss_scale,
         )?;
+        let grads = grads_to_master(&model, grads, precision, loss_scale);
         // Read before the reduction, so that every rank of a multi-process run stops at the same
         // step when any of them is interrupted.
         let stop_requested = interrupt.load(Ordering::SeqCst) || reporter.should_stop();
@@ -230,7 +240,18 @@ pub fn train(
         }
         let grad_norm = clip_global_norm(&model, &mut grads, config.optim.grad_clip);
         let lr = config.schedule.lr_at(step, max_steps);
-        model = optim.step(lr, model, grads);
+        let apply = match &mut state.loss_scaler {
+            Some(scaler) => scaler.update(grad_norm.is_finite()),
+            None => true,
+        };
+        if apply {
+            model = optim.step(lr, model, grads);
+        } else {
+            reporter.note(&format!(
+                "step {}: f16 gradients overflowed at loss scale {loss_scale}; step skipped",
+                step + 1
+            ));
+        }
         // Training time only: evaluation and checkpoints below are not part of the step.
         let step_seconds = step_started.elapsed().as_secs_f64();
 
@@ -241,7 +262,12 @@ pub fn train(
         interrupted = stop_requested;
         let evaluate = state.step.is_multiple_of(config.train.eval_interval) || last;
         let val_loss = if evaluate {
-            Some(evaluate_loss(&model.valid(), &data, &config, &device)?)
+            Some(evaluate_loss(
+                &working_copy(&model, precision).valid(),
+                &data,
+                &config,
+                &device,
+            )?)
         } else {
             None
         };
@@ -255,7 +281,12 @@ pub fn train(
             state.best_val_loss = val_loss;
         }
         if last && config.train.final_eval_tokens > 0 {
-            full_val_loss = Some(evaluate_full(&model.valid(), &data, &config, &device)?);
+            full_val_loss = Some(evaluate_full(
+                &working_copy(&model, precision).valid(),
+                &data,
+                &config,
+                &device,
+            )?);
         }
         let metrics = StepMetrics {
             step: state.step,
@@ -354,7 +385,8 @@ fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
 }
 
 /// Runs rows `rows` of the step's micro-batches and returns their part of the gradient of the
-/// mean loss over all rows, on the first device, and their part of that loss. With several
+/// mean loss over all rows (times `loss_scale`), on the first device, and their part of that
+/// loss (unscaled). With several
 /// devices the rows are split between them, every worker on its own thread with a replica of the
 /// model; the batches depend only on the step and the micro-batch index, so the result does not
 /// depend on the number of devices or processes.
@@ -365,6 +397,7 @@ fn accumulate_gradients(
     step: usize,
     devices: &[Device],
     rows: Range<usize>,
+    loss_scale: f64,
 ) -> Result<(GradientsParams, f64)> {
     let batch = config.train.batch_size;
     let micro_batches = (0..config.train.grad_accum)
@@ -375,7 +408,13 @@ fn accumulate_gradients(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let main = &devices[0];
     if devices.len() == 1 {
-        return Ok(worker_gradients(model, &micro_batches, rows, main));
+        return Ok(worker_gradients(
+            model,
+            &micro_batches,
+            rows,
+            loss_scale,
+            main,
+        ));
     }
     let results: Vec<(GradientsParams, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = devices
@@ -387,7 +426,8 @@ fn accumulate_gradients(
                 let replica = model.clone().fork(device);
                 let micro_batches = &micro_batches;
                 scope.spawn(move || {
-                    let (grads, loss) = worker_gradients(&replica, micro_batches, rows, device);
+                    let (grads, loss) =
+                        worker_gradients(&replica, micro_batches, rows, loss_scale, device);
                     (grads.to_device(main, &replica), loss)
                 })
             })
@@ -412,11 +452,12 @@ fn accumulate_gradients(
 
 /// Forward and backward passes over rows `rows` of every micro-batch on `device`. Each part's
 /// loss is weighted by its share of all the step's rows, so the workers' gradients and losses
-/// sum to those of the mean loss over the step.
+/// sum to those of the mean loss over the step; the gradients are of the loss times `loss_scale`.
 fn worker_gradients(
     model: &Gpt,
     micro_batches: &[Vec<&[u32]>],
-    rows: std::ops::Range<usize>,
+    rows: Range<usize>,
+    loss_scale: f64,
     device: &Device,
 ) -> (GradientsParams, f64) {
     let total_rows: usize = micro_batches.iter().map(Vec::len).sum();
@@ -427,7 +468,8 @@ fn worker_gradients(
         let weight = part.len() as f64 / total_rows as f64;
         let batch = batch_of_windows(part, device);
         let loss = model.loss(batch.inputs, batch.targets);
-        let grads = GradientsParams::from_grads(loss.clone().mul_scalar(weight).backward(), model);
+        let scaled = loss.clone().mul_scalar(weight * loss_scale);
+        let grads = GradientsParams::from_grads(scaled.backward(), model);
         weighted_loss += f64::from(loss.into_scalar::<f32>()) * weight;
         accumulator.accumulate(model, grads);
     }

@@ -21,7 +21,7 @@ fn bf16_training_gives_finite_losses() {
         corpus.display()
     ))
     .unwrap();
-    config.train.precision = Precision::Bf16;
+    config.train.precision = Precision::Bf16True;
     let out = tempfile::tempdir().unwrap();
     let options = RunOptions {
         out_dir: out.path().to_path_buf(),
