@@ -43,6 +43,10 @@ pub struct TrainArgs {
 
 /// Trains and prints a summary.
 pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
+    if !args.device.contains(',') {
+        // One device: the loop's thread runs the ops (with several, worker threads do).
+        crate::threads::main_thread_joins_pool();
+    }
     let config = TrainConfig::load(&args.config)?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let name = args
