@@ -25,17 +25,16 @@ pub fn forward(x: &[f32], y: &mut [f32]) {
         .for_each(|(y, x)| dispatch::forward(x, y));
 }
 
-/// `grad_x = grad_y · gelu'(x)`.
+/// `grad ← grad · gelu'(x)`: the output's gradient in, the input's gradient out (in place, so
+/// the backward pass allocates nothing).
 ///
 /// # Panics
 /// If the lengths differ.
-pub fn backward(x: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
-    assert_eq!(x.len(), grad_y.len(), "gelu input and gradient lengths");
-    assert_eq!(x.len(), grad_x.len(), "gelu input and gradient lengths");
-    grad_x
-        .par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(grad_y.par_chunks(CHUNK)))
-        .for_each(|(grad_x, (x, grad_y))| dispatch::backward(x, grad_y, grad_x));
+pub fn backward(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len(), "gelu input and gradient lengths");
+    grad.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(grad, x)| dispatch::backward(x, grad));
 }
 
 /// One loop body compiled twice: for the baseline target and with AVX2 + FMA, picked at run time.
@@ -50,9 +49,9 @@ mod dispatch {
     }
 
     #[inline(always)]
-    fn backward_loop(x: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
-        for ((grad_x, &x), &grad_y) in grad_x.iter_mut().zip(x).zip(grad_y) {
-            *grad_x = grad_y * gelu_derivative(x);
+    fn backward_loop(x: &[f32], grad: &mut [f32]) {
+        for (grad, &x) in grad.iter_mut().zip(x) {
+            *grad *= gelu_derivative(x);
         }
     }
 
@@ -65,13 +64,13 @@ mod dispatch {
         forward_loop(x, y)
     }
 
-    pub(super) fn backward(x: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
+    pub(super) fn backward(x: &[f32], grad: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if avx2::available() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { avx2::backward(x, grad_y, grad_x) };
+            return unsafe { avx2::backward(x, grad) };
         }
-        backward_loop(x, grad_y, grad_x)
+        backward_loop(x, grad)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -87,8 +86,8 @@ mod dispatch {
         }
 
         #[target_feature(enable = "avx2,fma")]
-        pub(super) unsafe fn backward(x: &[f32], grad_y: &[f32], grad_x: &mut [f32]) {
-            super::backward_loop(x, grad_y, grad_x)
+        pub(super) unsafe fn backward(x: &[f32], grad: &mut [f32]) {
+            super::backward_loop(x, grad)
         }
     }
 }
@@ -214,8 +213,8 @@ mod tests {
     fn backward_matches_finite_differences() {
         let x = inputs();
         let grad_y: Vec<f32> = x.iter().map(|x| 1.0 + 0.1 * x).collect();
-        let mut grad_x = vec![0.0; x.len()];
-        backward(&x, &grad_y, &mut grad_x);
+        let mut grad_x = grad_y.clone();
+        backward(&x, &mut grad_x);
         let gelu64 = |x: f64| x * 0.5 * (1.0 + erf_series(x / 2f64.sqrt()));
         for ((&x, &g), &dy) in x.iter().zip(&grad_x).zip(&grad_y) {
             if x.abs() >= 4.5 {

@@ -5,7 +5,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
-use super::{ContiguousF32, f32_slice, f32_tensor, register_parent_grads};
+use super::{ContiguousF32, f32_slice, f32_slice_mut, f32_tensor, register_parent_grads};
 use crate::kernels::gelu;
 
 /// The backward step of [`super::CpuKernels::fused_gelu`] on autodiff; its state is the input.
@@ -16,15 +16,10 @@ impl Backward<Flex, 1> for GeluBackward {
     type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad_y = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
-        let x = &ops.state;
-        let mut grad_x = vec![0.0f32; x.layout().num_elements()];
-        gelu::backward(f32_slice(x), f32_slice(&grad_y), &mut grad_x);
-        register_parent_grads(
-            &ops,
-            grads,
-            [f32_tensor(grad_x, x.layout().shape().clone())],
-        );
+        // The output's gradient becomes the input's, in its own buffer (copied only if shared).
+        let mut grad = grads.consume::<Flex>(&ops.node).into_contiguous_f32();
+        gelu::backward(f32_slice(&ops.state), f32_slice_mut(&mut grad));
+        register_parent_grads(&ops, grads, [grad]);
     }
 }
 

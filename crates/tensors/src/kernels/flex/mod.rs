@@ -285,6 +285,15 @@ fn f32_slice(tensor: &FlexTensor) -> &[f32] {
         .expect("a contiguous f32 tensor (made by into_contiguous_f32)")
 }
 
+/// The elements of a contiguous f32 tensor, to overwrite (its buffer is copied first if shared).
+fn f32_slice_mut(tensor: &mut FlexTensor) -> &mut [f32] {
+    let (start, end) = tensor
+        .layout()
+        .contiguous_offsets()
+        .expect("a contiguous f32 tensor (made by into_contiguous_f32)");
+    &mut tensor.storage_mut::<f32>()[start..end]
+}
+
 fn f32_tensor(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
