@@ -182,20 +182,7 @@ pub fn train(
         options.device
     ));
 
-    let mut group = match &options.distributed {
-        Some(group_config) if group_config.world_size > 1 => {
-            reporter.note(&format!(
-                "rank {rank} of {world_size}: rows {}..{} of every micro-batch; waiting for the \
-                 other ranks at {}",
-                rows.start, rows.end, group_config.coordinator
-            ));
-            let group = Group::join(group_config, run_fingerprint(&config, &data, state.step))
-                .map_err(|e| Error::Distributed(e.to_string()))?;
-            reporter.note(&format!("all {world_size} ranks joined"));
-            group
-        }
-        _ => Group::single(),
-    };
+    let mut group = join_group(options, &config, &data, state.step, reporter)?;
 
     let interrupt = interrupt_flag();
     interrupt.store(false, Ordering::SeqCst);
@@ -357,6 +344,32 @@ fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The process group of a multi-process run (waiting for every rank), or a group of one.
+fn join_group(
+    options: &RunOptions,
+    config: &TrainConfig,
+    data: &Dataset,
+    step: usize,
+    reporter: &mut dyn Reporter,
+) -> Result<Group> {
+    let Some(group_config) = options.distributed.as_ref().filter(|g| g.world_size > 1) else {
+        return Ok(Group::single());
+    };
+    let GroupConfig {
+        rank, world_size, ..
+    } = *group_config;
+    let rows = rank_rows(config.train.batch_size, rank, world_size);
+    reporter.note(&format!(
+        "rank {rank} of {world_size}: rows {}..{} of every micro-batch; waiting for the other \
+         ranks at {}",
+        rows.start, rows.end, group_config.coordinator
+    ));
+    let group = Group::join(group_config, run_fingerprint(config, data, step))
+        .map_err(|e| Error::Distributed(e.to_string()))?;
+    reporter.note(&format!("all {world_size} ranks joined"));
+    Ok(group)
 }
 
 /// What every rank of a multi-process run must agree on: the run's settings, the data's size and
