@@ -113,21 +113,24 @@ pub fn train(
         .distributed
         .as_ref()
         .map_or((0, 1), |group| (group.rank, group.world_size));
-    if config.train.batch_size < devices.len() * world_size {
-        let processes = if world_size > 1 {
-            format!(" times {world_size} processes")
+    let rows = rank_rows(config.train.batch_size, rank, world_size);
+    if rows.len() < devices.len() {
+        let share = if world_size > 1 {
+            format!(
+                " gives rank {rank} of {world_size} {} rows of every micro-batch, fewer than its",
+                rows.len()
+            )
         } else {
-            String::new()
+            " is smaller than the".into()
         };
         return Err(Error::Invalid(format!(
-            "train.batch_size {} is smaller than the {} devices in {:?}{processes}: each device \
-             needs at least one row of every micro-batch",
+            "train.batch_size {}{share} {} devices in {:?}: each device needs at least one row \
+             of every micro-batch",
             config.train.batch_size,
             devices.len(),
             options.device
         )));
     }
-    let rows = rank_rows(config.train.batch_size, rank, world_size);
     let device = devices[0].clone();
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     let data = open_dataset(&config.data, &options.out_dir)?;

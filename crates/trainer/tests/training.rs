@@ -384,4 +384,21 @@ fn data_parallel_workers_follow_the_single_device_run() {
             .contains("train.batch_size 4 is smaller than the 5 devices"),
         "{err}"
     );
+    // A process of a multi-process run with more devices than its share of the rows (checked
+    // before it waits for the other ranks).
+    let mut share = options(out.path(), false, Some(4));
+    share.device = "cpu,cpu".into();
+    share.distributed = Some(claude_trainer::collective::GroupConfig {
+        rank: 0,
+        world_size: 3,
+        coordinator: "127.0.0.1:1".into(),
+    });
+    let err = train(tiny_config(""), &share, &mut Quiet).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "train.batch_size 4 gives rank 0 of 3 1 rows of every micro-batch, fewer than its 2 \
+             devices"
+        ),
+        "{err}"
+    );
 }
