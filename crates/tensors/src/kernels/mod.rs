@@ -8,12 +8,15 @@
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
+//! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
 
 use burn::nn::RotaryEncoding;
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+#[cfg(feature = "flex")]
+pub mod adamw;
 #[cfg(feature = "flex")]
 pub mod causal_attention;
 #[cfg(feature = "flex")]

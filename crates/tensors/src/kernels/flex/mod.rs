@@ -12,12 +12,14 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
+mod adamw;
 mod attention;
 mod gelu;
 mod layer_norm;
 mod matmul;
 mod rotary;
 
+pub use adamw::{adamw_step, supports_adamw};
 use attention::{
     CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
 };
