@@ -154,6 +154,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for every rank; each must end successfully.
+fn wait_for_success(ranks: impl IntoIterator<Item = Child>) {
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "rank {rank}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// Far more steps than a test waits for: the run ends only when stopped.
 const UNTIL_STOPPED: &[&str] = &["--max-steps", "1000000"];
 
@@ -213,14 +225,7 @@ fn processes_training_together_follow_a_single_process_run() {
             )
         })
         .collect();
-    for (rank, child) in ranks.into_iter().enumerate() {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "rank {rank}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    wait_for_success(ranks);
     let losses = logged_losses(&outs[0]);
     assert_eq!(losses.len(), 12);
     for (step, (one, together)) in expected.iter().zip(&losses).enumerate() {
@@ -275,14 +280,7 @@ fn ctrl_c_on_one_rank_stops_every_rank_at_the_same_step() {
         .status()
         .unwrap();
     assert!(interrupt.success());
-    for (rank, child) in ranks.into_iter().enumerate() {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "rank {rank}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    wait_for_success(ranks);
     let stopped = latest_checkpoint_step(&outs[0]);
     assert!(stopped < 1_000_000, "the run was not interrupted");
     assert_eq!(latest_checkpoint_step(&outs[1]), stopped);
