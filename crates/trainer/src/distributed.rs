@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -18,10 +18,9 @@ pub fn rank_rows(batch_size: usize, rank: usize, world_size: usize) -> Range<usi
     rank * batch_size / world_size..(rank + 1) * batch_size / world_size
 }
 
-/// Where one gradient sits in the flat buffer, and how to rebuild it.
+/// Where a gradient lived and its type, to rebuild it from the flat buffer (its id and shape are
+/// the parameter's).
 struct Slot {
-    id: ParamId,
-    shape: Vec<usize>,
     device: Device,
     dtype: DType,
 }
@@ -37,7 +36,6 @@ struct Flatten<'a> {
 
 impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let shape = param.shape().dims::<D>().to_vec();
         let (device, dtype) = match self.grads.remove::<D>(param.id) {
             Some(grad) => {
                 let (device, dtype) = (grad.device(), grad.dtype());
@@ -51,25 +49,14 @@ impl ModuleVisitor for Flatten<'_> {
                 (device, dtype)
             }
             None => {
-                let numel = shape.iter().product::<usize>();
+                let numel = param.shape().num_elements();
                 self.values.extend(std::iter::repeat_n(0.0, numel));
                 let val = param.val();
                 (val.device().inner(), val.dtype())
             }
         };
-        self.slots.push(Slot {
-            id: param.id,
-            shape,
-            device,
-            dtype,
-        });
+        self.slots.push(Slot { device, dtype });
     }
-}
-
-/// Registers the summed gradients back, slot by slot.
-fn unflatten<const D: usize>(grads: &mut GradientsParams, slot: &Slot, values: &[f32]) {
-    let data = TensorData::new(values.to_vec(), slot.shape.clone());
-    grads.register::<D>(slot.id, Tensor::from_data(data, (&slot.device, slot.dtype)));
 }
 
 /// Walks the parameters again in the same order, rebuilding each gradient from its slot.
@@ -81,17 +68,16 @@ struct Unflatten<'a> {
 }
 
 impl ModuleVisitor for Unflatten<'_> {
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let slot = self
             .slots
             .next()
             .expect("the same parameters in the same order");
-        let numel = slot.shape.iter().product::<usize>();
-        unflatten::<D>(
-            self.grads,
-            slot,
-            &self.values[self.offset..self.offset + numel],
-        );
+        let shape = param.shape();
+        let numel = shape.num_elements();
+        let values = self.values[self.offset..self.offset + numel].to_vec();
+        let grad = Tensor::from_data(TensorData::new(values, shape), (&slot.device, slot.dtype));
+        self.grads.register::<D>(param.id, grad);
         self.offset += numel;
     }
 }
