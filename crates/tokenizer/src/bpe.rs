@@ -218,16 +218,21 @@ impl BpeTokenizer {
     /// Appends the ids of `text` (no special tokens) to `out`.
     pub fn encode_ordinary_into(&self, text: &str, out: &mut Vec<u32>) {
         let mut symbols = Vec::new();
-        self.pattern.split(text, |piece| {
-            if let Some(&id) = self.whole_pieces.get(piece.as_bytes()) {
-                out.push(id);
-                return;
-            }
-            symbols.clear();
-            symbols.extend(piece.bytes().map(|b| self.byte_ids[b as usize]));
-            self.merges.apply(&mut symbols);
-            out.extend_from_slice(&symbols);
-        });
+        self.pattern
+            .split(text, |piece| self.encode_piece(piece, &mut symbols, out));
+    }
+
+    /// Appends the ids of one pre-token, merged as a whole (for pre-tokenizers outside
+    /// [`Pattern`]); `symbols` is scratch space.
+    pub(crate) fn encode_piece(&self, piece: &str, symbols: &mut Vec<u32>, out: &mut Vec<u32>) {
+        if let Some(&id) = self.whole_pieces.get(piece.as_bytes()) {
+            out.push(id);
+            return;
+        }
+        symbols.clear();
+        symbols.extend(piece.bytes().map(|b| self.byte_ids[b as usize]));
+        self.merges.apply(symbols);
+        out.extend_from_slice(symbols);
     }
 
     /// The bytes the ids stand for (exact: a character split across ids stays split).

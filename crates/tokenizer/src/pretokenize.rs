@@ -83,7 +83,7 @@ fn gpt4_regex() -> &'static fancy_regex::Regex {
 
 /// Character classes of the GPT-2 pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     /// `\p{L}`
     Letter,
     /// `\p{N}`
@@ -94,7 +94,7 @@ enum Class {
     Other,
 }
 
-fn class(c: char) -> Class {
+pub(crate) fn class(c: char) -> Class {
     if c.is_ascii() {
         return match c {
             'a'..='z' | 'A'..='Z' => Class::Letter,
