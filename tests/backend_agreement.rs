@@ -1,6 +1,5 @@
 //! The same model gives the same logits on every compiled backend: Flex (CPU) against wgpu
 //! (the software Vulkan device in CI, a real GPU elsewhere). Built with `--features wgpu`.
-#![cfg(feature = "wgpu")]
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -22,7 +21,14 @@ fn flex_and_wgpu_agree_within_1e_4() {
     let cpu = Device::flex();
     let gpu = parse_device("wgpu").expect("wgpu is compiled in");
     for positions in [Positions::Learned, Positions::Rope] {
-        let mut config = ModelConfig::new(50, 16, 2, 4, 32);
+        let mut config = ModelConfig {
+            vocab_size: 50,
+            context_length: 16,
+            n_layer: 2,
+            n_head: 4,
+            d_model: 32,
+            ..ModelConfig::default()
+        };
         config.positions = positions;
         let model = config.init(&cpu);
         let on_cpu = logits(&model, &cpu);
@@ -53,22 +59,12 @@ fn losses(out: &std::path::Path) -> Vec<f64> {
 
 #[test]
 fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
-    use claude_rust::trainer::metrics::{Reporter, StepMetrics};
-    use claude_rust::trainer::{RunOptions, TrainConfig, train};
-    struct Quiet;
-    impl Reporter for Quiet {
-        fn step(&mut self, _: &StepMetrics, _: usize) {}
-        fn note(&mut self, _: &str) {}
-    }
-    let corpus = claude_rust::tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    use claude_rust::trainer::{RunOptions, SilentReporter, TrainConfig, train};
+    let tiny = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml");
     let config = || {
-        TrainConfig::parse(&format!(
-            "[data]\ntext = {:?}\n[model]\ncontext_length = 16\nn_layer = 1\nn_head = 2\n\
-             d_model = 16\n[schedule]\nlr = 3e-3\n[train]\nmax_steps = 5\nbatch_size = 4\n\
-             grad_accum = 2\nfinal_eval_tokens = 0\n",
-            corpus.display().to_string()
-        ))
-        .unwrap()
+        let mut config = TrainConfig::load(&tiny).unwrap();
+        (config.train.max_steps, config.train.final_eval_tokens) = (5, 0);
+        config
     };
     let run = |device: &str| {
         let out = tempfile::tempdir().unwrap();
@@ -79,7 +75,7 @@ fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
             max_steps: None,
             distributed: None,
         };
-        train(config(), &options, &mut Quiet).unwrap();
+        train(config(), &options, &mut SilentReporter).unwrap();
         losses(out.path())
     };
     let single = run("cpu");

@@ -36,20 +36,17 @@ impl Block {
         }
     }
 
+    /// The full sequence from position 0; with a `cache`, also fills this layer's cache.
+    ///
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
-    pub fn forward(&self, x: Tensor<3>, rope: Option<&RotaryEncoding>, start: usize) -> Tensor<3> {
-        self.forward_with(x, |attn, h| attn.forward(h, rope, start))
-    }
-
-    /// [`forward`](Self::forward) from position 0, filling this layer's cache.
-    pub(crate) fn forward_prefill(
+    pub(crate) fn forward(
         &self,
         x: Tensor<3>,
         rope: Option<&RotaryEncoding>,
-        cache: &mut LayerCache,
+        cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        self.forward_with(x, |attn, h| attn.forward_prefill(h, rope, cache))
+        self.forward_with(x, |attn, h| attn.forward(h, rope, cache))
     }
 
     /// One new token per row against this layer's cache.

@@ -41,6 +41,24 @@ pub enum NormKind {
 }
 
 /// The shape and variant choices of a [`Gpt`].
+///
+/// Built with named fields; [`Default`] gives GPT-2's variants (learned positions, GeLU,
+/// LayerNorm, biases, tied embeddings) and leaves the sizes at 0, which [`validate`](Self::validate)
+/// rejects until they are set:
+///
+/// ```
+/// use claude_core::{ModelConfig, Positions};
+/// let config = ModelConfig {
+///     vocab_size: 65,
+///     context_length: 64,
+///     n_layer: 4,
+///     n_head: 4,
+///     d_model: 128,
+///     positions: Positions::Rope,
+///     ..ModelConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -52,8 +70,13 @@ pub struct ModelConfig {
     pub context_length: usize,
     /// Number of Transformer blocks.
     pub n_layer: usize,
-    /// Attention heads per block.
+    /// Attention (query) heads per block.
     pub n_head: usize,
+    /// Key/value heads for grouped-query attention (Ainslie et al., 2023): each serves
+    /// `n_head / n_kv_head` consecutive query heads (Llama 2 70B, Llama 3, SmolLM2). Default:
+    /// `n_head` (multi-head attention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_kv_head: Option<usize>,
     /// Width of the residual stream.
     pub d_model: usize,
     /// Hidden width of the MLP; default `4 * d_model` (GeLU) or `8/3 * d_model` rounded up to a
@@ -81,6 +104,9 @@ pub struct ModelConfig {
     /// RoPE base frequency.
     #[serde(default = "default_rope_theta")]
     pub rope_theta: f32,
+    /// Epsilon of every norm layer (added to the variance, or to the mean square).
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
 }
 
 fn yes() -> bool {
@@ -91,7 +117,31 @@ fn default_rope_theta() -> f32 {
     10_000.0
 }
 
-impl burn::config::Config for ModelConfig {}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            vocab_size: 0,
+            context_length: 0,
+            n_layer: 0,
+            n_head: 0,
+            n_kv_head: None,
+            d_model: 0,
+            d_ff: None,
+            positions: Positions::default(),
+            activation: Activation::default(),
+            norm: NormKind::default(),
+            bias: yes(),
+            tie_embeddings: yes(),
+            dropout: 0.0,
+            rope_theta: default_rope_theta(),
+            norm_eps: default_norm_eps(),
+        }
+    }
+}
 
 /// A configuration that cannot build a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -104,34 +154,9 @@ pub struct ConfigError {
 }
 
 impl ModelConfig {
-    /// A GPT-2-style configuration (learned positions, GeLU, LayerNorm, biases, tied embeddings).
-    pub fn new(
-        vocab_size: usize,
-        context_length: usize,
-        n_layer: usize,
-        n_head: usize,
-        d_model: usize,
-    ) -> Self {
-        ModelConfig {
-            vocab_size,
-            context_length,
-            n_layer,
-            n_head,
-            d_model,
-            d_ff: None,
-            positions: Positions::default(),
-            activation: Activation::default(),
-            norm: NormKind::default(),
-            bias: true,
-            tie_embeddings: true,
-            dropout: 0.0,
-            rope_theta: default_rope_theta(),
-        }
-    }
-
-    /// GPT-2 small (124M parameters): 12 layers, 12 heads, 768 wide, context 1024, vocab 50257.
-    pub fn gpt2_small() -> Self {
-        Self::new(50257, 1024, 12, 12, 768)
+    /// Key/value heads ([`n_kv_head`](Self::n_kv_head), else `n_head`).
+    pub fn kv_heads(&self) -> usize {
+        self.n_kv_head.unwrap_or(self.n_head)
     }
 
     /// Width of one attention head.
@@ -167,6 +192,17 @@ impl ModelConfig {
                 format!("{} does not divide d_model {}", self.n_head, self.d_model),
             );
         }
+        if let Some(kv) = self.n_kv_head
+            && (kv == 0 || !self.n_head.is_multiple_of(kv))
+        {
+            return fail(
+                "n_kv_head",
+                format!("{kv} does not divide n_head {}", self.n_head),
+            );
+        }
+        if !(self.norm_eps > 0.0 && self.norm_eps < 1.0) {
+            return fail("norm_eps", format!("{} is not in (0, 1)", self.norm_eps));
+        }
         if self.positions == Positions::Rope && !self.head_dim().is_multiple_of(2) {
             return fail(
                 "positions",
@@ -199,14 +235,43 @@ impl ModelConfig {
 mod tests {
     use super::*;
 
+    /// nanoGPT's small character model: 4 layers, 4 heads, 128 wide, context 64.
+    fn small() -> ModelConfig {
+        ModelConfig {
+            vocab_size: 65,
+            context_length: 64,
+            n_layer: 4,
+            n_head: 4,
+            d_model: 128,
+            ..ModelConfig::default()
+        }
+    }
+
     #[test]
     fn validation_names_the_field() {
-        let mut c = ModelConfig::new(65, 64, 4, 5, 128);
+        let mut c = ModelConfig {
+            n_head: 5,
+            ..small()
+        };
         assert_eq!(c.validate().unwrap_err().field, "n_head");
         c.n_head = 4;
         c.validate().unwrap();
         c.dropout = 1.0;
         assert_eq!(c.validate().unwrap_err().field, "dropout");
+        c.dropout = 0.0;
+        c.n_kv_head = Some(3);
+        assert_eq!(c.validate().unwrap_err().field, "n_kv_head");
+        c.n_kv_head = Some(2);
+        c.validate().unwrap();
+        assert_eq!(c.kv_heads(), 2);
+    }
+
+    #[test]
+    fn the_default_needs_its_sizes() {
+        assert_eq!(
+            ModelConfig::default().validate().unwrap_err().field,
+            "vocab_size"
+        );
     }
 
     #[test]
@@ -218,7 +283,7 @@ mod tests {
 
     #[test]
     fn swiglu_hidden_width_is_rounded() {
-        let mut c = ModelConfig::new(65, 64, 4, 4, 128);
+        let mut c = small();
         assert_eq!(c.mlp_hidden(), 512);
         c.activation = Activation::Swiglu;
         assert_eq!(c.mlp_hidden(), 384);

@@ -209,7 +209,8 @@ pub(crate) struct DecodeStep {
     pub position_ids: Tensor<1, Int>,
     /// Keys to read: `0..key_len`, the longest row after the step.
     pub key_len: usize,
-    /// `true` where a row must not look (beyond its own length), `[rows, heads, 1, key_len]`.
+    /// `true` where a row must not look (beyond its own length), `[rows, kv_heads, group,
+    /// key_len]`: the queries of a key/value head's group read the same keys.
     pub mask: Tensor<4, Bool>,
 }
 
@@ -218,7 +219,7 @@ impl DecodeStep {
     ///
     /// # Panics
     /// If a row is full.
-    pub(crate) fn new(cache: &KvCache, heads: usize, device: &Device) -> Self {
+    pub(crate) fn new(cache: &KvCache, kv_heads: usize, group: usize, device: &Device) -> Self {
         let positions = cache.lengths.clone();
         if let Some(row) = (0..cache.rows()).find(|&row| cache.is_full(row)) {
             panic!(
@@ -228,16 +229,19 @@ impl DecodeStep {
         }
         let rows = positions.len();
         let key_len = positions.iter().max().map_or(0, |&p| p + 1);
-        let mut mask = Vec::with_capacity(rows * heads * key_len);
+        let mut mask = Vec::with_capacity(rows * kv_heads * group * key_len);
         for &pos in &positions {
-            for _ in 0..heads {
+            for _ in 0..kv_heads * group {
                 mask.extend((0..key_len).map(|key| key > pos));
             }
         }
         let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
         DecodeStep {
             position_ids: Tensor::from_data(TensorData::new(ids, [rows]), device),
-            mask: Tensor::from_data(TensorData::new(mask, [rows, heads, 1, key_len]), device),
+            mask: Tensor::from_data(
+                TensorData::new(mask, [rows, kv_heads, group, key_len]),
+                device,
+            ),
             positions,
             key_len,
         }

@@ -5,13 +5,25 @@
 //! sinusoidal positions; GeLU or SwiGLU; LayerNorm or RMSNorm; biases on or off; tied or separate
 //! output embeddings. The code names no backend: it runs wherever a burn `Device` points.
 //!
+//! Model files ([`Gpt::save`], [`Gpt::load`]) are `.safetensors` with the config in the header.
+//!
 //! ```no_run
 //! use burn::module::Module;
-//! use claude_core::ModelConfig;
-//! # fn demo(device: &burn::tensor::Device) {
-//! let config = ModelConfig::new(65, 64, 4, 4, 128);
+//! use claude_core::{Gpt, ModelConfig};
+//! # fn demo(device: &burn::tensor::Device) -> Result<(), claude_core::ModelFileError> {
+//! let config = ModelConfig {
+//!     vocab_size: 65,
+//!     context_length: 64,
+//!     n_layer: 4,
+//!     n_head: 4,
+//!     d_model: 128,
+//!     ..ModelConfig::default()
+//! };
 //! let model = config.init(device);
 //! println!("{} parameters", model.num_params());
+//! model.save("model.safetensors".as_ref())?;
+//! let again = Gpt::load("model.safetensors".as_ref(), device)?;
+//! # Ok(())
 //! # }
 //! ```
 
@@ -19,8 +31,11 @@ mod attention;
 mod block;
 mod config;
 mod init;
+#[cfg(test)]
+mod known_answers;
 mod kv_cache;
 mod mlp;
+mod model_file;
 mod norm;
 mod position;
 mod rows;
@@ -31,6 +46,7 @@ pub use block::Block;
 pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions};
 pub use kv_cache::KvCache;
 pub use mlp::Mlp;
+pub use model_file::{MODEL_FILE, ModelFileError, ModelFormat, model_file, read_config};
 pub use norm::Norm;
 pub use position::PositionEmbedding;
 pub use transformer::Gpt;

@@ -29,7 +29,9 @@ pub struct Gpt {
     pub ln_f: Norm,
     /// Output projection `[d_model, vocab]`; `None` when tied to `wte`.
     pub lm_head: Option<Linear>,
-    context_length: usize,
+    /// The configuration the model was built from.
+    #[module(skip)]
+    config: ModelConfig,
 }
 
 impl Gpt {
@@ -44,13 +46,18 @@ impl Gpt {
             ln_f: Norm::new(config, device),
             lm_head: (!config.tie_embeddings)
                 .then(|| linear(config.d_model, config.vocab_size, false, INIT_STD, device)),
-            context_length: config.context_length,
+            config: config.clone(),
         }
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
     }
 
     /// The longest sequence the model accepts.
     pub fn context_length(&self) -> usize {
-        self.context_length
+        self.config.context_length
     }
 
     /// Next-token logits for every position.
@@ -62,24 +69,13 @@ impl Gpt {
     ///
     /// If `seq` exceeds the context length.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let [_, seq] = tokens.dims();
-        assert!(
-            seq <= self.context_length,
-            "sequence of {seq} tokens exceeds the context length {}",
-            self.context_length
-        );
-        let x = self.wpe.add_to(self.wte.forward(tokens), 0);
-        let mut x = self.drop.forward(x);
-        let rope = self.wpe.rope();
-        for block in &self.h {
-            x = block.forward(x, rope, 0);
-        }
+        let x = self.hidden_states(tokens, None);
         self.project(self.ln_f.forward(x))
     }
 
     /// Runs the prompts `tokens` from position 0 and caches every layer's keys and values, for
-    /// [`decode`](Self::decode) to continue from. Returns the next-token logits of each row's last
-    /// position and the cache.
+    /// [`decode`](Self::decode) to continue from: the same pass as [`forward`](Self::forward).
+    /// Returns the next-token logits of each row's last position and the cache.
     ///
     /// # Shapes
     /// - tokens: `[rows, seq]` with `1 <= seq <= context_length` -> `[rows, vocab]`
@@ -89,30 +85,43 @@ impl Gpt {
     pub fn prefill(&self, tokens: Tensor<2, Int>) -> (Tensor<2>, KvCache) {
         let [rows, seq] = tokens.dims();
         assert!(seq > 0, "prefill needs at least one token");
-        assert!(
-            seq <= self.context_length,
-            "prompt of {seq} tokens exceeds the context length {}",
-            self.context_length
-        );
         let device = tokens.device();
-        let n_head = self.h[0].attn.n_head();
-        let head_dim = self.wte.weight.dims()[1] / n_head;
+        let (kv_heads, head_dim) = (self.config.kv_heads(), self.config.head_dim());
+        let context = self.context_length();
         let mut layers: Vec<LayerCache> = (0..self.h.len())
-            .map(|_| LayerCache::zeros(rows, n_head, self.context_length, head_dim, &device))
+            .map(|_| LayerCache::zeros(rows, kv_heads, context, head_dim, &device))
             .collect();
+        let x = self.hidden_states(tokens, Some(&mut layers));
+        let logits = self.last_logits(x.slice(s![.., seq - 1..seq, ..]));
+        (logits, KvCache::new(layers, vec![seq; rows], context))
+    }
+
+    /// The residual stream after the last block, from position 0; fills `caches` (one per
+    /// layer) when given.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` -> `[batch, seq, d_model]`
+    fn hidden_states(
+        &self,
+        tokens: Tensor<2, Int>,
+        caches: Option<&mut [LayerCache]>,
+    ) -> Tensor<3> {
+        let [_, seq] = tokens.dims();
+        assert!(
+            seq <= self.context_length(),
+            "sequence of {seq} tokens exceeds the context length {}",
+            self.context_length()
+        );
         let mut x = self
             .drop
             .forward(self.wpe.add_to(self.wte.forward(tokens), 0));
         let rope = self.wpe.rope();
-        for (block, cache) in self.h.iter().zip(&mut layers) {
-            x = block.forward_prefill(x, rope, cache);
+        let mut caches = caches.map(|caches| caches.iter_mut());
+        for block in &self.h {
+            let cache = caches.as_mut().and_then(Iterator::next);
+            x = block.forward(x, rope, cache);
         }
-        let last = x.slice(s![.., seq - 1..seq, ..]);
-        let logits = self.last_logits(last);
-        (
-            logits,
-            KvCache::new(layers, vec![seq; rows], self.context_length),
-        )
+        x
     }
 
     /// Feeds one new token per row of `cache` (each at its row's own position), extends the
@@ -128,7 +137,9 @@ impl Gpt {
         let [rows] = tokens.dims();
         assert_eq!(rows, cache.rows(), "one token per cached row");
         let device = tokens.device();
-        let step = DecodeStep::new(cache, self.h[0].attn.n_head(), &device);
+        let kv_heads = self.config.kv_heads();
+        let group = self.config.n_head / kv_heads;
+        let step = DecodeStep::new(cache, kv_heads, group, &device);
         let x = self.wte.forward(tokens.reshape([rows, 1]));
         let mut x = self.drop.forward(self.wpe.add_at(x, &step.position_ids));
         let rope = self.wpe.rope();

@@ -5,11 +5,9 @@
 use burn::prelude::*;
 use claude_core::{Activation, Gpt, KvCache, ModelConfig, Positions};
 
-const TOLERANCE: f64 = 1e-4;
+use crate::support::device;
 
-fn device() -> Device {
-    Device::flex()
-}
+const TOLERANCE: f64 = 1e-4;
 
 fn rows_of(t: Tensor<2>) -> Vec<Vec<f64>> {
     let [_, width] = t.dims();
@@ -71,7 +69,14 @@ fn assert_close(cached: &[f64], reference: &[f64], what: &str) {
 }
 
 fn config(positions: Positions, activation: Activation) -> ModelConfig {
-    let mut config = ModelConfig::new(40, 24, 2, 2, 16);
+    let mut config = ModelConfig {
+        vocab_size: 40,
+        context_length: 24,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 16,
+        ..ModelConfig::default()
+    };
     (config.positions, config.activation) = (positions, activation);
     config
 }

@@ -6,22 +6,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use claude_core::{Activation, Gpt, ModelConfig, Norm, NormKind, PositionEmbedding, Positions};
 
-fn device() -> Device {
-    Device::flex()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .try_into_vec_as::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
-
-fn tokens(ids: &[i32], device: &Device) -> Tensor<2, Int> {
-    Tensor::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), device)
-}
+use crate::support::{device, tokens, values};
 
 /// Plain-Rust reference: row vector times a `[d_in, d_out]` matrix plus bias.
 fn affine(x: &[f64], layer: &Linear) -> Vec<f64> {
@@ -130,7 +115,14 @@ fn reference_logits(model: &Gpt, config: &ModelConfig, ids: &[usize]) -> Vec<Vec
 fn forward_equals_a_plain_rust_reference() {
     let device = device();
     device.seed(3);
-    let config = ModelConfig::new(11, 8, 2, 2, 8);
+    let config = ModelConfig {
+        vocab_size: 11,
+        context_length: 8,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 8,
+        ..ModelConfig::default()
+    };
     let model = config.init(&device);
     let ids = [3usize, 1, 4, 1, 5, 9, 2];
     let ours = model.forward(tokens(&ids.map(|i| i as i32), &device));
@@ -149,7 +141,14 @@ fn forward_equals_a_plain_rust_reference() {
 fn initial_loss_is_close_to_uniform() {
     // GPT-2 initialisation gives near-uniform predictions: loss ~ ln(vocab).
     let device = device();
-    let config = ModelConfig::new(65, 16, 2, 2, 32);
+    let config = ModelConfig {
+        vocab_size: 65,
+        context_length: 16,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 32,
+        ..ModelConfig::default()
+    };
     let model = config.init(&device);
     let ids: Vec<i32> = (0..16).map(|i| i * 7 % 65).collect();
     let loss = model.loss(tokens(&ids[..15], &device), tokens(&ids[1..], &device));
@@ -161,7 +160,14 @@ fn initial_loss_is_close_to_uniform() {
 fn later_tokens_never_change_earlier_logits() {
     let device = device();
     for positions in [Positions::Learned, Positions::Sinusoidal, Positions::Rope] {
-        let mut config = ModelConfig::new(20, 12, 2, 2, 16);
+        let mut config = ModelConfig {
+            vocab_size: 20,
+            context_length: 12,
+            n_layer: 2,
+            n_head: 2,
+            d_model: 16,
+            ..ModelConfig::default()
+        };
         config.positions = positions;
         let model = config.init(&device);
         let a = values(
@@ -190,7 +196,14 @@ fn every_variant_builds_and_runs() {
         for activation in [Activation::Gelu, Activation::Swiglu] {
             for norm in [NormKind::Layernorm, NormKind::Rmsnorm] {
                 for (bias, tie) in [(true, true), (false, false)] {
-                    let mut config = ModelConfig::new(30, 10, 2, 2, 16);
+                    let mut config = ModelConfig {
+                        vocab_size: 30,
+                        context_length: 10,
+                        n_layer: 2,
+                        n_head: 2,
+                        d_model: 16,
+                        ..ModelConfig::default()
+                    };
                     (config.positions, config.activation, config.norm) =
                         (positions, activation, norm);
                     (config.bias, config.tie_embeddings) = (bias, tie);
@@ -208,7 +221,14 @@ fn every_variant_builds_and_runs() {
 fn loss_falls_when_overfitting_one_batch() {
     let device = device().autodiff();
     device.seed(7);
-    let config = ModelConfig::new(32, 16, 2, 2, 32);
+    let config = ModelConfig {
+        vocab_size: 32,
+        context_length: 16,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 32,
+        ..ModelConfig::default()
+    };
     let mut model = config.init(&device);
     let mut optim = AdamWConfig::new().init();
     let ids: Vec<i32> = (0..17).map(|i| i * 5 % 32).collect();

@@ -2,4 +2,3 @@
 
 pub mod allocator;
 pub mod commands;
-pub mod threads;

@@ -8,25 +8,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_claude-rust"))
-}
+use crate::support::{bin, tiny_config};
 
-/// Trains a tiny character model for a few steps and returns its last checkpoint.
+/// Trains a tiny character model (context 32) for 20 steps and returns its last checkpoint.
 fn tiny_checkpoint(dir: &Path) -> PathBuf {
-    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[data]\ntext = \"{}\"\n[model]\ncontext_length = 32\nn_layer = 1\nn_head = 2\n\
-             d_model = 16\n[schedule]\nlr = 3e-3\nwarmup_steps = 2\ndecay_steps = 20\n\
-             min_lr = 3e-4\n[train]\nmax_steps = 20\nbatch_size = 4\neval_interval = 20\n\
-             eval_iters = 1\ncheckpoint_interval = 20\n",
-            corpus.display()
-        ),
-    )
-    .unwrap();
+    let config = tiny_config(dir, |c| {
+        c.model.context_length = 32;
+        c.schedule.decay_steps = Some(20);
+        (c.train.max_steps, c.train.grad_accum) = (20, 1);
+        (c.train.eval_interval, c.train.eval_iters) = (20, 1);
+        c.train.checkpoint_interval = 20;
+    });
     let out = dir.join("shakespeare");
     let status = bin()
         .args(["train", "--no-tui", "--config"])
@@ -160,10 +152,7 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!(
-            "http://{}/?prompt=ROMEO&max_tokens=30",
-            server.address
-        ))
+        .arg(format!("http://{}/?prompt=ROMEO", server.address))
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&output.stdout);

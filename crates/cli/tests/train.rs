@@ -5,42 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_claude-rust"))
-}
+use claude_trainer::Precision;
 
+use crate::support::{bin, free_port, tiny_config};
+
+/// `configs/tiny.toml` for 400 steps, checkpointing every 5 and keeping the last 3.
 fn write_config(dir: &Path) -> PathBuf {
-    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-            [data]
-            text = "{}"
-            [model]
-            context_length = 16
-            n_layer = 1
-            n_head = 2
-            d_model = 16
-            [schedule]
-            lr = 3e-3
-            warmup_steps = 5
-            decay_steps = 400
-            min_lr = 3e-4
-            [train]
-            max_steps = 400
-            batch_size = 4
-            eval_interval = 30
-            eval_iters = 2
-            checkpoint_interval = 5
-            keep_last = 3
-            "#,
-            corpus.display()
-        ),
-    )
-    .unwrap();
-    path
+    tiny_config(dir, |c| {
+        (c.schedule.warmup_steps, c.schedule.decay_steps) = (5, Some(400));
+        (c.train.max_steps, c.train.grad_accum) = (400, 1);
+        (c.train.eval_interval, c.train.checkpoint_interval) = (30, 5);
+        c.train.keep_last = 3;
+    })
 }
 
 fn train(config: &Path, out: &Path, extra: &[&str]) {
@@ -143,15 +119,6 @@ fn logged_losses(out: &Path) -> Vec<f64> {
                 .unwrap()
         })
         .collect()
-}
-
-/// A port nobody listens on (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits for every rank; each must end successfully.
@@ -349,21 +316,29 @@ fn dtypes_and_values_beyond_bf16(out: &Path, step: usize) -> (Vec<safetensors::D
 
 #[test]
 fn mixed_precision_follows_f32_training_on_f32_master_weights() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(write_config(dir.path())).unwrap();
-    let run = |precision: &str| {
-        let config = dir.path().join(format!("{precision}.toml"));
-        // [train] is the config's last table.
-        std::fs::write(&config, format!("{base}precision = \"{precision}\"\n")).unwrap();
-        let out = dir.path().join(precision);
+    let run = |precision: Precision| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = tiny_config(dir.path(), |c| {
+            (c.schedule.warmup_steps, c.schedule.decay_steps) = (5, Some(400));
+            (c.train.grad_accum, c.train.checkpoint_interval) = (1, 40);
+            c.train.precision = precision;
+        });
+        let out = dir.path().join("run");
         train(&config, &out, &["--max-steps", "40"]);
-        out
+        (dir, out)
     };
-    let reference = logged_losses(&run("f32"));
-    for (precision, tolerance) in [("bf16-mixed", 0.01), ("f16-mixed", 0.05)] {
-        let out = run(precision);
+    let (_f32_dir, f32_out) = run(Precision::F32);
+    let reference = logged_losses(&f32_out);
+    for (precision, tolerance, dtype) in [
+        (Precision::Bf16Mixed, 0.01, safetensors::Dtype::F32),
+        (Precision::F16Mixed, 0.05, safetensors::Dtype::F32),
+        (Precision::Bf16True, 0.05, safetensors::Dtype::BF16),
+    ] {
+        let (_dir, out) = run(precision);
         let losses = logged_losses(&out);
         assert_eq!(losses.len(), 40);
+        // Training happened: the loss fell from ln(65) as f32's did.
+        assert!(losses[39] < losses[0] - 0.3, "{precision:?}: {losses:?}");
         // f16 skips its first steps while the loss scale comes down from 2^16; compare the end.
         let (ours, theirs) = (
             losses[35..].iter().sum::<f64>(),
@@ -371,14 +346,16 @@ fn mixed_precision_follows_f32_training_on_f32_master_weights() {
         );
         assert!(
             (ours - theirs).abs() / 5.0 < tolerance,
-            "{precision}: mean loss of the last 5 steps {} vs {} in f32",
+            "{precision:?}: mean loss of the last 5 steps {} vs {} in f32",
             ours / 5.0,
             theirs / 5.0
         );
-        // The optimizer's weights are f32, and hold updates a bf16 weight would round away.
         let (dtypes, beyond_bf16) = dtypes_and_values_beyond_bf16(&out, 40);
-        assert_eq!(dtypes, [safetensors::Dtype::F32], "{precision}");
-        assert!(beyond_bf16 > 0.9, "{precision}: {beyond_bf16}");
+        assert_eq!(dtypes, [dtype], "{precision:?}");
+        if dtype == safetensors::Dtype::F32 {
+            // The optimizer's weights are f32, and hold updates a bf16 weight would round away.
+            assert!(beyond_bf16 > 0.9, "{precision:?}: {beyond_bf16}");
+        }
     }
 }
 
@@ -433,4 +410,69 @@ fn training_on_an_unknown_device_is_a_clear_error() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown device \"tpu\""));
+}
+
+/// Serves `body` over HTTP on loopback to one client; returns the address of the file.
+fn serve_once(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/input.txt", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+    });
+    url
+}
+
+#[test]
+fn without_the_shared_data_the_default_corpus_is_downloaded_into_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    // The config names no text: the default corpus, tinyshakespeare.
+    let config = tiny_config(dir.path(), |_| {});
+    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    let url = serve_once(std::fs::read(corpus).unwrap());
+    let (empty, cache) = (dir.path().join("no-shared-data"), dir.path().join("cache"));
+    let train_offline = |url: &str| {
+        bin()
+            .args(["train", "--no-tui", "--max-steps", "2", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.path().join("run"))
+            .env("CLAUDE_RUST_DATA", &empty)
+            .env("CLAUDE_RUST_CACHE", &cache)
+            .env("CLAUDE_RUST_TINYSHAKESPEARE_URL", url)
+            .output()
+            .unwrap()
+    };
+    let output = train_offline(&url);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(cache.join("data/tinyshakespeare.txt"))
+            .unwrap()
+            .len(),
+        1_115_394
+    );
+
+    // Offline with an empty cache: the error says where the file comes from and where it goes.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let nowhere = format!("http://127.0.0.1:{}/input.txt", free_port());
+    let output = train_offline(&nowhere);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&nowhere), "{stderr}");
+    assert!(
+        stderr.contains(&cache.join("data/tinyshakespeare.txt").display().to_string()),
+        "{stderr}"
+    );
 }

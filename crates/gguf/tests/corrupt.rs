@@ -1,16 +1,10 @@
 //! Bad input: truncated, corrupted and absurd files must give an error naming the file and the
 //! problem, never a panic or a huge allocation.
 
-use std::path::{Path, PathBuf};
+use claude_tokenizer::shared_data_dir as data_dir;
+use std::path::Path;
 
 use claude_gguf::{Array, Error, GgufFile, GgufWriter, Header, Value};
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("CLAUDE_RUST_DATA") {
-        Some(dir) => dir.into(),
-        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data").into(),
-    }
-}
 
 const NAME: &str = "corrupt-test.gguf";
 

@@ -1,18 +1,12 @@
 //! Reading real GGUF files: SmolLM2-135M (Q4_1) against the `gguf-metadata.json` written beside
 //! it by another reader, and llama.cpp's vocabulary files.
 
+use claude_tokenizer::shared_data_dir as data_dir;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use claude_gguf::{Array, GgufFile, Value};
 use serde_json::Value as Json;
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("CLAUDE_RUST_DATA") {
-        Some(dir) => dir.into(),
-        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data").into(),
-    }
-}
 
 fn smollm() -> PathBuf {
     data_dir().join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")

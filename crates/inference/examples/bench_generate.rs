@@ -30,15 +30,8 @@ fn device() -> Device {
 
 fn generator(device: &Device) -> Generator {
     if let Ok(dir) = std::env::var("CLAUDE_RUST_BENCH_CHECKPOINT") {
-        let dir = std::path::PathBuf::from(dir);
-        let (model, _) = claude_trainer::checkpoint::load_model(&dir, device).expect("checkpoint");
-        let tokenizer_dir = dir
-            .ancestors()
-            .map(|d| d.join("tokenizer"))
-            .find(|d| d.is_dir())
-            .expect("a tokenizer/ directory above the checkpoint");
-        let tokenizer = Tokenizer::load(tokenizer_dir).expect("tokenizer");
-        return Generator::new(model, tokenizer, device.clone());
+        return Generator::load(dir.as_ref(), None, device)
+            .expect("a checkpoint and its tokenizer");
     }
     let text = std::fs::read_to_string(
         claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt"),
@@ -46,7 +39,15 @@ fn generator(device: &Device) -> Generator {
     .unwrap_or_else(|_| PROMPT.to_string());
     let tokenizer = Tokenizer::Char(CharTokenizer::from_texts(&[text]));
     device.seed(0);
-    let model = ModelConfig::new(tokenizer.vocab_size(), 512, 4, 4, 128).init(device);
+    let model = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        context_length: 512,
+        n_layer: 4,
+        n_head: 4,
+        d_model: 128,
+        ..ModelConfig::default()
+    }
+    .init(device);
     Generator::new(model, tokenizer, device.clone())
 }
 

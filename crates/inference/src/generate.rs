@@ -132,11 +132,6 @@ impl Generator {
         self.model.context_length()
     }
 
-    /// The context overflow policy.
-    pub fn overflow(&self) -> OverflowPolicy {
-        self.overflow
-    }
-
     /// A batch with no sequences.
     pub fn batch(&self) -> Batch<'_> {
         Batch {
@@ -436,7 +431,7 @@ impl Slot {
         self.generated += 1;
         self.history.push(token);
         let tokenizer = &generator.tokenizer;
-        if Some(token) == tokenizer.end_of_text() {
+        if tokenizer.is_end_of_generation(token) {
             return TokenEvent {
                 token,
                 text: self.text.finish(),

@@ -1,5 +1,6 @@
 //! Generating text with a claude-core GPT, and serving it.
 //!
+//! - [`Generator::load`]: a generator from a model file and its tokenizer.
 //! - [`Generator`] / [`Batch`]: the KV-cache generator. A prompt is prefilled in one forward
 //!   pass; then every active sequence advances one token per decode step, all in one forward
 //!   pass whatever their lengths (continuous batching). [`generate_uncached`] is the plain
@@ -15,6 +16,7 @@
 pub mod engine;
 mod error;
 mod generate;
+mod load;
 mod sampler;
 pub mod server;
 mod text;
@@ -24,5 +26,6 @@ pub use generate::{
     Batch, Completion, FinishReason, Generator, OverflowPolicy, SequenceId, SequenceRequest,
     TokenEvent, generate_uncached,
 };
+pub use load::{LoadError, find_tokenizer};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};

@@ -56,21 +56,35 @@ pub struct SamplingParams {
 }
 
 impl Default for SamplingParams {
+    /// [`SamplingParams::NANOGPT`].
     fn default() -> Self {
-        SamplingParams {
-            temperature: 0.8,
-            top_k: 200,
-            top_p: 1.0,
-            min_p: 0.0,
-            repetition_penalty: 1.0,
-            frequency_penalty: 0.0,
-            presence_penalty: 0.0,
-            seed: 1337,
-        }
+        SamplingParams::NANOGPT
     }
 }
 
 impl SamplingParams {
+    /// nanoGPT's `sample.py`: temperature 0.8, top-k 200, seed 1337, nothing else. The default,
+    /// and what `claude-rust generate` samples with unless told otherwise.
+    pub const NANOGPT: SamplingParams = SamplingParams {
+        temperature: 0.8,
+        top_k: 200,
+        top_p: 1.0,
+        min_p: 0.0,
+        repetition_penalty: 1.0,
+        frequency_penalty: 0.0,
+        presence_penalty: 0.0,
+        seed: 1337,
+    };
+
+    /// OpenAI's API defaults, for a request that names no sampling field: temperature 1, top-p 1,
+    /// no top-k, min-p or penalties. The server starts every request from these.
+    pub const OPENAI: SamplingParams = SamplingParams {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        ..SamplingParams::NANOGPT
+    };
+
     /// Checks every field against its documented range (NaN is always rejected); the error
     /// names the first bad field and its value.
     pub fn validate(&self) -> Result<(), InvalidSamplingParam> {
@@ -184,11 +198,6 @@ impl Sampler {
             generated: HashMap::new(),
             scratch: Vec::new(),
         }
-    }
-
-    /// The parameters this sampler was built with.
-    pub fn params(&self) -> &SamplingParams {
-        &self.params
     }
 
     /// Picks the next token from one position's logits (`logits.len()` = vocabulary size),
@@ -423,12 +432,20 @@ mod tests {
     }
 
     #[test]
-    fn default_is_valid_and_matches_the_documented_values() {
+    fn presets_are_valid_and_match_the_documented_values() {
         let p = SamplingParams::default();
+        assert_eq!(p, SamplingParams::NANOGPT);
         assert_eq!(p.validate(), Ok(()));
         assert_eq!((p.temperature, p.top_k, p.seed), (0.8, 200, 1337));
         assert_eq!((p.top_p, p.min_p, p.repetition_penalty), (1.0, 0.0, 1.0));
         assert_eq!((p.frequency_penalty, p.presence_penalty), (0.0, 0.0));
+        let o = SamplingParams::OPENAI;
+        assert_eq!(o.validate(), Ok(()));
+        assert_eq!(
+            (o.temperature, o.top_k, o.top_p, o.min_p),
+            (1.0, 0, 1.0, 0.0)
+        );
+        assert_eq!((o.repetition_penalty, o.frequency_penalty), (1.0, 0.0));
     }
 
     #[test]

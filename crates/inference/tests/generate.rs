@@ -15,7 +15,14 @@ fn generator(seed: u64, context: usize) -> Generator {
     let device = Device::flex();
     device.seed(seed);
     let tokenizer = Tokenizer::Char(CharTokenizer::new(ALPHABET.chars()));
-    let config = ModelConfig::new(tokenizer.vocab_size(), context, 2, 2, 32);
+    let config = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        context_length: context,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 32,
+        ..ModelConfig::default()
+    };
     Generator::new(config.init(&device), tokenizer, device)
 }
 

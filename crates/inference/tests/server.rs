@@ -26,6 +26,8 @@ struct Setup {
     broken_positions: Option<usize>,
     max_tokens_cap: usize,
     overflow: OverflowPolicy,
+    /// The model's context length.
+    context: usize,
 }
 
 impl Default for Setup {
@@ -36,6 +38,7 @@ impl Default for Setup {
             broken_positions: None,
             max_tokens_cap: 100,
             overflow: OverflowPolicy::Reject,
+            context: CONTEXT,
         }
     }
 }
@@ -45,13 +48,21 @@ async fn start(setup: Setup) -> String {
     let device = Device::flex();
     device.seed(1);
     let tokenizer = Tokenizer::Char(CharTokenizer::new(ALPHABET.chars()));
-    let mut model = ModelConfig::new(tokenizer.vocab_size(), CONTEXT, 2, 2, 32).init(&device);
+    let mut model = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        context_length: setup.context,
+        n_layer: 2,
+        n_head: 2,
+        d_model: 32,
+        ..ModelConfig::default()
+    }
+    .init(&device);
     if let Some(len) = setup.broken_positions {
         model.wpe = PositionEmbedding::Learned(EmbeddingConfig::new(len, 32).init(&device));
     }
     let generator = Generator::new(model, tokenizer.clone(), device).with_overflow(setup.overflow);
     let (engine, _thread) = spawn_engine(generator, setup.engine);
-    let mut config = ServerConfig::new(MODEL, CONTEXT);
+    let mut config = ServerConfig::new(MODEL, setup.context);
     config.api_key = setup.api_key;
     config.max_tokens_cap = setup.max_tokens_cap;
     config.body_limit = 4096;
@@ -253,6 +264,15 @@ async fn models_health_metrics_and_page() {
         page.contains("/v1/chat/completions"),
         "the page talks to the chat endpoint"
     );
+    // Max tokens is empty by default (the reply may use the rest of the context), and the page
+    // tells when the server dropped old turns.
+    let max_tokens_input = page
+        .split("<input id=\"max_tokens\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("a max_tokens input");
+    assert!(!max_tokens_input.contains("value="), "{max_tokens_input}");
+    assert!(page.contains("truncated_messages"));
     post(
         &url,
         "/v1/completions",
@@ -473,10 +493,14 @@ async fn concurrent_clients_share_forward_passes() {
     );
 }
 
-/// Many streaming clients at once for a bounded time: every request is answered or cleanly
-/// refused, and the server is healthy afterwards. `CLAUDE_RUST_LOAD_SECS` sets the duration.
+/// Requests one load-test client sends at most.
+const LOAD_TEST_REQUESTS_PER_CLIENT: u32 = 200;
+
+/// The load test: 64 streaming clients at once for 8 seconds (`CLAUDE_RUST_LOAD_SECS` changes it)
+/// and at most [`LOAD_TEST_REQUESTS_PER_CLIENT`] requests each, whichever ends first: every
+/// request is answered or cleanly refused, and the server is healthy afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_test_every_request_answered_or_refused() {
+async fn load_test_64_clients_every_request_answered_or_refused() {
     let seconds: u64 = std::env::var("CLAUDE_RUST_LOAD_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -496,7 +520,7 @@ async fn load_test_every_request_answered_or_refused() {
         let url = url.clone();
         tokio::spawn(async move {
             let (mut done, mut refused) = (0u32, 0u32);
-            while Instant::now() < end {
+            while Instant::now() < end && done + refused < LOAD_TEST_REQUESTS_PER_CLIENT {
                 let response = client()
                     .post(format!("{url}/v1/chat/completions"))
                     .json(&json!({"model": MODEL, "stream": true, "max_tokens": 16,
@@ -530,4 +554,265 @@ async fn load_test_every_request_answered_or_refused() {
     assert!(done > 0);
     assert_eq!(health_status(&url).await, 200);
     assert_eq!(metric(&url, "claude_queue_depth").await, 0.0);
+}
+
+/// A short context, as the quick-start model's.
+const SHORT_CONTEXT: usize = 64;
+
+fn short_context() -> Setup {
+    Setup {
+        context: SHORT_CONTEXT,
+        ..Setup::default()
+    }
+}
+
+/// A chat request for `messages` (role, content), with `extra` fields merged in.
+fn chat_request(messages: &[(&str, &str)], extra: Value) -> Value {
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
+    let mut body = json!({"model": MODEL, "messages": messages, "temperature": 0});
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    body
+}
+
+/// The plain chat template's prompt for `messages`; with the character tokenizer, its length
+/// in characters is its length in tokens.
+fn plain_prompt(messages: &[(&str, &str)]) -> String {
+    let turns: String = messages
+        .iter()
+        .map(|(role, text)| format!("{}:\n{text}\n\n", role.to_uppercase()))
+        .collect();
+    turns + "ASSISTANT:\n"
+}
+
+/// A conversation too long for a 64-token context: the system message takes 19 tokens, the
+/// turns 28, 33, 18, 16 and 10, and the assistant's cue 11 (135 in all).
+const LONG_CHAT: [(&str, &str); 6] = [
+    ("system", "Be brief."),
+    ("user", "aaaaaaaaaaaaaaaaaaaa"),
+    ("assistant", "bbbbbbbbbbbbbbbbbbbb"),
+    ("user", "cccccccccc"),
+    ("assistant", "ddd"),
+    ("user", "Hi"),
+];
+
+/// `LONG_CHAT` without its `dropped` oldest turns.
+fn long_chat_without(dropped: usize) -> Vec<(&'static str, &'static str)> {
+    let mut kept = vec![LONG_CHAT[0]];
+    kept.extend_from_slice(&LONG_CHAT[1 + dropped..]);
+    kept
+}
+
+#[tokio::test]
+async fn a_long_chat_drops_its_oldest_turns_to_fit_the_context() {
+    let url = start(short_context()).await;
+    let chat = "/v1/chat/completions";
+    assert!(plain_prompt(&LONG_CHAT).len() > SHORT_CONTEXT);
+
+    // With max_tokens 8 the prompt may have 56 tokens: the three oldest turns go, no more.
+    let (status, body) = post(
+        &url,
+        chat,
+        chat_request(&LONG_CHAT, json!({"max_tokens": 8})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["truncated_messages"], 3, "{body}");
+    let kept = plain_prompt(&long_chat_without(3)).len();
+    assert_eq!(kept, 56);
+    assert!(plain_prompt(&long_chat_without(2)).len() + 8 > SHORT_CONTEXT);
+    assert_eq!(body["usage"]["prompt_tokens"], kept, "{body}");
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 8);
+
+    // Without max_tokens, turns go until a quarter of the context (16 tokens) is left for the
+    // reply, which may then use all that is left.
+    let (status, body) = post(&url, chat, chat_request(&LONG_CHAT, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["truncated_messages"], 4, "{body}");
+    let kept = plain_prompt(&long_chat_without(4)).len();
+    assert_eq!(body["usage"]["prompt_tokens"], kept, "{body}");
+    assert!(plain_prompt(&long_chat_without(3)).len() + 16 > SHORT_CONTEXT);
+    let completion = body["usage"]["completion_tokens"].as_u64().unwrap() as usize;
+    assert!(completion <= SHORT_CONTEXT - kept, "{body}");
+
+    // When no number of drops leaves 16 tokens, the fewest that leave one.
+    let long_question = "x".repeat(30); // 38 tokens, with the cue 49
+    let messages = [
+        ("user", "aaaaaaaaaaaaaaaaaaaa"),
+        ("assistant", "bbbbbbbbbbbbbbbbbbbb"),
+        ("user", long_question.as_str()),
+    ];
+    let (status, body) = post(&url, chat, chat_request(&messages, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["truncated_messages"], 2, "{body}");
+    assert_eq!(body["usage"]["prompt_tokens"], 49, "{body}");
+    // ... and none when the whole conversation leaves one.
+    let messages = [("user", "Hi"), ("user", long_question.as_str())];
+    let (status, body) = post(&url, chat, chat_request(&messages, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("truncated_messages").is_none(), "{body}");
+    assert_eq!(body["usage"]["prompt_tokens"], 59, "{body}");
+
+    // A conversation that fits is sent whole, and the field is absent.
+    let (status, body) = post(
+        &url,
+        chat,
+        chat_request(&long_chat_without(4), json!({"max_tokens": 8})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("truncated_messages").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_long_streamed_chat_reports_the_dropped_turns_in_every_chunk() {
+    let url = start(short_context()).await;
+    let body = chat_request(
+        &LONG_CHAT,
+        json!({"max_tokens": 8, "stream": true, "stream_options": {"include_usage": true}}),
+    );
+    let response = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let data = sse_data(&response.text().await.unwrap());
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(chunks.len() >= 2, "{chunks:?}");
+    for chunk in &chunks {
+        assert_eq!(chunk["object"], "chat.completion.chunk", "{chunk}");
+        assert_eq!(chunk["truncated_messages"], 3, "{chunk}");
+    }
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(
+        usage["prompt_tokens"],
+        plain_prompt(&long_chat_without(3)).len()
+    );
+
+    // The same conversation, fitting, streams without the field.
+    let body = chat_request(
+        &long_chat_without(3),
+        json!({"max_tokens": 8, "stream": true}),
+    );
+    let response = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let data = sse_data(&response.text().await.unwrap());
+    for chunk in &data[..data.len() - 1] {
+        let chunk: Value = serde_json::from_str(chunk).unwrap();
+        assert!(chunk.get("truncated_messages").is_none(), "{chunk}");
+    }
+}
+
+#[tokio::test]
+async fn a_latest_message_longer_than_the_context_is_still_refused() {
+    let url = start(short_context()).await;
+    let chat = "/v1/chat/completions";
+    let long = "a".repeat(SHORT_CONTEXT);
+    // (case, conversation as (role, content), extra request fields)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Value);
+    let cases: Vec<Case> = vec![
+        ("alone", vec![("user", long.as_str())], json!({})),
+        (
+            "after older turns",
+            vec![
+                ("system", "Be brief."),
+                ("user", "Hi"),
+                ("assistant", "Hello"),
+                ("user", long.as_str()),
+            ],
+            json!({}),
+        ),
+        (
+            "streamed",
+            vec![
+                ("user", "Hi"),
+                ("assistant", "Hello"),
+                ("user", long.as_str()),
+            ],
+            json!({"stream": true}),
+        ),
+        // The latest turn fits, but not with the room max_tokens asks for.
+        (
+            "with max_tokens",
+            vec![("user", "Hi"), ("assistant", "Hello"), ("user", "Hi")],
+            json!({"max_tokens": 60}),
+        ),
+    ];
+    for (what, messages, extra) in cases {
+        let (status, error) = post(&url, chat, chat_request(&messages, extra)).await;
+        assert_eq!(status, 400, "{what}: {error}");
+        assert_eq!(
+            error["error"]["code"], "context_length_exceeded",
+            "{what}: {error}"
+        );
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("context length is 64"),
+            "{what}: {message}"
+        );
+        if messages.len() > 1 {
+            assert!(
+                message.contains("earlier messages dropped"),
+                "{what}: {message}"
+            );
+        }
+    }
+    assert_eq!(health_status(&url).await, 200);
+}
+
+#[tokio::test]
+async fn a_chat_without_max_tokens_uses_the_rest_of_a_short_context() {
+    // The quick-start situation: a 64-token model, a chat page sending no max_tokens.
+    let url = start(short_context()).await;
+    let messages = [("user", "ROMEO:")];
+    let prompt = plain_prompt(&messages).len();
+    let (status, body) = post(
+        &url,
+        "/v1/chat/completions",
+        chat_request(&messages, json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"]["prompt_tokens"], prompt);
+    let completion = body["usage"]["completion_tokens"].as_u64().unwrap() as usize;
+    assert!((1..=SHORT_CONTEXT - prompt).contains(&completion), "{body}");
+    assert!(body.get("truncated_messages").is_none(), "{body}");
+
+    let response = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&chat_request(&messages, json!({"stream": true})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let data = sse_data(&response.text().await.unwrap());
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let streamed: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        body["choices"][0]["message"]["content"].as_str().unwrap()
+    );
 }

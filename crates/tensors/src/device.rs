@@ -1,14 +1,12 @@
-//! Device strings (`cpu`, `wgpu`, `wgpu:1`, `cuda:0`, `ndarray`) -> burn devices.
+//! Device strings (`cpu`, `wgpu`, `wgpu:1`, `cuda:0`) -> burn devices.
 
 use burn::tensor::Device;
 
 /// A device named on the command line, before it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSpec {
-    /// burn's Flex CPU backend.
+    /// burn's Flex CPU backend (always compiled in).
     Cpu,
-    /// burn's ndarray CPU backend.
-    Ndarray,
     /// A wgpu adapter: the default one, or the N-th discrete GPU.
     Wgpu(Option<usize>),
     /// The N-th CUDA GPU.
@@ -19,7 +17,7 @@ pub enum DeviceSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     /// The string names no backend.
-    #[error("unknown device {0:?} (expected cpu, ndarray, wgpu, wgpu:N, cuda or cuda:N)")]
+    #[error("unknown device {0:?} (expected cpu, wgpu, wgpu:N, cuda or cuda:N)")]
     Unknown(String),
     /// The backend exists but this binary was built without it.
     #[error(
@@ -52,7 +50,6 @@ impl std::str::FromStr for DeviceSpec {
         };
         match (name, index) {
             ("cpu" | "flex", None) => Ok(DeviceSpec::Cpu),
-            ("ndarray", None) => Ok(DeviceSpec::Ndarray),
             ("wgpu" | "vulkan" | "gpu", index) => Ok(DeviceSpec::Wgpu(index)),
             ("cuda", index) => Ok(DeviceSpec::Cuda(index.unwrap_or(0))),
             _ => Err(DeviceError::Unknown(s.into())),
@@ -63,10 +60,9 @@ impl std::str::FromStr for DeviceSpec {
 /// The backends compiled into this binary, by feature name.
 pub fn compiled_backends() -> Vec<&'static str> {
     [
-        (cfg!(feature = "flex"), "flex"),
+        (true, "flex"),
         (cfg!(feature = "wgpu"), "wgpu"),
         (cfg!(feature = "cuda"), "cuda"),
-        (cfg!(feature = "ndarray"), "ndarray"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
@@ -78,7 +74,6 @@ impl DeviceSpec {
     pub fn feature(self) -> &'static str {
         match self {
             DeviceSpec::Cpu => "flex",
-            DeviceSpec::Ndarray => "ndarray",
             DeviceSpec::Wgpu(_) => "wgpu",
             DeviceSpec::Cuda(_) => "cuda",
         }
@@ -92,11 +87,7 @@ impl DeviceSpec {
             compiled: compiled_backends().join(", "),
         };
         match self {
-            #[cfg(feature = "flex")]
             DeviceSpec::Cpu => Ok(Device::flex()),
-            #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
-            DeviceSpec::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             DeviceSpec::Wgpu(index) => {
                 use burn::tensor::DeviceKind;
@@ -117,7 +108,6 @@ impl std::fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DeviceSpec::Cpu => write!(f, "cpu"),
-            DeviceSpec::Ndarray => write!(f, "ndarray"),
             DeviceSpec::Wgpu(None) => write!(f, "wgpu"),
             DeviceSpec::Wgpu(Some(i)) => write!(f, "wgpu:{i}"),
             DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),

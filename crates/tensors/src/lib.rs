@@ -6,16 +6,16 @@
 //!
 //! | feature | backend | device strings |
 //! |---|---|---|
-//! | `flex` (default) | burn's pure-Rust CPU backend (gemm, SIMD, rayon) | `cpu`, `flex` |
+//! | (always) | burn's pure-Rust CPU backend, Flex (gemm, SIMD, rayon) | `cpu`, `flex` |
 //! | `wgpu` | Vulkan / Metal / DX12 through wgpu (lavapipe in CI) | `wgpu`, `wgpu:N` (N-th discrete GPU) |
 //! | `cuda` | NVIDIA CUDA (building it downloads LLVM: needs network access) | `cuda`, `cuda:N` |
-//! | `ndarray` | burn's older ndarray CPU backend (deprecated upstream) | `ndarray` |
 //!
-//! [`kernels`] holds our own kernels (fused causal attention on the CPU), each behind a
-//! backend-agnostic function.
+//! [`kernels`] holds our own CPU kernels, each behind a backend-agnostic function; [`threads`]
+//! sets up rayon's pool for a training loop.
 
 pub mod device;
 pub mod kernels;
+pub mod threads;
 
 pub use burn;
 pub use device::{DeviceError, DeviceSpec, compiled_backends, parse_device, parse_devices};

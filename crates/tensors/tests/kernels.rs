@@ -212,7 +212,7 @@ fn packed_self_attention_matches_burns_ops_with_and_without_rotary_positions() {
 
         let ours = causal_self_attention(qkv.clone(), n_head, rotary);
         // burn's own ops all the way: split, burn's RoPE, decomposed attention, merge.
-        let (mut q, mut k, v) = split_heads(qkv.clone(), n_head, None);
+        let (mut q, mut k, v) = split_heads(qkv.clone(), n_head, n_head, None);
         if let Some((rope, start)) = rotary {
             q = rope.apply(q, start);
             k = rope.apply(k, start);

@@ -18,7 +18,7 @@ pub enum Error {
     },
     /// A corpus holds bytes that are not valid UTF-8 (and the policy is to fail).
     #[error(
-        "{path}: invalid UTF-8 at byte offset {offset} (use --invalid-utf8 replace or skip to continue)"
+        "{path}: invalid UTF-8 at byte offset {offset} (choose the replace or skip UTF-8 policy to continue)"
     )]
     InvalidUtf8 {
         /// The corpus file.
@@ -61,6 +61,9 @@ pub enum Error {
         /// Number of special tokens.
         specials: usize,
     },
+    /// A tokenizer inside a GGUF file could not be read or used.
+    #[error(transparent)]
+    Gguf(Box<crate::gguf::GgufError>),
     /// A training or configuration argument is invalid.
     #[error("invalid {field}: {message}")]
     InvalidArgument {
@@ -121,5 +124,11 @@ impl Error {
             line,
             message: message.into(),
         }
+    }
+}
+
+impl From<crate::gguf::GgufError> for Error {
+    fn from(error: crate::gguf::GgufError) -> Self {
+        Error::Gguf(Box::new(error))
     }
 }

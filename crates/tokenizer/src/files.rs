@@ -99,6 +99,12 @@ pub fn save(tokenizer: &Tokenizer, dir: &Path) -> Result<()> {
                     .collect(),
             }
         }
+        Tokenizer::Gguf(_) => {
+            return Err(Error::InvalidArgument {
+                field: "tokenizer",
+                message: "a GGUF file's tokenizer is read from the file, not saved apart".into(),
+            });
+        }
         Tokenizer::Char(chars) => {
             let entries = chars.chars().iter().map(|c| c.to_string());
             write_atomic(&dir.join(VOCAB_FILE), vocab_json(entries).as_bytes())?;

@@ -6,6 +6,7 @@
 //! - [`BpeTrainer`]: learns merges from text files, streamed and counted in parallel.
 //! - [`CharTokenizer`]: one id per character, for nanoGPT-style `shakespeare_char` runs.
 //! - [`Tokenizer`]: either of them, loaded from a directory.
+//! - [`WordPieceTokenizer`]: BERT's WordPiece, for sentence embedders (all-MiniLM-L6-v2).
 //! - [`data`]: corpus -> `train.bin` / `val.bin` (little-endian `u32` ids + JSON sidecar), and a
 //!   memory-mapped reader that hands out random training windows.
 //!
@@ -27,25 +28,21 @@ mod char_level;
 pub mod data;
 mod error;
 pub mod files;
+pub mod gguf;
 mod merge;
 pub mod pretokenize;
 pub mod text_stream;
 mod tokenizer;
 mod train;
+pub mod wordpiece;
 
 pub use bpe::{AllowedSpecial, BpeTokenizer};
 pub use char_level::CharTokenizer;
+pub use data::shared_data_dir;
 pub use error::{Error, Result};
+pub use gguf::GgufTokenizer;
 pub use pretokenize::Pattern;
 pub use text_stream::Utf8Policy;
 pub use tokenizer::{END_OF_TEXT, Tokenizer};
 pub use train::BpeTrainer;
-
-/// Where the shared test data lives: `$CLAUDE_RUST_DATA`, else `../shared/data` relative to the
-/// workspace root.
-pub fn shared_data_dir() -> std::path::PathBuf {
-    match std::env::var_os("CLAUDE_RUST_DATA") {
-        Some(dir) => dir.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    }
-}
+pub use wordpiece::WordPieceTokenizer;

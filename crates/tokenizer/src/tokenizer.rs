@@ -8,12 +8,13 @@ use crate::bpe::{AllowedSpecial, BpeTokenizer};
 use crate::char_level::CharTokenizer;
 use crate::error::Result;
 use crate::files;
+use crate::gguf::{DecodeOptions, EncodeOptions, GgufTokenizer};
 use crate::text_stream::CutRule;
 
 /// The conventional end-of-text special token; data preparation puts it between documents.
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
-/// A byte-level BPE or a character-level tokenizer.
+/// A byte-level BPE, a character-level, or a GGUF file's tokenizer.
 // One value per process, never stored in bulk: the size gap between the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub enum Tokenizer {
     Bpe(BpeTokenizer),
     /// One token per character (nanoGPT's `shakespeare_char`).
     Char(CharTokenizer),
+    /// The tokenizer stored in a GGUF model file (llama.cpp's `tokenizer.ggml.*`).
+    Gguf(GgufTokenizer),
 }
 
 impl Tokenizer {
@@ -31,7 +34,13 @@ impl Tokenizer {
         files::load(dir.as_ref())
     }
 
-    /// Saves into `dir`, atomically file by file.
+    /// The tokenizer inside the GGUF file `path`.
+    pub fn from_gguf(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Tokenizer::Gguf(GgufTokenizer::open(path)?))
+    }
+
+    /// Saves into `dir`, atomically file by file. A GGUF file's tokenizer stays in its file
+    /// (an error).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         files::save(self, dir.as_ref())
     }
@@ -41,23 +50,41 @@ impl Tokenizer {
         match self {
             Tokenizer::Bpe(t) => t.vocab_size(),
             Tokenizer::Char(t) => t.vocab_size(),
+            Tokenizer::Gguf(t) => t.vocab_size(),
         }
     }
 
-    /// Encodes text; special-token text is ordinary text. Fails only for a character tokenizer
-    /// meeting a character outside its alphabet.
+    /// Encodes text; special-token text is ordinary text. A GGUF tokenizer adds BOS / EOS
+    /// where its file says to, as llama.cpp does for a prompt. Fails only for a character
+    /// tokenizer meeting a character outside its alphabet.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match self {
             Tokenizer::Bpe(t) => Ok(t.encode(text)),
             Tokenizer::Char(t) => t.encode(text),
+            Tokenizer::Gguf(t) => Ok(t.encode(
+                text,
+                EncodeOptions {
+                    add_special: true,
+                    parse_special: false,
+                },
+            )),
         }
     }
 
-    /// Encodes text, turning the allowed special tokens into their ids.
+    /// Encodes text, turning the allowed special tokens into their ids (a GGUF tokenizer:
+    /// every control token, as a rendered chat template needs; no BOS / EOS is added, the
+    /// template writes them).
     pub fn encode_with_special(&self, text: &str, allowed: AllowedSpecial<'_>) -> Result<Vec<u32>> {
         match self {
             Tokenizer::Bpe(t) => Ok(t.encode_with_special(text, allowed)),
             Tokenizer::Char(t) => t.encode(text),
+            Tokenizer::Gguf(t) => Ok(t.encode(
+                text,
+                EncodeOptions {
+                    add_special: false,
+                    parse_special: true,
+                },
+            )),
         }
     }
 
@@ -66,6 +93,14 @@ impl Tokenizer {
         match self {
             Tokenizer::Bpe(t) => t.decode_bytes(ids),
             Tokenizer::Char(t) => t.decode(ids).map(String::into_bytes),
+            // Token by token, as streaming decodes: each token's own bytes, control tokens none.
+            Tokenizer::Gguf(t) => {
+                let mut bytes = Vec::new();
+                for &id in ids {
+                    bytes.extend_from_slice(&t.token_piece(id, false)?);
+                }
+                Ok(bytes)
+            }
         }
     }
 
@@ -74,14 +109,25 @@ impl Tokenizer {
         match self {
             Tokenizer::Bpe(t) => t.decode(ids),
             Tokenizer::Char(t) => t.decode(ids),
+            Tokenizer::Gguf(t) => Ok(t.decode(ids, DecodeOptions::default())?),
         }
     }
 
-    /// The id of the end-of-text token, if the tokenizer has one.
+    /// The id of the end-of-text token (a GGUF tokenizer's EOS), if the tokenizer has one.
     pub fn end_of_text(&self) -> Option<u32> {
         match self {
             Tokenizer::Bpe(t) => t.special_id(END_OF_TEXT),
             Tokenizer::Char(_) => None,
+            Tokenizer::Gguf(t) => t.special_ids().eos,
+        }
+    }
+
+    /// Whether generating `id` ends the text: the end-of-text token, or any of a GGUF
+    /// tokenizer's end-of-generation tokens (EOS, `<|im_end|>`, `<|eot_id|>`, ...).
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        match self {
+            Tokenizer::Gguf(t) => t.is_end_of_generation(id),
+            _ => self.end_of_text() == Some(id),
         }
     }
 
@@ -90,6 +136,10 @@ impl Tokenizer {
         match self {
             Tokenizer::Bpe(t) => CutRule::Pattern(t.pattern()),
             Tokenizer::Char(_) => CutRule::AnyNewline,
+            // cl100k's rule, the strictest: cut only before a newline that follows a letter or a
+            // digit (llama.cpp's pre-tokenizers, like cl100k, let punctuation and spaces swallow
+            // the newlines after them).
+            Tokenizer::Gguf(_) => CutRule::Pattern(crate::Pattern::Gpt4),
         }
     }
 
@@ -119,6 +169,13 @@ impl Tokenizer {
                 field(b"char");
                 for c in t.chars() {
                     field(c.to_string().as_bytes());
+                }
+            }
+            Tokenizer::Gguf(t) => {
+                field(b"gguf");
+                field(format!("{:?} {:?}", t.kind(), t.pre_tokenizer()).as_bytes());
+                for id in 0..t.vocab_size() as u32 {
+                    field(t.token_text(id).unwrap_or_default().as_bytes());
                 }
             }
         }

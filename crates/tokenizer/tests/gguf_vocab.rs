@@ -3,6 +3,8 @@
 //! does (no BOS / EOS added, special tokens not parsed), must give the ids of the matching line of
 //! the `.gguf.out`; and the ids decode back to the input.
 
+use crate::support::llamacpp_cases;
+use claude_tokenizer::shared_data_dir as data_dir;
 use std::path::{Path, PathBuf};
 
 use claude_gguf::GgufWriter;
@@ -10,37 +12,8 @@ use claude_tokenizer::gguf::{
     DecodeOptions, EncodeOptions, GgufError, GgufTokenizer, ModelKind, PreTokenizer,
 };
 
-fn data_dir() -> PathBuf {
-    match std::env::var_os("CLAUDE_RUST_DATA") {
-        Some(dir) => dir.into(),
-        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data").into(),
-    }
-}
-
 fn vocab(name: &str) -> PathBuf {
     data_dir().join("tokenizer/llamacpp-vocab").join(name)
-}
-
-/// The suite beside `gguf`: `(input, expected ids)` in file order.
-fn cases(gguf: &Path) -> Vec<(String, Vec<u32>)> {
-    let read = |ext: &str| {
-        let path = PathBuf::from(format!("{}.{ext}", gguf.display()));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let inputs: Vec<String> = read("inp")
-        .split_terminator("\n__ggml_vocab_test__\n")
-        .map(str::to_owned)
-        .collect();
-    let outputs: Vec<Vec<u32>> = read("out")
-        .lines()
-        .map(|line| {
-            line.split_whitespace()
-                .map(|id| id.parse().unwrap())
-                .collect()
-        })
-        .collect();
-    assert_eq!(inputs.len(), outputs.len(), "one expected line per input");
-    inputs.into_iter().zip(outputs).collect()
 }
 
 /// Cases a suite is known to fail, with the reason (none at present).
@@ -102,7 +75,7 @@ fn llama_spm_suite() {
     let tokenizer = GgufTokenizer::open(&path).unwrap();
     assert_eq!(tokenizer.kind(), ModelKind::Spm);
     assert_eq!(tokenizer.vocab_size(), 32000);
-    let cases = cases(&path);
+    let cases = llamacpp_cases(&path);
     assert_eq!(check_suite(&tokenizer, "llama-spm", &cases), 46);
     check_decode(&tokenizer, &cases, false);
     // BOS is added on request. Decoding drops the space put before the text, except (as in
@@ -138,7 +111,7 @@ fn phi3_suite() {
     let path = vocab("ggml-vocab-phi-3.gguf");
     let tokenizer = GgufTokenizer::open(&path).unwrap();
     assert_eq!(tokenizer.kind(), ModelKind::Spm);
-    let cases = cases(&path);
+    let cases = llamacpp_cases(&path);
     assert_eq!(check_suite(&tokenizer, "phi-3", &cases), 46);
     check_decode(&tokenizer, &cases, false);
     // Control tokens are text unless special tokens are parsed; Phi-3's strip the spaces after.
@@ -170,7 +143,7 @@ fn llama3_bpe_suite() {
     let tokenizer = GgufTokenizer::open(&path).unwrap();
     assert_eq!(tokenizer.kind(), ModelKind::Bpe);
     assert_eq!(tokenizer.pre_tokenizer(), Some(PreTokenizer::Llama3));
-    let cases = cases(&path);
+    let cases = llamacpp_cases(&path);
     assert_eq!(check_suite(&tokenizer, "llama-bpe", &cases), 46);
     for (text, ids) in &cases {
         assert_eq!(pieces(&tokenizer, ids), text.as_bytes());
@@ -200,7 +173,7 @@ fn qwen2_suite() {
     let path = vocab("ggml-vocab-qwen2.gguf");
     let tokenizer = GgufTokenizer::open(&path).unwrap();
     assert_eq!(tokenizer.pre_tokenizer(), Some(PreTokenizer::Qwen2));
-    let cases = cases(&path);
+    let cases = llamacpp_cases(&path);
     assert_eq!(check_suite(&tokenizer, "qwen2", &cases), 46);
     check_decode(&tokenizer, &cases, false);
     // No BOS for Qwen2; user-defined tokens are matched even when special tokens are not parsed.
@@ -282,7 +255,7 @@ fn gpt2_suite() {
     let tokenizer = GgufTokenizer::open(&path).unwrap();
     assert_eq!(tokenizer.vocab_size(), 50257);
     assert_eq!(tokenizer.pre_tokenizer(), Some(PreTokenizer::Gpt2));
-    let cases = cases(&shared);
+    let cases = llamacpp_cases(&shared);
     assert_eq!(check_suite(&tokenizer, "gpt-2", &cases), 46);
     for (text, ids) in &cases {
         assert_eq!(pieces(&tokenizer, ids), text.as_bytes());

@@ -169,7 +169,7 @@ fn failed_prepare_leaves_no_output_files() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: invalid UTF-8 at byte offset 15 (use --invalid-utf8 replace or skip to continue)",
+            "{}: invalid UTF-8 at byte offset 15 (choose the replace or skip UTF-8 policy to continue)",
             corpus.display()
         )
     );

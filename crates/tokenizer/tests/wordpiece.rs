@@ -3,6 +3,7 @@
 //! ids of a few dozen texts, and the normalization and word splitting of every code point. Also
 //! its length limit, decoding, and the errors of malformed vocabulary files.
 
+use crate::support::llamacpp_cases;
 use std::path::{Path, PathBuf};
 
 use claude_tokenizer::wordpiece::{BertNormalizer, WordPieceConfig, read_vocab_txt, split_words};
@@ -385,23 +386,8 @@ fn llama_cpp_bert_bge_suite() {
     assert_eq!(tokens, minilm);
     let tokenizer = WordPieceTokenizer::new(tokens, &WordPieceConfig::default()).unwrap();
 
-    let read = |ext: &str| {
-        let path = PathBuf::from(format!("{}.{ext}", gguf.display()));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let inputs: Vec<String> = read("inp")
-        .split_terminator("\n__ggml_vocab_test__\n")
-        .map(String::from)
-        .collect();
-    let expected: Vec<Vec<u32>> = read("out")
-        .lines()
-        .map(|line| {
-            line.split_whitespace()
-                .map(|id| id.parse().unwrap())
-                .collect()
-        })
-        .collect();
-    assert_eq!(inputs.len(), expected.len(), "one expected line per input");
+    let (inputs, expected): (Vec<String>, Vec<Vec<u32>>) =
+        llamacpp_cases(&gguf).into_iter().unzip();
     let failed: Vec<String> = inputs
         .iter()
         .zip(&expected)

@@ -1,8 +1,8 @@
 //! Checkpoints.
 //!
 //! Each checkpoint is a directory `<out>/checkpoints/step-00000250/` holding
-//! - `model.safetensors`: the weights under GPT-2-style names, with the model config (JSON) in the
-//!   header metadata under `config`; this is the file to share, generate from or convert;
+//! - `model.safetensors`: the model file ([`Gpt::save`]), the file to share, generate from or
+//!   convert;
 //! - `model.bpk` and `optim.bpk`: burnpack files of the weights and AdamW moments (burnpack keeps
 //!   the parameter ids that the optimizer state is keyed by), for `--resume`;
 //! - `state.json`: step, losses and tokens seen.
@@ -14,23 +14,18 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
-use claude_core::{Gpt, ModelConfig};
+use claude_core::{Gpt, MODEL_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::precision::LossScaler;
 
-/// Weights for sharing and generation.
-pub const MODEL_FILE: &str = "model.safetensors";
 /// Weights with parameter ids, for resuming.
 const RESUME_MODEL_FILE: &str = "model.bpk";
 /// Optimizer state, for resuming.
 const OPTIM_FILE: &str = "optim.bpk";
 /// Progress, for resuming.
 const STATE_FILE: &str = "state.json";
-/// Header metadata key holding the model config.
-const CONFIG_KEY: &str = "config";
 
 /// Where a run stands; saved with each checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,62 +43,6 @@ pub struct TrainState {
     /// The f16 loss scale, under `f16-mixed` precision.
     #[serde(default)]
     pub loss_scaler: Option<LossScaler>,
-}
-
-/// Saves `model` as safetensors with its config in the header.
-pub fn save_safetensors(model: &Gpt, config: &ModelConfig, path: &Path) -> Result<()> {
-    let json = serde_json::to_string(config).expect("model config serializes");
-    let mut store = SafetensorsStore::from_file(path)
-        .metadata(CONFIG_KEY, json)
-        .skip_enum_variants(true)
-        .overwrite(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| Error::checkpoint(path, e.to_string()))
-}
-
-/// Reads the model config from a safetensors header.
-pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
-    let json = metadata
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(CONFIG_KEY))
-        .ok_or_else(|| Error::checkpoint(path, "no model config in the header metadata"))?;
-    let config: ModelConfig = serde_json::from_str(json)
-        .map_err(|e| Error::checkpoint(path, format!("bad model config in the header: {e}")))?;
-    config.validate()?;
-    Ok(config)
-}
-
-/// The safetensors file of a checkpoint given as a file or a checkpoint directory.
-pub fn model_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join(MODEL_FILE)
-    } else {
-        path.to_path_buf()
-    }
-}
-
-/// Loads a model (and its config) from a safetensors file or a checkpoint directory.
-pub fn load_model(path: &Path, device: &Device) -> Result<(Gpt, ModelConfig)> {
-    let file = model_file(path);
-    let config = read_config(&file)?;
-    let mut model = config.init(device);
-    let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| Error::checkpoint(&file, e.to_string()))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
-        let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
-        return Err(Error::checkpoint(
-            &file,
-            format!("missing tensors {missing:?}, errors {:?}", result.errors),
-        ));
-    }
-    Ok((model, config))
 }
 
 /// The checkpoints of one run.
@@ -130,16 +69,15 @@ impl Checkpoints {
     pub fn save(
         &self,
         model: &Gpt,
-        config: &ModelConfig,
         optim: &ModuleOptimizer,
         state: &TrainState,
         is_best: bool,
     ) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let dir = self.root.join(format!("step-{:08}", state.step));
-        self.write_atomically(&dir, model, config, optim, state)?;
+        self.write_atomically(&dir, model, optim, state)?;
         if is_best {
-            self.write_atomically(&self.best(), model, config, optim, state)?;
+            self.write_atomically(&self.best(), model, optim, state)?;
         }
         self.prune()?;
         Ok(dir)
@@ -149,7 +87,6 @@ impl Checkpoints {
         &self,
         dir: &Path,
         model: &Gpt,
-        config: &ModelConfig,
         optim: &ModuleOptimizer,
         state: &TrainState,
     ) -> Result<()> {
@@ -162,7 +99,7 @@ impl Checkpoints {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        save_safetensors(model, config, &tmp.join(MODEL_FILE))?;
+        model.save(&tmp.join(MODEL_FILE))?;
         let bpk = tmp.join(RESUME_MODEL_FILE);
         model
             .clone()

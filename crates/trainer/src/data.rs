@@ -6,15 +6,8 @@ use claude_tokenizer::data::{PrepareOptions, TokenFile, prepare};
 use claude_tokenizer::{CharTokenizer, Tokenizer, Utf8Policy};
 
 use crate::config::DataConfig;
+use crate::corpus::default_corpus;
 use crate::error::{Error, Result};
-
-/// The default corpus: `$CLAUDE_RUST_DATA/text/tinyshakespeare.txt`, else
-/// `../shared/data/text/tinyshakespeare.txt`.
-pub fn default_corpus() -> PathBuf {
-    let data = std::env::var_os("CLAUDE_RUST_DATA")
-        .map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-    data.join("text/tinyshakespeare.txt")
-}
 
 /// Training and validation tokens with the tokenizer that made them.
 pub struct Dataset {
@@ -37,7 +30,10 @@ pub fn open_dataset(config: &DataConfig, out_dir: &Path) -> Result<Dataset> {
             (dir.clone(), Tokenizer::load(&tokenizer_dir)?)
         }
         None => {
-            let text = config.text.clone().unwrap_or_else(default_corpus);
+            let text = match &config.text {
+                Some(text) => text.clone(),
+                None => default_corpus()?,
+            };
             if !text.is_file() {
                 return Err(Error::NoData(text));
             }

@@ -27,18 +27,32 @@ pub enum Error {
     /// The model configuration is impossible.
     #[error(transparent)]
     Model(#[from] claude_core::ConfigError),
+    /// A model file could not be written or read.
+    #[error(transparent)]
+    ModelFile(#[from] claude_core::ModelFileError),
     /// Tokenizer or token data problem.
     #[error(transparent)]
     Data(#[from] claude_tokenizer::Error),
     /// The device string is unusable.
     #[error(transparent)]
     Device(#[from] claude_tensors::DeviceError),
-    /// No corpus was named and the default one is missing.
-    #[error(
-        "no training data: set data.text or data.dir in the config (the default corpus {0} does not exist; \
-         point CLAUDE_RUST_DATA at the shared data or download tinyshakespeare.txt)"
-    )]
+    /// The config's text file does not exist.
+    #[error("no training data: data.text {0} does not exist")]
     NoData(PathBuf),
+    /// No corpus was named, and the default one is neither on disk nor downloadable.
+    #[error(
+        "no training data: the config names none, and the default corpus could not be downloaded \
+         from {url} ({reason}); download it to {destination}, point CLAUDE_RUST_DATA at the shared \
+         data, or set data.text or data.dir in the config"
+    )]
+    Download {
+        /// The address tried.
+        url: String,
+        /// Why it failed.
+        reason: String,
+        /// Where the file belongs.
+        destination: PathBuf,
+    },
     /// A run setting does not fit the data or model.
     #[error("{0}")]
     Invalid(String),

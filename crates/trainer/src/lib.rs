@@ -1,26 +1,45 @@
 //! Training claude-core GPTs.
 //!
 //! [`train`] runs a [`TrainConfig`] (a TOML file in `configs/`): tokens come memory-mapped from
-//! `train.bin` ([`data`]), AdamW with weight decay on matrices only ([`optim`]), warmup + cosine
-//! learning rate ([`schedule`]), global-norm clipping ([`clip`]), gradient accumulation,
-//! evaluation on `val.bin`, atomic `.safetensors` checkpoints with resume ([`checkpoint`]), and
-//! metrics to the terminal and `metrics.jsonl` ([`metrics`]).
+//! `train.bin`, AdamW with weight decay on matrices only, warmup + cosine learning rate
+//! ([`Schedule`]), global-norm clipping, gradient accumulation, mixed precision ([`Precision`]),
+//! evaluation on `val.bin`, atomic checkpoints with exact resume, data parallel training over
+//! devices and processes ([`GroupConfig`]), and metrics to `metrics.jsonl` and a [`Reporter`].
+//!
+//! ```no_run
+//! use claude_trainer::{RunOptions, TextReporter, TrainConfig, train};
+//! # fn main() -> claude_trainer::Result<()> {
+//! let config = TrainConfig::load("configs/tiny.toml".as_ref())?;
+//! let options = RunOptions::new("out/tiny");
+//! let summary = train(config, &options, &mut TextReporter { every: 10 })?;
+//! println!("val loss {:?}, newest checkpoint {}", summary.val_loss, summary.checkpoint.display());
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod batch;
-pub mod checkpoint;
-pub mod clip;
-pub mod collective;
-pub mod config;
-pub mod dashboard;
-pub mod data;
-pub mod distributed;
+mod batch;
+mod checkpoint;
+mod clip;
+mod config;
+mod corpus;
+mod dashboard;
+mod data;
+mod distributed;
 mod error;
-pub mod metrics;
-pub mod optim;
-pub mod precision;
-pub mod run;
-pub mod schedule;
+mod evaluate;
+mod metrics;
+mod optim;
+mod precision;
+mod run;
+mod schedule;
+mod setup;
+mod step;
 
-pub use config::TrainConfig;
+pub use config::{DataConfig, LoopConfig, OptimConfig, Precision, TrainConfig};
+pub use corpus::{CACHE_ENV, TINYSHAKESPEARE_URL, TINYSHAKESPEARE_URL_ENV, default_corpus};
+pub use dashboard::DashboardReporter;
+pub use distributed::GroupConfig;
 pub use error::{Error, Result};
+pub use metrics::{Reporter, SilentReporter, StepMetrics, TextReporter};
 pub use run::{RunOptions, RunSummary, train};
+pub use schedule::Schedule;

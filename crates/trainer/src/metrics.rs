@@ -90,6 +90,17 @@ pub trait Reporter {
     }
 }
 
+/// Reports nothing (for tests and programs that read `metrics.jsonl` or the [`RunSummary`]
+/// instead).
+///
+/// [`RunSummary`]: crate::RunSummary
+pub struct SilentReporter;
+
+impl Reporter for SilentReporter {
+    fn step(&mut self, _: &StepMetrics, _: usize) {}
+    fn note(&mut self, _: &str) {}
+}
+
 /// Prints a line every `every` steps and on every evaluation.
 pub struct TextReporter {
     /// Print every this many steps.

@@ -1,64 +1,14 @@
-//! Training runs end to end on a tiny model: resume equals an uninterrupted run, checkpoints
-//! round-trip bit for bit, metrics are logged, and bad input is a clear error.
+//! Training runs end to end on a tiny model: resume equals an uninterrupted run, metrics are
+//! logged, evaluation matches a host computation, and bad input is a clear error.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
+use claude_core::Gpt;
 use claude_tokenizer::data::TokenFile;
-use claude_trainer::checkpoint::{load_model, save_safetensors};
-use claude_trainer::metrics::{Reporter, StepMetrics};
-use claude_trainer::{Error, RunOptions, TrainConfig, train};
+use claude_trainer::{Error, GroupConfig, RunOptions, SilentReporter, TrainConfig, train};
 
-/// burn's random generator is per device and process: runs that must be reproducible take
-/// turns instead of interleaving their draws.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Collects nothing, prints nothing.
-struct Quiet;
-
-impl Reporter for Quiet {
-    fn step(&mut self, _: &StepMetrics, _: usize) {}
-    fn note(&mut self, _: &str) {}
-}
-
-fn corpus() -> PathBuf {
-    claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt")
-}
-
-fn tiny_config(extra_model: &str) -> TrainConfig {
-    TrainConfig::parse(&format!(
-        r#"
-        [data]
-        text = "{}"
-        [model]
-        context_length = 16
-        n_layer = 1
-        n_head = 2
-        d_model = 16
-        {extra_model}
-        [schedule]
-        lr = 3e-3
-        warmup_steps = 2
-        decay_steps = 12
-        min_lr = 3e-4
-        [train]
-        max_steps = 12
-        batch_size = 4
-        grad_accum = 2
-        eval_interval = 6
-        eval_iters = 2
-        checkpoint_interval = 6
-        "#,
-        corpus().display()
-    ))
-    .unwrap()
-}
+use crate::support::{serial, tiny_config};
 
 fn options(out: &Path, resume: bool, max_steps: Option<usize>) -> RunOptions {
     RunOptions {
@@ -94,25 +44,25 @@ fn resumed_run_ends_where_an_uninterrupted_run_ends() {
     let _serial = serial();
     let whole = tempfile::tempdir().unwrap();
     let summary = train(
-        tiny_config(""),
+        tiny_config(),
         &options(whole.path(), false, None),
-        &mut Quiet,
+        &mut SilentReporter,
     )
     .unwrap();
     assert_eq!(summary.steps, 12);
 
     let split = tempfile::tempdir().unwrap();
     let first = train(
-        tiny_config(""),
+        tiny_config(),
         &options(split.path(), false, Some(6)),
-        &mut Quiet,
+        &mut SilentReporter,
     )
     .unwrap();
     assert_eq!(first.steps, 6);
     let second = train(
-        tiny_config(""),
+        tiny_config(),
         &options(split.path(), true, None),
-        &mut Quiet,
+        &mut SilentReporter,
     )
     .unwrap();
     assert_eq!(second.steps, 12);
@@ -131,9 +81,9 @@ fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
     train(
-        tiny_config(""),
+        tiny_config(),
         &options(out.path(), false, None),
-        &mut Quiet,
+        &mut SilentReporter,
     )
     .unwrap();
     let text = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
@@ -161,52 +111,6 @@ fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
 }
 
 #[test]
-fn checkpoint_round_trip_is_bit_identical() {
-    let _serial = serial();
-    let device = Device::flex();
-    let mut config =
-        tiny_config("positions = \"rope\"\nactivation = \"swiglu\"\nnorm = \"rmsnorm\"").model;
-    config.vocab_size = 40;
-    let model = config.init(&device);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    save_safetensors(&model, &config, &path).unwrap();
-    let (loaded, loaded_config) = load_model(&path, &device).unwrap();
-    assert_eq!(loaded_config, config);
-    let again = dir.path().join("again.safetensors");
-    save_safetensors(&loaded, &loaded_config, &again).unwrap();
-    assert_eq!(weights(&path), weights(&again));
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
-    let (a, b) = (
-        model.forward(ids.clone()).into_data(),
-        loaded.forward(ids).into_data(),
-    );
-    assert_eq!(a, b);
-}
-
-#[test]
-fn corrupt_checkpoints_are_clear_errors() {
-    let _serial = serial();
-    let device = Device::flex();
-    let mut config = tiny_config("").model;
-    config.vocab_size = 40;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    save_safetensors(&config.init(&device), &config, &path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    let err = load_model(&path, &device).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with(&format!("checkpoint {}", path.display())),
-        "{err}"
-    );
-    std::fs::write(&path, b"not a checkpoint").unwrap();
-    let err = load_model(&path, &device).unwrap_err();
-    assert!(err.to_string().contains("not a safetensors file"), "{err}");
-}
-
-#[test]
 fn bad_configs_are_clear_errors() {
     let _serial = serial();
     let err = TrainConfig::parse("[model]\ncontext_length = 8\nn_layers = 2\n").unwrap_err();
@@ -214,27 +118,41 @@ fn bad_configs_are_clear_errors() {
     assert!(err.contains("line 3"), "{err}");
 
     let out = tempfile::tempdir().unwrap();
-    let mut config = tiny_config("");
+    let mut config = tiny_config();
     config.model.n_head = 3;
-    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    let err = train(
+        config,
+        &options(out.path(), false, None),
+        &mut SilentReporter,
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("n_head 3 does not divide d_model 16"),
         "{err}"
     );
 
-    let mut config = tiny_config("");
+    let mut config = tiny_config();
     config.model.context_length = 200_000;
-    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    let err = train(
+        config,
+        &options(out.path(), false, None),
+        &mut SilentReporter,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("larger than the val data"),
         "{err}"
     );
 
-    let mut config = tiny_config("");
+    let mut config = tiny_config();
     config.data.text = Some(out.path().join("missing.txt"));
     assert!(matches!(
-        train(config, &options(out.path(), false, None), &mut Quiet),
+        train(
+            config,
+            &options(out.path(), false, None),
+            &mut SilentReporter
+        ),
         Err(Error::NoData(_))
     ));
 }
@@ -243,13 +161,18 @@ fn bad_configs_are_clear_errors() {
 fn a_diverging_run_stops_with_the_step_and_last_checkpoint() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let mut config = tiny_config("");
+    let mut config = tiny_config();
     config.schedule.lr = 1e6;
     config.schedule.min_lr = 1e6;
     config.optim.grad_clip = 0.0;
     config.train.max_steps = 200;
     config.train.checkpoint_interval = 1;
-    let err = train(config, &options(out.path(), false, None), &mut Quiet).unwrap_err();
+    let err = train(
+        config,
+        &options(out.path(), false, None),
+        &mut SilentReporter,
+    )
+    .unwrap_err();
     let Error::NonFiniteLoss {
         step,
         last_checkpoint,
@@ -305,10 +228,15 @@ fn host_cross_entropy(logits: &[f32], targets: &[u32], vocab: usize) -> f64 {
 fn final_evaluation_covers_val_in_order_and_matches_a_host_computation() {
     let _serial = serial();
     let out = tempfile::tempdir().unwrap();
-    let mut config = tiny_config("");
+    let mut config = tiny_config();
     // 40 windows of 16: not a multiple of the evaluation's 64 rows per pass.
     config.train.final_eval_tokens = 40 * 16 + 5;
-    let summary = train(config, &options(out.path(), false, None), &mut Quiet).unwrap();
+    let summary = train(
+        config,
+        &options(out.path(), false, None),
+        &mut SilentReporter,
+    )
+    .unwrap();
     let full = summary
         .full_val_loss
         .expect("the run reached its last step");
@@ -329,13 +257,13 @@ fn final_evaluation_covers_val_in_order_and_matches_a_host_computation() {
         .map(|i| (ids[i] as i32, ids[i + 1]))
         .unzip();
     let device = Device::flex();
-    let (model, model_config) = load_model(&summary.checkpoint, &device).unwrap();
+    let model = Gpt::load(&summary.checkpoint, &device).unwrap();
     let logits = model.forward(Tensor::<2, Int>::from_data(
         TensorData::new(inputs, [40, 16]),
         &device,
     ));
     let logits: Vec<f32> = logits.into_data().try_into_vec_as::<f32>().unwrap();
-    let expected = host_cross_entropy(&logits, &targets, model_config.vocab_size);
+    let expected = host_cross_entropy(&logits, &targets, model.config().vocab_size);
     assert!(
         (full - expected).abs() < 1e-4,
         "final evaluation {full} vs host computation {expected}"
@@ -349,7 +277,7 @@ fn data_parallel_workers_follow_the_single_device_run() {
         let out = tempfile::tempdir().unwrap();
         let mut options = options(out.path(), false, Some(4));
         options.device = device.into();
-        train(tiny_config(""), &options, &mut Quiet).unwrap();
+        train(tiny_config(), &options, &mut SilentReporter).unwrap();
         std::fs::read_to_string(out.path().join("metrics.jsonl"))
             .unwrap()
             .lines()
@@ -378,7 +306,7 @@ fn data_parallel_workers_follow_the_single_device_run() {
     let out = tempfile::tempdir().unwrap();
     let mut five = options(out.path(), false, Some(4));
     five.device = "cpu,cpu,cpu,cpu,cpu".into();
-    let err = train(tiny_config(""), &five, &mut Quiet).unwrap_err();
+    let err = train(tiny_config(), &five, &mut SilentReporter).unwrap_err();
     assert!(
         err.to_string()
             .contains("train.batch_size 4 is smaller than the 5 devices"),
@@ -388,12 +316,12 @@ fn data_parallel_workers_follow_the_single_device_run() {
     // before it waits for the other ranks).
     let mut share = options(out.path(), false, Some(4));
     share.device = "cpu,cpu".into();
-    share.distributed = Some(claude_trainer::collective::GroupConfig {
+    share.distributed = Some(GroupConfig {
         rank: 0,
         world_size: 3,
         coordinator: "127.0.0.1:1".into(),
     });
-    let err = train(tiny_config(""), &share, &mut Quiet).unwrap_err();
+    let err = train(tiny_config(), &share, &mut SilentReporter).unwrap_err();
     assert!(
         err.to_string().contains(
             "train.batch_size 4 gives rank 0 of 3 1 rows of every micro-batch, fewer than its 2 \

@@ -4,16 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use claude_inference::{OverflowPolicy, SamplingParams, SequenceRequest};
-
-use super::load::load_generator;
+use claude_inference::{Generator, OverflowPolicy, SamplingParams, SequenceRequest};
+use claude_tensors::parse_device;
 
 /// Arguments of `claude-rust generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
-    /// A checkpoint directory or its model.safetensors.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family,
+    /// any quantization claude-quant decodes) or a llama2.c checkpoint.
+    #[arg(long, visible_alias = "checkpoint")]
+    pub model: PathBuf,
     /// Text to continue.
     #[arg(long, default_value = "\n")]
     pub prompt: String,
@@ -21,19 +21,19 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 500)]
     pub max_new_tokens: usize,
     /// Softmax temperature (0 = greedy).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.temperature)]
     pub temperature: f32,
     /// Sample among the k most likely tokens (0 = all).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.top_k)]
     pub top_k: usize,
     /// Nucleus sampling: the smallest set of tokens reaching this probability (1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.top_p)]
     pub top_p: f32,
     /// Drop tokens less likely than this fraction of the most likely one (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.min_p)]
     pub min_p: f32,
     /// Penalise tokens already seen (CTRL rule; 1 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.repetition_penalty)]
     pub repetition_penalty: f32,
     /// Stop before this text (repeatable).
     #[arg(long)]
@@ -42,9 +42,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "sliding")]
     pub context_overflow: OverflowPolicy,
     /// Random seed.
-    #[arg(long, default_value_t = 1337)]
+    #[arg(long, default_value_t = SamplingParams::NANOGPT.seed)]
     pub seed: u64,
-    /// Tokenizer directory (default: the run's `tokenizer/` beside `checkpoints/`).
+    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
+    /// `checkpoints/`).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Device: cpu, wgpu, cuda:N, ...
@@ -61,13 +62,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         min_p: args.min_p,
         repetition_penalty: args.repetition_penalty,
         seed: args.seed,
-        ..SamplingParams::default()
+        ..SamplingParams::NANOGPT
     };
     if let Err(bad) = sampling.validate() {
         bail!("--{}: {bad}", bad.field.replace('_', "-"));
     }
-    let generator = load_generator(&args.checkpoint, args.tokenizer.as_deref(), &args.device)?
-        .with_overflow(args.context_overflow);
+    let generator = Generator::load(
+        &args.model,
+        args.tokenizer.as_deref(),
+        &parse_device(&args.device)?,
+    )?
+    .with_overflow(args.context_overflow);
     let prompt = generator.tokenizer().encode(&args.prompt)?;
     let request = SequenceRequest {
         prompt,

@@ -1,7 +1,6 @@
 //! One module per subcommand.
 
 pub mod generate;
-mod load;
 pub mod prepare;
 pub mod serve;
 pub mod tokenizer;

@@ -6,18 +6,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use claude_inference::OverflowPolicy;
 use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
-
-use super::load::load_generator;
+use claude_inference::{Generator, OverflowPolicy};
+use claude_tensors::parse_device;
 
 /// Arguments of `claude-rust serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// A checkpoint directory or its model.safetensors.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family,
+    /// any quantization claude-quant decodes) or a llama2.c checkpoint.
+    #[arg(long, visible_alias = "checkpoint")]
+    pub model: PathBuf,
     /// Address to bind (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -51,7 +51,8 @@ pub struct ServeArgs {
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
-    /// Tokenizer directory (default: the run's `tokenizer/` beside `checkpoints/`).
+    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
+    /// `checkpoints/`).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Device: cpu, wgpu, cuda:N, ...
@@ -61,11 +62,15 @@ pub struct ServeArgs {
 
 /// Loads the model, starts the engine and serves until Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let generator = load_generator(&args.checkpoint, args.tokenizer.as_deref(), &args.device)?
-        .with_overflow(args.context_overflow);
+    let generator = Generator::load(
+        &args.model,
+        args.tokenizer.as_deref(),
+        &parse_device(&args.device)?,
+    )?
+    .with_overflow(args.context_overflow);
     let model_name = args
         .model_name
-        .unwrap_or_else(|| default_model_name(&args.checkpoint));
+        .unwrap_or_else(|| default_model_name(&args.model));
     let mut config = ServerConfig::new(model_name, generator.context_length());
     config.api_key = args.api_key.filter(|key| !key.is_empty());
     config.max_tokens_cap = args.max_tokens.max(1);
@@ -105,7 +110,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `out` for a checkpoint at `out/checkpoints/step-N`, else the file or directory name.
+/// `out` for a checkpoint at `out/checkpoints/step-N`, else the file's name without its extension
+/// (`SmolLM2-135M-Instruct.Q4_1` for `SmolLM2-135M-Instruct.Q4_1.gguf`) or the directory's.
 fn default_model_name(checkpoint: &std::path::Path) -> String {
     let components: Vec<String> = checkpoint
         .components()
@@ -113,6 +119,10 @@ fn default_model_name(checkpoint: &std::path::Path) -> String {
         .collect();
     match components.iter().rposition(|c| c == "checkpoints") {
         Some(i) if i > 0 => components[i - 1].clone(),
+        _ if checkpoint.is_file() => checkpoint.file_stem().map_or_else(
+            || "model".into(),
+            |stem| stem.to_string_lossy().into_owned(),
+        ),
         _ => components.last().cloned().unwrap_or_else(|| "model".into()),
     }
 }

@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use claude_trainer::collective::GroupConfig;
-use claude_trainer::metrics::{Reporter, TextReporter};
-use claude_trainer::{RunOptions, RunSummary, TrainConfig, train};
+use claude_trainer::{
+    DashboardReporter, GroupConfig, Reporter, RunOptions, RunSummary, TextReporter, TrainConfig,
+    train,
+};
 
 /// Arguments of `claude-rust train`.
 #[derive(Debug, clap::Args)]
@@ -16,7 +17,7 @@ pub struct TrainArgs {
     /// Output directory (default: out/<config name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device: cpu, wgpu, wgpu:N, cuda:N, ndarray; a comma-separated list (cuda:0,cuda:1)
+    /// Device: cpu, wgpu, wgpu:N, cuda:N; a comma-separated list (cuda:0,cuda:1)
     /// trains data parallel, splitting each step's micro-batches over the devices.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -45,7 +46,7 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
     if !args.device.contains(',') {
         // One device: the loop's thread runs the ops (with several, worker threads do).
-        crate::threads::main_thread_joins_pool();
+        claude_tensors::threads::main_thread_joins_pool();
     }
     let config = TrainConfig::load(&args.config)?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
@@ -69,7 +70,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
     let mut reporter: Box<dyn Reporter> = if args.no_tui || !std::io::stdout().is_terminal() {
         Box::new(TextReporter { every: 10 })
     } else {
-        Box::new(claude_trainer::dashboard::DashboardReporter::new())
+        Box::new(DashboardReporter::new())
     };
     let summary = train(config, &options, reporter.as_mut())?;
     println!(

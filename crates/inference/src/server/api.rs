@@ -191,6 +191,10 @@ pub struct ResponseMeta {
     pub created: u64,
     /// The model name.
     pub model: String,
+    /// Chat only: how many of the oldest messages were left out of the prompt to fit the
+    /// context. Sent as a top-level `"truncated_messages"` field of the response and of every
+    /// streamed chunk when above 0; absent when 0 (an extension; OpenAI's clients ignore it).
+    pub truncated_messages: usize,
 }
 
 impl ResponseMeta {
@@ -263,6 +267,9 @@ impl ResponseMeta {
         });
         if let Some(usage) = usage {
             body["usage"] = json!(usage);
+        }
+        if self.truncated_messages > 0 {
+            body["truncated_messages"] = json!(self.truncated_messages);
         }
         body
     }

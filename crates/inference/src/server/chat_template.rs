@@ -1,9 +1,21 @@
 //! Chat templates: how a list of messages becomes one prompt, and what ends the assistant's turn.
+//!
+//! Two built-in formats ([`ChatTemplate::Plain`], [`ChatTemplate::ChatMl`]) and the Jinja
+//! templates models ship (`tokenizer.chat_template` in GGUF metadata), rendered by
+//! [`JinjaTemplate`].
+
+mod jinja;
+mod pyjson;
+mod strftime;
 
 use std::str::FromStr;
 
+use claude_tokenizer::AllowedSpecial;
+
+pub use jinja::JinjaTemplate;
+
 /// A conversation format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ChatTemplate {
     /// Plain text, for models trained on plain text (e.g. a Shakespeare model): each message is
     /// `ROLE:\n<content>\n\n` (ROLE in capitals, like a play's speaker), and the prompt ends with
@@ -13,6 +25,10 @@ pub enum ChatTemplate {
     /// `<|im_start|>role\n<content><|im_end|>\n`, ending with `<|im_start|>assistant\n`. The turn
     /// ends at `<|im_end|>`.
     ChatMl,
+    /// A model's own Jinja template (as in GGUF `tokenizer.chat_template`). Roles go to the
+    /// template as they are; the turn ends where the tokenizer's end-of-generation tokens say,
+    /// or at the template's [`JinjaTemplate::with_end_of_turn`] text.
+    Jinja(JinjaTemplate),
 }
 
 /// ChatML's turn opener.
@@ -35,9 +51,22 @@ impl FromStr for ChatTemplate {
 }
 
 impl ChatTemplate {
-    /// The prompt for `messages` (role, text), ready for the assistant's reply. Roles are
-    /// `system` (or `developer`), `user` and `assistant`.
-    pub fn render(self, messages: &[(String, String)]) -> Result<String, String> {
+    /// A Jinja chat template compiled from `source` (e.g. GGUF `tokenizer.chat_template`),
+    /// rendered with `bos_token` / `eos_token` set to `bos` / `eos` (the tokenizer's texts for
+    /// them; empty where it has none). An error names the template's syntax problem.
+    pub fn jinja(source: &str, bos: &str, eos: &str) -> Result<Self, String> {
+        JinjaTemplate::new(source, bos, eos).map(ChatTemplate::Jinja)
+    }
+
+    /// The prompt for `messages` (role, text), ready for the assistant's reply. The built-in
+    /// formats take the roles `system` (or `developer`), `user` and `assistant`; a Jinja
+    /// template gets the roles as they are (and may refuse some, with its own message).
+    pub fn render(&self, messages: &[(String, String)]) -> Result<String, String> {
+        let chatml = match self {
+            ChatTemplate::Jinja(template) => return template.render(messages),
+            ChatTemplate::Plain => false,
+            ChatTemplate::ChatMl => true,
+        };
         let mut prompt = String::new();
         for (role, text) in messages {
             let role = match role.as_str() {
@@ -50,27 +79,56 @@ impl ChatTemplate {
                     ));
                 }
             };
-            match self {
-                ChatTemplate::Plain => {
-                    prompt.push_str(&format!("{}:\n{text}\n\n", role.to_uppercase()));
-                }
-                ChatTemplate::ChatMl => {
-                    prompt.push_str(&format!("{IM_START}{role}\n{text}{IM_END}\n"));
-                }
+            if chatml {
+                prompt.push_str(&format!("{IM_START}{role}\n{text}{IM_END}\n"));
+            } else {
+                prompt.push_str(&format!("{}:\n{text}\n\n", role.to_uppercase()));
             }
         }
-        prompt.push_str(match self {
-            ChatTemplate::Plain => "ASSISTANT:\n",
-            ChatTemplate::ChatMl => "<|im_start|>assistant\n",
+        prompt.push_str(if chatml {
+            "<|im_start|>assistant\n"
+        } else {
+            "ASSISTANT:\n"
         });
         Ok(prompt)
     }
 
-    /// The string that ends the assistant's turn.
-    pub fn end_of_turn(self) -> &'static str {
+    /// The messages that may be dropped to make a long conversation fit the context, oldest
+    /// first: every message before the latest user message except the system (or developer)
+    /// ones. The latest user message and anything after it are always kept (with no user
+    /// message, the last message is).
+    pub fn droppable(messages: &[(String, String)]) -> Vec<usize> {
+        let latest = messages
+            .iter()
+            .rposition(|(role, _)| role == "user")
+            .unwrap_or(messages.len().saturating_sub(1));
+        messages[..latest]
+            .iter()
+            .enumerate()
+            .filter(|(_, (role, _))| !matches!(role.as_str(), "system" | "developer"))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// The text that ends the assistant's turn, if one does: `\n\n` for plain, `<|im_end|>`
+    /// for ChatML; for a Jinja template, none unless [`JinjaTemplate::with_end_of_turn`] set
+    /// one (its end-of-generation tokens come from the tokenizer).
+    pub fn end_of_turn(&self) -> Option<&str> {
         match self {
-            ChatTemplate::Plain => "\n\n",
-            ChatTemplate::ChatMl => IM_END,
+            ChatTemplate::Plain => Some("\n\n"),
+            ChatTemplate::ChatMl => Some(IM_END),
+            ChatTemplate::Jinja(template) => template.end_of_turn(),
+        }
+    }
+
+    /// Which special-token texts in a rendered prompt become special tokens: none for plain
+    /// text, ChatML's two markers, every special token for a Jinja template (it writes the
+    /// model's own control tokens, BOS included). `None`: encode as ordinary text.
+    pub fn special_tokens(&self) -> Option<AllowedSpecial<'static>> {
+        match self {
+            ChatTemplate::Plain => None,
+            ChatTemplate::ChatMl => Some(AllowedSpecial::Only(&[IM_START, IM_END])),
+            ChatTemplate::Jinja(_) => Some(AllowedSpecial::All),
         }
     }
 }
@@ -102,6 +160,38 @@ mod tests {
             prompt,
             "<|im_start|>system\nSpeak in verse.<|im_end|>\n<|im_start|>user\nWho art thou?<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    fn messages(roles: &[&str]) -> Vec<(String, String)> {
+        roles
+            .iter()
+            .enumerate()
+            .map(|(i, role)| (role.to_string(), format!("message {i}")))
+            .collect()
+    }
+
+    #[test]
+    fn droppable_keeps_system_messages_and_the_latest_user_turn() {
+        let roles = [
+            "system",
+            "user",
+            "assistant",
+            "developer",
+            "user",
+            "assistant",
+            "user",
+        ];
+        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![1, 2, 4, 5]);
+        // Whatever follows the latest user message (an assistant prefix) stays too.
+        let roles = ["user", "assistant", "user", "assistant"];
+        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![0, 1]);
+        // No user message: the last message stays.
+        assert_eq!(
+            ChatTemplate::droppable(&messages(&["system", "assistant", "assistant"])),
+            vec![1]
+        );
+        assert!(ChatTemplate::droppable(&messages(&["user"])).is_empty());
+        assert!(ChatTemplate::droppable(&[]).is_empty());
     }
 
     #[test]

@@ -7,6 +7,25 @@
 //! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
 //! limited in size; `max_tokens` is capped; each request has a deadline; a panic while serving
 //! answers 500 and the server keeps running.
+//!
+//! # Length
+//!
+//! Without `max_tokens` a request may generate what is left of the context (at most
+//! [`ServerConfig::max_tokens_cap`]). With the reject overflow policy (the default), a prompt
+//! that leaves no room, or less than an explicit `max_tokens`, is refused with 400
+//! `context_length_exceeded`.
+//!
+//! A chat conversation that is too long loses its oldest turns instead: the oldest messages
+//! before the latest user message, except system (and developer) messages, are dropped, as few
+//! as make the rendered prompt leave room for the reply. That room is `max_tokens` when given;
+//! without it, a quarter of the context (at most the cap) where dropping can make that much,
+//! else at least 1 token. Only when the system messages plus the latest user message (and
+//! anything after it) leave too little is the request refused with `context_length_exceeded`.
+//! How many messages were dropped is reported as a top-level `"truncated_messages": N` in the
+//! chat completion and in every chunk of its stream, present only when N > 0 (an extension to
+//! OpenAI's format, which its clients ignore). `usage.prompt_tokens` counts the prompt as
+//! sent, without the dropped messages. With the sliding-window policy nothing is dropped; the
+//! engine keeps the last tokens of the prompt instead.
 
 mod api;
 mod chat_template;
@@ -26,7 +45,7 @@ use claude_tokenizer::Tokenizer;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use api::Usage;
-pub use chat_template::ChatTemplate;
+pub use chat_template::{ChatTemplate, JinjaTemplate};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 

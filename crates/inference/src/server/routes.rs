@@ -18,11 +18,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::api::{
     ChatRequest, CompletionRequest, Endpoint, GenerationFields, Prompt, ResponseMeta, Usage,
 };
-use super::chat_template::{ChatTemplate, IM_END, IM_START};
+use super::chat_template::ChatTemplate;
 use super::error::ApiError;
 use super::stream::sse_response;
 use super::{AppState, unix_time};
 use crate::engine::{EngineEvent, SubmitError, panic_text};
+use crate::error::GenerateError;
 use crate::generate::{OverflowPolicy, SequenceRequest};
 use crate::sampler::SamplingParams;
 
@@ -81,9 +82,9 @@ pub async fn completions(
     let request: CompletionRequest = parse_body(&state, body)?;
     check_model(&state, &request.model)?;
     let prompt = match request.prompt {
-        Prompt::Text(text) => encode(&state, &text, false)?,
+        Prompt::Text(text) => encode(&state, &text, None)?,
         Prompt::Tokens(ids) => ids,
-        Prompt::Texts(mut texts) if texts.len() == 1 => encode(&state, &texts.remove(0), false)?,
+        Prompt::Texts(mut texts) if texts.len() == 1 => encode(&state, &texts.remove(0), None)?,
         Prompt::Texts(_) => {
             return Err(ApiError::invalid(
                 Some("prompt".into()),
@@ -97,6 +98,7 @@ pub async fn completions(
         prompt,
         request.fields,
         Vec::new(),
+        0,
     )
     .await
 }
@@ -120,13 +122,126 @@ pub async fn chat_completions(
         .map(|m| Ok((m.role.clone(), m.content.text()?)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
-    let template = state.inner.config.chat_template;
-    let text = template
-        .render(&messages)
-        .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
-    let prompt = encode(&state, &text, template == ChatTemplate::ChatMl)?;
-    let end_of_turn = vec![template.end_of_turn().to_string()];
-    generate(state, Endpoint::Chat, prompt, request.fields, end_of_turn).await
+    let template = &state.inner.config.chat_template;
+    let (prompt, truncated) = fit_conversation(&state, template, &messages, &request.fields)?;
+    let end_of_turn = template
+        .end_of_turn()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    generate(
+        state,
+        Endpoint::Chat,
+        prompt,
+        request.fields,
+        end_of_turn,
+        truncated,
+    )
+    .await
+}
+
+/// Share of the context a chat reply without `max_tokens` is kept room for (1/4), where
+/// dropping old messages can make it.
+const CHAT_REPLY_SHARE: usize = 4;
+
+/// The chat prompt's tokens and how many of the oldest messages were left out to fit the
+/// context (see the module docs). Under the reject policy, a conversation that leaves less than
+/// [`reply_room`]'s wanted room loses its oldest droppable messages ([`ChatTemplate::droppable`]),
+/// as few as leave that room, else as few as leave the needed room; when even the system
+/// messages and the latest user message leave too little, the answer is
+/// `context_length_exceeded`. Under the sliding-window policy nothing is dropped.
+fn fit_conversation(
+    state: &AppState,
+    template: &ChatTemplate,
+    messages: &[(String, String)],
+    fields: &GenerationFields,
+) -> Result<(Vec<u32>, usize), ApiError> {
+    let config = &state.inner.config;
+    let droppable = ChatTemplate::droppable(messages);
+    // The prompt with the oldest `dropped` droppable messages left out.
+    let encode_without = |dropped: usize| -> Result<Vec<u32>, ApiError> {
+        let gone = &droppable[..dropped];
+        let kept: Vec<(String, String)> = messages
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| gone.binary_search(index).is_err())
+            .map(|(_, message)| message.clone())
+            .collect();
+        let text = template
+            .render(&kept)
+            .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
+        encode(state, &text, template.special_tokens())
+    };
+    let full = encode_without(0)?;
+    if config.overflow != OverflowPolicy::Reject || droppable.is_empty() {
+        // Nothing to drop (or the engine slides its window): the engine judges the prompt.
+        return Ok((full, 0));
+    }
+    let context = config.context_length;
+    let fits = |prompt: &[u32], room: usize| prompt.len().saturating_add(room) <= context;
+    let (wanted, needed) = reply_room(fields, config);
+    if fits(&full, wanted) {
+        return Ok((full, 0));
+    }
+    let most = droppable.len();
+    let shortest = encode_without(most)?;
+    // The fewest drops that leave `room`, given that `most` drops do: a binary search, as more
+    // drops never lengthen the prompt (and only a prompt seen to fit is returned).
+    let fewest = |room: usize, shortest: Vec<u32>| -> Result<(Vec<u32>, usize), ApiError> {
+        let (mut lo, mut hi, mut best) = (1, most, shortest);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let prompt = encode_without(mid)?;
+            if fits(&prompt, room) {
+                (hi, best) = (mid, prompt);
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok((best, hi))
+    };
+    if fits(&shortest, wanted) {
+        fewest(wanted, shortest)
+    } else if fits(&full, needed) {
+        Ok((full, 0))
+    } else if fits(&shortest, needed) {
+        fewest(needed, shortest)
+    } else {
+        let error = if shortest.len() >= context {
+            GenerateError::PromptTooLong {
+                prompt: shortest.len(),
+                context,
+            }
+        } else {
+            GenerateError::RequestTooLong {
+                prompt: shortest.len(),
+                max_new: needed,
+                context,
+            }
+        };
+        let mut error = ApiError::from(error);
+        error.message.push_str(&format!(
+            " (even with all {most} earlier messages dropped: the system messages and the \
+             latest user message must fit)"
+        ));
+        Err(error)
+    }
+}
+
+/// The room a chat prompt must leave for the reply, as (wanted, needed). With a valid
+/// `max_tokens`, both are it. Without, the reply gets what is left of the context; old
+/// messages are dropped so that this is at least a quarter of the context (at most the cap)
+/// where that is possible, else at least 1 token. (An invalid `max_tokens` counts as absent
+/// here; [`max_new_tokens`] refuses it.)
+fn reply_room(fields: &GenerationFields, config: &super::ServerConfig) -> (usize, usize) {
+    let cap = config.max_tokens_cap;
+    match fields.max_tokens {
+        Some(n) if n >= 1 && n as u64 <= cap as u64 => (n as usize, n as usize),
+        _ => (
+            (config.context_length / CHAT_REPLY_SHARE).min(cap).max(1),
+            1,
+        ),
+    }
 }
 
 /// Checks the fields, queues the request and answers, streaming or not.
@@ -136,6 +251,7 @@ async fn generate(
     prompt: Vec<u32>,
     fields: GenerationFields,
     mut stop: Vec<String>,
+    truncated_messages: usize,
 ) -> Result<Response, ApiError> {
     let config = &state.inner.config;
     let max_new_tokens = max_new_tokens(&fields, prompt.len(), config.max_tokens_cap, config)?;
@@ -163,7 +279,7 @@ async fn generate(
         SubmitError::QueueFull => ApiError::busy(),
         SubmitError::Stopped => ApiError::unavailable(),
     })?;
-    let meta = response_meta(&state, endpoint);
+    let meta = response_meta(&state, endpoint, truncated_messages);
     // Wait for the first event: a refusal still gets its own status before any stream starts.
     let first = first_token(&mut events).await?;
     let include_usage = fields
@@ -272,15 +388,16 @@ fn sampling_params(fields: &GenerationFields) -> Result<SamplingParams, ApiError
             format!("top_k must be >= 0, got {k}"),
         ));
     }
-    let defaults = SamplingParams::default();
+    let defaults = SamplingParams::OPENAI;
+    let float = |field: Option<f64>, default: f32| field.map_or(default, |v| v as f32);
     let params = SamplingParams {
-        temperature: fields.temperature.map_or(1.0, |v| v as f32),
-        top_k: fields.top_k.map_or(0, |k| k as usize),
-        top_p: fields.top_p.map_or(1.0, |v| v as f32),
-        min_p: fields.min_p.map_or(0.0, |v| v as f32),
-        repetition_penalty: fields.repetition_penalty.map_or(1.0, |v| v as f32),
-        frequency_penalty: fields.frequency_penalty.map_or(0.0, |v| v as f32),
-        presence_penalty: fields.presence_penalty.map_or(0.0, |v| v as f32),
+        temperature: float(fields.temperature, defaults.temperature),
+        top_k: fields.top_k.map_or(defaults.top_k, |k| k as usize),
+        top_p: float(fields.top_p, defaults.top_p),
+        min_p: float(fields.min_p, defaults.min_p),
+        repetition_penalty: float(fields.repetition_penalty, defaults.repetition_penalty),
+        frequency_penalty: float(fields.frequency_penalty, defaults.frequency_penalty),
+        presence_penalty: float(fields.presence_penalty, defaults.presence_penalty),
         seed: fields.seed.unwrap_or_else(|| fresh_seed(defaults.seed)),
     };
     params
@@ -335,13 +452,17 @@ fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Encodes prompt text; ChatML's markers become their special tokens.
-fn encode(state: &AppState, text: &str, chatml: bool) -> Result<Vec<u32>, ApiError> {
+/// Encodes prompt text; the `special` tokens' texts (a chat template's markers) become those
+/// tokens.
+fn encode(
+    state: &AppState,
+    text: &str,
+    special: Option<AllowedSpecial<'_>>,
+) -> Result<Vec<u32>, ApiError> {
     let tokenizer = &state.inner.tokenizer;
-    let result = if chatml {
-        tokenizer.encode_with_special(text, AllowedSpecial::Only(&[IM_START, IM_END]))
-    } else {
-        tokenizer.encode(text)
+    let result = match special {
+        Some(special) => tokenizer.encode_with_special(text, special),
+        None => tokenizer.encode(text),
     };
     result.map_err(|e| {
         ApiError::invalid(
@@ -351,7 +472,7 @@ fn encode(state: &AppState, text: &str, chatml: bool) -> Result<Vec<u32>, ApiErr
     })
 }
 
-fn response_meta(state: &AppState, endpoint: Endpoint) -> ResponseMeta {
+fn response_meta(state: &AppState, endpoint: Endpoint, truncated_messages: usize) -> ResponseMeta {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let prefix = match endpoint {
         Endpoint::Completions => "cmpl",
@@ -362,6 +483,7 @@ fn response_meta(state: &AppState, endpoint: Endpoint) -> ResponseMeta {
         id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
         created: unix_time().as_secs(),
         model: state.inner.config.model_name.clone(),
+        truncated_messages,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Streaming answers: engine events as Server-Sent Events in OpenAI's chunk format, ending with
-//! `data: [DONE]`.
+//! `data: [DONE]`. Every chunk carries the response's identity from [`ResponseMeta`], including
+//! a chat's `truncated_messages` count when older messages were dropped to fit the context.
 
 use std::convert::Infallible;
 

@@ -15,21 +15,13 @@ use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-#[cfg(feature = "flex")]
 pub mod adamw;
-#[cfg(feature = "flex")]
 pub mod causal_attention;
-#[cfg(feature = "flex")]
 pub mod flex;
-#[cfg(feature = "flex")]
 pub mod gelu;
-#[cfg(feature = "flex")]
 pub mod gemm;
-#[cfg(feature = "flex")]
 pub mod layer_norm;
-#[cfg(feature = "flex")]
 pub mod packed_attention;
-#[cfg(feature = "flex")]
 pub mod rotary;
 
 /// Causal multi-head self-attention from the packed query/key/value projection (GPT-2's
@@ -42,7 +34,6 @@ pub fn causal_self_attention(
     n_head: usize,
     rope: Option<(&RotaryEncoding, usize)>,
 ) -> Tensor<3> {
-    #[cfg(feature = "flex")]
     if flex::supports(&qkv) {
         let seq = qkv.dims()[1];
         let qkv = match rope {
@@ -54,28 +45,37 @@ pub fn causal_self_attention(
         };
         return flex::self_attention(qkv, n_head);
     }
-    let (q, k, v) = split_heads(qkv, n_head, rope);
+    let (q, k, v) = split_heads(qkv, n_head, n_head, rope);
     merge_heads(causal_attention(q, k, v))
 }
 
 /// The packed projection's queries, keys and values, each split into heads, with queries and keys
-/// rotated for positions `start..` when `rope` is given (burn's `RotaryEncoding`).
+/// rotated for positions `start..` when `rope` is given (burn's `RotaryEncoding`). The projection
+/// holds `n_head` query heads, then `n_kv_head` key heads and as many value heads (grouped-query
+/// attention when `n_kv_head < n_head`).
 ///
 /// # Shapes
-/// - qkv: `[batch, seq, 3·width]` -> 3 x `[batch, heads, seq, width / heads]`
+/// - qkv: `[batch, seq, (n_head + 2·n_kv_head)·head_dim]` ->
+///   `[batch, n_head, seq, head_dim]`, 2 x `[batch, n_kv_head, seq, head_dim]`
 pub fn split_heads(
     qkv: Tensor<3>,
     n_head: usize,
+    n_kv_head: usize,
     rope: Option<(&RotaryEncoding, usize)>,
 ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
     let [batch, seq, packed] = qkv.dims();
-    let head_dim = packed / 3 / n_head;
-    let mut parts = qkv
-        .chunk(3, 2)
-        .into_iter()
-        .map(|part| part.reshape([batch, seq, n_head, head_dim]).swap_dims(1, 2));
-    let mut next = || parts.next().expect("three parts");
-    let (mut q, mut k, v) = (next(), next(), next());
+    let head_dim = packed / (n_head + 2 * n_kv_head);
+    let heads = |start: usize, count: usize| {
+        qkv.clone()
+            .narrow(2, start * head_dim, count * head_dim)
+            .reshape([batch, seq, count, head_dim])
+            .swap_dims(1, 2)
+    };
+    let (mut q, mut k, v) = (
+        heads(0, n_head),
+        heads(n_head, n_kv_head),
+        heads(n_head + n_kv_head, n_kv_head),
+    );
     if let Some((rope, start)) = rope {
         q = rope.apply(q, start);
         k = rope.apply(k, start);
@@ -97,7 +97,6 @@ pub fn merge_heads(y: Tensor<4>) -> Tensor<3> {
 /// # Shapes
 /// - q, k, v: `[batch, heads, seq, head_dim]` -> `[batch, heads, seq, head_dim]`
 pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
-    #[cfg(feature = "flex")]
     if flex::supports(&q) {
         return flex::causal_attention(q, k, v);
     }
@@ -110,7 +109,6 @@ pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
 
 /// The exact (erf) GeLU, elementwise.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "flex")]
     if flex::supports(&x) {
         return flex::gelu(x);
     }
@@ -127,7 +125,6 @@ pub fn layer_norm<const D: usize>(
     beta: Option<Tensor<1>>,
     eps: f64,
 ) -> Tensor<D> {
-    #[cfg(feature = "flex")]
     if flex::supports(&x) && flex::supports(&gamma) {
         let beta = beta.unwrap_or_else(|| Tensor::zeros(gamma.dims(), &gamma.device()));
         return flex::layer_norm(x, gamma, beta, eps as f32);
@@ -140,7 +137,6 @@ pub fn layer_norm<const D: usize>(
 /// burn's CPU backend zeroes each product's buffer and then copies it into an aligned one before
 /// gemm writes it; ours is written once, and its backward pass reads the transposes in place.
 pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
-    #[cfg(feature = "flex")]
     if flex::supports(&lhs) && flex::supports(&rhs) {
         return flex::matmul(lhs, rhs);
     }

@@ -1,6 +1,6 @@
 //! Data-parallel training across processes (and machines): every rank computes the gradient of
 //! its share of each micro-batch's rows, the gradients and losses are summed over the ranks with
-//! the ring all-reduce of [`crate::collective`], and every rank then takes the same optimizer step,
+//! the ring all-reduce of [`super::tcp_ring`], and every rank then takes the same optimizer step,
 //! so the replicas stay bit-identical without ever sending weights.
 
 use std::ops::Range;
@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::collective::Group;
+use super::tcp_ring::Group;
 use crate::error::{Error, Result};
 
 /// The rows of every `batch_size`-row micro-batch that `rank` of `world_size` computes.

@@ -1,9 +1,10 @@
 //! The tokenizer against references we did not write (files in `../shared/data/tokenizer`):
 //! the cs336 BPE trainer fixture and llama.cpp's GPT-2 test vectors.
 
+use crate::support::llamacpp_cases;
 use std::path::PathBuf;
 
-use claude_rust::tokenizer::{BpeTrainer, Tokenizer, bytes::encode_token, shared_data_dir};
+use claude_tokenizer::{BpeTrainer, Tokenizer, bytes::encode_token, shared_data_dir};
 
 fn tokenizer_data() -> PathBuf {
     shared_data_dir().join("tokenizer")
@@ -53,26 +54,9 @@ fn training_reproduces_the_reference_merges_and_vocab() {
     }
 }
 
-/// Splits llama.cpp's `.inp` file into its test inputs.
-fn llamacpp_cases() -> Vec<(String, Vec<u32>)> {
-    let dir = tokenizer_data().join("llamacpp-gpt2");
-    let inputs = std::fs::read_to_string(dir.join("ggml-vocab-gpt-2.gguf.inp")).unwrap();
-    let outputs = std::fs::read_to_string(dir.join("ggml-vocab-gpt-2.gguf.out")).unwrap();
-    // Every input is followed by the separator line, the last one too.
-    let inputs: Vec<String> = inputs
-        .split_terminator("\n__ggml_vocab_test__\n")
-        .map(str::to_owned)
-        .collect();
-    let outputs: Vec<Vec<u32>> = outputs
-        .lines()
-        .map(|line| {
-            line.split_whitespace()
-                .map(|id| id.parse().unwrap())
-                .collect()
-        })
-        .collect();
-    assert_eq!(inputs.len(), outputs.len(), "one expected line per input");
-    inputs.into_iter().zip(outputs).collect()
+/// llama.cpp's GPT-2 suite.
+fn gpt2_cases() -> Vec<(String, Vec<u32>)> {
+    llamacpp_cases(&tokenizer_data().join("llamacpp-gpt2/ggml-vocab-gpt-2.gguf"))
 }
 
 #[test]
@@ -80,7 +64,7 @@ fn gpt2_ids_equal_llamacpp_expected_ids() {
     let gpt2 = Tokenizer::load(tokenizer_data().join("gpt2")).unwrap();
     assert_eq!(gpt2.vocab_size(), 50257);
     assert_eq!(gpt2.end_of_text(), Some(50256));
-    let cases = llamacpp_cases();
+    let cases = gpt2_cases();
     assert!(cases.len() > 30);
     for (text, expected) in cases {
         let ids = gpt2.encode(&text).unwrap();

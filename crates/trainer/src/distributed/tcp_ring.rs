@@ -142,11 +142,6 @@ impl Group {
         })
     }
 
-    /// This process's rank.
-    pub fn rank(&self) -> usize {
-        self.rank
-    }
-
     /// Number of processes.
     pub fn world_size(&self) -> usize {
         self.world_size
@@ -539,7 +534,7 @@ mod tests {
                     |_| serde_json::json!({"run": 1}),
                     |group| {
                         let mut group = group.unwrap();
-                        let mut values = input(group.rank());
+                        let mut values = input(group.rank);
                         group.all_reduce_sum(&mut values).unwrap();
                         // A second reduction on the same links.
                         let mut twice = values.clone();
@@ -613,7 +608,7 @@ mod tests {
             |_| serde_json::Value::Null,
             |group| {
                 let mut group = group.unwrap();
-                if group.rank() == 1 {
+                if group.rank == 1 {
                     return None; // drops its links
                 }
                 std::thread::sleep(Duration::from_millis(200));

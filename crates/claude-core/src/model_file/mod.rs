@@ -1,0 +1,157 @@
+//! Model files, read in one place for training, generation, serving and conversion:
+//! [`Gpt::load`] tells the format from the file and reads
+//!
+//! - our `.safetensors` files ([`safetensors`]: GPT-2-style tensor names, the [`ModelConfig`] in
+//!   the header), the only format [`Gpt::save`] writes;
+//! - GGUF files of the Llama family ([`gguf`]: llama.cpp's format, every block type
+//!   `claude-quant` decodes);
+//! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32).
+//!
+//! [`ModelConfig`]: crate::ModelConfig
+
+mod gguf;
+mod llama2c;
+mod safetensors;
+mod weights;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::config::ConfigError;
+use crate::transformer::Gpt;
+
+pub use safetensors::{MODEL_FILE, read_config};
+
+/// A model file that cannot be read or written; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is damaged, or its contents do not fit its config.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file holds a model this crate cannot run (another architecture, a tensor type
+    /// `claude-quant` does not decode).
+    #[error("{path}: {message}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What is not supported, by name.
+        message: String,
+    },
+    /// The config in (or derived from) the file cannot build a model.
+    #[error("{path}: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The invalid field.
+        source: ConfigError,
+    },
+}
+
+impl ModelFileError {
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        ModelFileError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(path: &Path, message: impl Into<String>) -> Self {
+        ModelFileError::Unsupported {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The formats [`Gpt::load`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// Our `.safetensors` model file.
+    Safetensors,
+    /// A GGUF file (magic `GGUF`).
+    Gguf,
+    /// A llama2.c checkpoint (`.bin`: seven `i32` sizes, then float32 weights).
+    Llama2c,
+}
+
+impl ModelFormat {
+    /// The format of the model file at `path` (a file, or a checkpoint directory holding our
+    /// `model.safetensors`), from its first bytes, else from its extension (`.safetensors`, and
+    /// `.bin` for llama2.c's headerless format).
+    pub fn of(path: &Path) -> Result<ModelFormat, ModelFileError> {
+        let file = model_file(path);
+        let mut head = [0u8; 9];
+        let mut reader = std::fs::File::open(&file).map_err(|e| ModelFileError::io(&file, e))?;
+        let read = reader
+            .read(&mut head)
+            .map_err(|e| ModelFileError::io(&file, e))?;
+        let head = &head[..read];
+        let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if head.starts_with(b"GGUF") {
+            Ok(ModelFormat::Gguf)
+        } else if (head.len() == 9 && head[8] == b'{') || extension == "safetensors" {
+            // safetensors: a little-endian header length, then the JSON header (a damaged file
+            // named .safetensors is reported by the safetensors reader).
+            Ok(ModelFormat::Safetensors)
+        } else if extension == "bin" {
+            Ok(ModelFormat::Llama2c)
+        } else {
+            Err(ModelFileError::unsupported(
+                &file,
+                "not a model file claude-rust reads (our .safetensors, GGUF, or a llama2.c .bin)",
+            ))
+        }
+    }
+}
+
+/// The model file of `path`: `path` itself, or `path/model.safetensors` for a checkpoint
+/// directory.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+impl Gpt {
+    /// Loads a model from a model file of any [`ModelFormat`], or a checkpoint directory
+    /// holding our `model.safetensors`.
+    pub fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
+        let file = model_file(path);
+        match ModelFormat::of(&file)? {
+            ModelFormat::Safetensors => safetensors::load(&file, device),
+            ModelFormat::Gguf => gguf::load(&file, device),
+            ModelFormat::Llama2c => llama2c::load(&file, device),
+        }
+    }
+
+    /// Writes the model to `path` as our `.safetensors` model file, with its config in the
+    /// header. The file is written beside `path` under a temporary name and renamed into place,
+    /// so `path` is never half-written.
+    pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        safetensors::save(self, path)
+    }
+}

@@ -1,0 +1,8 @@
+//! claude-core's integration tests, one binary: the model against independent references, the
+//! key/value cache against the full forward pass, and model files.
+
+mod kv_cache;
+mod model;
+mod model_file;
+mod pretrained;
+mod support;

@@ -1,0 +1,80 @@
+//! Model files: saving and loading round-trip bit for bit, and a damaged file is a clear error
+//! naming it.
+
+use burn::prelude::*;
+use claude_core::{Gpt, ModelConfig, NormKind, Positions, read_config};
+
+use crate::support::device;
+
+fn llama_like() -> ModelConfig {
+    ModelConfig {
+        vocab_size: 40,
+        context_length: 16,
+        n_layer: 1,
+        n_head: 2,
+        d_model: 16,
+        positions: Positions::Rope,
+        activation: claude_core::Activation::Swiglu,
+        norm: NormKind::Rmsnorm,
+        ..ModelConfig::default()
+    }
+}
+
+/// Every tensor of a safetensors file by name, with its dtype and bytes.
+fn tensors(path: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, format!("{:?}", view.dtype()), view.data().to_vec()))
+        .collect();
+    tensors.sort();
+    tensors
+}
+
+#[test]
+fn a_model_file_round_trips_bit_for_bit() {
+    let device = device();
+    let config = llama_like();
+    let model = config.init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    model.save(&path).unwrap();
+    assert_eq!(read_config(&path).unwrap(), config);
+    let loaded = Gpt::load(&path, &device).unwrap();
+    assert_eq!(loaded.config(), &config);
+    let again = dir.path().join("again.safetensors");
+    loaded.save(&again).unwrap();
+    assert_eq!(tensors(&path), tensors(&again));
+    // A checkpoint directory holding the file loads too.
+    let from_dir = Gpt::load(dir.path(), &device).unwrap();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
+    let expected = model.forward(ids.clone()).into_data();
+    assert_eq!(expected, loaded.forward(ids.clone()).into_data());
+    assert_eq!(expected, from_dir.forward(ids).into_data());
+    // Nothing is left beside the file.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn damaged_model_files_are_clear_errors_naming_the_file() {
+    let device = device();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    llama_like().init(&device).save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Gpt::load(&path, &device).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    let err = Gpt::load(&path, &device).unwrap_err();
+    assert!(err.to_string().contains("not a safetensors file"), "{err}");
+    let missing = dir.path().join("nope.safetensors");
+    let err = Gpt::load(&missing, &device).unwrap_err();
+    assert!(err.to_string().contains("nope.safetensors"), "{err}");
+}

@@ -1,0 +1,30 @@
+//! Helpers shared by the test modules.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use claude_trainer::TrainConfig;
+
+/// The `claude-rust` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_claude-rust"))
+}
+
+/// Writes `configs/tiny.toml`, changed by `edit`, to `<dir>/tiny.toml` and returns its path.
+pub fn tiny_config(dir: &Path, edit: impl FnOnce(&mut TrainConfig)) -> PathBuf {
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/tiny.toml");
+    let mut config = TrainConfig::load(&tiny).unwrap();
+    edit(&mut config);
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// A port nobody listens on (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

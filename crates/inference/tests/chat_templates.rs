@@ -1,0 +1,316 @@
+//! Real Jinja chat templates, as models ship them: every template in the shared
+//! `chat-templates/` folder renders a conversation, a few give exactly the prompt their model
+//! was trained on, SmolLM2's GGUF file's own template works, and template problems are clear
+//! errors.
+
+use std::path::{Path, PathBuf};
+
+use claude_inference::server::ChatTemplate;
+
+const SYSTEM: &str = "You are a terse assistant.";
+const USER_1: &str = "What is 2+2?";
+const ASSISTANT: &str = "4.";
+const USER_2: &str = "And \"3+3\", en français?";
+
+/// Templates that refuse a system message by design (they raise on it), and the message they
+/// raise. Gemma 2 was trained without a system role.
+const REFUSE_SYSTEM: &[(&str, &str)] =
+    &[("google-gemma-2-2b-it.jinja", "System role not supported")];
+
+fn templates_dir() -> PathBuf {
+    claude_tokenizer::shared_data_dir().join("chat-templates")
+}
+
+fn conversation(with_system: bool) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    if with_system {
+        messages.push(("system".to_string(), SYSTEM.to_string()));
+    }
+    for (role, text) in [("user", USER_1), ("assistant", ASSISTANT), ("user", USER_2)] {
+        messages.push((role.to_string(), text.to_string()));
+    }
+    messages
+}
+
+fn template(path: &Path, bos: &str, eos: &str) -> ChatTemplate {
+    let source = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    ChatTemplate::jinja(&source, bos, eos)
+        .unwrap_or_else(|e| panic!("{} does not compile: {e}", path.display()))
+}
+
+fn shipped(name: &str, bos: &str, eos: &str) -> ChatTemplate {
+    template(&templates_dir().join(name), bos, eos)
+}
+
+#[test]
+fn every_shipped_template_renders_a_conversation() {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(templates_dir())
+        .expect("the shared chat-templates folder")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "jinja"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 70, "the shared folder holds 70 templates");
+    let mut failures = Vec::new();
+    let mut without_system = 0;
+    for path in &paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let template = template(path, "<s>", "</s>");
+        let refused = REFUSE_SYSTEM.iter().find(|(refuser, _)| *refuser == name);
+        let rendered = match (template.render(&conversation(true)), refused) {
+            (Ok(prompt), None) => Ok(prompt),
+            (Ok(_), Some(_)) => Err("renders a system message it is listed as refusing".into()),
+            (Err(e), None) => Err(e),
+            (Err(e), Some((_, message))) => {
+                assert!(e.contains(message), "{name}: {e}");
+                without_system += 1;
+                template.render(&conversation(false))
+            }
+        };
+        match rendered {
+            Ok(prompt) => {
+                for text in [USER_1, USER_2] {
+                    if !prompt.contains(text) {
+                        failures.push(format!("{name}: {text:?} missing from {prompt:?}"));
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} templates failed:\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n")
+    );
+    assert_eq!(without_system, REFUSE_SYSTEM.len());
+}
+
+#[test]
+fn qwen_and_smollm_give_chatml() {
+    let expected = format!(
+        "<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{USER_1}<|im_end|>\n\
+         <|im_start|>assistant\n{ASSISTANT}<|im_end|>\n<|im_start|>user\n{USER_2}<|im_end|>\n\
+         <|im_start|>assistant\n"
+    );
+    for name in [
+        "Qwen-Qwen2.5-7B-Instruct.jinja",
+        "HuggingFaceTB-SmolLM3-3B.jinja",
+    ] {
+        let template = shipped(name, "", "<|im_end|>");
+        let prompt = template.render(&conversation(true)).unwrap();
+        if name.starts_with("Qwen") {
+            assert_eq!(prompt, expected, "{name}");
+        } else {
+            // SmolLM3 writes its own metadata block into the system turn.
+            assert!(
+                prompt.starts_with("<|im_start|>system\n"),
+                "{name}: {prompt:?}"
+            );
+            assert!(prompt.contains(SYSTEM), "{name}: {prompt:?}");
+            assert!(
+                prompt.ends_with(&format!(
+                    "<|im_start|>user\n{USER_2}<|im_end|>\n<|im_start|>assistant\n"
+                )),
+                "{name}: {prompt:?}"
+            );
+        }
+        assert_eq!(template.end_of_turn(), None);
+    }
+    // Qwen's own default system message when none is given.
+    let prompt = shipped("Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>")
+        .render(&conversation(false))
+        .unwrap();
+    assert!(
+        prompt.starts_with(
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful \
+             assistant.<|im_end|>\n<|im_start|>user\n"
+        ),
+        "{prompt:?}"
+    );
+}
+
+#[test]
+fn llama3_gives_header_ids_after_bos() {
+    let bos = "<|begin_of_text|>";
+    let prompt = shipped("meta-llama-Llama-3.1-8B-Instruct.jinja", bos, "<|eot_id|>")
+        .render(&conversation(true))
+        .unwrap();
+    let expected = format!(
+        "{bos}<|start_header_id|>system<|end_header_id|>\n\n\
+         Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n\
+         {SYSTEM}<|eot_id|>\
+         <|start_header_id|>user<|end_header_id|>\n\n{USER_1}<|eot_id|>\
+         <|start_header_id|>assistant<|end_header_id|>\n\n{ASSISTANT}<|eot_id|>\
+         <|start_header_id|>user<|end_header_id|>\n\n{USER_2}<|eot_id|>\
+         <|start_header_id|>assistant<|end_header_id|>\n\n"
+    );
+    assert_eq!(prompt, expected);
+}
+
+#[test]
+fn llama32_dates_the_system_turn_today() {
+    let prompt = shipped(
+        "meta-llama-Llama-3.2-3B-Instruct.jinja",
+        "<|begin_of_text|>",
+        "<|eot_id|>",
+    )
+    .render(&conversation(false))
+    .unwrap();
+    let date = prompt
+        .split("Today Date: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\n').next())
+        .unwrap_or_else(|| panic!("no date in {prompt:?}"));
+    // `%d %b %Y`, e.g. `05 Mar 2026`.
+    let parts: Vec<&str> = date.split(' ').collect();
+    assert_eq!(parts.len(), 3, "{date:?}");
+    let day: u32 = parts[0].parse().unwrap();
+    assert!((1..=31).contains(&day) && parts[0].len() == 2, "{date:?}");
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    assert!(months.contains(&parts[1]), "{date:?}");
+    assert!(parts[2].parse::<u32>().unwrap() >= 2025, "{date:?}");
+}
+
+#[test]
+fn gemma2_refuses_a_system_message_with_its_own_words() {
+    let template = shipped("google-gemma-2-2b-it.jinja", "<bos>", "<eos>");
+    let err = template.render(&conversation(true)).unwrap_err();
+    assert!(err.contains("System role not supported"), "{err}");
+    let prompt = template.render(&conversation(false)).unwrap();
+    assert_eq!(
+        prompt,
+        format!(
+            "<bos><start_of_turn>user\n{USER_1}<end_of_turn>\n<start_of_turn>model\n\
+             {ASSISTANT}<end_of_turn>\n<start_of_turn>user\n{USER_2}<end_of_turn>\n\
+             <start_of_turn>model\n"
+        )
+    );
+}
+
+fn smollm2_gguf_template() -> String {
+    let path = claude_tokenizer::shared_data_dir()
+        .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let file = claude_gguf::GgufFile::open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    file.metadata()
+        .get_str("tokenizer.chat_template")
+        .expect("the GGUF file ships a chat template")
+        .to_string()
+}
+
+#[test]
+fn smollm2_gguf_template_renders_and_adds_its_system_message() {
+    let source = smollm2_gguf_template();
+    let template = ChatTemplate::jinja(&source, "<|im_start|>", "<|im_end|>").unwrap();
+    let prompt = template.render(&conversation(true)).unwrap();
+    assert_eq!(
+        prompt,
+        format!(
+            "<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{USER_1}<|im_end|>\n\
+             <|im_start|>assistant\n{ASSISTANT}<|im_end|>\n<|im_start|>user\n{USER_2}<|im_end|>\n\
+             <|im_start|>assistant\n"
+        )
+    );
+    // No system message: the template's own default comes first.
+    let prompt = template.render(&conversation(false)).unwrap();
+    assert!(
+        prompt.starts_with(
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging \
+             Face<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+        ),
+        "{prompt:?}"
+    );
+    assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt:?}");
+}
+
+fn inline(source: &str) -> Result<String, String> {
+    ChatTemplate::jinja(source, "<s>", "</s>")?.render(&conversation(true))
+}
+
+#[test]
+fn template_problems_are_clear_errors() {
+    let err = ChatTemplate::jinja("{% for m in messages %}{{ m.content }}", "", "").unwrap_err();
+    assert!(err.contains("cannot compile the chat template"), "{err}");
+    assert!(err.contains("syntax error"), "{err}");
+
+    let err = inline("line one\n{{ raise_exception('Roles must alternate!') }}").unwrap_err();
+    assert_eq!(
+        err,
+        "the chat template raised an exception: Roles must alternate! (template line 2)"
+    );
+
+    let err = inline("{{ messages[0].content.no_such_method() }}").unwrap_err();
+    assert!(err.contains("chat template error"), "{err}");
+    assert!(err.contains("template line 1"), "{err}");
+
+    let err = inline("{{ messages | tojson(bogus=1) }}").unwrap_err();
+    assert!(err.contains("bogus"), "{err}");
+}
+
+#[test]
+fn templates_get_what_hugging_face_gives_them() {
+    let prompt = inline(
+        "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ tools is none }}|\
+         {{ messages | length }}|{{ messages[0].role }}|{{ undefined_thing is defined }}",
+    )
+    .unwrap();
+    assert_eq!(prompt, "<s>|</s>|True|True|4|system|False");
+    // Python string methods, namespace, loop controls and whitespace trimming.
+    let source = "{%- set ns = namespace(n=0) %}\n\
+                  {%- for m in messages %}\n\
+                  {%- if m.role == 'assistant' %}{% continue %}{% endif %}\n\
+                  {%- set ns.n = ns.n + 1 %}\n\
+                  {{ m.content.strip().split(' ')[0].upper() }}{{ '|' if m.content.startswith('W') }}\n\
+                  {% if ns.n == 2 %}{% break %}{% endif %}\n\
+                  {%- endfor %}";
+    assert_eq!(inline(source).unwrap(), "YOU\nWHAT|\n");
+    // `{% generation %}` blocks (Hugging Face's training-mask marker) render their body.
+    let source = "{%- for m in messages if m.role == 'assistant' %}\
+                  {% generation %}{{ m.content }}{% endgeneration %}{% endfor %}";
+    assert_eq!(inline(source).unwrap(), ASSISTANT);
+    // The date, as today's.
+    let date = inline("{{ strftime_now('%Y-%m-%d') }}").unwrap();
+    assert_eq!(date.len(), 10, "{date:?}");
+    assert!(date.starts_with("20") && &date[4..5] == "-" && &date[7..8] == "-");
+}
+
+#[test]
+fn tojson_writes_what_python_json_dumps_writes() {
+    let json = |source: &str| inline(source).unwrap();
+    assert_eq!(
+        json("{{ messages[3] | tojson }}"),
+        r#"{"role": "user", "content": "And \"3+3\", en français?"}"#
+    );
+    assert_eq!(
+        json("{{ messages[3].content | tojson(ensure_ascii=True) }}"),
+        r#""And \"3+3\", en fran\u00e7ais?""#
+    );
+    assert_eq!(
+        json("{{ {'a': [1, 2.5, none, true], 'b': {}} | tojson(indent=2) }}"),
+        "{\n  \"a\": [\n    1,\n    2.5,\n    null,\n    true\n  ],\n  \"b\": {}\n}"
+    );
+    assert_eq!(
+        json("{{ {'b': 1.0, 'a': 1e20} | tojson(separators=(',', ':'), sort_keys=true) }}"),
+        r#"{"a":1e+20,"b":1.0}"#
+    );
+    assert_eq!(json("{{ ('{\"x\": [1, \"y\"]}' | from_json).x[1] }}"), "y");
+}
+
+#[test]
+fn the_built_in_formats_keep_their_stop_texts() {
+    assert_eq!(ChatTemplate::Plain.end_of_turn(), Some("\n\n"));
+    assert_eq!(ChatTemplate::ChatMl.end_of_turn(), Some("<|im_end|>"));
+    let plain: ChatTemplate = "plain".parse().unwrap();
+    assert!(matches!(plain, ChatTemplate::Plain));
+    assert!("jinja".parse::<ChatTemplate>().is_err());
+    let jinja = claude_inference::server::JinjaTemplate::new("{{ messages[0].content }}", "", "")
+        .unwrap()
+        .with_end_of_turn("<|end|>");
+    assert_eq!(ChatTemplate::Jinja(jinja).end_of_turn(), Some("<|end|>"));
+}

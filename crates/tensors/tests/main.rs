@@ -1,0 +1,3 @@
+//! claude-tensors' integration tests, one binary: each of our kernels against burn's own ops.
+
+mod kernels;

@@ -1,0 +1,44 @@
+//! Finding the shared data directory (corpora, reference tokenizers, test vectors and small
+//! models), the one rule every crate, test, example and benchmark uses.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that names the shared data directory.
+pub const SHARED_DATA_ENV: &str = "CLAUDE_RUST_DATA";
+
+/// Where the shared data lives: `$CLAUDE_RUST_DATA` when set; else the nearest `shared/data`
+/// beside the current directory or one of its ancestors (so `../shared/data` from a clone's root
+/// and from any folder inside it); else `../shared/data`, which may not exist (callers say which
+/// file they missed).
+pub fn shared_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(SHARED_DATA_ENV) {
+        return dir.into();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    find_beside_ancestors(&cwd).unwrap_or_else(|| PathBuf::from("../shared/data"))
+}
+
+/// The first `<ancestor>/shared/data` directory of `start`, nearest first.
+fn find_beside_ancestors(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join("shared").join("data"))
+        .find(|candidate| candidate.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_shared_data_beside_any_ancestor() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("shared/data");
+        let deep = root.path().join("clone/crates/tokenizer");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(find_beside_ancestors(&deep), Some(data));
+        let bare = tempfile::tempdir().unwrap();
+        assert_eq!(find_beside_ancestors(bare.path()), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! claude-tokenizer's integration tests, one binary: tokenizer files, data preparation, round
+//! trips, and the reference tokenizers and test suites of `shared/data/tokenizer`.
+
+mod files;
+mod gguf_vocab;
+mod prepare;
+mod reference;
+mod roundtrip;
+mod support;
+mod wordpiece;

@@ -1,0 +1,275 @@
+//! Setting up a run: devices and their float type, the data, the model (fresh or resumed with
+//! its optimizer state), the process group, and the metrics log.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use claude_core::{Gpt, ModelConfig};
+use claude_tensors::parse_devices;
+
+use crate::checkpoint::{Checkpoints, TrainState};
+use crate::config::TrainConfig;
+use crate::data::{Dataset, open_dataset};
+use crate::distributed::{Group, rank_rows};
+use crate::error::{Error, Result};
+use crate::metrics::{MetricsLog, Reporter};
+use crate::optim::build_optimizer;
+use crate::precision::{LossScaler, cast_params};
+use crate::run::RunOptions;
+
+/// Everything a run holds between steps but the model, which each optimizer step consumes and
+/// returns (AdamW updates the weights in place when it holds the only reference).
+pub(crate) struct Run {
+    /// The config, with `vocab_size` filled in from the tokenizer.
+    pub config: TrainConfig,
+    /// The training devices (autodiff); the first holds the model and the optimizer.
+    pub train_devices: Vec<Device>,
+    /// The first device without autodiff, for evaluation.
+    pub eval_device: Device,
+    /// Rows of every micro-batch this process computes.
+    pub rows: Range<usize>,
+    /// Training and validation tokens.
+    pub data: Dataset,
+    /// AdamW with its state.
+    pub optim: ModuleOptimizer,
+    /// Step, tokens seen, losses, loss scale.
+    pub state: TrainState,
+    /// Where checkpoints go.
+    pub checkpoints: Checkpoints,
+    /// The process group (a group of one when training alone).
+    pub group: Group,
+    /// `metrics.jsonl`.
+    pub metrics_log: MetricsLog,
+    /// The newest checkpoint written or resumed from.
+    pub last_checkpoint: Option<std::path::PathBuf>,
+    /// When this process started training.
+    pub started: Instant,
+    /// Training time of the earlier runs this one resumed.
+    pub resumed_elapsed_s: f64,
+    /// The step this process started from.
+    pub first_step: usize,
+    /// The loss over the start of `val.bin` in order, once the last step has run.
+    pub full_val_loss: Option<f64>,
+}
+
+impl Run {
+    /// Opens the devices and the data, builds or restores the model (f32 master weights under
+    /// mixed precision) and its optimizer, and joins the other ranks.
+    pub fn start(
+        mut config: TrainConfig,
+        options: &RunOptions,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(Run, Gpt)> {
+        if let Some(max_steps) = options.max_steps {
+            config.train.max_steps = max_steps;
+        }
+        let devices = open_devices(&config, &options.device)?;
+        let (rank, world_size) = options
+            .distributed
+            .as_ref()
+            .map_or((0, 1), |group| (group.rank, group.world_size));
+        let rows = rank_rows(config.train.batch_size, rank, world_size);
+        check_rows_per_device(
+            &config,
+            &rows,
+            devices.len(),
+            rank,
+            world_size,
+            &options.device,
+        )?;
+        std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
+        let data = open_dataset(&config.data, &options.out_dir)?;
+        fit_model_to_data(&mut config.model, &data)?;
+        write_config(&config, &options.out_dir)?;
+
+        let eval_device = devices[0].clone();
+        let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
+        let precision = config.train.precision;
+        let mut model = config.model.init(&train_devices[0]);
+        if precision.has_master_weights() {
+            model = cast_params(model, FloatDType::F32);
+        }
+        let checkpoints = Checkpoints::new(&options.out_dir, config.train.keep_last);
+        let mut state = TrainState {
+            step: 0,
+            tokens_seen: 0,
+            val_loss: None,
+            best_val_loss: None,
+            elapsed_s: 0.0,
+            loss_scaler: precision.scales_loss().then(LossScaler::new),
+        };
+        let resume_from = if options.resume {
+            checkpoints.latest()?
+        } else {
+            None
+        };
+        if let Some(dir) = &resume_from {
+            (model, state) = Checkpoints::restore_model(dir, model)?;
+        }
+        // Built after the restore: parameter groups and state are keyed by the parameter ids.
+        let mut optim = build_optimizer(&config.optim, &model);
+        if let Some(dir) = &resume_from {
+            optim = Checkpoints::restore_optimizer(dir, optim)?;
+            reporter.note(&format!(
+                "resumed from {} at step {}",
+                dir.display(),
+                state.step
+            ));
+        } else if options.resume {
+            reporter.note("no checkpoint to resume from: starting a new run");
+        }
+        reporter.note(&format!(
+            "model: {} parameters ({} layers, {} heads, {} wide, context {}, vocab {}) on {}",
+            model.num_params(),
+            config.model.n_layer,
+            config.model.n_head,
+            config.model.d_model,
+            config.model.context_length,
+            config.model.vocab_size,
+            options.device
+        ));
+        let group = join_group(options, &config, &data, state.step, reporter)?;
+        let metrics_log = MetricsLog::open(&options.out_dir, state.step)?;
+        let run = Run {
+            train_devices,
+            eval_device,
+            rows,
+            data,
+            optim,
+            checkpoints,
+            group,
+            metrics_log,
+            last_checkpoint: resume_from,
+            started: Instant::now(),
+            resumed_elapsed_s: state.elapsed_s,
+            first_step: state.step,
+            full_val_loss: None,
+            state,
+            config,
+        };
+        Ok((run, model))
+    }
+}
+
+/// The devices of a device list, each set to the run's float type and seeded.
+fn open_devices(config: &TrainConfig, device_list: &str) -> Result<Vec<Device>> {
+    let mut devices = parse_devices(device_list)?;
+    for device in &mut devices {
+        if let Some(dtype) = config.train.precision.float_dtype() {
+            // Must happen before the first tensor exists on the device.
+            device.configure(dtype).map_err(|e| {
+                Error::Invalid(format!(
+                    "train.precision {:?} on {device_list}: {e}",
+                    config.train.precision
+                ))
+            })?;
+        }
+        device.seed(config.train.seed);
+    }
+    Ok(devices)
+}
+
+/// Every device needs at least one row of every micro-batch.
+fn check_rows_per_device(
+    config: &TrainConfig,
+    rows: &Range<usize>,
+    devices: usize,
+    rank: usize,
+    world_size: usize,
+    device_list: &str,
+) -> Result<()> {
+    if rows.len() >= devices {
+        return Ok(());
+    }
+    let share = if world_size > 1 {
+        format!(
+            " gives rank {rank} of {world_size} {} rows of every micro-batch, fewer than its",
+            rows.len()
+        )
+    } else {
+        " is smaller than the".into()
+    };
+    Err(Error::Invalid(format!(
+        "train.batch_size {}{share} {devices} devices in {device_list:?}: each device needs at \
+         least one row of every micro-batch",
+        config.train.batch_size,
+    )))
+}
+
+/// Fills in the vocabulary size from the tokenizer and checks that the data fits the context.
+fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
+    let vocab = data.tokenizer.vocab_size();
+    if model.vocab_size == 0 {
+        model.vocab_size = vocab;
+    } else if model.vocab_size != vocab {
+        return Err(Error::Invalid(format!(
+            "model.vocab_size is {} but the tokenizer has {vocab} tokens",
+            model.vocab_size
+        )));
+    }
+    model.validate()?;
+    for (name, file) in [("train", &data.train), ("val", &data.val)] {
+        if file.len() <= model.context_length {
+            return Err(Error::Invalid(format!(
+                "model.context_length {} is larger than the {name} data ({} tokens in {})",
+                model.context_length,
+                file.len(),
+                file.path().display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The process group of a multi-process run (waiting for every rank), or a group of one.
+fn join_group(
+    options: &RunOptions,
+    config: &TrainConfig,
+    data: &Dataset,
+    step: usize,
+    reporter: &mut dyn Reporter,
+) -> Result<Group> {
+    let Some(group_config) = options.distributed.as_ref().filter(|g| g.world_size > 1) else {
+        return Ok(Group::single());
+    };
+    let (rank, world_size) = (group_config.rank, group_config.world_size);
+    let rows = rank_rows(config.train.batch_size, rank, world_size);
+    reporter.note(&format!(
+        "rank {rank} of {world_size}: rows {}..{} of every micro-batch; waiting for the other \
+         ranks at {}",
+        rows.start, rows.end, group_config.coordinator
+    ));
+    let group = Group::join(group_config, run_fingerprint(config, data, step))
+        .map_err(|e| Error::Distributed(e.to_string()))?;
+    reporter.note(&format!("all {world_size} ranks joined"));
+    Ok(group)
+}
+
+/// What every rank of a multi-process run must agree on: the run's settings, the data's size and
+/// vocabulary, and the step it starts from.
+fn run_fingerprint(config: &TrainConfig, data: &Dataset, step: usize) -> serde_json::Value {
+    serde_json::json!({
+        "model": config.model,
+        "optim": config.optim,
+        "schedule": config.schedule,
+        "train": config.train,
+        "data": {
+            "train_tokens": data.train.len(),
+            "val_tokens": data.val.len(),
+            "vocab_size": data.tokenizer.vocab_size(),
+        },
+        "resumed_step": step,
+    })
+}
+
+/// Saves the merged config beside the checkpoints (`<out>/config.toml`).
+fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
+    let text =
+        toml::to_string_pretty(config).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    let path = out_dir.join("config.toml");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}

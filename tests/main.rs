@@ -1,0 +1,4 @@
+//! End-to-end tests across the crates, one binary.
+
+#[cfg(feature = "wgpu")]
+mod backend_agreement;
