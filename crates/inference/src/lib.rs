@@ -26,6 +26,6 @@ pub use generate::{
     Batch, Completion, FinishReason, Generator, OverflowPolicy, SequenceId, SequenceRequest,
     TokenEvent, generate_uncached,
 };
-pub use load::{LoadError, find_tokenizer};
+pub use load::{LoadError, find_tokenizer, model_chat_template};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};

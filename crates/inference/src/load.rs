@@ -8,6 +8,7 @@ use claude_core::{Gpt, ModelFileError, ModelFormat, model_file};
 use claude_tokenizer::Tokenizer;
 
 use crate::generate::Generator;
+use crate::server::ChatTemplate;
 
 /// Why a generator could not be built from files.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,14 @@ pub enum LoadError {
         dir: PathBuf,
         /// The cause.
         source: claude_tokenizer::Error,
+    },
+    /// The model file's chat template does not compile.
+    #[error("{file}: tokenizer.chat_template: {message}")]
+    ChatTemplate {
+        /// The model file.
+        file: PathBuf,
+        /// What is wrong with the template.
+        message: String,
     },
     /// No tokenizer was named and none sits in the run directory above the model.
     #[error(
@@ -66,4 +75,36 @@ impl Generator {
         let tokenizer = tokenizer.map_err(|source| LoadError::Tokenizer { dir, source })?;
         Ok(Generator::new(gpt, tokenizer, device.clone()))
     }
+}
+
+/// The chat template a GGUF model file ships (`tokenizer.chat_template`), with its tokenizer's
+/// BOS and EOS texts; `None` for other model files and GGUF files without one.
+pub fn model_chat_template(
+    model: &Path,
+    tokenizer: &Tokenizer,
+) -> Result<Option<ChatTemplate>, LoadError> {
+    let Tokenizer::Gguf(gguf) = tokenizer else {
+        return Ok(None);
+    };
+    if ModelFormat::of(model)? != ModelFormat::Gguf {
+        return Ok(None);
+    }
+    let file = model_file(model);
+    let invalid = |message: String| LoadError::ChatTemplate {
+        file: file.clone(),
+        message,
+    };
+    let gguf_file = claude_gguf::GgufFile::open(&file).map_err(|e| invalid(e.to_string()))?;
+    let Some(source) = gguf_file
+        .metadata()
+        .opt_str("tokenizer.chat_template")
+        .map_err(|e| invalid(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let ids = gguf.special_ids();
+    let text = |id: Option<u32>| id.and_then(|id| gguf.token_text(id)).unwrap_or("");
+    ChatTemplate::jinja(source, text(ids.bos), text(ids.eos))
+        .map(Some)
+        .map_err(invalid)
 }

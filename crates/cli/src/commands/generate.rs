@@ -4,7 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use claude_inference::{Generator, OverflowPolicy, SamplingParams, SequenceRequest};
+use claude_inference::server::ChatTemplate;
+use claude_inference::{
+    Generator, OverflowPolicy, SamplingParams, SequenceRequest, model_chat_template,
+};
 use claude_tensors::parse_device;
 
 /// Arguments of `claude-rust generate`.
@@ -15,8 +18,12 @@ pub struct GenerateArgs {
     #[arg(long, visible_alias = "checkpoint")]
     pub model: PathBuf,
     /// Text to continue.
-    #[arg(long, default_value = "\n")]
+    #[arg(long, default_value = "\n", conflicts_with = "chat")]
     pub prompt: String,
+    /// A user message to answer, rendered with the model's chat template (a GGUF file's own;
+    /// else ChatML): prints only the reply.
+    #[arg(long)]
+    pub chat: Option<String>,
     /// Tokens to generate.
     #[arg(long, default_value_t = 500)]
     pub max_new_tokens: usize,
@@ -73,15 +80,35 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         &parse_device(&args.device)?,
     )?
     .with_overflow(args.context_overflow);
-    let prompt = generator.tokenizer().encode(&args.prompt)?;
+    let mut stop = args.stop;
+    let (prompt, echo) = match &args.chat {
+        Some(message) => {
+            let template = model_chat_template(&args.model, generator.tokenizer())?
+                .unwrap_or(ChatTemplate::ChatMl);
+            let text = template
+                .render(&[("user".to_string(), message.clone())])
+                .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
+            stop.extend(template.end_of_turn().map(str::to_string));
+            let special = template.special_tokens();
+            let ids = match special {
+                Some(special) => generator.tokenizer().encode_with_special(&text, special)?,
+                None => generator.tokenizer().encode(&text)?,
+            };
+            (ids, "")
+        }
+        None => (
+            generator.tokenizer().encode(&args.prompt)?,
+            args.prompt.as_str(),
+        ),
+    };
     let request = SequenceRequest {
         prompt,
         max_new_tokens: args.max_new_tokens,
         sampling,
-        stop: args.stop,
+        stop,
     };
     let mut out = std::io::stdout().lock();
-    out.write_all(args.prompt.as_bytes())?;
+    out.write_all(echo.as_bytes())?;
     let mut write_error = None;
     generator.generate(request, |event| {
         let written = out

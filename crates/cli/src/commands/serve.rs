@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
-use claude_inference::{Generator, OverflowPolicy};
+use claude_inference::{Generator, OverflowPolicy, model_chat_template};
 use claude_tensors::parse_device;
 
 /// Arguments of `claude-rust serve`.
@@ -45,9 +45,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub body_limit: usize,
-    /// Chat prompt format: plain (ROLE:\ntext) or chatml.
-    #[arg(long, default_value = "plain")]
-    pub chat_template: ChatTemplate,
+    /// Chat prompt format: plain (ROLE:\ntext) or chatml (default: a GGUF file's own Jinja
+    /// template, else plain).
+    #[arg(long)]
+    pub chat_template: Option<ChatTemplate>,
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
@@ -75,7 +76,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.api_key = args.api_key.filter(|key| !key.is_empty());
     config.max_tokens_cap = args.max_tokens.max(1);
     config.body_limit = args.body_limit;
-    config.chat_template = args.chat_template;
+    config.chat_template = match args.chat_template {
+        Some(template) => template,
+        None => {
+            model_chat_template(&args.model, generator.tokenizer())?.unwrap_or(ChatTemplate::Plain)
+        }
+    };
     config.overflow = args.context_overflow;
     let tokenizer = generator.tokenizer().clone();
     let (engine, _thread) = spawn_engine(
