@@ -314,3 +314,17 @@ fn the_built_in_formats_keep_their_stop_texts() {
         .with_end_of_turn("<|end|>");
     assert_eq!(ChatTemplate::Jinja(jinja).end_of_turn(), Some("<|end|>"));
 }
+
+#[test]
+fn a_developer_message_is_the_system_turn() {
+    // OpenAI clients send `developer`; Mistral's template knows only system, user, assistant.
+    let mut messages = conversation(true);
+    messages[0].0 = "developer".into();
+    let qwen = shipped("Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>");
+    let prompt = qwen.render(&messages).unwrap();
+    assert!(
+        prompt.starts_with(&format!("<|im_start|>system\n{SYSTEM}<|im_end|>\n")),
+        "{prompt:?}"
+    );
+    assert_eq!(prompt, qwen.render(&conversation(true)).unwrap());
+}

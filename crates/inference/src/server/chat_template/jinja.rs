@@ -84,15 +84,23 @@ impl JinjaTemplate {
 
     /// The prompt for `messages` (role, content), ready for the assistant's reply
     /// (`add_generation_prompt` is true). The template sees `messages` as a list of
-    /// `{role, content}` maps, `bos_token`, `eos_token`, and `tools` and `documents` as none
+    /// `{role, content}` maps (OpenAI's `developer` role as `system`), `bos_token`, `eos_token`,
+    /// and `tools` and `documents` as none
     /// (as Hugging Face's `apply_chat_template` gives them without tools).
     /// An error says what went wrong and where, or what the template's `raise_exception` said.
     pub fn render(&self, messages: &[(String, String)]) -> Result<String, String> {
         let messages: Value = messages
             .iter()
             .map(|(role, content)| {
+                // OpenAI's `developer` role is the system prompt; many templates know only
+                // `system` and refuse other roles.
+                let role = if role == "developer" {
+                    "system"
+                } else {
+                    role.as_str()
+                };
                 Value::from_pairs([
-                    ("role", Value::from(role.as_str())),
+                    ("role", Value::from(role)),
                     ("content", Value::from(content.as_str())),
                 ])
             })
