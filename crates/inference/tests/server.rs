@@ -89,6 +89,18 @@ async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// Posts a streaming request: the status and the `data:` payloads of its Server-Sent Events.
+async fn post_stream(url: &str, path: &str, body: Value) -> (u16, Vec<String>) {
+    let response = client()
+        .post(format!("{url}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, sse_data(&response.text().await.unwrap()))
+}
+
 /// The status of `GET /health`.
 async fn health_status(url: &str) -> u16 {
     let response = client().get(format!("{url}/health")).send().await.unwrap();
@@ -676,14 +688,8 @@ async fn a_long_streamed_chat_reports_the_dropped_turns_in_every_chunk() {
         &LONG_CHAT,
         json!({"max_tokens": 8, "stream": true, "stream_options": {"include_usage": true}}),
     );
-    let response = client()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let data = sse_data(&response.text().await.unwrap());
+    let (status, data) = post_stream(&url, "/v1/chat/completions", body).await;
+    assert_eq!(status, 200);
     assert_eq!(data.last().unwrap(), "[DONE]");
     let chunks: Vec<Value> = data[..data.len() - 1]
         .iter()
@@ -705,13 +711,7 @@ async fn a_long_streamed_chat_reports_the_dropped_turns_in_every_chunk() {
         &long_chat_without(3),
         json!({"max_tokens": 8, "stream": true}),
     );
-    let response = client()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let data = sse_data(&response.text().await.unwrap());
+    let (_, data) = post_stream(&url, "/v1/chat/completions", body).await;
     for chunk in &data[..data.len() - 1] {
         let chunk: Value = serde_json::from_str(chunk).unwrap();
         assert!(chunk.get("truncated_messages").is_none(), "{chunk}");
@@ -793,14 +793,9 @@ async fn a_chat_without_max_tokens_uses_the_rest_of_a_short_context() {
     assert!((1..=SHORT_CONTEXT - prompt).contains(&completion), "{body}");
     assert!(body.get("truncated_messages").is_none(), "{body}");
 
-    let response = client()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&chat_request(&messages, json!({"stream": true})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let data = sse_data(&response.text().await.unwrap());
+    let request = chat_request(&messages, json!({"stream": true}));
+    let (status, data) = post_stream(&url, "/v1/chat/completions", request).await;
+    assert_eq!(status, 200);
     assert_eq!(data.last().unwrap(), "[DONE]");
     let streamed: String = data[..data.len() - 1]
         .iter()

@@ -67,11 +67,12 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
 
     let mut model = config.init(device);
     set_embedding(&mut model.wte, embedding, device);
-    for (i, block) in model.h.iter_mut().enumerate() {
-        set_rms_norm(&mut block.ln_1, rms_att[i].data.clone(), device);
+    let norms = rms_att.into_iter().zip(rms_ffn);
+    for ((i, block), (rms_att, rms_ffn)) in model.h.iter_mut().enumerate().zip(norms) {
+        set_rms_norm(&mut block.ln_1, rms_att.data, device);
         set_linear(&mut block.attn.c_attn, &[&wq[i], &wk[i], &wv[i]], device);
         set_linear(&mut block.attn.c_proj, &[&wo[i]], device);
-        set_rms_norm(&mut block.ln_2, rms_ffn[i].data.clone(), device);
+        set_rms_norm(&mut block.ln_2, rms_ffn.data, device);
         set_linear(&mut block.mlp.c_fc, &[&w1[i], &w3[i]], device);
         set_linear(&mut block.mlp.c_proj, &[&w2[i]], device);
     }

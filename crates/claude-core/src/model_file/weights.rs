@@ -44,9 +44,13 @@ pub(crate) fn set_embedding(embedding: &mut Embedding, table: Matrix, device: &D
 }
 
 /// Sets the scale of an RMSNorm.
+///
+/// # Panics
+/// If `norm` is a LayerNorm: the readers build Llama-family configs, whose norms are RMSNorm.
 pub(crate) fn set_rms_norm(norm: &mut Norm, gamma: Vec<f32>, device: &Device) {
+    let Norm::Rms(rms) = norm else {
+        unreachable!("Llama-family models normalise with RMSNorm");
+    };
     let width = gamma.len();
-    if let Norm::Rms(rms) = norm {
-        rms.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(gamma, [width]), device));
-    }
+    rms.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(gamma, [width]), device));
 }
