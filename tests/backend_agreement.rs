@@ -69,11 +69,8 @@ fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
     let run = |device: &str| {
         let out = tempfile::tempdir().unwrap();
         let options = RunOptions {
-            out_dir: out.path().to_path_buf(),
             device: device.into(),
-            resume: false,
-            max_steps: None,
-            distributed: None,
+            ..RunOptions::new(out.path())
         };
         train(config(), &options, &mut SilentReporter).unwrap();
         losses(out.path())

@@ -286,3 +286,13 @@ fn bad_input_gives_clear_errors() {
     let err = fails(&["tokenizer", "encode", "--tokenizer", s(dir.path())]);
     assert!(err.contains("no tokenizer found"), "{err}");
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn mpi_in_a_build_without_it_says_how_to_rebuild() {
+    let err = fails(&["train", "--mpi", "--config", "configs/tiny.toml"]);
+    assert!(
+        err.contains("built without MPI") && err.contains("--features mpi"),
+        "{err}"
+    );
+}

@@ -1,7 +1,10 @@
 //! The `claude-rust` binary end to end, one test binary: tokenizer and prepare commands, training
-//! (resume, multi-process, precision, the default corpus), generation, and serving.
+//! (resume, precision, the default corpus, MPI jobs with the `mpi` feature), generation, and
+//! serving.
 
 mod cli;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod serve;
 mod support;
 mod train;

@@ -1,8 +1,8 @@
 //! `claude-rust train` / `generate` end to end: a run killed with SIGKILL and resumed ends where an
-//! uninterrupted run ends, and the checkpoint generates text.
+//! uninterrupted run ends, mixed precision, and the checkpoint generates text.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use claude_trainer::Precision;
@@ -10,7 +10,7 @@ use claude_trainer::Precision;
 use crate::support::{bin, free_port, tiny_config};
 
 /// `configs/tiny.toml` for 400 steps, checkpointing every 5 and keeping the last 3.
-fn write_config(dir: &Path) -> PathBuf {
+pub(crate) fn write_config(dir: &Path) -> PathBuf {
     tiny_config(dir, |c| {
         (c.schedule.warmup_steps, c.schedule.decay_steps) = (5, Some(400));
         (c.train.max_steps, c.train.grad_accum) = (400, 1);
@@ -19,7 +19,7 @@ fn write_config(dir: &Path) -> PathBuf {
     })
 }
 
-fn train(config: &Path, out: &Path, extra: &[&str]) {
+pub(crate) fn train(config: &Path, out: &Path, extra: &[&str]) {
     let status = bin()
         .args(["train", "--no-tui", "--config"])
         .arg(config)
@@ -38,7 +38,7 @@ fn final_weights(out: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Every tensor of the checkpoint of `step` by name.
-fn weights_at(out: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn weights_at(out: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
     let path = out.join(format!("checkpoints/step-{step:08}/model.safetensors"));
     let bytes = std::fs::read(path).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -109,7 +109,7 @@ fn sigkill_then_resume_matches_an_uninterrupted_run() {
 }
 
 /// The training loss of every step in `<out>/metrics.jsonl`.
-fn logged_losses(out: &Path) -> Vec<f64> {
+pub(crate) fn logged_losses(out: &Path) -> Vec<f64> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -119,181 +119,6 @@ fn logged_losses(out: &Path) -> Vec<f64> {
                 .unwrap()
         })
         .collect()
-}
-
-/// Waits for every rank; each must end successfully.
-fn wait_for_success(ranks: impl IntoIterator<Item = Child>) {
-    for (rank, child) in ranks.into_iter().enumerate() {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "rank {rank}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-/// Far more steps than a test waits for: the run ends only when stopped.
-const UNTIL_STOPPED: &[&str] = &["--max-steps", "1000000"];
-
-/// Starts rank `rank` of a `world`-process run coordinated at `coordinator`.
-fn spawn_rank(
-    config: &Path,
-    out: &Path,
-    (rank, world): (usize, usize),
-    coordinator: &str,
-    extra: &[&str],
-) -> Child {
-    bin()
-        .args(["train", "--no-tui", "--config"])
-        .arg(config)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .args(["--coordinator", coordinator])
-        .args([
-            "--world-size",
-            &world.to_string(),
-            "--rank",
-            &rank.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-#[test]
-fn processes_training_together_follow_a_single_process_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let single = dir.path().join("single");
-    train(&config, &single, &["--max-steps", "12"]);
-    let expected = logged_losses(&single);
-
-    // Three processes over localhost, splitting each 4-row batch 1/1/2; the last splits its two
-    // rows again between two devices of its own.
-    let coordinator = format!("127.0.0.1:{}", free_port());
-    let outs: Vec<PathBuf> = (0..3)
-        .map(|rank| dir.path().join(format!("rank{rank}")))
-        .collect();
-    let ranks: Vec<Child> = (0..3)
-        .map(|rank| {
-            spawn_rank(
-                &config,
-                &outs[rank],
-                (rank, 3),
-                &coordinator,
-                if rank == 2 {
-                    &["--max-steps", "12", "--device", "cpu,cpu"]
-                } else {
-                    &["--max-steps", "12"]
-                },
-            )
-        })
-        .collect();
-    wait_for_success(ranks);
-    let losses = logged_losses(&outs[0]);
-    assert_eq!(losses.len(), 12);
-    for (step, (one, together)) in expected.iter().zip(&losses).enumerate() {
-        assert!(
-            (one - together).abs() < 1e-5,
-            "step {}: loss {one} in one process, {together} in three",
-            step + 1
-        );
-    }
-    // Every rank took the same steps: same losses, bit-identical weights.
-    for out in &outs[1..] {
-        assert_eq!(logged_losses(out), losses);
-        assert!(weights_at(out, 12) == weights_at(&outs[0], 12));
-    }
-}
-
-/// The newest checkpoint step in `<out>/checkpoints`.
-fn latest_checkpoint_step(out: &Path) -> usize {
-    std::fs::read_dir(out.join("checkpoints"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
-        .max()
-        .unwrap()
-}
-
-/// Waits until `<out>/metrics.jsonl` has `lines` lines.
-fn wait_for_steps(out: &Path, lines: usize) {
-    let started = Instant::now();
-    while std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count())
-        < lines
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no steps were logged"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-#[test]
-fn ctrl_c_on_one_rank_stops_every_rank_at_the_same_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let coordinator = format!("127.0.0.1:{}", free_port());
-    let outs = [dir.path().join("rank0"), dir.path().join("rank1")];
-    let ranks =
-        [0, 1].map(|rank| spawn_rank(&config, &outs[rank], (rank, 2), &coordinator, UNTIL_STOPPED));
-    wait_for_steps(&outs[0], 3);
-    let interrupt = Command::new("kill")
-        .args(["-INT", &ranks[1].id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
-    wait_for_success(ranks);
-    let stopped = latest_checkpoint_step(&outs[0]);
-    assert!(stopped < 1_000_000, "the run was not interrupted");
-    assert_eq!(latest_checkpoint_step(&outs[1]), stopped);
-    assert!(weights_at(&outs[0], stopped) == weights_at(&outs[1], stopped));
-}
-
-#[test]
-fn a_rank_that_dies_stops_the_others_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
-    let coordinator = format!("127.0.0.1:{}", free_port());
-    let (out0, out1) = (dir.path().join("rank0"), dir.path().join("rank1"));
-    let rank0 = spawn_rank(&config, &out0, (0, 2), &coordinator, UNTIL_STOPPED);
-    let mut rank1 = spawn_rank(&config, &out1, (1, 2), &coordinator, UNTIL_STOPPED);
-    let started = Instant::now();
-    while std::fs::read_to_string(out0.join("metrics.jsonl")).map_or(0, |m| m.lines().count()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no steps were logged"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    rank1.kill().unwrap();
-    rank1.wait().unwrap();
-    let output = rank0.wait_with_output().unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("rank 0: ring all-reduce")
-            && stderr.contains("rank 1 closed the connection"),
-        "{stderr}"
-    );
-
-    // A rank started with another world size is refused by the coordinator, by name.
-    let coordinator = format!("127.0.0.1:{}", free_port());
-    let first = spawn_rank(&config, &out0, (0, 2), &coordinator, &[]);
-    let second = spawn_rank(&config, &out1, (1, 3), &coordinator, &[]);
-    for child in [first, second] {
-        let output = child.wait_with_output().unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("rank 1 was started with world size 3, rank 0 with 2"),
-            "{stderr}"
-        );
-    }
 }
 
 /// The dtypes of a checkpoint's tensors, and how many of its f32 values a bf16 cannot hold.

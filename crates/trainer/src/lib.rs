@@ -4,7 +4,7 @@
 //! `train.bin`, AdamW with weight decay on matrices only, warmup + cosine learning rate
 //! ([`Schedule`]), global-norm clipping, gradient accumulation, mixed precision ([`Precision`]),
 //! evaluation on `val.bin`, atomic checkpoints with exact resume, data parallel training over
-//! devices and processes ([`GroupConfig`]), and metrics to `metrics.jsonl` and a [`Reporter`].
+//! devices and across MPI processes and machines ([`Mpi`]), and metrics to `metrics.jsonl` and a [`Reporter`].
 //!
 //! ```no_run
 //! use claude_trainer::{RunOptions, TextReporter, TrainConfig, train};
@@ -38,7 +38,7 @@ mod step;
 pub use config::{DataConfig, LoopConfig, OptimConfig, Precision, TrainConfig};
 pub use corpus::{CACHE_ENV, TINYSHAKESPEARE_URL, TINYSHAKESPEARE_URL_ENV, default_corpus};
 pub use dashboard::DashboardReporter;
-pub use distributed::GroupConfig;
+pub use distributed::Mpi;
 pub use error::{Error, Result};
 pub use metrics::{Reporter, SilentReporter, StepMetrics, TextReporter};
 pub use run::{RunOptions, RunSummary, train};

@@ -10,9 +10,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::config::TrainConfig;
-use crate::distributed::GroupConfig;
+use crate::distributed::Mpi;
 use crate::error::Result;
 use crate::metrics::{Reporter, peak_memory_bytes};
 use crate::setup::Run;
@@ -29,8 +30,13 @@ pub struct RunOptions {
     pub resume: bool,
     /// Override of `train.max_steps`.
     pub max_steps: Option<usize>,
-    /// This process's place in a multi-process (multi-machine) run; `None` trains alone.
-    pub distributed: Option<GroupConfig>,
+    /// The MPI job this process is a rank of (launched by `mpirun` or `srun`); `None` trains
+    /// alone. Every rank runs the same options; rank 0 writes to `out_dir` and rank `r` to
+    /// `out_dir/rank-r` (see [`RunOptions::rank_dir`]).
+    pub mpi: Option<Arc<Mpi>>,
+    /// How long a rank waits for the others' gradients before it aborts the job (a rank is
+    /// stuck, stopped or far slower): longer than the slowest rank's step.
+    pub mpi_timeout: Duration,
 }
 
 impl RunOptions {
@@ -42,7 +48,26 @@ impl RunOptions {
             device: "cpu".into(),
             resume: false,
             max_steps: None,
-            distributed: None,
+            mpi: None,
+            mpi_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// This rank's rank and the world size (`(0, 1)` alone).
+    pub fn rank_and_world_size(&self) -> (usize, usize) {
+        self.mpi
+            .as_ref()
+            .map_or((0, 1), |mpi| (mpi.rank(), mpi.world_size()))
+    }
+
+    /// Where this process writes its data, tokenizer, config, metrics and checkpoints: `out_dir`
+    /// for rank 0 (and a run alone), `out_dir/rank-r` for rank `r`. Every rank keeps its own
+    /// replica's checkpoints, so `--resume` works whether or not the machines share a file
+    /// system, and ranks of one machine never write over each other.
+    pub fn rank_dir(&self) -> PathBuf {
+        match self.rank_and_world_size() {
+            (0, _) => self.out_dir.clone(),
+            (rank, _) => self.out_dir.join(format!("rank-{rank}")),
         }
     }
 }
@@ -67,9 +92,13 @@ pub struct RunSummary {
     pub checkpoint: PathBuf,
     /// Whether Ctrl-C stopped the run early.
     pub interrupted: bool,
+    /// Mean seconds per step of this process (evaluation and checkpoints excluded).
+    pub step_seconds: f64,
+    /// Share of the steps' time spent summing gradients over the ranks (0 alone).
+    pub communication_share: f64,
 }
 
-/// Set by Ctrl-C; the loop checkpoints and stops at the next step boundary.
+/// Set by Ctrl-C or SIGTERM (what `mpirun` and Slurm send to stop a job); the loop checkpoints and stops at the next step boundary.
 pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
@@ -99,6 +128,7 @@ pub fn train(
     while run.state.step < run.config.train.max_steps {
         let outcome;
         (model, outcome) = run.train_step(model, reporter)?;
+        run.stepping_s += outcome.seconds;
         run.evaluate_and_checkpoint(&model, &outcome, reporter)?;
         if outcome.stop_requested {
             interrupted = true;
@@ -117,6 +147,11 @@ impl Run {
     fn summary(self, interrupted: bool) -> Result<RunSummary> {
         let trained_steps = self.state.step - self.first_step;
         let seconds = self.started.elapsed().as_secs_f64();
+        let communication_share = if self.stepping_s > 0.0 {
+            self.group.communicating().as_secs_f64() / self.stepping_s
+        } else {
+            0.0
+        };
         let tokens = trained_steps * self.config.tokens_per_step();
         Ok(RunSummary {
             steps: self.state.step,
@@ -137,6 +172,8 @@ impl Run {
                     .unwrap_or_else(|| self.checkpoints.best()),
             },
             interrupted,
+            step_seconds: self.stepping_s / trained_steps.max(1) as f64,
+            communication_share,
         })
     }
 }

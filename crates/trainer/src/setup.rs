@@ -52,6 +52,8 @@ pub(crate) struct Run {
     pub resumed_elapsed_s: f64,
     /// The step this process started from.
     pub first_step: usize,
+    /// Seconds spent in this process's steps (evaluation and checkpoints excluded).
+    pub stepping_s: f64,
     /// The loss over the start of `val.bin` in order, once the last step has run.
     pub full_val_loss: Option<f64>,
 }
@@ -68,23 +70,21 @@ impl Run {
             config.train.max_steps = max_steps;
         }
         let devices = open_devices(&config, &options.device)?;
-        let (rank, world_size) = options
-            .distributed
-            .as_ref()
-            .map_or((0, 1), |group| (group.rank, group.world_size));
+        let (rank, world_size) = options.rank_and_world_size();
         let rows = rank_rows(config.train.batch_size, rank, world_size);
         check_rows_per_device(
-            &config,
+            config.train.batch_size,
             &rows,
             devices.len(),
             rank,
             world_size,
             &options.device,
         )?;
-        std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
-        let data = open_dataset(&config.data, &options.out_dir)?;
+        let out_dir = options.rank_dir();
+        std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+        let data = open_dataset(&config.data, &out_dir)?;
         fit_model_to_data(&mut config.model, &data)?;
-        write_config(&config, &options.out_dir)?;
+        write_config(&config, &out_dir)?;
 
         let eval_device = devices[0].clone();
         let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
@@ -93,7 +93,7 @@ impl Run {
         if precision.has_master_weights() {
             model = cast_params(model, FloatDType::F32);
         }
-        let checkpoints = Checkpoints::new(&options.out_dir, config.train.keep_last);
+        let checkpoints = Checkpoints::new(&out_dir, config.train.keep_last);
         let mut state = TrainState {
             step: 0,
             tokens_seen: 0,
@@ -133,7 +133,7 @@ impl Run {
             options.device
         ));
         let group = join_group(options, &config, &data, state.step, reporter)?;
-        let metrics_log = MetricsLog::open(&options.out_dir, state.step)?;
+        let metrics_log = MetricsLog::open(&out_dir, state.step)?;
         let run = Run {
             train_devices,
             eval_device,
@@ -147,6 +147,7 @@ impl Run {
             started: Instant::now(),
             resumed_elapsed_s: state.elapsed_s,
             first_step: state.step,
+            stepping_s: 0.0,
             full_val_loss: None,
             state,
             config,
@@ -175,7 +176,7 @@ fn open_devices(config: &TrainConfig, device_list: &str) -> Result<Vec<Device>> 
 
 /// Every device needs at least one row of every micro-batch.
 fn check_rows_per_device(
-    config: &TrainConfig,
+    batch_size: usize,
     rows: &Range<usize>,
     devices: usize,
     rank: usize,
@@ -194,9 +195,8 @@ fn check_rows_per_device(
         " is smaller than the".into()
     };
     Err(Error::Invalid(format!(
-        "train.batch_size {}{share} {devices} devices in {device_list:?}: each device needs at \
+        "train.batch_size {batch_size}{share} {devices} devices in {device_list:?}: each device needs at \
          least one row of every micro-batch",
-        config.train.batch_size,
     )))
 }
 
@@ -233,19 +233,20 @@ fn join_group(
     step: usize,
     reporter: &mut dyn Reporter,
 ) -> Result<Group> {
-    let Some(group_config) = options.distributed.as_ref().filter(|g| g.world_size > 1) else {
+    let Some(mpi) = options.mpi.as_ref().filter(|mpi| mpi.world_size() > 1) else {
         return Ok(Group::single());
     };
-    let (rank, world_size) = (group_config.rank, group_config.world_size);
+    let (rank, world_size) = (mpi.rank(), mpi.world_size());
     let rows = rank_rows(config.train.batch_size, rank, world_size);
     reporter.note(&format!(
-        "rank {rank} of {world_size}: rows {}..{} of every micro-batch; waiting for the other \
-         ranks at {}",
-        rows.start, rows.end, group_config.coordinator
+        "rank {rank} of {world_size} (local rank {}): rows {}..{} of every micro-batch",
+        mpi.local_rank(),
+        rows.start,
+        rows.end,
     ));
-    let group = Group::join(group_config, run_fingerprint(config, data, step))
-        .map_err(|e| Error::Distributed(e.to_string()))?;
-    reporter.note(&format!("all {world_size} ranks joined"));
+    let fingerprint = run_fingerprint(config, data, step);
+    let group = Group::join(mpi, &fingerprint, options.mpi_timeout)?;
+    reporter.note(&format!("all {world_size} ranks agree on the run"));
     Ok(group)
 }
 
@@ -272,4 +273,22 @@ fn write_config(config: &TrainConfig, out_dir: &Path) -> Result<()> {
         toml::to_string_pretty(config).map_err(|e| Error::Invalid(format!("config: {e}")))?;
     let path = out_dir.join("config.toml");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_device_of_every_rank_needs_a_row() {
+        assert!(check_rows_per_device(4, &(0..2), 2, 0, 2, "cpu,cpu").is_ok());
+        let err = check_rows_per_device(4, &rank_rows(4, 0, 3), 2, 0, 3, "cpu,cpu").unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "train.batch_size 4 gives rank 0 of 3 1 rows of every micro-batch, fewer than \
+                 its 2 devices"
+            ),
+            "{err}"
+        );
+    }
 }

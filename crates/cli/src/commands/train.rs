@@ -2,10 +2,12 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use claude_trainer::{
-    DashboardReporter, GroupConfig, Reporter, RunOptions, RunSummary, TextReporter, TrainConfig,
-    train,
+    DashboardReporter, Mpi, Reporter, RunOptions, RunSummary, SilentReporter, StepMetrics,
+    TextReporter, TrainConfig, train,
 };
 
 /// Arguments of `claude-rust train`.
@@ -18,7 +20,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Device: cpu, wgpu, wgpu:N, cuda:N; a comma-separated list (cuda:0,cuda:1)
-    /// trains data parallel, splitting each step's micro-batches over the devices.
+    /// trains data parallel, splitting each step's micro-batches over the devices. Under
+    /// --mpi, `{local_rank}` stands for the rank's index on its machine (cuda:{local_rank}).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Print metric lines instead of the dashboard.
@@ -30,21 +33,41 @@ pub struct TrainArgs {
     /// Stop after this many steps (overrides train.max_steps).
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Number of processes (usually one per machine) training together; each computes its
-    /// share of every micro-batch and the gradients are summed over the network.
-    #[arg(long, default_value_t = 1, requires = "coordinator")]
-    pub world_size: usize,
-    /// This process's index in 0..world-size; rank 0 is the coordinator.
-    #[arg(long, default_value_t = 0, requires = "coordinator")]
-    pub rank: usize,
-    /// host:port where rank 0 listens and every other rank connects (same on every rank).
+    /// Train as one rank of an MPI job (`mpirun ... claude-rust train --mpi`, `srun ...`):
+    /// rank, world size and local rank come from MPI; each rank computes its share of every
+    /// micro-batch and the gradients are summed. Rank 0 writes to --out, rank r to
+    /// --out/rank-r. Needs a build with `--features mpi`.
     #[arg(long)]
-    pub coordinator: Option<String>,
+    pub mpi: bool,
+    /// Seconds a rank waits for the others' gradients before it aborts the job (a rank is
+    /// stuck or stopped); must exceed the slowest step.
+    #[arg(long, default_value_t = 600, requires = "mpi")]
+    pub mpi_timeout: u64,
 }
 
 /// Trains and prints a summary.
 pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
-    if !args.device.contains(',') {
+    let mpi = args.mpi.then(Mpi::initialize).transpose()?.map(Arc::new);
+    let result = train_as_rank(args, mpi.clone());
+    match (&result, &mpi) {
+        // The other ranks may be waiting for this one in a collective: end the whole job.
+        (Err(err), Some(mpi)) if mpi.world_size() > 1 => {
+            eprintln!("error: rank {}: {err:#}", mpi.rank());
+            mpi.abort(1)
+        }
+        _ => result,
+    }
+}
+
+/// Trains as this process's rank (the only one without MPI) and prints a summary.
+fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSummary> {
+    let device = match &mpi {
+        Some(mpi) => args
+            .device
+            .replace("{local_rank}", &mpi.local_rank().to_string()),
+        None => args.device.clone(),
+    };
+    if !device.contains(',') {
         // One device: the loop's thread runs the ops (with several, worker threads do).
         claude_tensors::threads::main_thread_joins_pool();
     }
@@ -58,28 +81,47 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
     });
     let options = RunOptions {
         out_dir,
-        device: args.device.clone(),
+        device,
         resume: args.resume,
         max_steps: args.max_steps,
-        distributed: args.coordinator.clone().map(|coordinator| GroupConfig {
-            rank: args.rank,
-            world_size: args.world_size,
-            coordinator,
-        }),
+        mpi_timeout: Duration::from_secs(args.mpi_timeout),
+        mpi,
     };
-    let mut reporter: Box<dyn Reporter> = if args.no_tui || !std::io::stdout().is_terminal() {
+    let (rank, world_size) = options.rank_and_world_size();
+    // Rank 0 speaks for the job: the other ranks' losses are the same reduced numbers.
+    let mut reporter: Box<dyn Reporter> = if rank > 0 {
+        Box::new(SilentReporter)
+    } else if args.no_tui || !std::io::stdout().is_terminal() {
         Box::new(TextReporter { every: 10 })
     } else {
         Box::new(DashboardReporter::new())
     };
+    if let Some(step) = panic_at_step()? {
+        reporter = Box::new(PanicAfter {
+            step,
+            inner: reporter,
+        });
+    }
     let summary = train(config, &options, reporter.as_mut())?;
+    if rank > 0 {
+        return Ok(summary);
+    }
+    let communication = if world_size > 1 {
+        format!(
+            ", {world_size} ranks ({:.1}% of each step summing gradients)",
+            100.0 * summary.communication_share
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "done: {} steps, val loss {} (best {}, full val {}), {:.0} tokens/s, peak memory {}, checkpoint {}",
+        "done: {} steps, val loss {} (best {}, full val {}), {:.0} tokens/s, {:.1} ms/step{communication}, peak memory {}, checkpoint {}",
         summary.steps,
         format_loss(summary.val_loss),
         format_loss(summary.best_val_loss),
         format_loss(summary.full_val_loss),
         summary.tokens_per_sec,
+        1e3 * summary.step_seconds,
         summary
             .peak_memory_bytes
             .map_or("unknown".into(), |b| format!(
@@ -89,6 +131,44 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
         summary.checkpoint.display()
     );
     Ok(summary)
+}
+
+/// Fault injection for the MPI tests: `CLAUDE_RUST_PANIC_AFTER_STEP=N` makes this process panic
+/// once step N is reported, to show that a panicking rank takes its whole job down.
+fn panic_at_step() -> anyhow::Result<Option<usize>> {
+    const VAR: &str = "CLAUDE_RUST_PANIC_AFTER_STEP";
+    std::env::var(VAR)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{VAR}={v:?} is not a step number"))
+        })
+        .transpose()
+}
+
+/// Passes reports on to `inner` and panics after step `step`.
+struct PanicAfter {
+    step: usize,
+    inner: Box<dyn Reporter>,
+}
+
+impl Reporter for PanicAfter {
+    fn step(&mut self, metrics: &StepMetrics, max_steps: usize) {
+        self.inner.step(metrics, max_steps);
+        assert!(
+            metrics.step < self.step,
+            "panic after step {} as asked",
+            self.step
+        );
+    }
+
+    fn note(&mut self, message: &str) {
+        self.inner.note(message);
+    }
+
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
 }
 
 /// A loss with four decimals, or `-` when there is none.

@@ -1,6 +1,6 @@
 //! Data-parallel training across processes (and machines): every rank computes the gradient of
 //! its share of each micro-batch's rows, the gradients and losses are summed over the ranks with
-//! the ring all-reduce of [`super::tcp_ring`], and every rank then takes the same optimizer step,
+//! MPI's all-reduce ([`super::Group`]), and every rank then takes the same optimizer step,
 //! so the replicas stay bit-identical without ever sending weights.
 
 use std::ops::Range;
@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::tcp_ring::Group;
+use super::Group;
 use crate::error::{Error, Result};
 
 /// The rows of every `batch_size`-row micro-batch that `rank` of `world_size` computes.
@@ -113,9 +113,7 @@ pub fn all_reduce_gradients<M: Module>(
     }
     values.push(loss as f32);
     values.push(if stop { 1.0 } else { 0.0 });
-    group
-        .all_reduce_sum(&mut values)
-        .map_err(|e| Error::Distributed(format!("step {step}: {e}")))?;
+    group.all_reduce_sum(&mut values, step);
     let stop = values.pop().expect("the stop votes were pushed") > 0.0;
     let loss = f64::from(values.pop().expect("the loss was pushed"));
     let mut summed = GradientsParams::new();

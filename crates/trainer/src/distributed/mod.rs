@@ -1,14 +1,20 @@
-//! Data-parallel training across processes (and machines), in two parts with one job each:
+//! Data-parallel training across processes and machines, launched by `mpirun` or `srun`, in two
+//! parts with one job each:
 //!
-//! - [`tcp_ring`]: the network: a rendezvous at rank 0's address and a ring all-reduce of `f32`
-//!   buffers over TCP (the part an MPI backend replaces);
+//! - `mpi_group`: the processes: MPI's rank, world size and local rank, agreement on the run
+//!   before the first step, and a sum of `f32` buffers with a deadline (with the `mpi` feature;
+//!   without it, a group of one and an error that says how to rebuild);
 //! - [`flat_gradients`]: what goes over it: every parameter's gradient flattened into one buffer
 //!   with the loss and the stop votes, summed, and rebuilt; and which rows of each micro-batch a
 //!   rank computes.
 
 mod flat_gradients;
-mod tcp_ring;
+#[cfg(feature = "mpi")]
+mod mpi_group;
+#[cfg(not(feature = "mpi"))]
+#[path = "without_mpi.rs"]
+mod mpi_group;
 
 pub(crate) use flat_gradients::{all_reduce_gradients, rank_rows};
-pub(crate) use tcp_ring::Group;
-pub use tcp_ring::GroupConfig;
+pub(crate) use mpi_group::Group;
+pub use mpi_group::Mpi;
