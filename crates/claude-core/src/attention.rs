@@ -8,7 +8,7 @@
 //! pass; elsewhere the heads are split and burn's `attention` op with `is_causal` runs (a flash
 //! kernel where the backend has one).
 
-use burn::nn::{Dropout, DropoutConfig, Linear, RotaryEncoding};
+use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -19,16 +19,16 @@ use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::kv_cache::{DecodeStep, LayerCache};
 use crate::position::rotate_at;
-use crate::rows::linear_rows;
+use crate::projection::Projection;
 
 /// One attention layer.
 #[derive(Module, Debug)]
 pub struct CausalSelfAttention {
     /// Fused query, key and value projection, `[d_model, (n_head + 2 * n_kv_head) * head_dim]`:
     /// the query heads, then the key heads, then the value heads.
-    pub c_attn: Linear,
+    pub c_attn: Projection,
     /// Output projection, `[d_model, d_model]`.
-    pub c_proj: Linear,
+    pub c_proj: Projection,
     /// Dropout on the output (training only).
     pub resid_dropout: Dropout,
     n_head: usize,
@@ -65,7 +65,7 @@ impl CausalSelfAttention {
         rope: Option<&RotaryEncoding>,
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        let qkv = linear_rows(&self.c_attn, x);
+        let qkv = self.c_attn.forward(x);
         let rope = rope.map(|rope| (rope, 0));
         if self.n_kv_head == self.n_head {
             if let Some(cache) = cache {
@@ -95,7 +95,7 @@ impl CausalSelfAttention {
         step: &DecodeStep,
         cache: &mut LayerCache,
     ) -> Tensor<3> {
-        let qkv = linear_rows(&self.c_attn, x);
+        let qkv = self.c_attn.forward(x);
         let (mut q, mut k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
         if let Some(rope) = rope {
             q = rotate_at(rope, q, &step.position_ids);
@@ -124,7 +124,7 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - y: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     fn project(&self, y: Tensor<3>) -> Tensor<3> {
-        self.resid_dropout.forward(linear_rows(&self.c_proj, y))
+        self.resid_dropout.forward(self.c_proj.forward(y))
     }
 
     /// Number of key/value heads.

@@ -1,8 +1,10 @@
 //! GPT-2 initialisation: weights from N(0, 0.02), biases zero; residual projections use
 //! 0.02 / sqrt(2 * n_layer) so the residual stream's variance does not grow with depth.
 
-use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LinearConfig};
 use burn::prelude::Device;
+
+use crate::projection::Projection;
 
 /// Standard deviation of GPT-2's weight initialisation.
 pub const INIT_STD: f64 = 0.02;
@@ -12,8 +14,8 @@ pub fn residual_std(n_layer: usize) -> f64 {
     INIT_STD / (2.0 * n_layer as f64).sqrt()
 }
 
-/// A linear layer with N(0, `std`) weights and zero biases.
-pub fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Linear {
+/// A float projection with N(0, `std`) weights and zero biases.
+pub fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Projection {
     let mut layer = LinearConfig::new(d_in, d_out)
         .with_bias(false)
         .with_initializer(Initializer::Normal { mean: 0.0, std })
@@ -21,10 +23,10 @@ pub fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) 
     if bias {
         layer.bias = Some(Initializer::Zeros.init([d_out], device));
     }
-    layer
+    Projection::Float(layer)
 }
 
-/// An embedding table with N(0, 0.02) entries.
+/// A float embedding table with N(0, 0.02) entries.
 pub fn embedding(n: usize, d: usize, device: &Device) -> Embedding {
     EmbeddingConfig::new(n, d)
         .with_initializer(Initializer::Normal {

@@ -1,34 +1,71 @@
 //! The key/value cache for incremental decoding.
 //!
-//! Each layer keeps one preallocated buffer of keys and one of values, `[rows, heads,
-//! capacity, head_dim]`, where a row is one sequence and `capacity` is the model's context
-//! length. Rows may hold different numbers of tokens: a decode step writes each row's new key and
-//! value at that row's own length and masks the positions beyond it, so sequences of different
-//! lengths advance in one forward pass. Writes go into the buffer in place (the cache holds the
-//! only reference), so a step costs O(1) in the sequence length besides attention itself.
+//! Each layer keeps one buffer of keys and one of values, `[rows, heads, allocated, head_dim]`,
+//! where a row is one sequence. The buffers grow with the longest row, doubling up to the
+//! model's context length (the capacity), so a short chat with a model of 8192 positions holds
+//! memory for hundreds of positions, not 8192. Rows may hold different numbers of tokens: a
+//! decode step writes each row's new key and value at that row's own length and masks the
+//! positions beyond it, so sequences of different lengths advance in one forward pass. Writes go
+//! into the buffer in place (the cache holds the only reference), so a step costs O(1) in the
+//! sequence length besides attention itself (and an amortised O(1) for growing).
 
 use burn::prelude::*;
 
-/// One layer's cached keys and values, `[rows, heads, capacity, head_dim]` each.
+/// Positions the buffers first hold (unless the prompt is longer).
+const FIRST_ALLOCATION: usize = 256;
+
+/// One layer's cached keys and values, `[rows, heads, allocated, head_dim]` each.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerCache {
     keys: Tensor<4>,
     values: Tensor<4>,
+    /// The most positions the buffers may grow to.
+    capacity: usize,
 }
 
 impl LayerCache {
-    /// Zeroed buffers for `rows` sequences.
+    /// Zeroed buffers for `rows` sequences of up to `capacity` positions, first allocated for
+    /// `first` positions (at least [`FIRST_ALLOCATION`], at most `capacity`).
     pub(crate) fn zeros(
         rows: usize,
         heads: usize,
-        capacity: usize,
+        (first, capacity): (usize, usize),
         head_dim: usize,
         device: &Device,
     ) -> Self {
-        let shape = [rows, heads, capacity, head_dim];
+        let allocated = first.max(FIRST_ALLOCATION).min(capacity);
+        let shape = [rows, heads, allocated, head_dim];
         LayerCache {
             keys: Tensor::zeros(shape, device),
             values: Tensor::zeros(shape, device),
+            capacity,
+        }
+    }
+
+    /// Positions the buffers hold now.
+    fn allocated(&self) -> usize {
+        self.keys.dims()[2]
+    }
+
+    /// Grows the buffers (doubling, at most to the capacity) until they hold `len` positions.
+    fn reserve(&mut self, len: usize) {
+        let allocated = self.allocated();
+        if len > allocated {
+            self.grow_to((2 * allocated).max(len).min(self.capacity));
+        }
+    }
+
+    /// Grows the buffers to exactly `allocated` positions (no-op when they hold as many).
+    fn grow_to(&mut self, allocated: usize) {
+        let [rows, heads, now, head_dim] = self.keys.dims();
+        if allocated <= now {
+            return;
+        }
+        let device = self.keys.device();
+        let extra = [rows, heads, allocated - now, head_dim];
+        for buffer in [&mut self.keys, &mut self.values] {
+            let zeros = Tensor::zeros(extra, (&device, buffer.dtype()));
+            replace_with(buffer, |t| Tensor::cat(vec![t, zeros], 2));
         }
     }
 
@@ -38,6 +75,7 @@ impl LayerCache {
     /// - keys, values: `[rows, heads, seq, head_dim]`
     pub(crate) fn write_prefix(&mut self, keys: Tensor<4>, values: Tensor<4>) {
         let seq = keys.dims()[2];
+        self.reserve(seq);
         replace_with(&mut self.keys, |t| {
             t.slice_assign(s![.., .., 0..seq, ..], keys)
         });
@@ -51,6 +89,7 @@ impl LayerCache {
     /// # Shapes
     /// - keys, values: `[rows, heads, 1, head_dim]`
     pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
+        self.reserve(positions.iter().max().map_or(0, |&p| p + 1));
         for (row, &pos) in positions.iter().enumerate() {
             let key = keys.clone().slice(s![row..row + 1, ..]);
             let value = values.clone().slice(s![row..row + 1, ..]);
@@ -71,7 +110,10 @@ impl LayerCache {
         )
     }
 
-    fn append(&mut self, other: LayerCache) {
+    fn append(&mut self, mut other: LayerCache) {
+        let allocated = self.allocated().max(other.allocated());
+        self.grow_to(allocated);
+        other.grow_to(allocated);
         replace_with(&mut self.keys, |t| Tensor::cat(vec![t, other.keys], 0));
         replace_with(&mut self.values, |t| Tensor::cat(vec![t, other.values], 0));
     }
@@ -81,7 +123,10 @@ impl LayerCache {
         replace_with(&mut self.values, |t| t.select(0, rows.clone()));
     }
 
-    fn replace_row(&mut self, row: usize, other: LayerCache) {
+    fn replace_row(&mut self, row: usize, mut other: LayerCache) {
+        let allocated = self.allocated().max(other.allocated());
+        self.grow_to(allocated);
+        other.grow_to(allocated);
         replace_with(&mut self.keys, |t| {
             t.slice_assign(s![row..row + 1, ..], other.keys)
         });
@@ -129,8 +174,15 @@ impl KvCache {
     }
 
     /// The most tokens a row can hold (the model's context length).
+    ///
+    /// The buffers hold fewer until a row needs more: see [`KvCache::allocated`].
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Positions the buffers hold now (every row has room for as many), at most the capacity.
+    pub fn allocated(&self) -> usize {
+        self.layers.first().map_or(0, LayerCache::allocated)
     }
 
     /// Whether `row` has no room for another token.

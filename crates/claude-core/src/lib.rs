@@ -30,6 +30,7 @@
 mod attention;
 mod block;
 mod config;
+mod embedding;
 mod init;
 #[cfg(test)]
 mod known_answers;
@@ -38,15 +39,21 @@ mod mlp;
 mod model_file;
 mod norm;
 mod position;
+mod projection;
+mod quantize;
 mod rows;
 mod transformer;
 
 pub use attention::CausalSelfAttention;
 pub use block::Block;
+pub use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions};
+pub use embedding::{PackedTable, TokenEmbedding};
 pub use kv_cache::KvCache;
 pub use mlp::Mlp;
 pub use model_file::{MODEL_FILE, ModelFileError, ModelFormat, model_file, read_config};
 pub use norm::Norm;
 pub use position::PositionEmbedding;
+pub use projection::{PackedLinear, Projection};
+pub use quantize::QuantizeError;
 pub use transformer::Gpt;

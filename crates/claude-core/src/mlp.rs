@@ -1,22 +1,21 @@
 //! The position-wise feed-forward network: GeLU (GPT-2) or SwiGLU (Llama).
 
-use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 use claude_tensors::kernels::gelu;
 
 use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};
-use crate::rows::linear_rows;
+use crate::projection::Projection;
 
 /// `c_proj(act(c_fc(x)))`. For SwiGLU `c_fc` computes the gate and the up projection side by side
 /// (`2 * hidden` outputs) and the activation is `silu(gate) * up`.
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// Input projection, `[d_model, hidden]` (or `[d_model, 2 * hidden]` for SwiGLU).
-    pub c_fc: Linear,
+    pub c_fc: Projection,
     /// Output projection back to the residual stream, `[hidden, d_model]`.
-    pub c_proj: Linear,
+    pub c_proj: Projection,
     /// Whether the activation is SwiGLU (else GeLU).
     swiglu: bool,
 }
@@ -43,7 +42,7 @@ impl Mlp {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = linear_rows(&self.c_fc, x);
+        let h = self.c_fc.forward(x);
         let h = if self.swiglu {
             let mut halves = h.chunk(2, 2);
             let up = halves.pop().expect("two halves");
@@ -52,7 +51,7 @@ impl Mlp {
         } else {
             gelu(h)
         };
-        linear_rows(&self.c_proj, h)
+        self.c_proj.forward(h)
     }
 }
 
@@ -177,12 +176,14 @@ mod tests {
         let fc_out = fc_b.len();
         // The constructor's shapes ([d_in, d_out]; SwiGLU's c_fc twice as wide) before we
         // overwrite them.
-        assert_eq!(mlp.c_fc.weight.dims(), [8, fc_out]);
-        assert_eq!(mlp.c_proj.weight.dims(), [4, 8]);
-        mlp.c_fc.weight = Param::from_tensor(tensor(fc_w, [8, fc_out], device));
-        mlp.c_fc.bias = Some(Param::from_tensor(tensor(fc_b, [fc_out], device)));
-        mlp.c_proj.weight = Param::from_tensor(tensor(proj_w, [4, 8], device));
-        mlp.c_proj.bias = Some(Param::from_tensor(tensor(proj_b, [8], device)));
+        assert_eq!(mlp.c_fc.dims(), (8, fc_out));
+        assert_eq!(mlp.c_proj.dims(), (4, 8));
+        let fc = mlp.c_fc.float_mut().unwrap();
+        fc.weight = Param::from_tensor(tensor(fc_w, [8, fc_out], device));
+        fc.bias = Some(Param::from_tensor(tensor(fc_b, [fc_out], device)));
+        let proj = mlp.c_proj.float_mut().unwrap();
+        proj.weight = Param::from_tensor(tensor(proj_w, [4, 8], device));
+        proj.bias = Some(Param::from_tensor(tensor(proj_b, [8], device)));
         mlp
     }
 

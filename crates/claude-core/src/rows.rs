@@ -6,21 +6,8 @@
 //! several times faster for GPT-sized layers. The product is [`claude_tensors::kernels::matmul`]
 //! (our kernel on the CPU, burn's matmul elsewhere).
 
-use burn::nn::Linear;
 use burn::prelude::*;
 use claude_tensors::kernels::matmul;
-
-/// `layer` applied to every position.
-///
-/// # Shapes
-/// - x: `[batch, seq, d_in]` -> `[batch, seq, d_out]`
-pub fn linear_rows(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
-    let y = matmul_rows(x, layer.weight.val());
-    match &layer.bias {
-        Some(bias) => y + bias.val().unsqueeze::<3>(),
-        None => y,
-    }
-}
 
 /// `x` times the matrix `w` at every position.
 ///

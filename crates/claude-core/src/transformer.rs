@@ -2,23 +2,31 @@
 //! projection to logits. Field names follow GPT-2's checkpoints (`wte`, `h.{i}`, `ln_f`).
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
+use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
 use crate::block::Block;
 use crate::config::ModelConfig;
+use crate::embedding::TokenEmbedding;
 use crate::init::{INIT_STD, embedding, linear};
 use crate::kv_cache::{DecodeStep, KvCache, LayerCache};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
-use crate::rows::{linear_rows, matmul_rows};
+use crate::projection::Projection;
+
+/// The projections of a block, as their tensor names spell them.
+const PROJECTION_NAMES: [&str; 4] = ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"];
+
+/// The token table's tensor name.
+pub(crate) const TOKEN_TABLE_NAME: &str = "wte.weight";
 
 /// A decoder-only Transformer language model.
 #[derive(Module, Debug)]
 pub struct Gpt {
     /// Token embedding, `[vocab, d_model]`.
-    pub wte: Embedding,
+    pub wte: TokenEmbedding,
     /// Position information.
     pub wpe: PositionEmbedding,
     /// Dropout on the embeddings (training only).
@@ -28,7 +36,7 @@ pub struct Gpt {
     /// Final norm.
     pub ln_f: Norm,
     /// Output projection `[d_model, vocab]`; `None` when tied to `wte`.
-    pub lm_head: Option<Linear>,
+    pub lm_head: Option<Projection>,
     /// The configuration the model was built from.
     #[module(skip)]
     config: ModelConfig,
@@ -37,7 +45,7 @@ pub struct Gpt {
 impl Gpt {
     pub(crate) fn new(config: &ModelConfig, device: &Device) -> Self {
         Gpt {
-            wte: embedding(config.vocab_size, config.d_model, device),
+            wte: TokenEmbedding::Float(embedding(config.vocab_size, config.d_model, device)),
             wpe: PositionEmbedding::new(config, device),
             drop: DropoutConfig::new(config.dropout).init(),
             h: (0..config.n_layer)
@@ -58,6 +66,57 @@ impl Gpt {
     /// The longest sequence the model accepts.
     pub fn context_length(&self) -> usize {
         self.config.context_length
+    }
+
+    /// Sets how packed (quantized) weights meet the activations when a product has few rows
+    /// (decoding): [`PackedArithmetic::Fast`] (the default, llama.cpp's 8-bit activations) or
+    /// [`PackedArithmetic::Exact`]. Float weights ignore it.
+    pub fn set_packed_arithmetic(&mut self, arithmetic: PackedArithmetic) {
+        self.wte.set_arithmetic(arithmetic);
+        for (_, layer) in self.projections_mut() {
+            layer.set_arithmetic(arithmetic);
+        }
+    }
+
+    /// Every projection with its weight's tensor name in a model file (`h.0.attn.c_attn.weight`,
+    /// ..., `lm_head.weight`).
+    pub fn projections(&self) -> Vec<(String, &Projection)> {
+        let mut layers = Vec::with_capacity(4 * self.h.len() + 1);
+        for (i, block) in self.h.iter().enumerate() {
+            let [c_attn, c_proj, c_fc, mlp_proj] =
+                PROJECTION_NAMES.map(|part| format!("h.{i}.{part}.weight"));
+            layers.push((c_attn, &block.attn.c_attn));
+            layers.push((c_proj, &block.attn.c_proj));
+            layers.push((c_fc, &block.mlp.c_fc));
+            layers.push((mlp_proj, &block.mlp.c_proj));
+        }
+        if let Some(head) = &self.lm_head {
+            layers.push(("lm_head.weight".to_string(), head));
+        }
+        layers
+    }
+
+    /// [`Gpt::projections`], mutably.
+    pub fn projections_mut(&mut self) -> Vec<(String, &mut Projection)> {
+        let mut layers = Vec::with_capacity(4 * self.h.len() + 1);
+        for (i, block) in self.h.iter_mut().enumerate() {
+            let [c_attn, c_proj, c_fc, mlp_proj] =
+                PROJECTION_NAMES.map(|part| format!("h.{i}.{part}.weight"));
+            layers.push((c_attn, &mut block.attn.c_attn));
+            layers.push((c_proj, &mut block.attn.c_proj));
+            layers.push((c_fc, &mut block.mlp.c_fc));
+            layers.push((mlp_proj, &mut block.mlp.c_proj));
+        }
+        if let Some(head) = &mut self.lm_head {
+            layers.push(("lm_head.weight".to_string(), head));
+        }
+        layers
+    }
+
+    /// Caps the context at `positions` (at least 1, at most the model's own), as llama.cpp's
+    /// `-c` does: KV caches, generators and servers then work within it.
+    pub fn limit_context(&mut self, positions: usize) {
+        self.config.context_length = self.config.context_length.min(positions.max(1));
     }
 
     /// Next-token logits for every position.
@@ -89,7 +148,7 @@ impl Gpt {
         let (kv_heads, head_dim) = (self.config.kv_heads(), self.config.head_dim());
         let context = self.context_length();
         let mut layers: Vec<LayerCache> = (0..self.h.len())
-            .map(|_| LayerCache::zeros(rows, kv_heads, context, head_dim, &device))
+            .map(|_| LayerCache::zeros(rows, kv_heads, (seq, context), head_dim, &device))
             .collect();
         let x = self.hidden_states(tokens, Some(&mut layers));
         let logits = self.last_logits(x.slice(s![.., seq - 1..seq, ..]));
@@ -166,8 +225,8 @@ impl Gpt {
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, vocab]`
     fn project(&self, x: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => linear_rows(head, x),
-            None => matmul_rows(x, self.wte.weight.val().transpose()),
+            Some(head) => head.forward(x),
+            None => self.wte.project_out(x),
         }
     }
 

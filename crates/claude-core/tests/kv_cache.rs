@@ -162,3 +162,34 @@ fn a_full_row_is_reported() {
     assert!(cache.is_full(0));
     assert_eq!(cache.capacity(), 24);
 }
+
+#[test]
+fn the_cache_grows_with_its_longest_row_up_to_the_context() {
+    let device = device();
+    device.seed(3);
+    let model = ModelConfig {
+        context_length: 700,
+        ..config(Positions::Rope, Activation::Swiglu)
+    }
+    .init(&device);
+    let short = vec![1u32, 2, 3];
+    let long: Vec<u32> = (0..300).map(|i| (i * 7 % 40) as u32).collect();
+    let (_, mut cache) = prefill(&model, &short, &device);
+    assert_eq!((cache.allocated(), cache.capacity()), (256, 700));
+    // A longer row joins: both rows now have room for 300 positions.
+    cache.append(prefill(&model, &long, &device).1);
+    assert_eq!(cache.allocated(), 300);
+    let mut sequences = [short, long];
+    for step in 0..12u32 {
+        let next = [step % 40, (step * 3) % 40];
+        let logits = decode(&model, &next, &mut cache, &device);
+        for (row, seq) in sequences.iter_mut().enumerate() {
+            seq.push(next[row]);
+            let what = format!("row {row}, {} tokens", seq.len());
+            assert_close(&logits[row], &uncached_logits(&model, seq, &device), &what);
+        }
+    }
+    // The long row passed 300 positions: the buffers doubled (and stop at the context).
+    assert_eq!(cache.allocated(), 600);
+    assert_eq!(cache.lengths(), &[15, 312]);
+}

@@ -1,15 +1,17 @@
 //! The model against an independent plain-Rust forward pass, plus causality, every variant, and
 //! the gradient sanity check (loss falls when overfitting one batch).
 
-use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use claude_core::{Activation, Gpt, ModelConfig, Norm, NormKind, PositionEmbedding, Positions};
+use claude_core::{
+    Activation, Gpt, ModelConfig, Norm, NormKind, PositionEmbedding, Positions, Projection,
+};
 
 use crate::support::{device, tokens, values};
 
-/// Plain-Rust reference: row vector times a `[d_in, d_out]` matrix plus bias.
-fn affine(x: &[f64], layer: &Linear) -> Vec<f64> {
+/// Plain-Rust reference: row vector times a float projection's `[d_in, d_out]` matrix plus bias.
+fn affine(x: &[f64], layer: &Projection) -> Vec<f64> {
+    let layer = layer.float().expect("a freshly initialised model is float");
     let w = values(layer.weight.val());
     let d_out = layer.weight.dims()[1];
     let mut y = layer
@@ -55,7 +57,7 @@ fn erf(x: f64) -> f64 {
 fn reference_logits(model: &Gpt, config: &ModelConfig, ids: &[usize]) -> Vec<Vec<f64>> {
     let d = config.d_model;
     let (nh, hd) = (config.n_head, config.head_dim());
-    let wte = values(model.wte.weight.val());
+    let wte = values(model.wte.float().unwrap().weight.val());
     let PositionEmbedding::Learned(wpe) = &model.wpe else {
         panic!("learned positions")
     };

@@ -78,3 +78,51 @@ fn damaged_model_files_are_clear_errors_naming_the_file() {
     let err = Gpt::load(&missing, &device).unwrap_err();
     assert!(err.to_string().contains("nope.safetensors"), "{err}");
 }
+
+#[test]
+fn a_quantized_model_file_round_trips_its_packed_weights() {
+    let device = device();
+    // GPT-2 style (biases, GeLU, a separate head) and Llama style, 32 wide for GGML's blocks.
+    let gpt2_like = ModelConfig {
+        d_model: 32,
+        bias: true,
+        tie_embeddings: false,
+        ..llama_like()
+    };
+    for config in [
+        gpt2_like,
+        ModelConfig {
+            d_model: 32,
+            ..llama_like()
+        },
+    ] {
+        for format in ["int8", "q8_0", "q4_0", "q4_1"] {
+            let mut model = config.init(&device);
+            model.quantize(format.parse().unwrap(), true).unwrap();
+            let packed = model.packed_tensor_names();
+            assert_eq!(
+                packed.len(),
+                5 + usize::from(!config.tie_embeddings),
+                "{packed:?}"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("model.safetensors");
+            model.save(&path).unwrap();
+            let loaded = Gpt::load(&path, &device).unwrap();
+            assert_eq!(loaded.packed_tensor_names(), packed);
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
+            assert_eq!(
+                model.forward(ids.clone()).into_data(),
+                loaded.forward(ids).into_data(),
+                "{format}"
+            );
+            let again = dir.path().join("again.safetensors");
+            loaded.save(&again).unwrap();
+            assert_eq!(tensors(&path), tensors(&again), "{format}");
+            // Quantizing twice is refused.
+            let mut twice = loaded;
+            let err = twice.quantize(format.parse().unwrap(), false).unwrap_err();
+            assert!(err.to_string().contains("already quantized"), "{err}");
+        }
+    }
+}

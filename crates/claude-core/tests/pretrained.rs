@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use claude_core::{Gpt, ModelFormat};
+use claude_core::{Gpt, ModelFormat, PackedArithmetic, Projection, TokenEmbedding};
+use claude_quant::{GgmlType, RowFormat};
 use serde_json::Value;
 
 use crate::support::device;
@@ -119,7 +120,9 @@ fn stories260k_from_llama2c_matches_run_c_exactly() {
 fn smollm2_from_gguf_matches_a_float64_reference() {
     let device = device();
     let path = shared("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let model = Gpt::load(&path, &device).unwrap();
+    let mut model = Gpt::load(&path, &device).unwrap();
+    // The exact path: f32 activations times the exactly decoded weights.
+    model.set_packed_arithmetic(PackedArithmetic::Exact);
     let config = model.config();
     assert_eq!(
         (
@@ -134,6 +137,27 @@ fn smollm2_from_gguf_matches_a_float64_reference() {
         (config.vocab_size, config.context_length, config.rope_theta),
         (49152, 8192, 1e5)
     );
+    // The Q4_1 weights stay packed (the test then checks the products on them): every projection
+    // and the token table (Q8_0 in this file), which is also the tied output head.
+    let q4_1 = RowFormat::Ggml(GgmlType::Q4_1);
+    for block in &model.h {
+        for layer in [
+            &block.attn.c_attn,
+            &block.attn.c_proj,
+            &block.mlp.c_fc,
+            &block.mlp.c_proj,
+        ] {
+            let Projection::Packed(packed) = layer else {
+                panic!("a projection was decoded to f32");
+            };
+            assert!(packed.weight.formats().iter().all(|&f| f == q4_1));
+        }
+    }
+    let TokenEmbedding::Packed(table) = &model.wte else {
+        panic!("the token table was decoded to f32");
+    };
+    assert_eq!(table.table.formats(), [RowFormat::Ggml(GgmlType::Q8_0)]);
+    assert!(model.lm_head.is_none());
     let reference = reference("smollm2_reference.json");
     let probes = ids(&reference["probe_ids"]);
     for sequence in reference["sequences"].as_array().unwrap() {

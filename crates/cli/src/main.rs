@@ -30,6 +30,10 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Serve a checkpoint over an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// A model's perplexity on a text file, as llama.cpp's llama-perplexity computes it.
+    Perplexity(commands::perplexity::PerplexityArgs),
+    /// Pack a model's weights in 8 or 4 bits (int8, q8_0, q4_0, q4_1) into a new model file.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +45,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => commands::train::run(args).map(|_| ()),
         Command::Generate(args) => commands::generate::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Perplexity(args) => commands::perplexity::run(args),
+        Command::Quantize(args) => commands::quantize::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use burn::prelude::*;
-use claude_core::{Gpt, KvCache};
+use claude_core::{Gpt, KvCache, PackedArithmetic};
 use claude_tokenizer::Tokenizer;
 
 use crate::error::GenerateError;
@@ -111,6 +111,20 @@ impl Generator {
         }
     }
 
+    /// Caps the context at `positions` (see [`Gpt::limit_context`]).
+    pub fn with_context_limit(mut self, positions: Option<usize>) -> Self {
+        if let Some(positions) = positions {
+            self.model.limit_context(positions);
+        }
+        self
+    }
+
+    /// Sets how quantized weights meet the activations (see [`Gpt::set_packed_arithmetic`]).
+    pub fn with_packed_arithmetic(mut self, arithmetic: PackedArithmetic) -> Self {
+        self.model.set_packed_arithmetic(arithmetic);
+        self
+    }
+
     /// Sets the context overflow policy.
     pub fn with_overflow(mut self, overflow: OverflowPolicy) -> Self {
         self.overflow = overflow;
@@ -120,6 +134,11 @@ impl Generator {
     /// The model.
     pub fn model(&self) -> &Gpt {
         &self.model
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The tokenizer.
@@ -209,7 +228,7 @@ impl Generator {
 
     /// Tokens both the model and the tokenizer know (a model may pad its vocabulary).
     fn vocab_size(&self) -> usize {
-        let model_vocab = self.model.wte.weight.dims()[0];
+        let model_vocab = self.model.wte.vocab_size();
         model_vocab.min(self.tokenizer.vocab_size())
     }
 

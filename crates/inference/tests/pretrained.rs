@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use claude_inference::{FinishReason, Generator, SamplingParams, SequenceRequest};
+use claude_core::PackedArithmetic;
+use claude_inference::{
+    FinishReason, Generator, PerplexityOptions, SamplingParams, SequenceRequest, perplexity_of_ids,
+};
 use serde_json::Value;
 
 fn smollm2() -> std::path::PathBuf {
@@ -31,7 +34,10 @@ fn ids(value: &Value) -> Vec<u32> {
 #[test]
 fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
     let device = Device::flex();
-    let generator = Generator::load(&smollm2(), None, &device).unwrap();
+    // The exact path (the reference is float64 arithmetic on the decoded weights).
+    let generator = Generator::load(&smollm2(), None, &device)
+        .unwrap()
+        .with_packed_arithmetic(PackedArithmetic::Exact);
     assert_eq!(generator.context_length(), 8192);
     let reference = reference();
     let plain = &reference["sequences"][0];
@@ -76,4 +82,114 @@ fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
     assert_eq!(completion.finish, FinishReason::Stop);
     assert_eq!(completion.tokens, expected[..=end]);
     assert_eq!(completion.text, "The capital of France is Paris.");
+}
+
+/// The float64 perplexity reference (`perplexity_reference.py`, llama.cpp's method).
+fn perplexity_reference() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../claude-core/tests/data/reference/perplexity_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Relative difference.
+fn relative(ours: f64, theirs: f64) -> f64 {
+    (ours - theirs).abs() / theirs.abs()
+}
+
+#[test]
+fn perplexity_follows_llama_cpp_s_method_against_a_float64_reference() {
+    let device = Device::flex();
+    let reference = perplexity_reference();
+    for case in reference["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let path = claude_tokenizer::shared_data_dir().join(case["model_file"].as_str().unwrap());
+        let mut model = claude_core::Gpt::load(&path, &device).unwrap();
+        model.set_packed_arithmetic(PackedArithmetic::Exact);
+        let ids = ids(&case["ids"]);
+        let bos = case["add_bos"]
+            .as_bool()
+            .unwrap()
+            .then(|| case["bos_token_id"].as_u64().unwrap() as u32);
+        let options = PerplexityOptions {
+            ctx: case["ctx"].as_u64().unwrap() as usize,
+            max_chunks: Some(case["chunks_requested"].as_u64().unwrap() as usize),
+        };
+        let mut running = Vec::new();
+        let result = perplexity_of_ids(&model, &ids, bos, options, &device, |_, ppl| {
+            running.push(ppl)
+        })
+        .unwrap();
+        let expected = case["ppl"].as_f64().unwrap();
+        assert!(
+            relative(result.ppl, expected) < 1e-4,
+            "{name}: {} vs {expected}",
+            result.ppl
+        );
+        let err = case["err"].as_f64().unwrap();
+        assert!(
+            relative(result.error, err) < 1e-3,
+            "{name}: ± {} vs {err}",
+            result.error
+        );
+        assert_eq!(
+            result.scored as u64,
+            case["count"].as_u64().unwrap(),
+            "{name}"
+        );
+        for (ours, chunk) in running.iter().zip(case["chunks"].as_array().unwrap()) {
+            let theirs = chunk["running_ppl"].as_f64().unwrap();
+            assert!(
+                relative(*ours, theirs) < 1e-4,
+                "{name}: running {ours} vs {theirs}"
+            );
+        }
+        // Without the BOS replacement the number is another one: the test sees the rule.
+        if let Some(control) = case.get("control_without_bos_replacement") {
+            let without = perplexity_of_ids(&model, &ids, None, options, &device, |_, _| {});
+            let theirs = control["ppl"].as_f64().unwrap();
+            assert!(
+                relative(without.unwrap().ppl, theirs) < 1e-4,
+                "{name} without BOS"
+            );
+        }
+        // llama.cpp's own arithmetic (8-bit activations on the packed weights) moves it little.
+        model.set_packed_arithmetic(PackedArithmetic::Fast);
+        let fast = perplexity_of_ids(&model, &ids, bos, options, &device, |_, _| {}).unwrap();
+        assert!(
+            relative(fast.ppl, expected) < 0.01,
+            "{name} fast: {}",
+            fast.ppl
+        );
+    }
+}
+
+#[test]
+fn perplexity_of_text_tokenizes_as_the_reference_did() {
+    let device = Device::flex();
+    let generator = Generator::load(&smollm2(), None, &device).unwrap();
+    let reference = perplexity_reference();
+    let case = &reference["cases"][0];
+    let text = std::fs::read_to_string(
+        claude_tokenizer::shared_data_dir().join(case["text_file"].as_str().unwrap()),
+    )
+    .unwrap();
+    let head: String = text.chars().take(4000).collect();
+    let ids = ids(&case["ids"]);
+    assert_eq!(
+        generator.tokenizer().encode(&head).unwrap()[..ids.len()],
+        ids
+    );
+    // Too short a text, and a chunk longer than the context, are named errors.
+    let options = |ctx| PerplexityOptions {
+        ctx,
+        max_chunks: None,
+    };
+    let err = generator.perplexity("a few words", options(128), |_, _| {});
+    assert!(err.unwrap_err().to_string().contains("needs at least 256"));
+    let err = generator.perplexity(&head, options(9000), |_, _| {});
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("--ctx 9000: the model's context is 8192 tokens")
+    );
 }

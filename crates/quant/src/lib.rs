@@ -59,17 +59,21 @@
 
 mod codec;
 pub mod dot;
+pub mod dot_q8;
 mod error;
 mod float;
 mod int8;
 pub mod k_quants;
+mod matrix;
 pub mod q4;
 pub mod q8_0;
 mod types;
 
 pub use codec::{dequantize, dequantize_to_vec, quantize, quantize_to_vec};
 pub use dot::{dot_f32, vec_dot_f32, vec_dot_i8};
+pub use dot_q8::Q8Activations;
 pub use error::{Error, Result};
 pub use float::{bf16_bits_to_f32, f32_to_bf16_bits};
 pub use int8::Int8Matrix;
+pub use matrix::{PackedMatrix, RowFormat, SegmentView};
 pub use types::{GgmlType, QK_K, ggml_type_name};

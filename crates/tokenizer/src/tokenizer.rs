@@ -54,6 +54,15 @@ impl Tokenizer {
         }
     }
 
+    /// The BOS id [`Tokenizer::encode`] starts with, if it adds one (a GGUF tokenizer whose file
+    /// says so).
+    pub fn added_bos(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Bpe(_) | Tokenizer::Char(_) => None,
+            Tokenizer::Gguf(t) => t.adds_bos().then(|| t.special_ids().bos).flatten(),
+        }
+    }
+
     /// Encodes text; special-token text is ordinary text. A GGUF tokenizer adds BOS / EOS
     /// where its file says to, as llama.cpp does for a prompt. Fails only for a character
     /// tokenizer meeting a character outside its alphabet.

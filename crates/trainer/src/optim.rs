@@ -33,7 +33,10 @@ pub fn no_decay_params(model: &Gpt, decay_embeddings: bool) -> Vec<ParamId> {
     model.visit(&mut vectors);
     let mut ids = vectors.0;
     if !decay_embeddings {
-        ids.push(model.wte.weight.id);
+        // A model being trained has a float table (packed ones are for inference).
+        if let Some(wte) = model.wte.float() {
+            ids.push(wte.weight.id);
+        }
         if let PositionEmbedding::Learned(wpe) = &model.wpe {
             ids.push(wpe.weight.id);
         }

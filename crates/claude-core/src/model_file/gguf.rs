@@ -1,6 +1,7 @@
 //! Llama-family models from GGUF files (llama.cpp's format): the config from the `llama.*`
-//! metadata, the weights from `token_embd`, `blk.{i}.*`, `output_norm` and `output`, decoded
-//! from any block type `claude-quant` knows (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K).
+//! metadata, the weights from `token_embd`, `blk.{i}.*`, `output_norm` and `output`. Quantized
+//! matrices (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) stay packed in their blocks, as packed
+//! projections and token tables; float ones (F32, F16, BF16) and the norms are decoded to f32.
 //!
 //! llama.cpp's converter stores the query and key weights of `llama` models permuted so that
 //! rotary embeddings rotate adjacent pairs (ggml's "normal" RoPE), which is the pair layout burn's
@@ -10,11 +11,12 @@ use std::path::Path;
 
 use burn::prelude::*;
 use claude_gguf::{GgufFile, Metadata, TensorInfo};
-use claude_quant::{GgmlType, dequantize};
+use claude_quant::{GgmlType, PackedMatrix, dequantize};
 
 use super::ModelFileError;
-use super::weights::{Matrix, set_embedding, set_linear, set_rms_norm};
+use super::weights::{Matrix, Weight, set_projection, set_rms_norm, set_token_table};
 use crate::config::{Activation, ModelConfig, NormKind, Positions};
+use crate::projection::Projection;
 use crate::transformer::Gpt;
 
 /// The architectures this reader maps onto [`Gpt`].
@@ -26,32 +28,17 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
     let config = config(&file, path)?;
     let reader = Reader { file: &file, path };
     let mut model = config.init(device);
-    set_embedding(&mut model.wte, reader.matrix("token_embd.weight")?, device);
+    set_token_table(&mut model.wte, reader.weight("token_embd.weight")?, device);
     for (i, block) in model.h.iter_mut().enumerate() {
         let name = |part: &str| format!("blk.{i}.{part}.weight");
         set_rms_norm(&mut block.ln_1, reader.vector(&name("attn_norm"))?, device);
-        let (q, k, v) = (
-            reader.matrix(&name("attn_q"))?,
-            reader.matrix(&name("attn_k"))?,
-            reader.matrix(&name("attn_v"))?,
-        );
-        set_linear(&mut block.attn.c_attn, &[&q, &k, &v], device);
-        set_linear(
-            &mut block.attn.c_proj,
-            &[&reader.matrix(&name("attn_output"))?],
-            device,
-        );
+        let qkv = [name("attn_q"), name("attn_k"), name("attn_v")];
+        reader.projection(&mut block.attn.c_attn, &qkv, device)?;
+        reader.projection(&mut block.attn.c_proj, &[name("attn_output")], device)?;
         set_rms_norm(&mut block.ln_2, reader.vector(&name("ffn_norm"))?, device);
-        let (gate, up) = (
-            reader.matrix(&name("ffn_gate"))?,
-            reader.matrix(&name("ffn_up"))?,
-        );
-        set_linear(&mut block.mlp.c_fc, &[&gate, &up], device);
-        set_linear(
-            &mut block.mlp.c_proj,
-            &[&reader.matrix(&name("ffn_down"))?],
-            device,
-        );
+        let gate_up = [name("ffn_gate"), name("ffn_up")];
+        reader.projection(&mut block.mlp.c_fc, &gate_up, device)?;
+        reader.projection(&mut block.mlp.c_proj, &[name("ffn_down")], device)?;
     }
     set_rms_norm(
         &mut model.ln_f,
@@ -59,7 +46,7 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
         device,
     );
     if let Some(head) = &mut model.lm_head {
-        set_linear(head, &[&reader.matrix("output.weight")?], device);
+        reader.projection(head, &["output.weight".into()], device)?;
     }
     Ok(model)
 }
@@ -107,9 +94,9 @@ fn config(file: &GgufFile, path: &Path) -> Result<ModelConfig, ModelFileError> {
         rope_theta: float("rope.freq_base", 10_000.0)? as f32,
         norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5)?,
     };
-    config.validate().map_err(|source| ModelFileError::Config {
+    config.validate().map_err(|cause| ModelFileError::Config {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let rotated = get(path, meta.opt_uint(&format!("{arch}.rope.dimension_count")))?;
     if let Some(dims) = rotated.filter(|&d| d as usize != config.head_dim()) {
@@ -131,17 +118,66 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// A 2-D tensor as a `[rows][cols]` matrix (ggml lists the contiguous dimension first).
-    fn matrix(&self, name: &str) -> Result<Matrix, ModelFileError> {
-        let (info, data) = self.decode(name)?;
-        match info.dims[..] {
-            [cols, rows] => Ok(Matrix {
-                data,
-                rows: rows as usize,
-                cols: cols as usize,
-            }),
-            _ => Err(self.shape_error(info, "2")),
+    /// A 2-D tensor, `[rows][cols]` (ggml lists the contiguous dimension first): kept packed when
+    /// it is quantized, decoded when it is a float type.
+    fn weight(&self, name: &str) -> Result<Weight, ModelFileError> {
+        let info = self.info(name)?;
+        let [cols, rows] = info.dims[..] else {
+            return Err(self.shape_error(info, "2"));
+        };
+        let (rows, cols) = (rows as usize, cols as usize);
+        let ty = self.ggml_type(info)?;
+        if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+            let (_, data) = self.decode(name)?;
+            return Ok(Weight::Float(Matrix { data, rows, cols }));
         }
+        let bytes = self.file.data_of(info).map_err(|e| self.invalid(e))?;
+        PackedMatrix::ggml(ty, rows, cols, bytes.to_vec())
+            .map(Weight::Packed)
+            .map_err(|e| ModelFileError::invalid(self.path, format!("tensor {name}: {e}")))
+    }
+
+    /// Sets `layer` to the tensors `names` stacked along the outputs, which must give the shape
+    /// the config calls for.
+    fn projection(
+        &self,
+        layer: &mut Projection,
+        names: &[String],
+        device: &Device,
+    ) -> Result<(), ModelFileError> {
+        let expected = layer.dims();
+        let parts = names
+            .iter()
+            .map(|name| self.weight(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        set_projection(layer, parts, device)
+            .map_err(|e| ModelFileError::invalid(self.path, format!("tensors {names:?}: {e}")))?;
+        if layer.dims() != expected {
+            let (d_in, d_out) = layer.dims();
+            return Err(ModelFileError::invalid(
+                self.path,
+                format!(
+                    "tensors {names:?} give a {d_in} x {d_out} projection (inputs x outputs); \
+                     the metadata calls for {} x {}",
+                    expected.0, expected.1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn info(&self, name: &str) -> Result<&TensorInfo, ModelFileError> {
+        self.file.tensor(name).map_err(|e| self.invalid(e))
+    }
+
+    fn ggml_type(&self, info: &TensorInfo) -> Result<GgmlType, ModelFileError> {
+        GgmlType::from_id(info.ggml_type).map_err(|e| {
+            ModelFileError::unsupported(self.path, format!("tensor {}: {e}", info.name))
+        })
+    }
+
+    fn invalid(&self, e: claude_gguf::Error) -> ModelFileError {
+        ModelFileError::invalid(self.path, strip(e, self.path))
     }
 
     /// A 1-D tensor.
@@ -154,12 +190,9 @@ impl Reader<'_> {
     }
 
     fn decode(&self, name: &str) -> Result<(&TensorInfo, Vec<f32>), ModelFileError> {
-        let invalid =
-            |e: claude_gguf::Error| ModelFileError::invalid(self.path, strip(e, self.path));
-        let info = self.file.tensor(name).map_err(invalid)?;
-        let ty = GgmlType::from_id(info.ggml_type)
-            .map_err(|e| ModelFileError::unsupported(self.path, format!("tensor {name}: {e}")))?;
-        let bytes = self.file.data_of(info).map_err(invalid)?;
+        let info = self.info(name)?;
+        let ty = self.ggml_type(info)?;
+        let bytes = self.file.data_of(info).map_err(|e| self.invalid(e))?;
         let mut data = vec![0.0; info.n_elements() as usize];
         dequantize(ty, bytes, &mut data)
             .map_err(|e| ModelFileError::invalid(self.path, format!("tensor {name}: {e}")))?;

@@ -139,9 +139,9 @@ fn config(bytes: &[u8], path: &Path) -> Result<(ModelConfig, bool), ModelFileErr
         rope_theta: 10_000.0,
         norm_eps: 1e-5,
     };
-    config.validate().map_err(|source| ModelFileError::Config {
+    config.validate().map_err(|cause| ModelFileError::Config {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok((config, shared))
 }

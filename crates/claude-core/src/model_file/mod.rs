@@ -2,7 +2,8 @@
 //! [`Gpt::load`] tells the format from the file and reads
 //!
 //! - our `.safetensors` files ([`safetensors`]: GPT-2-style tensor names, the [`ModelConfig`] in
-//!   the header), the only format [`Gpt::save`] writes;
+//!   the header), the only format [`Gpt::save`] writes, float or with packed projections
+//!   ([`quantized`]);
 //! - GGUF files of the Llama family ([`gguf`]: llama.cpp's format, every block type
 //!   `claude-quant` decodes);
 //! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32).
@@ -11,6 +12,7 @@
 
 mod gguf;
 mod llama2c;
+mod quantized;
 mod safetensors;
 mod weights;
 
@@ -28,12 +30,12 @@ pub use safetensors::{MODEL_FILE, read_config};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
     /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The file is damaged, or its contents do not fit its config.
     #[error("{path}: {message}")]
@@ -53,12 +55,12 @@ pub enum ModelFileError {
         message: String,
     },
     /// The config in (or derived from) the file cannot build a model.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Config {
         /// The file.
         path: PathBuf,
-        /// The invalid field.
-        source: ConfigError,
+        /// The invalid field (in the message, so not also a `source`).
+        cause: ConfigError,
     },
 }
 
@@ -77,10 +79,10 @@ impl ModelFileError {
         }
     }
 
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
         ModelFileError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         }
     }
 }

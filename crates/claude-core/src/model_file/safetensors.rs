@@ -3,19 +3,20 @@
 //! rebuild the model. Training writes one into every checkpoint directory; generation, serving and
 //! conversion read it back.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
-use super::ModelFileError;
+use super::{ModelFileError, quantized};
 use crate::config::ModelConfig;
 use crate::transformer::Gpt;
 
 /// The model file's name inside a checkpoint directory.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// Header metadata key holding the model config.
-const CONFIG_KEY: &str = "config";
+pub(super) const CONFIG_KEY: &str = "config";
 
 /// Reads the model config from a model file's header (the tensors are not read).
 pub fn read_config(path: &Path) -> Result<ModelConfig, ModelFileError> {
@@ -33,18 +34,19 @@ pub fn read_config(path: &Path) -> Result<ModelConfig, ModelFileError> {
     let config: ModelConfig = serde_json::from_str(json).map_err(|e| {
         ModelFileError::invalid(path, format!("bad model config in the header: {e}"))
     })?;
-    config.validate().map_err(|source| ModelFileError::Config {
+    config.validate().map_err(|cause| ModelFileError::Config {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok(config)
 }
 
-/// Loads our model file `file`.
+/// Loads our model file `file`, float or quantized.
 pub(super) fn load(file: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
     let file = file.to_path_buf();
     let config = read_config(&file)?;
     let mut model = config.init(device);
+    unpack_packed_weights(&mut model, &file)?;
     let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true);
     let result = model
         .load_from(&mut store)
@@ -59,6 +61,28 @@ pub(super) fn load(file: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
     Ok(model)
 }
 
+/// Replaces the layers a quantized file packs by its packed weights (a float file packs none).
+fn unpack_packed_weights(model: &mut Gpt, path: &Path) -> Result<(), ModelFileError> {
+    let file = std::fs::File::open(path).map_err(|e| ModelFileError::io(path, e))?;
+    // SAFETY: as in `read_config`: read only, while `file` stays open.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelFileError::io(path, e))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| ModelFileError::invalid(path, format!("not a safetensors file ({e})")))?;
+    let Some(table) = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(quantized::QUANTIZATION_KEY))
+    else {
+        return Ok(());
+    };
+    let formats: BTreeMap<String, String> = serde_json::from_str(table).map_err(|e| {
+        ModelFileError::invalid(path, format!("bad quantization table in the header: {e}"))
+    })?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| ModelFileError::invalid(path, e.to_string()))?;
+    quantized::unpack_into(model, &tensors, &formats, path)
+}
+
 /// Writes `model` to `path` atomically (see [`Gpt::save`]).
 pub(super) fn save(model: &Gpt, path: &Path) -> Result<(), ModelFileError> {
     let json = serde_json::to_string(model.config()).expect("model config serializes");
@@ -70,14 +94,19 @@ pub(super) fn save(model: &Gpt, path: &Path) -> Result<(), ModelFileError> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let mut store = SafetensorsStore::from_file(&tmp)
-        .metadata(CONFIG_KEY, json)
-        .skip_enum_variants(true)
-        .overwrite(true);
-    let written = model
-        .save_into(&mut store)
-        .map_err(|e| ModelFileError::invalid(path, e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| ModelFileError::io(path, e)));
+    let written = if model.packed_tensor_names().is_empty() {
+        let mut store = SafetensorsStore::from_file(&tmp)
+            .metadata(CONFIG_KEY, json)
+            .skip_enum_variants(true)
+            .overwrite(true);
+        model
+            .save_into(&mut store)
+            .map_err(|e| ModelFileError::invalid(path, e.to_string()))
+    } else {
+        quantized::write(model, json, &tmp)
+    };
+    let written =
+        written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| ModelFileError::io(path, e)));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

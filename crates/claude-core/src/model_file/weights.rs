@@ -1,12 +1,16 @@
 //! Putting weights read from a foreign file into a [`Gpt`]: matrices stored `[out][in]` (as
-//! PyTorch, llama.cpp and llama2.c store them) become burn's `[in, out]` linear weights, and the
-//! separate query/key/value and gate/up projections become our fused ones.
+//! PyTorch, llama.cpp and llama2.c store them) become burn's `[in, out]` linear weights, or stay
+//! packed in their quantized format, and the separate query/key/value and gate/up projections
+//! become our fused ones.
 
 use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
+use claude_quant::PackedMatrix;
 
+use crate::embedding::TokenEmbedding;
 use crate::norm::Norm;
+use crate::projection::Projection;
 
 /// A row-major matrix of `rows` rows by `cols` columns, as read from a file.
 pub(crate) struct Matrix {
@@ -18,9 +22,9 @@ pub(crate) struct Matrix {
     pub cols: usize,
 }
 
-/// Sets `layer`'s weight to the matrices `parts` (each `[out_p][in]`, all with the same `in`)
-/// side by side along the outputs: burn's `[in, sum of out_p]`.
-pub(crate) fn set_linear(layer: &mut Linear, parts: &[&Matrix], device: &Device) {
+/// Sets `layer` to a float projection whose weight is the matrices `parts` (each `[out_p][in]`,
+/// all with the same `in`) side by side along the outputs: burn's `[in, sum of out_p]`, no bias.
+pub(crate) fn set_linear(layer: &mut Projection, parts: &[&Matrix], device: &Device) {
     let d_in = parts[0].cols;
     let d_out: usize = parts.iter().map(|p| p.rows).sum();
     let mut data = Vec::with_capacity(d_in * d_out);
@@ -29,18 +33,73 @@ pub(crate) fn set_linear(layer: &mut Linear, parts: &[&Matrix], device: &Device)
             data.extend((0..part.rows).map(|o| part.data[o * part.cols + i]));
         }
     }
-    layer.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(data, [d_in, d_out]),
-        device,
-    ));
+    *layer = Projection::Float(Linear {
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(data, [d_in, d_out]),
+            device,
+        )),
+        bias: None,
+    });
 }
 
-/// Sets an embedding table (`[tokens][width]`, already burn's layout).
-pub(crate) fn set_embedding(embedding: &mut Embedding, table: Matrix, device: &Device) {
-    embedding.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(table.data, [table.rows, table.cols]),
-        device,
-    ));
+/// Sets a float embedding table (`[tokens][width]`, already burn's layout).
+pub(crate) fn set_embedding(embedding: &mut TokenEmbedding, table: Matrix, device: &Device) {
+    *embedding = TokenEmbedding::Float(Embedding {
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(table.data, [table.rows, table.cols]),
+            device,
+        )),
+    });
+}
+
+/// A weight read from a file: decoded to f32, or packed as stored.
+pub(crate) enum Weight {
+    /// Decoded values.
+    Float(Matrix),
+    /// Packed rows (`[out][in]`).
+    Packed(PackedMatrix),
+}
+
+/// Sets `layer` to the weights `parts` stacked along the outputs: packed when any part is packed
+/// (the float parts are packed as F32 rows beside them), a float projection otherwise.
+pub(crate) fn set_projection(
+    layer: &mut Projection,
+    parts: Vec<Weight>,
+    device: &Device,
+) -> claude_quant::Result<()> {
+    if parts.iter().all(|p| matches!(p, Weight::Float(_))) {
+        let floats: Vec<&Matrix> = parts
+            .iter()
+            .map(|p| match p {
+                Weight::Float(m) => m,
+                Weight::Packed(_) => unreachable!("all parts are float"),
+            })
+            .collect();
+        set_linear(layer, &floats, device);
+        return Ok(());
+    }
+    let packed = parts
+        .into_iter()
+        .map(|part| match part {
+            Weight::Packed(m) => Ok(m),
+            Weight::Float(m) => PackedMatrix::quantize(
+                claude_quant::RowFormat::Ggml(claude_quant::GgmlType::F32),
+                m.rows,
+                m.cols,
+                &m.data,
+            ),
+        })
+        .collect::<claude_quant::Result<Vec<_>>>()?;
+    *layer = Projection::packed(PackedMatrix::stack(packed)?);
+    Ok(())
+}
+
+/// Sets the token table: packed as stored, or decoded.
+pub(crate) fn set_token_table(embedding: &mut TokenEmbedding, table: Weight, device: &Device) {
+    match table {
+        Weight::Float(matrix) => set_embedding(embedding, matrix, device),
+        Weight::Packed(packed) => *embedding = TokenEmbedding::packed(packed),
+    }
 }
 
 /// Sets the scale of an RMSNorm.

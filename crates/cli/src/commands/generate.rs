@@ -1,22 +1,19 @@
 //! `claude-rust generate`: stream a continuation of a prompt from a checkpoint.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::bail;
 use claude_inference::server::ChatTemplate;
-use claude_inference::{
-    Generator, OverflowPolicy, SamplingParams, SequenceRequest, model_chat_template,
-};
-use claude_tensors::parse_device;
+use claude_inference::{OverflowPolicy, SamplingParams, SequenceRequest, model_chat_template};
+
+use super::model_args::ModelArgs;
 
 /// Arguments of `claude-rust generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
-    /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family,
-    /// any quantization claude-quant decodes) or a llama2.c checkpoint.
-    #[arg(long, visible_alias = "checkpoint")]
-    pub model: PathBuf,
+    /// The model, its tokenizer, device and context.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Text to continue.
     #[arg(long, default_value = "\n", conflicts_with = "chat")]
     pub prompt: String,
@@ -51,13 +48,6 @@ pub struct GenerateArgs {
     /// Random seed.
     #[arg(long, default_value_t = SamplingParams::NANOGPT.seed)]
     pub seed: u64,
-    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
-    /// `checkpoints/`).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// Device: cpu, wgpu, cuda:N, ...
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 /// Prints the prompt and its continuation as tokens arrive.
@@ -74,16 +64,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if let Err(bad) = sampling.validate() {
         bail!("--{}: {bad}", bad.field.replace('_', "-"));
     }
-    let generator = Generator::load(
-        &args.model,
-        args.tokenizer.as_deref(),
-        &parse_device(&args.device)?,
-    )?
-    .with_overflow(args.context_overflow);
+    let generator = args.model.load()?.with_overflow(args.context_overflow);
     let mut stop = args.stop;
     let (prompt, echo) = match &args.chat {
         Some(message) => {
-            let template = model_chat_template(&args.model, generator.tokenizer())?
+            let template = model_chat_template(&args.model.path, generator.tokenizer())?
                 .unwrap_or(ChatTemplate::ChatMl);
             let text = template
                 .render(&[("user".to_string(), message.clone())])

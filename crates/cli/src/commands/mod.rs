@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
 pub mod generate;
+pub mod model_args;
+pub mod perplexity;
 pub mod prepare;
+pub mod quantize;
 pub mod serve;
 pub mod tokenizer;
 pub mod train;

@@ -2,22 +2,21 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
-use claude_inference::{Generator, OverflowPolicy, model_chat_template};
-use claude_tensors::parse_device;
+use claude_inference::{OverflowPolicy, model_chat_template};
+
+use super::model_args::ModelArgs;
 
 /// Arguments of `claude-rust serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family,
-    /// any quantization claude-quant decodes) or a llama2.c checkpoint.
-    #[arg(long, visible_alias = "checkpoint")]
-    pub model: PathBuf,
+    /// The model, its tokenizer, device and context.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Address to bind (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -52,35 +51,22 @@ pub struct ServeArgs {
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
-    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
-    /// `checkpoints/`).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// Device: cpu, wgpu, cuda:N, ...
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 /// Loads the model, starts the engine and serves until Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let generator = Generator::load(
-        &args.model,
-        args.tokenizer.as_deref(),
-        &parse_device(&args.device)?,
-    )?
-    .with_overflow(args.context_overflow);
+    let generator = args.model.load()?.with_overflow(args.context_overflow);
     let model_name = args
         .model_name
-        .unwrap_or_else(|| default_model_name(&args.model));
+        .unwrap_or_else(|| default_model_name(&args.model.path));
     let mut config = ServerConfig::new(model_name, generator.context_length());
     config.api_key = args.api_key.filter(|key| !key.is_empty());
     config.max_tokens_cap = args.max_tokens.max(1);
     config.body_limit = args.body_limit;
     config.chat_template = match args.chat_template {
         Some(template) => template,
-        None => {
-            model_chat_template(&args.model, generator.tokenizer())?.unwrap_or(ChatTemplate::Plain)
-        }
+        None => model_chat_template(&args.model.path, generator.tokenizer())?
+            .unwrap_or(ChatTemplate::Plain),
     };
     config.overflow = args.context_overflow;
     let tokenizer = generator.tokenizer().clone();

@@ -8,6 +8,7 @@
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
+//! | [`packed_matmul`] | dot products on the packed rows, or gemm on decoded tiles ([`packed_matmul`](self::packed_matmul)) | the same, the activations visiting the host |
 //! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
 
 use burn::nn::RotaryEncoding;
@@ -22,7 +23,29 @@ pub mod gelu;
 pub mod gemm;
 pub mod layer_norm;
 pub mod packed_attention;
+pub mod packed_matmul;
 pub mod rotary;
+
+/// `x · wᵀ` for a weight kept packed (GGML blocks or int8, one row per output feature), never
+/// decoded as a whole (see [`packed_matmul`](self::packed_matmul)). The result has `x`'s device
+/// and float type. The product runs on the CPU; on other devices the activations go to the host
+/// and back (GPU kernels for packed weights are not written yet).
+///
+/// # Shapes
+/// - x: `[n, w.cols()]` -> `[n, w.rows()]`
+pub fn packed_matmul(
+    x: Tensor<2>,
+    w: &claude_quant::PackedMatrix,
+    arithmetic: packed_matmul::PackedArithmetic,
+) -> Tensor<2> {
+    let [n, _] = x.dims();
+    let (device, dtype) = (x.device(), x.dtype());
+    let values = x
+        .try_into_vec_as::<f32>()
+        .expect("float activations convert to f32");
+    let out = packed_matmul::packed_matmul_f32(&values, n, w, arithmetic);
+    Tensor::from_data(TensorData::new(out, [n, w.rows()]), (&device, dtype))
+}
 
 /// Causal multi-head self-attention from the packed query/key/value projection (GPT-2's
 /// `c_attn` output), with rotary positions `start..` on queries and keys when `rope` is given.

@@ -1,0 +1,110 @@
+//! Packing a float model's weights in a quantized format, for inference: every projection
+//! (attention, MLP, a separate output head), and the token table when asked. Norms, biases and
+//! position tables stay float.
+
+use burn::prelude::*;
+use claude_quant::{PackedMatrix, RowFormat};
+
+use crate::embedding::TokenEmbedding;
+use crate::projection::Projection;
+use crate::transformer::{Gpt, TOKEN_TABLE_NAME};
+
+/// Why a model cannot be quantized.
+#[derive(Debug, thiserror::Error)]
+pub enum QuantizeError {
+    /// Some weights are packed already (quantizing twice would compound the rounding).
+    #[error("the model is already quantized ({0} is packed)")]
+    AlreadyQuantized(String),
+    /// A matrix whose rows do not split into the format's blocks.
+    #[error(
+        "{tensor}: rows of {cols} values do not split into {format} blocks of {block} (int8 takes any width)"
+    )]
+    Width {
+        /// The tensor.
+        tensor: String,
+        /// Its row length (inputs).
+        cols: usize,
+        /// The format.
+        format: &'static str,
+        /// The format's block size.
+        block: usize,
+    },
+    /// A format that cannot be encoded (the k-quants decode only).
+    #[error("{0}")]
+    Format(#[from] claude_quant::Error),
+}
+
+impl Gpt {
+    /// Packs every projection in `format`, and the token table (also a tied output head) when
+    /// `embeddings` is set. Each matrix is quantized row by row in llama.cpp's `[out][in]`
+    /// layout (GGML blocks run along the inputs; int8 has one scale per output).
+    pub fn quantize(&mut self, format: RowFormat, embeddings: bool) -> Result<(), QuantizeError> {
+        if let Some(name) = self.packed_tensor_names().into_iter().next() {
+            return Err(QuantizeError::AlreadyQuantized(name));
+        }
+        for (name, layer) in self.projections_mut() {
+            pack_projection(layer, format, &name)?;
+        }
+        if embeddings && let TokenEmbedding::Float(table) = &self.wte {
+            let [vocab, width] = table.weight.dims();
+            let rows = values(table.weight.val());
+            check_width(format, width, TOKEN_TABLE_NAME)?;
+            self.wte = TokenEmbedding::packed(PackedMatrix::quantize(format, vocab, width, &rows)?);
+        }
+        Ok(())
+    }
+
+    /// The names of the packed tensors, as a model file names them.
+    pub fn packed_tensor_names(&self) -> Vec<String> {
+        let table = matches!(self.wte, TokenEmbedding::Packed(_)).then(|| TOKEN_TABLE_NAME.into());
+        let layers = self.projections().into_iter();
+        let packed = layers.filter(|(_, layer)| matches!(layer, Projection::Packed(_)));
+        table
+            .into_iter()
+            .chain(packed.map(|(name, _)| name))
+            .collect()
+    }
+}
+
+/// Replaces a float projection by its weight packed in `format`, keeping its bias.
+fn pack_projection(
+    layer: &mut Projection,
+    format: RowFormat,
+    name: &str,
+) -> Result<(), QuantizeError> {
+    let Projection::Float(linear) = layer else {
+        return Ok(());
+    };
+    let [d_in, d_out] = linear.weight.dims();
+    check_width(format, d_in, name)?;
+    // burn's `[in, out]` to the `[out][in]` rows the formats pack.
+    let rows = values(linear.weight.val().transpose());
+    let bias = linear.bias.take();
+    *layer = Projection::packed(PackedMatrix::quantize(format, d_out, d_in, &rows)?);
+    if let Projection::Packed(packed) = layer {
+        packed.bias = bias;
+    }
+    Ok(())
+}
+
+/// Refuses rows that GGML blocks cannot tile.
+fn check_width(format: RowFormat, cols: usize, name: &str) -> Result<(), QuantizeError> {
+    if let RowFormat::Ggml(ty) = format
+        && !cols.is_multiple_of(ty.block_size())
+    {
+        return Err(QuantizeError::Width {
+            tensor: name.to_string(),
+            cols,
+            format: ty.name(),
+            block: ty.block_size(),
+        });
+    }
+    Ok(())
+}
+
+/// A float tensor's values in f32, row-major.
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .try_into_vec_as::<f32>()
+        .expect("float weights convert to f32")
+}

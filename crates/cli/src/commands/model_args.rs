@@ -1,0 +1,48 @@
+//! The arguments that name a model to run and where: shared by `generate`, `serve` and
+//! `perplexity`.
+
+use std::path::PathBuf;
+
+use claude_core::PackedArithmetic;
+use claude_inference::Generator;
+use claude_tensors::parse_device;
+
+/// Which model to load, with which tokenizer, on which device, within which context.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family;
+    /// quantized weights stay packed) or a llama2.c checkpoint.
+    #[arg(long = "model", visible_alias = "checkpoint")]
+    pub path: PathBuf,
+    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
+    /// `checkpoints/`).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Device: cpu, wgpu, cuda:N, ...
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Cap the context at this many tokens, as llama.cpp's -c (default: the model's own, 8192
+    /// for SmolLM2). Key/value memory grows with each sequence up to it.
+    #[arg(long)]
+    pub ctx_size: Option<usize>,
+    /// Multiply quantized weights with f32 activations (exact, slower) instead of llama.cpp's
+    /// 8-bit activations.
+    #[arg(long)]
+    pub exact: bool,
+}
+
+impl ModelArgs {
+    /// The model and its tokenizer, ready to generate.
+    pub fn load(&self) -> anyhow::Result<Generator> {
+        let device = parse_device(&self.device)?;
+        let generator = Generator::load(&self.path, self.tokenizer.as_deref(), &device)?;
+        let arithmetic = if self.exact {
+            PackedArithmetic::Exact
+        } else {
+            PackedArithmetic::Fast
+        };
+        Ok(generator
+            .with_context_limit(self.ctx_size)
+            .with_packed_arithmetic(arithmetic))
+    }
+}

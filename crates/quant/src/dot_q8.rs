@@ -1,0 +1,361 @@
+//! Integer dot products of packed rows with activations quantized to 8 bits, as llama.cpp
+//! multiplies on the CPU: the activation row is cut into blocks of 32 values, each stored as
+//! `i8` codes with one f32 scale (GGML's Q8_0, plus the scaled code sum of Q8_1), and a block of
+//! weights times a block of activations is an integer dot product scaled once.
+//!
+//! This changes the arithmetic: the activations are rounded to 8 bits (relative error about
+//! 1/254 of each block's largest value), so results differ from [`crate::vec_dot_f32`] by more
+//! than rounding. It is the fast path; the exact one stays (see `PackedMatrix::dot_row`).
+//!
+//! On x86-64 with AVX2, FMA and F16C (checked at run time) each block is one `vpmaddubsw` /
+//! `vpmaddwd` pair: unsigned 4-bit or absolute 8-bit weights times signed codes, summed in
+//! 16 then 32 bits (at most `2 * 127 * 127`, no overflow). Elsewhere a portable loop computes the
+//! same integers.
+
+use crate::float::f16_to_f32;
+
+/// Values per activation block.
+pub const Q8_BLOCK: usize = 32;
+
+/// An activation row quantized in blocks of [`Q8_BLOCK`] values: `x[i] ≈ codes[i] *
+/// scales[i / 32]`.
+#[derive(Debug, Clone, Default)]
+pub struct Q8Activations {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    /// `scales[b] * sum(codes of block b)`: what a weight block's offset multiplies.
+    sums: Vec<f32>,
+}
+
+impl Q8Activations {
+    /// Quantizes `x` as GGML's `quantize_row_q8_1` does: per block, `d = max|x| / 127` and codes
+    /// `round(x / d)` (halves away from zero). `None` when `x.len()` is not a multiple of 32.
+    pub fn quantize(x: &[f32]) -> Option<Self> {
+        let mut q = Q8Activations::default();
+        q.quantize_into(x).then_some(q)
+    }
+
+    /// Like [`Q8Activations::quantize`], reusing this value's buffers; `false` (and the
+    /// buffers unspecified) when `x.len()` is not a multiple of 32.
+    pub fn quantize_into(&mut self, x: &[f32]) -> bool {
+        if !x.len().is_multiple_of(Q8_BLOCK) {
+            return false;
+        }
+        self.codes.clear();
+        self.scales.clear();
+        self.sums.clear();
+        for block in x.chunks_exact(Q8_BLOCK) {
+            let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut sum = 0i32;
+            for &v in block {
+                let code = (v * inverse).round() as i8;
+                sum += i32::from(code);
+                self.codes.push(code);
+            }
+            self.scales.push(d);
+            self.sums.push(d * sum as f32);
+        }
+        true
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+}
+
+/// The weight formats with an integer kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum IntegerRow<'a> {
+    /// Q4_0 blocks: `d: f16, qs: [u8; 16]`, value `(q - 8) * d`.
+    Q4_0(&'a [u8]),
+    /// Q4_1 blocks: `d: f16, m: f16, qs: [u8; 16]`, value `q * d + m`.
+    Q4_1(&'a [u8]),
+    /// Q8_0 blocks: `d: f16, qs: [i8; 32]`.
+    Q8_0(&'a [u8]),
+    /// Int8 codes of one row with the row's scale.
+    Int8(&'a [i8], f32),
+}
+
+/// `row · x` with `x` quantized; the row and `x` must have the same number of values.
+pub(crate) fn dot(row: IntegerRow<'_>, x: &Q8Activations) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+    {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { avx2::dot(row, x) };
+    }
+    portable::dot(row, x)
+}
+
+/// The f16 scale at `at` in a block.
+#[inline(always)]
+fn f16_at(block: &[u8], at: usize) -> f32 {
+    f16_to_f32([block[at], block[at + 1]])
+}
+
+/// Plain loops: the same integer sums, for CPUs without AVX2.
+mod portable {
+    use super::*;
+
+    /// `sum_j q_j * x_j` for 32 4-bit codes (value `j` in the low nibble of byte `j`, value
+    /// `j + 16` in its high nibble).
+    fn dot_u4(qs: &[u8], x: &[i8]) -> i32 {
+        let (lo, hi) = x.split_at(16);
+        qs.iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(&q, (&a, &b))| {
+                i32::from(q & 0x0F) * i32::from(a) + i32::from(q >> 4) * i32::from(b)
+            })
+            .sum()
+    }
+
+    fn dot_i8(w: &[i8], x: &[i8]) -> i32 {
+        w.iter()
+            .zip(x)
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum()
+    }
+
+    pub(super) fn dot(row: IntegerRow<'_>, x: &Q8Activations) -> f32 {
+        let blocks = x
+            .codes
+            .chunks_exact(Q8_BLOCK)
+            .zip(x.scales.iter().zip(&x.sums));
+        match row {
+            IntegerRow::Q4_0(bytes) => bytes
+                .chunks_exact(18)
+                .zip(blocks)
+                .map(|(w, (xq, (&dx, &sx)))| {
+                    let d = f16_at(w, 0);
+                    d * (dx * dot_u4(&w[2..], xq) as f32 - 8.0 * sx)
+                })
+                .sum(),
+            IntegerRow::Q4_1(bytes) => bytes
+                .chunks_exact(20)
+                .zip(blocks)
+                .map(|(w, (xq, (&dx, &sx)))| {
+                    f16_at(w, 0) * dx * dot_u4(&w[4..], xq) as f32 + f16_at(w, 2) * sx
+                })
+                .sum(),
+            IntegerRow::Q8_0(bytes) => bytes
+                .chunks_exact(34)
+                .zip(blocks)
+                .map(|(w, (xq, (&dx, _)))| {
+                    let codes: &[i8] = bytemuck::cast_slice(&w[2..]);
+                    f16_at(w, 0) * dx * dot_i8(codes, xq) as f32
+                })
+                .sum(),
+            IntegerRow::Int8(codes, scale) => {
+                let sum: f32 = codes
+                    .chunks_exact(Q8_BLOCK)
+                    .zip(blocks)
+                    .map(|(w, (xq, (&dx, _)))| dx * dot_i8(w, xq) as f32)
+                    .sum();
+                scale * sum
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::*;
+
+    /// The sum of the eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// The f16 at `at` of a block, in f32 (F16C).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn f16(block: &[u8], at: usize) -> f32 {
+        let bits = u16::from_le_bytes([block[at], block[at + 1]]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    }
+
+    /// Eight i32 partial sums of 32 unsigned bytes times 32 signed codes, as f32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn products(unsigned: __m256i, signed: __m256i) -> __m256 {
+        let pairs = _mm256_maddubs_epi16(unsigned, signed);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    /// 32 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn load32(bytes: &[i8; 32]) -> __m256i {
+        // SAFETY: `bytes` holds 32 bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+    }
+
+    /// 32 4-bit codes as bytes, in value order (low nibbles, then high nibbles).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn nibbles(qs: &[u8; 16]) -> __m256i {
+        // SAFETY: `qs` holds 16 bytes; the load is unaligned.
+        let packed = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
+        let mask = _mm_set1_epi8(0x0F);
+        let lo = _mm_and_si128(packed, mask);
+        let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+        _mm256_set_m128i(hi, lo)
+    }
+
+    /// Products of 32 signed weight codes with 32 activation codes (the weights' signs moved
+    /// onto the activations, as `vpmaddubsw` takes unsigned bytes first).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn signed_products(w: __m256i, x: __m256i) -> __m256 {
+        products(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w))
+    }
+
+    /// The activation blocks: codes, scale, scaled code sum.
+    fn blocks(x: &Q8Activations) -> impl Iterator<Item = (&[i8; 32], (&f32, &f32))> {
+        x.codes
+            .as_chunks::<Q8_BLOCK>()
+            .0
+            .iter()
+            .zip(x.scales.iter().zip(&x.sums))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn dot(row: IntegerRow<'_>, x: &Q8Activations) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut offsets = 0.0f32;
+        match row {
+            IntegerRow::Q4_0(bytes) => {
+                for (w, (xq, (&dx, &sx))) in bytes.as_chunks::<18>().0.iter().zip(blocks(x)) {
+                    let d = f16(w, 0);
+                    let qs = w[2..].as_chunks::<16>().0[0];
+                    let p = products(nibbles(&qs), load32(xq));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), p, acc);
+                    offsets -= 8.0 * d * sx;
+                }
+            }
+            IntegerRow::Q4_1(bytes) => {
+                for (w, (xq, (&dx, &sx))) in bytes.as_chunks::<20>().0.iter().zip(blocks(x)) {
+                    let qs = w[4..].as_chunks::<16>().0[0];
+                    let p = products(nibbles(&qs), load32(xq));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w, 0) * dx), p, acc);
+                    offsets += f16(w, 2) * sx;
+                }
+            }
+            IntegerRow::Q8_0(bytes) => {
+                for (w, (xq, (&dx, _))) in bytes.as_chunks::<34>().0.iter().zip(blocks(x)) {
+                    let codes: &[i8] = bytemuck::cast_slice(&w[2..]);
+                    let codes = codes.as_chunks::<32>().0[0];
+                    let p = signed_products(load32(&codes), load32(xq));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w, 0) * dx), p, acc);
+                }
+            }
+            IntegerRow::Int8(w, scale) => {
+                for (w, (xq, (&dx, _))) in w.as_chunks::<Q8_BLOCK>().0.iter().zip(blocks(x)) {
+                    let p = signed_products(load32(w), load32(xq));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx), p, acc);
+                }
+                return scale * hsum(acc);
+            }
+        }
+        hsum(acc) + offsets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GgmlType, Int8Matrix, dequantize_to_vec, quantize_to_vec};
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        (0..len as u64)
+            .map(|i| {
+                let h = (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                (h % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The kernels compute exactly `sum_b scale_b * (integer sum of the block)`: checked against
+    /// an f64 sum of the decoded weights times the decoded activation codes, on both paths.
+    #[test]
+    fn integer_kernels_equal_the_decoded_products() {
+        let n = 256;
+        let w = values(n, 1);
+        let x = values(n, 2);
+        let q = Q8Activations::quantize(&x).unwrap();
+        let x_decoded: Vec<f64> = (0..n)
+            .map(|i| f64::from(q.codes[i]) * f64::from(q.scales[i / 32]))
+            .collect();
+        let exact = |decoded: &[f32]| -> f64 {
+            decoded
+                .iter()
+                .zip(&x_decoded)
+                .map(|(&a, &b)| f64::from(a) * b)
+                .sum()
+        };
+        let int8 = Int8Matrix::quantize(1, n, &w).unwrap();
+        let packed: Vec<(GgmlType, Vec<u8>)> = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0]
+            .into_iter()
+            .map(|ty| (ty, quantize_to_vec(ty, &w).unwrap()))
+            .collect();
+        let mut cases: Vec<(IntegerRow<'_>, f64)> = packed
+            .iter()
+            .map(|(ty, bytes)| {
+                let row = match ty {
+                    GgmlType::Q4_0 => IntegerRow::Q4_0(bytes),
+                    GgmlType::Q4_1 => IntegerRow::Q4_1(bytes),
+                    _ => IntegerRow::Q8_0(bytes),
+                };
+                (row, exact(&dequantize_to_vec(*ty, bytes).unwrap()))
+            })
+            .collect();
+        cases.push((
+            IntegerRow::Int8(&int8.data, int8.scales[0]),
+            exact(&int8.dequantize().unwrap()),
+        ));
+        for (row, expected) in cases {
+            for (path, got) in [
+                ("dispatched", dot(row, &q)),
+                ("portable", portable::dot(row, &q)),
+            ] {
+                let got = f64::from(got);
+                assert!(
+                    (got - expected).abs() < 1e-4,
+                    "{row:?} {path}: {got} vs {expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn activations_round_as_ggml_does() {
+        let mut x = vec![0.0f32; 32];
+        x[0] = 127.0;
+        x[1] = 0.5; // a half: away from zero
+        x[2] = -0.5;
+        x[3] = -127.0;
+        let q = Q8Activations::quantize(&x).unwrap();
+        assert_eq!(&q.codes[..4], &[127, 1, -1, -127]);
+        assert_eq!((q.scales[0], q.sums[0]), (1.0, 0.0));
+        assert!(Q8Activations::quantize(&[1.0; 33]).is_none());
+        let zeros = Q8Activations::quantize(&[0.0; 32]).unwrap();
+        assert!(zeros.codes.iter().all(|&c| c == 0));
+    }
+}
