@@ -2,7 +2,7 @@
 //! projections of a trained checkpoint, costs little perplexity, loads transparently, and never
 //! touches its input; bad requests are named errors.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::support::{bin, tiny_config};
@@ -47,15 +47,10 @@ fn perplexity(model: &Path, text: &Path) -> f64 {
     line.split_whitespace().nth(4).unwrap().parse().unwrap()
 }
 
-#[test]
-fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    // 32 wide: the GGML formats pack rows in blocks of 32.
-    let config = tiny_config(dir.path(), |c| {
-        (c.model.d_model, c.model.context_length) = (32, 32);
-        (c.train.max_steps, c.schedule.decay_steps) = (60, Some(60));
-    });
-    let run_dir = dir.path().join("run");
+/// Trains `configs/tiny.toml`, changed by `edit`, into `<dir>/run`.
+fn trained_run(dir: &Path, edit: impl FnOnce(&mut claude_trainer::TrainConfig)) -> PathBuf {
+    let config = tiny_config(dir, edit);
+    let run_dir = dir.join("run");
     let s = |p: &Path| p.to_str().unwrap().to_string();
     ok(&[
         "train",
@@ -65,6 +60,18 @@ fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
         "--out",
         &s(&run_dir),
     ]);
+    run_dir
+}
+
+#[test]
+fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    // 32 wide: the GGML formats pack rows in blocks of 32.
+    let run_dir = trained_run(dir.path(), |c| {
+        (c.model.d_model, c.model.context_length) = (32, 32);
+        (c.train.max_steps, c.schedule.decay_steps) = (60, Some(60));
+    });
+    let s = |p: &Path| p.to_str().unwrap().to_string();
     let checkpoint = run_dir.join("checkpoints/best");
     let input = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let text = dir.path().join("val.txt");
@@ -149,17 +156,8 @@ fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
 #[test]
 fn rows_that_blocks_cannot_tile_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), |c| c.train.max_steps = 2);
-    let run_dir = dir.path().join("run");
+    let run_dir = trained_run(dir.path(), |c| c.train.max_steps = 2);
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
-        "train",
-        "--no-tui",
-        "--config",
-        &s(&config),
-        "--out",
-        &s(&run_dir),
-    ]);
     let out = run_dir.join("q4_0");
     let err = fails(&[
         "quantize",

@@ -132,12 +132,10 @@ mod tests {
 
     use super::*;
 
+    /// `len` values in [-1, 1] that do not repeat with any short period.
     fn values(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| {
-                let h = (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
+        (0..len)
+            .map(|i| (i as f32 * 0.754_877 + seed as f32 * 1.618_034).sin())
             .collect()
     }
 
