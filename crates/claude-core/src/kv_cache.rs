@@ -12,7 +12,7 @@
 use burn::prelude::*;
 
 /// Positions the buffers first hold (unless the prompt is longer).
-const FIRST_ALLOCATION: usize = 256;
+const FIRST_ALLOCATION: usize = 64;
 
 /// One layer's cached keys and values, `[rows, heads, allocated, head_dim]` each.
 #[derive(Debug, Clone)]

@@ -5,8 +5,9 @@
 //! `cargo run --release -p claude-inference --example bench_generate` (for a GPU, build with
 //! `--features claude-tensors/wgpu` and set `CLAUDE_RUST_BENCH_DEVICE=wgpu`). The model is a randomly initialised 4-layer,
 //! 128-wide character model with a 512-token context (speed does not depend on the weights);
-//! `CLAUDE_RUST_BENCH_CHECKPOINT=<dir>` benchmarks a trained checkpoint instead (its run's
-//! `tokenizer/` is used).
+//! `CLAUDE_RUST_BENCH_CHECKPOINT=<path>` benchmarks a model file instead (a checkpoint with its
+//! run's `tokenizer/`, or a GGUF file with its own), without the uncached loop;
+//! `CLAUDE_RUST_BENCH_NEW_TOKENS` changes the 500 new tokens of the batch-1 runs.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,12 @@ use claude_tokenizer::{CharTokenizer, Tokenizer};
 use serde_json::json;
 
 const NEW_TOKENS: usize = 500;
+
+/// New tokens of the batch-1 runs.
+fn new_tokens() -> usize {
+    std::env::var("CLAUDE_RUST_BENCH_NEW_TOKENS")
+        .map_or(NEW_TOKENS, |n| n.parse().expect("a number"))
+}
 const PROMPT: &str = "ROMEO:\nBut soft, what light";
 
 fn device() -> Device {
@@ -68,16 +75,17 @@ fn main() {
         .encode(PROMPT)
         .expect("prompt in vocabulary");
     println!(
-        "model: context {}, {} parameters; prompt {} tokens; {NEW_TOKENS} new tokens",
+        "model: context {}, {} float parameters; prompt {} tokens; {} new tokens",
         generator.context_length(),
         burn::module::Module::num_params(generator.model()),
-        prompt.len()
+        prompt.len(),
+        new_tokens()
     );
 
     // Batch 1, cached: time to first token and decode rate.
     let request = SequenceRequest {
         prompt: prompt.clone(),
-        max_new_tokens: NEW_TOKENS,
+        max_new_tokens: new_tokens(),
         sampling: sampling(),
         stop: Vec::new(),
     };
@@ -96,23 +104,24 @@ fn main() {
     let ttft = first.expect("a first token");
     let decode_rate = (done.tokens.len() - 1) as f64 / (total - ttft).as_secs_f64();
 
-    // Batch 1, uncached: every token re-runs the whole window.
-    let start = Instant::now();
-    let tokens = generate_uncached(
-        generator.model(),
-        &prompt,
-        NEW_TOKENS,
-        &mut Sampler::new(sampling()),
-        &device,
-    );
-    let uncached_rate = tokens.len() as f64 / start.elapsed().as_secs_f64();
-
     println!("{:<44} {:>12}", "batch 1", "tokens/s");
     println!("{:<44} {:>12.1}", "decode with KV cache", decode_rate);
-    println!(
-        "{:<44} {:>12.1}",
-        "decode without cache (full window)", uncached_rate
-    );
+    // Batch 1, uncached (the built-in model only): every token re-runs the whole window.
+    if std::env::var_os("CLAUDE_RUST_BENCH_CHECKPOINT").is_none() {
+        let start = Instant::now();
+        let tokens = generate_uncached(
+            generator.model(),
+            &prompt,
+            new_tokens(),
+            &mut Sampler::new(sampling()),
+            &device,
+        );
+        let uncached_rate = tokens.len() as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "{:<44} {:>12.1}",
+            "decode without cache (full window)", uncached_rate
+        );
+    }
     println!(
         "{:<44} {:>12.2}",
         "time to first token (ms)",

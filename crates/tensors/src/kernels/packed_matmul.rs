@@ -20,7 +20,7 @@ use claude_quant::{PackedMatrix, Q8Activations};
 use super::gemm::{Mat, Threads, product};
 
 /// Activation rows from which the tiled gemm path beats per-row dot products.
-pub const GEMM_FROM_ROWS: usize = 8;
+pub const GEMM_FROM_ROWS: usize = 32;
 /// Weight rows decoded per tile on the gemm path (a 576-wide tile is 576 KiB: L2-sized).
 pub const TILE_ROWS: usize = 256;
 /// Weight rows per task on the dot-product path.
