@@ -30,7 +30,7 @@ pub struct PackedLinear {
     pub weight: Arc<PackedMatrix>,
     /// Bias, `[d_out]`.
     pub bias: Option<Param<Tensor<1>>>,
-    /// How activations meet the packed weight on few-row products.
+    /// How activations meet the packed weight.
     #[module(skip)]
     pub arithmetic: PackedArithmetic,
 }

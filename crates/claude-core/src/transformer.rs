@@ -68,9 +68,9 @@ impl Gpt {
         self.config.context_length
     }
 
-    /// Sets how packed (quantized) weights meet the activations when a product has few rows
-    /// (decoding): [`PackedArithmetic::Fast`] (the default, llama.cpp's 8-bit activations) or
-    /// [`PackedArithmetic::Exact`]. Float weights ignore it.
+    /// Sets how packed (quantized) weights meet the activations: [`PackedArithmetic::Fast`]
+    /// (the default, llama.cpp's 8-bit activations) or [`PackedArithmetic::Exact`] (f32).
+    /// Float weights ignore it.
     pub fn set_packed_arithmetic(&mut self, arithmetic: PackedArithmetic) {
         self.wte.set_arithmetic(arithmetic);
         for (_, layer) in self.projections_mut() {

@@ -12,12 +12,14 @@ use crate::train::{logged_losses, train, weights_at, write_config};
 /// Far more steps than a test waits for: the run ends only when stopped.
 const UNTIL_STOPPED: &str = "1000000";
 
-/// `mpirun` as the tests run it: as root if need be, more ranks than cores, threads unbound.
+/// `mpirun` as the tests run it: as root if need be, more ranks than cores, threads unbound, and
+/// shared memory without cross-memory attach (containers often forbid the `ptrace` it needs).
 fn mpirun() -> Command {
     let mut command = Command::new("mpirun");
     command
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .args(["--oversubscribe", "--bind-to", "none"]);
     command
 }

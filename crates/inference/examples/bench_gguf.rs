@@ -26,6 +26,8 @@ fn main() {
         number(args.next(), 128),
         number(args.next(), 3),
     );
+    // This thread runs the model: as one of rayon's, it does its share of every op.
+    claude_tensors::threads::main_thread_joins_pool();
     let device = Device::flex();
     let mut model = Gpt::load(model.as_ref(), &device).expect("a model file");
     if std::env::var_os("CLAUDE_RUST_EXACT").is_some() {

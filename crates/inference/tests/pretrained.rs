@@ -152,13 +152,49 @@ fn perplexity_follows_llama_cpp_s_method_against_a_float64_reference() {
                 "{name} without BOS"
             );
         }
-        // llama.cpp's own arithmetic (8-bit activations on the packed weights) moves it little.
-        model.set_packed_arithmetic(PackedArithmetic::Fast);
-        let fast = perplexity_of_ids(&model, &ids, bos, options, &device, |_, _| {}).unwrap();
+    }
+}
+
+/// llama.cpp's arithmetic (8-bit activations on the packed weights) gives llama.cpp's own
+/// perplexity: its value over the first 10 chunks of 128 tokens within 1%, and every running
+/// value before within 2% (the first chunk scores only 63 tokens), as its `llama-perplexity`
+/// printed them (`tests/data/llama_cpp_perplexity.json`). llama.cpp's values differ from the
+/// exact float64 ones by up to 1.7% (it also keeps keys and values in f16).
+#[test]
+fn the_fast_path_follows_llama_cpp_s_own_perplexity() {
+    let device = Device::flex();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/llama_cpp_perplexity.json");
+    let theirs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let generator = Generator::load(&smollm2(), None, &device).unwrap();
+    let text = std::fs::read_to_string(
+        claude_tokenizer::shared_data_dir().join(theirs["text_file"].as_str().unwrap()),
+    )
+    .unwrap();
+    let running: Vec<f64> = theirs["running_ppl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let options = PerplexityOptions {
+        ctx: theirs["ctx"].as_u64().unwrap() as usize,
+        max_chunks: Some(running.len()),
+    };
+    let mut ours = Vec::new();
+    generator
+        .perplexity(&text, options, |_, ppl| ours.push(ppl))
+        .unwrap();
+    assert_eq!(ours.len(), running.len());
+    for (chunk, (ours, theirs)) in ours.iter().zip(&running).enumerate() {
+        let allowed = if chunk + 1 == running.len() {
+            0.01
+        } else {
+            0.02
+        };
         assert!(
-            relative(fast.ppl, expected) < 0.01,
-            "{name} fast: {}",
-            fast.ppl
+            relative(*ours, *theirs) < allowed,
+            "chunk {}: {ours} vs llama.cpp's {theirs}",
+            chunk + 1
         );
     }
 }

@@ -60,6 +60,23 @@ impl Q8Activations {
         true
     }
 
+    /// The values the codes stand for, `codes[i] * scales[i / 32]`, into `out` (`len` values).
+    ///
+    /// # Panics
+    /// If `out` has another length.
+    pub fn dequantize_into(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.codes.len(), "output length");
+        for ((out, codes), &d) in out
+            .chunks_exact_mut(Q8_BLOCK)
+            .zip(self.codes.chunks_exact(Q8_BLOCK))
+            .zip(&self.scales)
+        {
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = f32::from(c) * d;
+            }
+        }
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.codes.len()

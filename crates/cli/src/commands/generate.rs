@@ -64,7 +64,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if let Err(bad) = sampling.validate() {
         bail!("--{}: {bad}", bad.field.replace('_', "-"));
     }
-    let generator = args.model.load()?.with_overflow(args.context_overflow);
+    let generator = args
+        .model
+        .load_for_this_thread()?
+        .with_overflow(args.context_overflow);
     let mut stop = args.stop;
     let (prompt, echo) = match &args.chat {
         Some(message) => {

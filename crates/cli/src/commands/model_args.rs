@@ -32,6 +32,14 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The model and its tokenizer, ready to generate on the calling thread, which joins
+    /// rayon's pool (see [`claude_tensors::threads::main_thread_joins_pool`]): call it from the
+    /// thread that then runs the model, first thing.
+    pub fn load_for_this_thread(&self) -> anyhow::Result<Generator> {
+        claude_tensors::threads::main_thread_joins_pool();
+        self.load()
+    }
+
     /// The model and its tokenizer, ready to generate.
     pub fn load(&self) -> anyhow::Result<Generator> {
         let device = parse_device(&self.device)?;

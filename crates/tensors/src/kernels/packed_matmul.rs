@@ -10,8 +10,9 @@
 //!   decoding is paid once per tile and the multiply-adds run at gemm's speed.
 //!
 //! Both compute with the exact decoded weights in f32 (the order of the additions differs).
-//! [`PackedArithmetic::Fast`] rounds the activations of the few-row path to 8 bits and runs
-//! integer kernels instead, as llama.cpp does ([`claude_quant::dot_q8`]).
+//! [`PackedArithmetic::Fast`] rounds the activations to 8 bits in blocks of 32 as llama.cpp
+//! does: the few-row path then runs integer kernels ([`claude_quant::dot_q8`]), the tiled path
+//! multiplies the rounded values.
 
 use rayon::prelude::*;
 
@@ -26,14 +27,14 @@ pub const TILE_ROWS: usize = 256;
 /// Weight rows per task on the dot-product path.
 const DOT_ROWS_PER_TASK: usize = 32;
 
-/// How activations meet packed weights on the few-row (decode) path.
+/// How activations meet packed weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PackedArithmetic {
     /// f32 activations times the exactly decoded weights.
     Exact,
-    /// Activations rounded to 8 bits in blocks of 32, integer dot products with Q4_0, Q4_1,
-    /// Q8_0 and int8 weights (other formats stay exact): llama.cpp's arithmetic, several times
-    /// faster.
+    /// Activations rounded to 8 bits in blocks of 32 (llama.cpp's arithmetic): integer dot
+    /// products with Q4_0, Q4_1, Q8_0 and int8 rows on the few-row path (other formats stay
+    /// exact there), several times faster than f32.
     #[default]
     Fast,
 }
@@ -55,13 +56,31 @@ pub fn packed_matmul_f32(
         return vec![0.0; n * rows];
     }
     if n >= GEMM_FROM_ROWS {
-        return by_tiles(x, n, w);
+        return match arithmetic {
+            PackedArithmetic::Exact => by_tiles(x, n, w),
+            // The same rounding of the activations as the integer kernels (the products of the
+            // rounded values are then exact in f32 up to the order of the additions).
+            PackedArithmetic::Fast => by_tiles(&rounded_to_8_bits(x, cols), n, w),
+        };
     }
     let quantized: Option<Vec<Q8Activations>> = match arithmetic {
         PackedArithmetic::Exact => None,
         PackedArithmetic::Fast => x.chunks_exact(cols).map(Q8Activations::quantize).collect(),
     };
     by_dot_products(x, n, w, quantized.as_deref())
+}
+
+/// Each row of `x` (rows of `cols`) rounded to 8 bits in blocks of 32, as the integer kernels
+/// see it; unchanged when the rows do not split into blocks.
+fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
+    let mut out = x.to_vec();
+    let mut codes = Q8Activations::default();
+    for row in out.chunks_exact_mut(cols) {
+        if codes.quantize_into(row) {
+            codes.dequantize_into(row);
+        }
+    }
+    out
 }
 
 /// One dot product per output, output rows over the threads; with `quantized` activations (one
