@@ -232,11 +232,13 @@ fn a_killed_panicking_or_stopped_rank_ends_the_job() {
     args.extend([":", "-np", "1", "env", "CLAUDE_RUST_PANIC_AFTER_STEP=3"].map(String::from));
     args.extend(ranks(1, &config, &out, &["--max-steps", UNTIL_STOPPED]).split_off(2));
     let job = spawn_job(&[], args);
-    let stderr = failed_within(job, Duration::from_secs(120));
+    // Long before the all-reduce's 600 s deadline. (mpirun's own "MPI_ABORT was invoked on rank
+    // 1" is not checked: OpenMPI 4.1 fails to format that message about one time in four, with
+    // "ORTE_ERROR_LOG: Data unpack had inadequate space in show_help.c".)
+    let stderr = failed_within(job, Duration::from_secs(60));
     assert!(
         stderr.contains("panic after step 3 as asked")
-            && stderr.contains("rank 1 panicked: aborting the MPI job")
-            && stderr.contains("MPI_ABORT was invoked on rank 1"),
+            && stderr.contains("rank 1 panicked: aborting the MPI job"),
         "{stderr}"
     );
 
