@@ -172,3 +172,52 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
         "no finish reason shown:\n{dom}"
     );
 }
+
+/// The official OpenAI Python client against a GGUF model: `models.list` names it, and
+/// `chat.completions.create` (plain and streamed) answers with the model's chat template.
+/// Skipped where the `openai` package is absent unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI
+/// installs it and sets it).
+#[test]
+fn the_openai_python_client_chats_with_a_gguf_model() {
+    let has_client = Command::new("python3")
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        assert!(
+            std::env::var_os("CLAUDE_RUST_REQUIRE_OPENAI").is_none(),
+            "CLAUDE_RUST_REQUIRE_OPENAI is set but python3 cannot import openai"
+        );
+        eprintln!("skipped: the openai Python package is not installed");
+        return;
+    }
+    let model = claude_tokenizer::shared_data_dir()
+        .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let server = serve(&model, &["--ctx-size", "2048", "--model-name", "smollm2"]);
+    let script = r#"
+import os, openai
+client = openai.OpenAI(base_url=os.environ["BASE_URL"], api_key="unused")
+print("models:", [m.id for m in client.models.list().data])
+question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+reply = client.chat.completions.create(model="smollm2", messages=question, temperature=0, max_tokens=16)
+print("reply:", reply.choices[0].message.content, reply.choices[0].finish_reason, reply.usage.completion_tokens)
+stream = client.chat.completions.create(model="smollm2", messages=question, temperature=0, max_tokens=16, stream=True)
+print("streamed:", "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices))
+"#;
+    let output = Command::new("timeout")
+        .args(["300", "python3", "-c", script])
+        .env("BASE_URL", format!("http://{}/v1", server.address))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("models: ['smollm2']"), "{stdout}");
+    let reply = stdout.lines().find(|l| l.starts_with("reply:")).unwrap();
+    let streamed = stdout.lines().find(|l| l.starts_with("streamed:")).unwrap();
+    assert!(reply.contains("Paris"), "{stdout}");
+    assert!(streamed.contains("Paris"), "{stdout}");
+}
