@@ -9,10 +9,12 @@
 //! - [`core`]: the GPT model.
 //! - [`trainer`]: the training loop, checkpoints and metrics.
 //! - [`inference`]: sampling and generation.
+//! - [`retrieval`]: the sentence embedder.
 //! - [`cli`]: the `claude-rust` command line as functions.
 
 pub use claude_core as core;
 pub use claude_inference as inference;
+pub use claude_retrieval as retrieval;
 pub use claude_rust_cli as cli;
 pub use claude_tensors as tensors;
 pub use claude_tokenizer as tokenizer;

@@ -32,6 +32,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// A model's perplexity on a text file, as llama.cpp's llama-perplexity computes it.
     Perplexity(commands::perplexity::PerplexityArgs),
+    /// Sentence vectors of texts with a sentence-transformers model (JSON lines).
+    Embed(commands::embed::EmbedArgs),
     /// Pack a model's weights in 8 or 4 bits (int8, q8_0, q4_0, q4_1) into a new model file.
     Quantize(commands::quantize::QuantizeArgs),
 }
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Perplexity(args) => commands::perplexity::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
+        Command::Embed(args) => commands::embed::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -296,3 +296,59 @@ fn mpi_in_a_build_without_it_says_how_to_rebuild() {
         "{err}"
     );
 }
+
+#[test]
+fn embed_prints_unit_vectors_and_reports_truncation() {
+    let model = data().join("models/all-minilm-l6-v2");
+    let long = "retrieval augmented generation ".repeat(100);
+    let output = run(
+        &[
+            "embed",
+            "--model",
+            s(&model),
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            &long,
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let vectors: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(vectors.len(), 3);
+    let values = |v: &serde_json::Value| -> Vec<f64> {
+        v["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (values(&vectors[0]), values(&vectors[1]));
+    assert_eq!(a.len(), 384);
+    let cosine: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    // The value published for this model and pair.
+    assert!((cosine - 0.7553).abs() < 1e-3, "{cosine}");
+    assert_eq!(vectors[2]["truncated"], true);
+    assert_eq!(vectors[2]["tokens"], 256);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("text 3:") && stderr.contains("beyond the model's 256 were cut"),
+        "{stderr}"
+    );
+
+    let err = fails(&[
+        "embed",
+        "--model",
+        s(&data().join("models/stories260K")),
+        "hi",
+    ]);
+    assert!(err.contains("config.json"), "{err}");
+}

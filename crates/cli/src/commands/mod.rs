@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod embed;
 pub mod generate;
 pub mod model_args;
 pub mod perplexity;

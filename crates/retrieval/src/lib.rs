@@ -1,0 +1,27 @@
+//! Retrieval for claude-rust: a real sentence embedder.
+//!
+//! [`SentenceEmbedder`] runs sentence-transformers models of the BERT family (all-MiniLM-L6-v2
+//! and its kin) on burn, on any device: WordPiece ids (from `claude-tokenizer`), the [`Bert`]
+//! encoder, mean pooling over the attention mask and L2 normalisation. Texts are embedded in
+//! batches, padded and masked.
+//!
+//! ```no_run
+//! use claude_retrieval::SentenceEmbedder;
+//! # fn demo(device: &burn::tensor::Device) -> Result<(), claude_retrieval::EmbedderError> {
+//! let embedder = SentenceEmbedder::load("models/all-minilm-l6-v2".as_ref(), device)?;
+//! let [a, b] = &embedder.embed(&["A man is eating food.", "A man eats bread."])[..] else {
+//!     unreachable!()
+//! };
+//! let cosine: f32 = a.vector.iter().zip(&b.vector).map(|(x, y)| x * y).sum();
+//! # Ok(())
+//! # }
+//! ```
+
+mod bert;
+mod embedder;
+mod error;
+mod weights;
+
+pub use bert::{Bert, BertConfig};
+pub use embedder::{Embedding, SentenceEmbedder};
+pub use error::EmbedderError;
