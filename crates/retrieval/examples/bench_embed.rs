@@ -11,7 +11,9 @@ use claude_retrieval::SentenceEmbedder;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let model = args.next().expect("usage: bench_embed MODEL_DIR [TEXT_FILE] [N]");
+    let model = args
+        .next()
+        .expect("usage: bench_embed MODEL_DIR [TEXT_FILE] [N]");
     let file = args.next().unwrap_or_else(|| {
         let data = claude_tokenizer::shared_data_dir();
         data.join("eval/wikitext-2-raw-test.txt")

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use claude_tensors::kernels::{gelu, layer_norm, matmul};
 use serde::Deserialize;
 
@@ -232,12 +233,13 @@ impl Bert {
         let mut x = self
             .embeddings_norm
             .forward(words + positions + token_type, eps);
-        // Padding keys get a large negative score: their weight is exactly 0 after the softmax.
-        let key_bias = (mask.ones_like() - mask)
-            .mul_scalar(-1e30)
-            .reshape([batch, 1, 1, seq]);
+        // No position attends to padding (a key's padding is masked for every query).
+        let padding = mask
+            .equal_elem(0.0)
+            .reshape([batch, 1, 1, seq])
+            .expand([batch, 1, seq, seq]);
         for layer in &self.layers {
-            let attended = self.attention(layer, x.clone(), key_bias.clone());
+            let attended = self.attention(layer, x.clone(), padding.clone());
             x = layer.attention_norm.forward(x + attended, eps);
             let hidden = gelu(layer.intermediate.forward(x.clone()));
             x = layer
@@ -247,8 +249,9 @@ impl Bert {
         x
     }
 
-    /// Multi-head attention of every position to every unmasked position.
-    fn attention(&self, layer: &Layer, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
+    /// Multi-head attention of every position to every unmasked position, through burn's
+    /// fused attention op (on the CPU: one pass per head, no separate softmax).
+    fn attention(&self, layer: &Layer, x: Tensor<3>, padding: Tensor<4, Bool>) -> Tensor<3> {
         let [batch, seq, d] = x.dims();
         let heads = self.config.num_attention_heads;
         let head_dim = d / heads;
@@ -260,11 +263,14 @@ impl Bert {
                 .swap_dims(1, 2)
         };
         let (q, k, v) = (split(0), split(1), split(2));
-        let scores = q
-            .matmul(k.transpose())
-            .mul_scalar(1.0 / (head_dim as f64).sqrt())
-            + key_bias;
-        let context = softmax(scores, 3).matmul(v);
+        let context = attention(
+            q,
+            k,
+            v,
+            Some(padding),
+            None,
+            AttentionModuleOptions::default(),
+        );
         let merged = context.swap_dims(1, 2).reshape([batch, seq, d]);
         layer.attention_out.forward(merged)
     }
