@@ -173,8 +173,10 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
     );
 }
 
-/// The official OpenAI Python client against a GGUF model: `models.list` names it, and
-/// `chat.completions.create` (plain and streamed) answers with the model's chat template.
+/// The official OpenAI Python client against a GGUF model: `models.list` names it and the
+/// embedding model, `chat.completions.create` (plain and streamed) answers with the model's chat
+/// template, and `embeddings.create` (base64, the client's default, and float) gives
+/// all-MiniLM-L6-v2's vectors.
 /// Skipped where the `openai` package is absent unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI
 /// installs it and sets it).
 #[test]
@@ -193,7 +195,18 @@ fn the_openai_python_client_chats_with_a_gguf_model() {
     }
     let model = claude_tokenizer::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let server = serve(&model, &["--ctx-size", "2048", "--model-name", "smollm2"]);
+    let minilm = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let server = serve(
+        &model,
+        &[
+            "--ctx-size",
+            "2048",
+            "--model-name",
+            "smollm2",
+            "--embedding-model",
+            minilm.to_str().unwrap(),
+        ],
+    );
     let script = r#"
 import os, openai
 client = openai.OpenAI(base_url=os.environ["BASE_URL"], api_key="unused")
@@ -203,6 +216,11 @@ reply = client.chat.completions.create(model="smollm2", messages=question, tempe
 print("reply:", reply.choices[0].message.content, reply.choices[0].finish_reason, reply.usage.completion_tokens)
 stream = client.chat.completions.create(model="smollm2", messages=question, temperature=0, max_tokens=16, stream=True)
 print("streamed:", "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices))
+pair = client.embeddings.create(model="all-minilm-l6-v2", input=["A man is eating food.", "A man is eating a piece of bread."])
+a, b = (d.embedding for d in pair.data)
+one = client.embeddings.create(model="all-minilm-l6-v2", input="A man is eating food.", encoding_format="float")
+print("embeddings:", len(a), round(sum(x * y for x, y in zip(a, b)), 4), pair.usage.prompt_tokens,
+      max(abs(x - y) for x, y in zip(a, one.data[0].embedding)))
 "#;
     let output = Command::new("timeout")
         .args(["300", "python3", "-c", script])
@@ -215,7 +233,12 @@ print("streamed:", "".join(chunk.choices[0].delta.content or "" for chunk in str
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("models: ['smollm2']"), "{stdout}");
+    assert!(
+        stdout.contains("models: ['smollm2', 'all-minilm-l6-v2']"),
+        "{stdout}"
+    );
+    // 384 values; the published cosine of this pair; 8 + 11 tokens; base64 decodes to the floats.
+    assert!(stdout.contains("embeddings: 384 0.7553 19 0.0"), "{stdout}");
     let reply = stdout.lines().find(|l| l.starts_with("reply:")).unwrap();
     let streamed = stdout.lines().find(|l| l.starts_with("streamed:")).unwrap();
     assert!(reply.contains("Paris"), "{stdout}");

@@ -28,6 +28,8 @@ struct Setup {
     overflow: OverflowPolicy,
     /// The model's context length.
     context: usize,
+    /// Serve all-MiniLM-L6-v2 on `/v1/embeddings` as `minilm`.
+    embedder: bool,
 }
 
 impl Default for Setup {
@@ -39,6 +41,7 @@ impl Default for Setup {
             max_tokens_cap: 100,
             overflow: OverflowPolicy::Reject,
             context: CONTEXT,
+            embedder: false,
         }
     }
 }
@@ -67,7 +70,12 @@ async fn start(setup: Setup) -> String {
     config.max_tokens_cap = setup.max_tokens_cap;
     config.body_limit = 4096;
     config.overflow = setup.overflow;
-    let state = AppState::new(config, tokenizer, engine);
+    let mut state = AppState::new(config, tokenizer, engine);
+    if setup.embedder {
+        let dir = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+        let embedder = claude_retrieval::SentenceEmbedder::load(&dir, &Device::flex()).unwrap();
+        state = state.with_embedder("minilm", embedder);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -809,5 +817,106 @@ async fn a_chat_without_max_tokens_uses_the_rest_of_a_short_context() {
     assert_eq!(
         streamed,
         body["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_answer_in_openai_format_as_floats_and_base64() {
+    let url = start(Setup {
+        embedder: true,
+        ..Setup::default()
+    })
+    .await;
+    let texts = ["A man is eating food.", "A man is eating a piece of bread."];
+    let (status, floats) = post(
+        &url,
+        "/v1/embeddings",
+        json!({"model": "minilm", "input": texts}),
+    )
+    .await;
+    assert_eq!(status, 200, "{floats}");
+    assert_eq!(floats["object"], "list");
+    assert_eq!(floats["model"], "minilm");
+    assert_eq!(floats["usage"]["prompt_tokens"], 19);
+    let vector = |item: &Value| -> Vec<f32> {
+        item["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let data = floats["data"].as_array().unwrap();
+    assert_eq!(
+        (data[0]["index"].as_u64(), data[1]["index"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let (a, b) = (vector(&data[0]), vector(&data[1]));
+    assert_eq!(a.len(), 384);
+    let cosine: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    assert!((cosine - 0.7553).abs() < 1e-3, "{cosine}");
+    // base64: the same values as little-endian f32 bytes; a single string works too.
+    let (status, packed) = post(
+        &url,
+        "/v1/embeddings",
+        json!({"model": "minilm", "input": texts[0], "encoding_format": "base64"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{packed}");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(packed["data"][0]["embedding"].as_str().unwrap())
+        .unwrap();
+    let decoded: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(decoded, a);
+    // The models list names the embedding model.
+    let models: Value = client()
+        .get(format!("{url}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][1]["id"], "minilm");
+
+    let cases = [
+        (json!({"model": "minilm", "input": []}), 400, "empty"),
+        (
+            json!({"model": "minilm", "input": "x", "encoding_format": "int8"}),
+            400,
+            "encoding_format",
+        ),
+        (
+            json!({"model": "minilm", "input": "x", "dimensions": 100}),
+            400,
+            "384 dimensions",
+        ),
+        (json!({"model": "gpt-9", "input": "x"}), 404, "gpt-9"),
+        (json!({"model": "minilm", "input": 3}), 422, "invalid"),
+    ];
+    for (body, status, needle) in cases {
+        let (got, error) = post(&url, "/v1/embeddings", body.clone()).await;
+        assert_eq!(got, status, "{body}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    // A server without an embedding model says how to start one.
+    let plain = start(Setup::default()).await;
+    let (got, error) = post(
+        &plain,
+        "/v1/embeddings",
+        json!({"model": "minilm", "input": "x"}),
+    )
+    .await;
+    assert_eq!(got, 400, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--embedding-model")
     );
 }

@@ -2,12 +2,16 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
 use claude_inference::{OverflowPolicy, model_chat_template};
+
+use claude_retrieval::SentenceEmbedder;
+use claude_tensors::parse_device;
 
 use super::model_args::ModelArgs;
 
@@ -51,6 +55,10 @@ pub struct ServeArgs {
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
+    /// Also serve POST /v1/embeddings with this sentence-transformers model directory (e.g.
+    /// all-minilm-l6-v2), named by the directory.
+    #[arg(long)]
+    pub embedding_model: Option<PathBuf>,
 }
 
 /// Loads the model, starts the engine and serves until Ctrl-C.
@@ -78,7 +86,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             request_timeout: Duration::from_secs(args.timeout_secs.max(1)),
         },
     );
-    let state = AppState::new(config.clone(), tokenizer, engine);
+    let mut state = AppState::new(config.clone(), tokenizer, engine);
+    if let Some(dir) = &args.embedding_model {
+        let embedder = SentenceEmbedder::load(dir, &parse_device(&args.model.device)?)?;
+        let name = dir
+            .file_name()
+            .map_or("embeddings".into(), |n| n.to_string_lossy().into_owned());
+        state = state.with_embedder(name, embedder);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind((args.host, args.port))

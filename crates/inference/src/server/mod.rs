@@ -1,7 +1,8 @@
 //! An OpenAI-compatible HTTP server (axum + tokio) in front of the [engine](crate::engine).
 //!
 //! Routes: `POST /v1/completions`, `POST /v1/chat/completions` (both with `"stream": true` as
-//! Server-Sent Events ending in `data: [DONE]`), `GET /v1/models`, `GET /health`,
+//! Server-Sent Events ending in `data: [DONE]`), `POST /v1/embeddings` (with an embedding
+//! model, [`AppState::with_embedder`]), `GET /v1/models`, `GET /health`,
 //! `GET /metrics` (Prometheus text) and a chat page at `/`.
 //!
 //! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
@@ -29,6 +30,7 @@
 
 mod api;
 mod chat_template;
+mod embeddings;
 mod error;
 mod metrics;
 mod routes;
@@ -41,6 +43,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
+use claude_retrieval::SentenceEmbedder;
 use claude_tokenizer::Tokenizer;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -99,6 +102,14 @@ struct Shared {
     engine: EngineHandle,
     metrics: HttpMetrics,
     started: Duration,
+    embedder: Option<ServedEmbedder>,
+}
+
+/// The embedding model of `/v1/embeddings`, with the name clients pass as `model`.
+#[derive(Clone)]
+struct ServedEmbedder {
+    name: String,
+    embedder: Arc<SentenceEmbedder>,
 }
 
 impl AppState {
@@ -111,8 +122,23 @@ impl AppState {
                 engine,
                 metrics: HttpMetrics::default(),
                 started: unix_time(),
+                embedder: None,
             }),
         }
+    }
+
+    /// Serves `embedder` as `name` on `POST /v1/embeddings` (and lists it in `/v1/models`).
+    ///
+    /// # Panics
+    /// If the state was cloned already (call it right after [`AppState::new`]).
+    pub fn with_embedder(mut self, name: impl Into<String>, embedder: SentenceEmbedder) -> Self {
+        let shared =
+            Arc::get_mut(&mut self.inner).expect("with_embedder before the state is shared");
+        shared.embedder = Some(ServedEmbedder {
+            name: name.into(),
+            embedder: Arc::new(embedder),
+        });
+        self
     }
 }
 
@@ -129,6 +155,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/completions", post(routes::completions))
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(routes::models))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

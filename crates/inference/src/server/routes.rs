@@ -57,16 +57,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": state.inner.config.model_name,
+    let created = state.inner.started.as_secs();
+    let mut data = vec![json!({
+        "id": state.inner.config.model_name,
+        "object": "model",
+        "created": created,
+        "owned_by": "claude-rust",
+        "context_length": state.inner.config.context_length,
+    })];
+    if let Some(served) = &state.inner.embedder {
+        data.push(json!({
+            "id": served.name,
             "object": "model",
-            "created": state.inner.started.as_secs(),
+            "created": created,
             "owned_by": "claude-rust",
-            "context_length": state.inner.config.context_length,
-        }],
-    }))
+            "dimensions": served.embedder.dimension(),
+        }));
+    }
+    Json(json!({"object": "list", "data": data}))
 }
 
 /// Any other path.
@@ -415,7 +423,7 @@ fn fresh_seed(base: u64) -> u64 {
 
 /// Reads a JSON body: 413 when too large, 400 when not UTF-8 or not JSON, 422 when JSON of the
 /// wrong shape.
-fn parse_body<T: DeserializeOwned>(
+pub(super) fn parse_body<T: DeserializeOwned>(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
