@@ -110,6 +110,12 @@ async fn post_stream(url: &str, path: &str, body: Value) -> (u16, Vec<String>) {
 }
 
 /// The status of `GET /health`.
+/// GETs `path` and parses the JSON answer.
+async fn get_json(url: &str, path: &str) -> Value {
+    let response = client().get(format!("{url}{path}")).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 async fn health_status(url: &str) -> u16 {
     let response = client().get(format!("{url}/health")).send().await.unwrap();
     response.status().as_u16()
@@ -261,14 +267,7 @@ async fn streaming_chat_sends_chunks_then_done() {
 #[tokio::test]
 async fn models_health_metrics_and_page() {
     let url = start(Setup::default()).await;
-    let models: Value = client()
-        .get(format!("{url}/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = get_json(&url, "/v1/models").await;
     assert_eq!(models["data"][0]["id"], MODEL);
     let health = client().get(format!("{url}/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -873,14 +872,7 @@ async fn embeddings_answer_in_openai_format_as_floats_and_base64() {
         .collect();
     assert_eq!(decoded, a);
     // The models list names the embedding model.
-    let models: Value = client()
-        .get(format!("{url}/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = get_json(&url, "/v1/models").await;
     assert_eq!(models["data"][1]["id"], "minilm");
 
     let cases = [
