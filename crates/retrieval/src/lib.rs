@@ -1,9 +1,10 @@
-//! Retrieval for claude-rust: a real sentence embedder.
+//! Retrieval for claude-rust: a real sentence embedder, and documents cut into chunks.
 //!
 //! [`SentenceEmbedder`] runs sentence-transformers models of the BERT family (all-MiniLM-L6-v2
 //! and its kin) on burn, on any device: WordPiece ids (from `claude-tokenizer`), the [`Bert`]
 //! encoder, mean pooling over the attention mask and L2 normalisation. Texts are embedded in
-//! batches, padded and masked.
+//! batches, padded and masked. [`chunk_text`] cuts documents ([`collect_documents`]) into
+//! overlapping windows of tokens that keep their source and byte offsets.
 //!
 //! ```no_run
 //! use claude_retrieval::SentenceEmbedder;
@@ -18,10 +19,12 @@
 //! ```
 
 mod bert;
+mod chunk;
 mod embedder;
 mod error;
 mod weights;
 
 pub use bert::{Bert, BertConfig};
+pub use chunk::{Chunk, ChunkConfig, chunk_text, collect_documents};
 pub use embedder::{Embedding, SentenceEmbedder};
 pub use error::EmbedderError;
