@@ -4,7 +4,8 @@
 //! and its kin) on burn, on any device: WordPiece ids (from `claude-tokenizer`), the [`Bert`]
 //! encoder, mean pooling over the attention mask and L2 normalisation. Texts are embedded in
 //! batches, padded and masked. [`chunk_text`] cuts documents ([`collect_documents`]) into
-//! overlapping windows of tokens that keep their source and byte offsets.
+//! overlapping windows of tokens that keep their source and byte offsets. [`FlatIndex`] finds
+//! the nearest vectors exactly ([`VectorIndex`]).
 //!
 //! ```no_run
 //! use claude_retrieval::SentenceEmbedder;
@@ -20,11 +21,13 @@
 
 mod bert;
 mod chunk;
+mod dense;
 mod embedder;
 mod error;
 mod weights;
 
 pub use bert::{Bert, BertConfig};
 pub use chunk::{Chunk, ChunkConfig, chunk_text, collect_documents};
+pub use dense::{FlatIndex, Hit, IndexError, VectorIndex};
 pub use embedder::{Embedding, SentenceEmbedder};
 pub use error::EmbedderError;

@@ -1,5 +1,6 @@
-//! The retrieval crate end to end: the sentence embedder against a float64 reference, and
-//! chunking.
+//! The retrieval crate end to end: the sentence embedder against a float64 reference,
+//! chunking, and the exact index against a brute-force search.
 
 mod chunk;
+mod dense;
 mod embedder;

@@ -1,0 +1,226 @@
+//! Dense search: vectors by id, the `k` nearest to a query by dot product (on unit vectors, the
+//! cosine). [`VectorIndex`] is what an approximate index (HNSW) will also implement;
+//! [`FlatIndex`] is the exact one, scoring every stored vector.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use rayon::prelude::*;
+
+/// A search result: a stored vector's id and its score (higher is nearer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The id the vector was added under.
+    pub id: u64,
+    /// Its dot product with the query.
+    pub score: f32,
+}
+
+/// Why a vector cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// A vector of another width than the index's.
+    #[error("a vector of {got} dimensions, the index holds {expected}")]
+    Dimension {
+        /// The index's width.
+        expected: usize,
+        /// The vector's.
+        got: usize,
+    },
+    /// An id that is already stored.
+    #[error("id {0} is already in the index")]
+    DuplicateId(u64),
+}
+
+/// Vectors by id, searchable by dot product.
+pub trait VectorIndex {
+    /// Width of the vectors.
+    fn dimension(&self) -> usize;
+    /// Number of vectors stored.
+    fn len(&self) -> usize;
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Stores `vector` under `id`.
+    fn add(&mut self, id: u64, vector: &[f32]) -> Result<(), IndexError>;
+    /// Forgets the vector of `id`; whether there was one.
+    fn remove(&mut self, id: u64) -> bool;
+    /// The `k` stored vectors with the highest dot product with `query`, best first (equal
+    /// scores by id).
+    ///
+    /// # Panics
+    /// If `query` is not [`dimension`](Self::dimension) wide.
+    fn search(&self, query: &[f32], k: usize) -> Vec<Hit>;
+}
+
+/// Exact search: every vector is scored (in parallel over large indexes).
+#[derive(Debug, Clone)]
+pub struct FlatIndex {
+    dimension: usize,
+    ids: Vec<u64>,
+    /// Row `i` is the vector of `ids[i]`.
+    vectors: Vec<f32>,
+    rows: HashMap<u64, usize>,
+}
+
+/// Vectors scored per task.
+const ROWS_PER_TASK: usize = 4096;
+
+impl FlatIndex {
+    /// An empty index of `dimension`-wide vectors.
+    pub fn new(dimension: usize) -> Self {
+        FlatIndex {
+            dimension,
+            ids: Vec::new(),
+            vectors: Vec::new(),
+            rows: HashMap::new(),
+        }
+    }
+}
+
+impl VectorIndex for FlatIndex {
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn add(&mut self, id: u64, vector: &[f32]) -> Result<(), IndexError> {
+        if vector.len() != self.dimension {
+            return Err(IndexError::Dimension {
+                expected: self.dimension,
+                got: vector.len(),
+            });
+        }
+        if self.rows.contains_key(&id) {
+            return Err(IndexError::DuplicateId(id));
+        }
+        self.rows.insert(id, self.ids.len());
+        self.ids.push(id);
+        self.vectors.extend_from_slice(vector);
+        Ok(())
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(row) = self.rows.remove(&id) else {
+            return false;
+        };
+        // Move the last row into the hole.
+        let last = self.ids.len() - 1;
+        if row != last {
+            let d = self.dimension;
+            self.vectors.copy_within(last * d..(last + 1) * d, row * d);
+            self.ids[row] = self.ids[last];
+            self.rows.insert(self.ids[row], row);
+        }
+        self.ids.pop();
+        self.vectors.truncate(last * self.dimension);
+        true
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
+        assert_eq!(query.len(), self.dimension, "query width");
+        if k == 0 || self.ids.is_empty() {
+            return Vec::new();
+        }
+        let d = self.dimension.max(1);
+        let best = self
+            .vectors
+            .par_chunks(ROWS_PER_TASK * d)
+            .enumerate()
+            .map(|(task, rows)| {
+                let mut best = TopK::new(k);
+                for (i, row) in rows.chunks_exact(d).enumerate() {
+                    let id = self.ids[task * ROWS_PER_TASK + i];
+                    best.offer(Hit {
+                        id,
+                        score: dot(row, query),
+                    });
+                }
+                best
+            })
+            .reduce(|| TopK::new(k), TopK::merge);
+        best.into_sorted()
+    }
+}
+
+/// `a · b` in eight independent partial sums (vectorised by the compiler).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ac, ar) = a.as_chunks::<8>();
+    let (bc, br) = b.as_chunks::<8>();
+    let mut acc = [0.0f32; 8];
+    for (a, b) in ac.iter().zip(bc) {
+        for k in 0..8 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    acc.iter().sum::<f32>() + ar.iter().zip(br).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// A hit ordered so that the heap's top is the worst kept: lowest score, then highest id.
+#[derive(Debug, Clone, Copy)]
+struct Worst(Hit);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Worst {}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Greater = worse: a lower score, or the same score and a higher id.
+        other
+            .0
+            .score
+            .total_cmp(&self.0.score)
+            .then(self.0.id.cmp(&other.0.id))
+    }
+}
+
+/// The `k` best hits offered so far.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    fn offer(&mut self, hit: Hit) {
+        self.heap.push(Worst(hit));
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+    }
+
+    fn merge(mut self, other: TopK) -> TopK {
+        for Worst(hit) in other.heap {
+            self.offer(hit);
+        }
+        self
+    }
+
+    /// Best first.
+    fn into_sorted(self) -> Vec<Hit> {
+        let mut hits: Vec<Worst> = self.heap.into_vec();
+        hits.sort();
+        hits.into_iter().map(|Worst(hit)| hit).collect()
+    }
+}
