@@ -1,4 +1,5 @@
-//! The same model gives the same logits on every compiled backend: Flex (CPU) against wgpu
+//! The same model gives the same logits (and the sentence embedder the same vectors) on every
+//! compiled backend: Flex (CPU) against wgpu
 //! (the software Vulkan device in CI, a real GPU elsewhere). Built with `--features wgpu`.
 
 use burn::module::Module;
@@ -84,5 +85,35 @@ fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
             "step {}: loss {a} on the CPU alone, {b} split over CPU and wgpu",
             step + 1
         );
+    }
+}
+
+/// The sentence embedder loads and runs on wgpu and gives the CPU's vectors, padded batch and
+/// all.
+#[test]
+fn the_sentence_embedder_gives_the_same_vectors_on_wgpu() {
+    let dir = claude_rust::tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let texts = [
+        "A man is eating food.",
+        "Café déjà vu",
+        "",
+        "東京は日本の首都です",
+    ];
+    let embed = |device: &Device| {
+        claude_rust::retrieval::SentenceEmbedder::load(&dir, device)
+            .unwrap()
+            .embed(&texts)
+    };
+    let on_cpu = embed(&Device::flex());
+    let on_gpu = embed(&parse_device("wgpu").expect("wgpu is compiled in"));
+    for (a, b) in on_cpu.iter().zip(&on_gpu) {
+        assert_eq!(a.tokens, b.tokens);
+        let max_diff = a
+            .vector
+            .iter()
+            .zip(&b.vector)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max_diff < 1e-4, "max abs difference {max_diff}");
     }
 }
