@@ -1,6 +1,6 @@
 //! The same model gives the same logits (and the sentence embedder the same vectors) on every
-//! compiled backend: Flex (CPU) against wgpu
-//! (the software Vulkan device in CI, a real GPU elsewhere). Built with `--features wgpu`.
+//! compiled backend: Flex (CPU) against wgpu (the software Vulkan device in CI, a real GPU
+//! elsewhere). Built with `--features wgpu`.
 
 use burn::module::Module;
 use burn::prelude::*;
