@@ -36,13 +36,21 @@ pub struct PackedLinear {
 }
 
 impl Projection {
-    /// A packed projection with weight `weight` (`[d_out][d_in]`) and no bias.
-    pub fn packed(weight: PackedMatrix) -> Self {
+    /// A packed projection with weight `weight` (`[d_out][d_in]`) and `bias`.
+    pub fn packed(weight: PackedMatrix, bias: Option<Param<Tensor<1>>>) -> Self {
         Projection::Packed(PackedLinear {
             weight: Arc::new(weight),
-            bias: None,
+            bias,
             arithmetic: PackedArithmetic::default(),
         })
+    }
+
+    /// Takes the bias out (to keep it when the weight is replaced).
+    pub fn take_bias(&mut self) -> Option<Param<Tensor<1>>> {
+        match self {
+            Projection::Float(linear) => linear.bias.take(),
+            Projection::Packed(packed) => packed.bias.take(),
+        }
     }
 
     /// The float layer, when the weight is not packed.

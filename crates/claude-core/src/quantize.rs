@@ -56,13 +56,26 @@ impl Gpt {
 
     /// The names of the packed tensors, as a model file names them.
     pub fn packed_tensor_names(&self) -> Vec<String> {
-        let table = matches!(self.wte, TokenEmbedding::Packed(_)).then(|| TOKEN_TABLE_NAME.into());
-        let layers = self.projections().into_iter();
-        let packed = layers.filter(|(_, layer)| matches!(layer, Projection::Packed(_)));
-        table
+        self.packed_matrices()
             .into_iter()
-            .chain(packed.map(|(name, _)| name))
+            .map(|(name, _)| name)
             .collect()
+    }
+
+    /// The packed matrices by tensor name: the token table first, then the projections.
+    pub(crate) fn packed_matrices(&self) -> Vec<(String, &PackedMatrix)> {
+        let table = match &self.wte {
+            TokenEmbedding::Packed(packed) => Some((TOKEN_TABLE_NAME.to_string(), &*packed.table)),
+            TokenEmbedding::Float(_) => None,
+        };
+        let layers = self
+            .projections()
+            .into_iter()
+            .filter_map(|(name, layer)| match layer {
+                Projection::Packed(packed) => Some((name, &*packed.weight)),
+                Projection::Float(_) => None,
+            });
+        table.into_iter().chain(layers).collect()
     }
 }
 
@@ -79,11 +92,9 @@ fn pack_projection(
     check_width(format, d_in, name)?;
     // burn's `[in, out]` to the `[out][in]` rows the formats pack.
     let rows = values(linear.weight.val().transpose());
-    let bias = linear.bias.take();
-    *layer = Projection::packed(PackedMatrix::quantize(format, d_out, d_in, &rows)?);
-    if let Projection::Packed(packed) = layer {
-        packed.bias = bias;
-    }
+    let weight = PackedMatrix::quantize(format, d_out, d_in, &rows)?;
+    let bias = layer.take_bias();
+    *layer = Projection::packed(weight, bias);
     Ok(())
 }
 

@@ -86,25 +86,21 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Posts `body` as JSON to `path`.
+async fn send(url: &str, path: &str, body: Value) -> reqwest::Response {
+    let request = client().post(format!("{url}{path}")).json(&body);
+    request.send().await.unwrap()
+}
+
 async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{url}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send(url, path, body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
 
 /// Posts a streaming request: the status and the `data:` payloads of its Server-Sent Events.
 async fn post_stream(url: &str, path: &str, body: Value) -> (u16, Vec<String>) {
-    let response = client()
-        .post(format!("{url}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send(url, path, body).await;
     let status = response.status().as_u16();
     (status, sse_data(&response.text().await.unwrap()))
 }

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::codec;
-use crate::dot::{vec_dot_f32, vec_dot_i8};
+use crate::dot::vec_dot_f32;
 use crate::dot_q8::{self, IntegerRow, Q8_BLOCK, Q8Activations};
 use crate::error::{Error, Result};
 use crate::int8::Int8Matrix;
@@ -85,10 +85,7 @@ impl Segment {
                 ..
             } => vec_dot_f32(*ty, &bytes[row * row_bytes..(row + 1) * row_bytes], x)
                 .expect("row lengths are checked when the matrix is built"),
-            Segment::Int8(m) => {
-                let codes = &m.data[row * m.cols..(row + 1) * m.cols];
-                vec_dot_i8(codes, m.scales[row], x).expect("row lengths are checked")
-            }
+            Segment::Int8(m) => m.row_dot(row, x).expect("row lengths are checked"),
         }
     }
 
@@ -109,10 +106,10 @@ impl Segment {
                     _ => None,
                 }
             }
-            Segment::Int8(m) if m.cols.is_multiple_of(Q8_BLOCK) => Some(IntegerRow::Int8(
-                &m.data[row * m.cols..(row + 1) * m.cols],
-                m.scales[row],
-            )),
+            Segment::Int8(m) if m.cols.is_multiple_of(Q8_BLOCK) => {
+                let (codes, scale) = m.row(row).expect("rows are checked by the caller");
+                Some(IntegerRow::Int8(codes, scale))
+            }
             Segment::Int8(_) => None,
         }
     }
@@ -133,8 +130,8 @@ impl Segment {
             .expect("row lengths are checked when the matrix is built"),
             Segment::Int8(m) => {
                 for (r, out) in rows.zip(out.chunks_exact_mut(cols)) {
-                    let scale = m.scales[r];
-                    for (o, &q) in out.iter_mut().zip(&m.data[r * cols..(r + 1) * cols]) {
+                    let (codes, scale) = m.row(r).expect("rows are checked by the caller");
+                    for (o, &q) in out.iter_mut().zip(codes) {
                         *o = f32::from(q) * scale;
                     }
                 }

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+use claude_quant::dot_f32;
 use rayon::prelude::*;
 
 /// A search result: a stored vector's id and its score (higher is nearer).
@@ -135,29 +136,14 @@ impl VectorIndex for FlatIndex {
                 let mut best = TopK::new(k);
                 for (i, row) in rows.chunks_exact(d).enumerate() {
                     let id = self.ids[task * ROWS_PER_TASK + i];
-                    best.offer(Hit {
-                        id,
-                        score: dot(row, query),
-                    });
+                    let score = dot_f32(row, query).expect("rows and query are as wide");
+                    best.offer(Hit { id, score });
                 }
                 best
             })
             .reduce(|| TopK::new(k), TopK::merge);
         best.into_sorted()
     }
-}
-
-/// `a · b` in eight independent partial sums (vectorised by the compiler).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (ac, ar) = a.as_chunks::<8>();
-    let (bc, br) = b.as_chunks::<8>();
-    let mut acc = [0.0f32; 8];
-    for (a, b) in ac.iter().zip(bc) {
-        for k in 0..8 {
-            acc[k] += a[k] * b[k];
-        }
-    }
-    acc.iter().sum::<f32>() + ar.iter().zip(br).map(|(a, b)| a * b).sum::<f32>()
 }
 
 /// A hit ordered so that the heap's top is the worst kept: lowest score, then highest id.

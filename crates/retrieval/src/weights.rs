@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use safetensors::SafeTensors;
-use safetensors::tensor::Dtype;
+use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::EmbedderError;
 
@@ -30,12 +30,16 @@ impl Weights {
         })
     }
 
+    /// The view of tensor `name`.
+    fn view(&self, name: &str) -> Result<TensorView<'_>, EmbedderError> {
+        let file = SafeTensors::deserialize(&self.map).expect("checked when opened");
+        file.tensor(name)
+            .map_err(|_| EmbedderError::invalid(&self.path, format!("no tensor {name}")))
+    }
+
     /// The values and shape of F32 tensor `name`.
     fn read(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), EmbedderError> {
-        let file = SafeTensors::deserialize(&self.map).expect("checked when opened");
-        let view = file
-            .tensor(name)
-            .map_err(|_| EmbedderError::invalid(&self.path, format!("no tensor {name}")))?;
+        let view = self.view(name)?;
         if view.dtype() != Dtype::F32 {
             return Err(EmbedderError::invalid(
                 &self.path,
@@ -59,7 +63,7 @@ impl Weights {
 
     /// The number of rows of 2-D tensor `name`.
     pub fn rows(&self, name: &str) -> Result<usize, EmbedderError> {
-        let (_, shape) = self.read(name)?;
+        let shape = self.view(name)?.shape().to_vec();
         shape
             .first()
             .copied()

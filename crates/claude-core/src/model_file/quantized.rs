@@ -50,7 +50,7 @@ pub(super) fn write(model: &Gpt, config_json: String, tmp: &Path) -> Result<(), 
         });
     }
     let mut formats = BTreeMap::new();
-    for (name, matrix) in packed_matrices(model) {
+    for (name, matrix) in model.packed_matrices() {
         let mut segments = matrix.segments();
         let (Some(segment), None) = (segments.next(), segments.next()) else {
             return Err(ModelFileError::invalid(
@@ -124,14 +124,8 @@ pub(super) fn unpack_into(
         };
         known += 1;
         let matrix = read_matrix(file, &name, format, layer.dims(), path)?;
-        let bias = match layer {
-            Projection::Float(linear) => linear.bias.take(),
-            Projection::Packed(packed) => packed.bias.take(),
-        };
-        *layer = Projection::packed(matrix);
-        if let Projection::Packed(packed) = layer {
-            packed.bias = bias;
-        }
+        let bias = layer.take_bias();
+        *layer = Projection::packed(matrix, bias);
     }
     if known != formats.len() {
         let mut names = vec![TOKEN_TABLE_NAME.to_string()];
@@ -221,22 +215,6 @@ fn read_packed(
     }
     let cols = ty.values_in(width).map_err(|e| invalid(e.to_string()))?;
     PackedMatrix::ggml(ty, rows, cols, view.data().to_vec()).map_err(|e| invalid(e.to_string()))
-}
-
-/// The packed matrices of `model` by tensor name.
-fn packed_matrices(model: &Gpt) -> Vec<(String, &PackedMatrix)> {
-    let table = match &model.wte {
-        TokenEmbedding::Packed(packed) => Some((TOKEN_TABLE_NAME.to_string(), &*packed.table)),
-        TokenEmbedding::Float(_) => None,
-    };
-    let layers = model
-        .projections()
-        .into_iter()
-        .filter_map(|(name, layer)| match layer {
-            Projection::Packed(packed) => Some((name, &*packed.weight)),
-            Projection::Float(_) => None,
-        });
-    table.into_iter().chain(layers).collect()
 }
 
 /// The safetensors type of a float parameter.

@@ -67,14 +67,14 @@ pub(crate) fn set_projection(
     parts: Vec<Weight>,
     device: &Device,
 ) -> claude_quant::Result<()> {
-    if parts.iter().all(|p| matches!(p, Weight::Float(_))) {
-        let floats: Vec<&Matrix> = parts
-            .iter()
-            .map(|p| match p {
-                Weight::Float(m) => m,
-                Weight::Packed(_) => unreachable!("all parts are float"),
-            })
-            .collect();
+    let floats: Option<Vec<&Matrix>> = parts
+        .iter()
+        .map(|p| match p {
+            Weight::Float(m) => Some(m),
+            Weight::Packed(_) => None,
+        })
+        .collect();
+    if let Some(floats) = floats {
         set_linear(layer, &floats, device);
         return Ok(());
     }
@@ -90,7 +90,7 @@ pub(crate) fn set_projection(
             ),
         })
         .collect::<claude_quant::Result<Vec<_>>>()?;
-    *layer = Projection::packed(PackedMatrix::stack(packed)?);
+    *layer = Projection::packed(PackedMatrix::stack(packed)?, None);
     Ok(())
 }
 
