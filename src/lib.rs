@@ -9,7 +9,7 @@
 //! - [`core`]: the GPT model.
 //! - [`trainer`]: the training loop, checkpoints and metrics.
 //! - [`inference`]: sampling and generation.
-//! - [`retrieval`]: the sentence embedder.
+//! - [`retrieval`]: the sentence embedder, chunking, dense/BM25/hybrid indexes and RAG grounding.
 //! - [`cli`]: the `claude-rust` command line as functions.
 
 pub use claude_core as core;

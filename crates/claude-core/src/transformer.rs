@@ -128,8 +128,19 @@ impl Gpt {
     ///
     /// If `seq` exceeds the context length.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let x = self.hidden_states(tokens, None);
-        self.project(self.ln_f.forward(x))
+        self.project(self.final_states(tokens))
+    }
+
+    /// The final hidden states (after the last norm, before the head): what an embedding
+    /// pools. Causal, so a row's states do not depend on padding after it.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` with `seq <= context_length` -> `[batch, seq, d_model]`
+    ///
+    /// # Panics
+    /// If `seq` exceeds the context length.
+    pub fn final_states(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.ln_f.forward(self.hidden_states(tokens, None))
     }
 
     /// Runs the prompts `tokens` from position 0 and caches every layer's keys and values, for

@@ -34,6 +34,9 @@ enum Command {
     Perplexity(commands::perplexity::PerplexityArgs),
     /// Sentence vectors of texts with a sentence-transformers model (JSON lines).
     Embed(commands::embed::EmbedArgs),
+    /// Index documents for retrieval, change an index, query it.
+    #[command(subcommand)]
+    Index(commands::index::IndexCommand),
     /// Pack a model's weights in 8 or 4 bits (int8, q8_0, q4_0, q4_1) into a new model file.
     Quantize(commands::quantize::QuantizeArgs),
 }
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Perplexity(args) => commands::perplexity::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
         Command::Embed(args) => commands::embed::run(args),
+        Command::Index(command) => commands::index::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,11 +1,13 @@
 //! The `claude-rust` binary end to end, one test binary: tokenizer and prepare commands, training
-//! (resume, precision, quantization, the default corpus, MPI jobs with the `mpi` feature), generation, and
-//! serving.
+//! (resume, precision, quantization, the default corpus, MPI jobs with the `mpi` feature), generation,
+//! serving, document indexes and retrieval-augmented chat.
 
 mod cli;
+mod index;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod quantize;
+mod rag;
 mod serve;
 mod support;
 mod train;

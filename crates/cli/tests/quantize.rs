@@ -3,29 +3,8 @@
 //! touches its input; bad requests are named errors.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use crate::support::{bin, tiny_config};
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = run(args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let output = run(args);
-    assert!(!output.status.success(), "{args:?} succeeded");
-    String::from_utf8(output.stderr).unwrap()
-}
+use crate::support::{fails, ok, tiny_config};
 
 /// The perplexity `claude-rust perplexity` prints for `model` on `text`.
 fn perplexity(model: &Path, text: &Path) -> f64 {

@@ -33,9 +33,10 @@ fn tiny_checkpoint(dir: &Path) -> PathBuf {
 }
 
 /// A running server, killed on drop.
-struct Server {
+pub struct Server {
     child: Child,
-    address: String,
+    /// `host:port`.
+    pub address: String,
 }
 
 impl Drop for Server {
@@ -45,7 +46,8 @@ impl Drop for Server {
     }
 }
 
-fn serve(checkpoint: &Path, extra: &[&str]) -> Server {
+/// Starts `claude-rust serve` on `checkpoint` (any model file) on a free port.
+pub fn serve(checkpoint: &Path, extra: &[&str]) -> Server {
     let mut child = bin()
         .arg("serve")
         .arg("--checkpoint")
@@ -69,7 +71,13 @@ fn serve(checkpoint: &Path, extra: &[&str]) -> Server {
 }
 
 /// A plain HTTP/1.1 exchange: (status, body).
-fn http(address: &str, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -118,11 +126,10 @@ fn serve_streams_a_chat_completion_to_a_plain_http_client() {
     assert_eq!(status, 200, "{health}");
 }
 
-/// The chat page in headless Chromium: it loads the model list, sends `?prompt=` and streams
-/// the reply. Skipped where Chromium is absent unless `CLAUDE_RUST_REQUIRE_CHROMIUM` is set
-/// (CI installs it and sets it).
-#[test]
-fn the_chat_page_streams_a_reply_in_headless_chromium() {
+/// The DOM of `url` after headless Chromium ran its scripts (15 s of virtual time); `None`
+/// where Chromium is absent, unless `CLAUDE_RUST_REQUIRE_CHROMIUM` is set (CI installs it and
+/// sets it).
+pub fn page_dom(url: &str) -> Option<String> {
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() {
         assert!(
@@ -130,11 +137,8 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
             "CLAUDE_RUST_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing"
         );
         eprintln!("skipped: /usr/bin/chromium not installed");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = tiny_checkpoint(dir.path());
-    let server = serve(&checkpoint, &[]);
     let profile = tempfile::tempdir().unwrap();
     let output = Command::new("timeout")
         .arg("120")
@@ -152,14 +156,27 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{}/?prompt=ROMEO", server.address))
+        .arg(url)
         .output()
         .unwrap();
-    let dom = String::from_utf8_lossy(&output.stdout);
+    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         dom.contains("data-state=\"done\""),
         "page did not finish:\n{dom}"
     );
+    Some(dom)
+}
+
+/// The chat page in headless Chromium: it loads the model list, sends `?prompt=` and streams
+/// the reply.
+#[test]
+fn the_chat_page_streams_a_reply_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = tiny_checkpoint(dir.path());
+    let server = serve(&checkpoint, &[]);
+    let Some(dom) = page_dom(&format!("http://{}/?prompt=ROMEO", server.address)) else {
+        return;
+    };
     let reply = dom
         .rsplit("class=\"message assistant\"")
         .next()
@@ -173,14 +190,9 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
     );
 }
 
-/// The official OpenAI Python client against a GGUF model: `models.list` names it and the
-/// embedding model, `chat.completions.create` (plain and streamed) answers with the model's chat
-/// template, and `embeddings.create` (base64, the client's default, and float) gives
-/// all-MiniLM-L6-v2's vectors.
-/// Skipped where the `openai` package is absent unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI
-/// installs it and sets it).
-#[test]
-fn the_openai_python_client_chats_with_a_gguf_model() {
+/// Whether python3 can import the `openai` package; where it cannot, tests using it are
+/// skipped unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI installs it and sets it).
+pub fn openai_client_available() -> bool {
     let has_client = Command::new("python3")
         .args(["-c", "import openai"])
         .status()
@@ -191,6 +203,35 @@ fn the_openai_python_client_chats_with_a_gguf_model() {
             "CLAUDE_RUST_REQUIRE_OPENAI is set but python3 cannot import openai"
         );
         eprintln!("skipped: the openai Python package is not installed");
+    }
+    has_client
+}
+
+/// Runs a Python `script` with `BASE_URL` set to the server's `/v1`; its standard output.
+pub fn run_python(server: &Server, script: &str) -> String {
+    let output = Command::new("timeout")
+        .args(["300", "python3", "-c", script])
+        .env("BASE_URL", format!("http://{}/v1", server.address))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The official OpenAI Python client against a GGUF model: `models.list` names it and the
+/// embedding model, `chat.completions.create` (plain and streamed) answers with the model's chat
+/// template, and `embeddings.create` (base64, the client's default, and float) gives
+/// all-MiniLM-L6-v2's vectors.
+/// Skipped where the `openai` package is absent unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI
+/// installs it and sets it).
+#[test]
+fn the_openai_python_client_chats_with_a_gguf_model() {
+    if !openai_client_available() {
         return;
     }
     let model = claude_tokenizer::shared_data_dir()
@@ -222,17 +263,7 @@ one = client.embeddings.create(model="all-minilm-l6-v2", input="A man is eating 
 print("embeddings:", len(a), round(sum(x * y for x, y in zip(a, b)), 4), pair.usage.prompt_tokens,
       max(abs(x - y) for x, y in zip(a, one.data[0].embedding)))
 "#;
-    let output = Command::new("timeout")
-        .args(["300", "python3", "-c", script])
-        .env("BASE_URL", format!("http://{}/v1", server.address))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_python(&server, script);
     assert!(
         stdout.contains("models: ['smollm2', 'all-minilm-l6-v2']"),
         "{stdout}"

@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 use claude_trainer::TrainConfig;
 
@@ -27,4 +27,35 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Runs `claude-rust` with `args` (no standard input).
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// The standard output of a run that must succeed.
+pub fn succeeded(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The standard error of a run that must fail.
+pub fn failed(output: Output) -> String {
+    assert!(!output.status.success(), "succeeded");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// The standard output of `claude-rust ARGS`, which must succeed.
+pub fn ok(args: &[&str]) -> String {
+    succeeded(run(args))
+}
+
+/// The standard error of `claude-rust ARGS`, which must fail.
+pub fn fails(args: &[&str]) -> String {
+    failed(run(args))
 }

@@ -136,6 +136,11 @@ impl Generator {
         &self.model
     }
 
+    /// The model and its tokenizer, for other uses (an embedder).
+    pub fn into_parts(self) -> (Gpt, Tokenizer) {
+        (self.model, self.tokenizer)
+    }
+
     /// The device the model runs on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -74,7 +74,7 @@ async fn start(setup: Setup) -> String {
     if setup.embedder {
         let dir = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
         let embedder = claude_retrieval::SentenceEmbedder::load(&dir, &Device::flex()).unwrap();
-        state = state.with_embedder("minilm", embedder);
+        state = state.with_embedder("minilm", std::sync::Arc::new(embedder));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -2,15 +2,14 @@
 //! source and byte offsets so that an answer can cite where it came from.
 //!
 //! Windows are made of whole words (runs of non-whitespace): a word's tokens are counted by the
-//! embedder's tokenizer, and WordPiece splits words independently of each other, so the counts
-//! add up to what the whole window encodes to. A window holds at most `tokens` tokens (a word
+//! embedder's tokenizer, and WordPiece (like byte-level BPE, whose words carry their leading
+//! space) splits words independently of each other, so the counts add up to what the whole
+//! window encodes to. A window holds at most `tokens` tokens (a word
 //! longer than that is a chunk of its own, which the embedder then cuts); the next window
 //! starts so that it repeats at least `overlap` tokens of the previous one, or all of it but its
 //! first word when that is fewer (every window moves on by at least a word).
 
 use std::path::{Path, PathBuf};
-
-use claude_tokenizer::WordPieceTokenizer;
 
 /// How documents are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,7 +69,8 @@ struct Word {
     tokens: usize,
 }
 
-/// Cuts `text` (the contents of `source`) into chunks as `config` says. A text of only
+/// Cuts `text` (the contents of `source`) into chunks as `config` says, counting a word's
+/// tokens with `count_tokens` (the embedder's tokenizer, without special tokens). A text of only
 /// whitespace has no chunks.
 ///
 /// # Panics
@@ -78,11 +78,11 @@ struct Word {
 pub fn chunk_text(
     source: &Path,
     text: &str,
-    tokenizer: &WordPieceTokenizer,
+    count_tokens: &dyn Fn(&str) -> usize,
     config: ChunkConfig,
 ) -> Vec<Chunk> {
     config.validate().expect("a valid chunk config");
-    let words = words(text, tokenizer);
+    let words = words(text, count_tokens);
     let mut chunks = Vec::new();
     let mut first = 0;
     while first < words.len() {
@@ -119,14 +119,14 @@ pub fn chunk_text(
 
 /// The words of `text` with their token counts (words that encode to nothing, such as control
 /// characters, are left out).
-fn words(text: &str, tokenizer: &WordPieceTokenizer) -> Vec<Word> {
+fn words(text: &str, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Word> {
     let mut words = Vec::new();
     let mut start = None;
     for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
         match (c.is_whitespace(), start) {
             (false, None) => start = Some(i),
             (true, Some(s)) => {
-                let tokens = tokenizer.encode_without_special(&text[s..i]).ids.len();
+                let tokens = count_tokens(&text[s..i]);
                 if tokens > 0 {
                     words.push(Word {
                         start: s,

@@ -1,6 +1,6 @@
 //! Dense search: vectors by id, the `k` nearest to a query by dot product (on unit vectors, the
-//! cosine). [`VectorIndex`] is what an approximate index (HNSW) will also implement;
-//! [`FlatIndex`] is the exact one, scoring every stored vector.
+//! cosine). [`VectorIndex`] is implemented by [`FlatIndex`], the exact one scoring every
+//! stored vector, and by the approximate [`HnswIndex`](crate::HnswIndex).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -31,6 +31,9 @@ pub enum IndexError {
     /// An id that is already stored.
     #[error("id {0} is already in the index")]
     DuplicateId(u64),
+    /// The search library failed (a full disk, a damaged file).
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// Vectors by id, searchable by dot product.
@@ -77,6 +80,12 @@ impl FlatIndex {
             vectors: Vec::new(),
             rows: HashMap::new(),
         }
+    }
+
+    /// The stored vector of `id`.
+    pub fn vector(&self, id: u64) -> Option<&[f32]> {
+        let row = *self.rows.get(&id)?;
+        Some(&self.vectors[row * self.dimension..(row + 1) * self.dimension])
     }
 }
 
@@ -146,6 +155,16 @@ impl VectorIndex for FlatIndex {
     }
 }
 
+/// Best first: higher scores, then lower ids.
+pub(crate) fn best_first(a: &Hit, b: &Hit) -> Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+}
+
+/// Sorts hits best first (equal scores by id).
+pub(crate) fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(best_first);
+}
+
 /// A hit ordered so that the heap's top is the worst kept: lowest score, then highest id.
 #[derive(Debug, Clone, Copy)]
 struct Worst(Hit);
@@ -167,11 +186,7 @@ impl PartialOrd for Worst {
 impl Ord for Worst {
     fn cmp(&self, other: &Self) -> Ordering {
         // Greater = worse: a lower score, or the same score and a higher id.
-        other
-            .0
-            .score
-            .total_cmp(&self.0.score)
-            .then(self.0.id.cmp(&other.0.id))
+        best_first(&self.0, &other.0)
     }
 }
 

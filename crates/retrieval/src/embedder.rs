@@ -3,13 +3,15 @@
 //! final hidden states, their mean over every token of the text (the special tokens included,
 //! padding not), and L2 normalisation, so a dot product of two vectors is their cosine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use claude_tokenizer::WordPieceTokenizer;
 
 use crate::bert::{Bert, BertConfig};
 use crate::error::EmbedderError;
+use crate::pooling::{embed_in_batches, masked_mean, padded};
+use crate::text_embedder::{EmbedderIdentity, TextEmbedder, fingerprint};
 use crate::weights::Weights;
 
 /// Texts embedded in one forward pass (sorted by length, so padding stays small).
@@ -31,6 +33,8 @@ pub struct SentenceEmbedder {
     bert: Bert,
     tokenizer: WordPieceTokenizer,
     device: Device,
+    identity: EmbedderIdentity,
+    dir: PathBuf,
 }
 
 impl SentenceEmbedder {
@@ -57,12 +61,21 @@ impl SentenceEmbedder {
                 len.min(config.max_position_embeddings)
             });
         tokenizer.set_max_len(Some(limit))?;
-        let weights = Weights::open(&dir.join("model.safetensors"))?;
+        let weights_path = dir.join("model.safetensors");
+        let weights = Weights::open(&weights_path)?;
+        let identity = EmbedderIdentity {
+            name: model_name(dir),
+            dimension: config.hidden_size,
+            fingerprint: fingerprint(&weights_path)
+                .map_err(|e| EmbedderError::io(&weights_path, e))?,
+        };
         let bert = Bert::from_weights(config, &weights, device)?;
         Ok(SentenceEmbedder {
             bert,
             tokenizer,
             device: device.clone(),
+            identity,
+            dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
         })
     }
 
@@ -84,61 +97,42 @@ impl SentenceEmbedder {
     /// The embedding of every text, in order.
     pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Embedding> {
         let encodings = self.tokenizer.encode_batch(texts);
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].ids.len());
-        let mut out = vec![None; texts.len()];
-        for batch in order.chunks(BATCH) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| &encodings[i].ids[..]).collect();
-            for (&i, vector) in batch.iter().zip(self.pooled(&rows)) {
-                out[i] = Some(Embedding {
-                    vector,
-                    tokens: encodings[i].ids.len(),
-                    dropped: encodings[i].dropped,
-                });
-            }
-        }
-        out.into_iter()
-            .map(|e| e.expect("every text is embedded"))
-            .collect()
-    }
-
-    /// Mean-pooled, normalised vectors of token rows, padded to the longest.
-    fn pooled(&self, rows: &[&[u32]]) -> Vec<Vec<f32>> {
-        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-        let batch = rows.len();
-        let mut ids = Vec::with_capacity(batch * seq);
-        let mut mask = Vec::with_capacity(batch * seq);
-        for row in rows {
-            ids.extend(row.iter().map(|&id| id as i32));
-            ids.extend(std::iter::repeat_n(0, seq - row.len()));
-            mask.extend(std::iter::repeat_n(1.0f32, row.len()));
-            mask.extend(std::iter::repeat_n(0.0f32, seq - row.len()));
-        }
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &self.device);
-        let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, seq]), &self.device);
-        let hidden = self.bert.forward(ids, mask.clone());
-        let summed = (hidden * mask.unsqueeze_dim::<3>(2)).sum_dim(1);
-        let d = self.dimension();
-        let sums = summed
-            .reshape([batch, d])
-            .try_into_vec_as::<f32>()
-            .expect("float states convert to f32");
-        sums.chunks_exact(d)
-            .zip(rows)
-            .map(|(sum, row)| normalised(sum, row.len()))
-            .collect()
+        embed_in_batches(&encodings, BATCH, |rows| {
+            let (ids, mask) = padded(rows, &self.device);
+            masked_mean(self.bert.forward(ids, mask.clone()), mask)
+        })
     }
 }
 
-/// `sum / count`, scaled to unit length (a zero vector stays zero).
-fn normalised(sum: &[f32], count: usize) -> Vec<f32> {
-    let mean: Vec<f64> = sum
-        .iter()
-        .map(|&v| f64::from(v) / count.max(1) as f64)
-        .collect();
-    let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-    mean.iter().map(|v| (v * scale) as f32).collect()
+impl TextEmbedder for SentenceEmbedder {
+    fn identity(&self) -> &EmbedderIdentity {
+        &self.identity
+    }
+
+    fn embed_texts(&self, texts: &[&str]) -> Vec<Embedding> {
+        self.embed(texts)
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer.encode_without_special(text).ids.len()
+    }
+
+    fn max_tokens(&self) -> Option<usize> {
+        self.tokenizer.max_len()
+    }
+
+    fn location(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+}
+
+/// A model directory's name (`all-minilm-l6-v2`), its full path when it has none.
+fn model_name(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Refuses pooling other than the mean over tokens (when the model says how it pools).

@@ -5,7 +5,10 @@
 //! encoder, mean pooling over the attention mask and L2 normalisation. Texts are embedded in
 //! batches, padded and masked. [`chunk_text`] cuts documents ([`collect_documents`]) into
 //! overlapping windows of tokens that keep their source and byte offsets. [`FlatIndex`] finds
-//! the nearest vectors exactly ([`VectorIndex`]).
+//! the nearest vectors exactly and [`HnswIndex`] approximately ([`VectorIndex`]); [`Bm25Index`]
+//! ranks by words, and [`reciprocal_rank_fusion`] merges rankings. [`DocumentIndex`] keeps all of
+//! it in one directory, with a manifest, changed atomically; [`ground`] turns the chunks found for
+//! a question into a numbered system message for a chat model.
 //!
 //! ```no_run
 //! use claude_retrieval::SentenceEmbedder;
@@ -20,14 +23,32 @@
 //! ```
 
 mod bert;
+mod bm25;
 mod chunk;
 mod dense;
+mod document_index;
 mod embedder;
 mod error;
+mod fusion;
+mod hnsw;
+mod model_embedder;
+mod pooling;
+mod rag;
+mod text_embedder;
 mod weights;
 
 pub use bert::{Bert, BertConfig};
+pub use bm25::Bm25Index;
 pub use chunk::{Chunk, ChunkConfig, chunk_text, collect_documents};
 pub use dense::{FlatIndex, Hit, IndexError, VectorIndex};
+pub use document_index::{
+    AddReport, DocumentIndex, DocumentIndexError, Manifest, Progress, SearchHit, SearchMode,
+    StoredChunk,
+};
 pub use embedder::{Embedding, SentenceEmbedder};
 pub use error::EmbedderError;
+pub use fusion::{RRF_K, reciprocal_rank_fusion};
+pub use hnsw::HnswIndex;
+pub use model_embedder::ModelEmbedder;
+pub use rag::{Grounding, Source, ground};
+pub use text_embedder::{EmbedderIdentity, TextEmbedder};

@@ -2,18 +2,7 @@
 
 use claude_retrieval::{FlatIndex, IndexError, VectorIndex};
 
-/// `n` unit vectors of width `d`, deterministic.
-fn unit_vectors(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
-    (0..n)
-        .map(|i| {
-            let v: Vec<f32> = (0..d)
-                .map(|j| ((i * d + j) as f32 * 0.618 + seed as f32).sin())
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter().map(|x| x / norm).collect()
-        })
-        .collect()
-}
+use crate::vectors::unit_vectors;
 
 /// The f64 score of every vector.
 fn scores(vectors: &[(u64, Vec<f32>)], query: &[f32]) -> Vec<(f64, u64)> {

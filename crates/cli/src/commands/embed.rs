@@ -4,14 +4,14 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use claude_retrieval::SentenceEmbedder;
-use claude_tensors::parse_device;
+
+use super::embedder::load_embedder;
 
 /// Arguments of `claude-rust embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
     /// A sentence-transformers model directory (e.g. all-minilm-l6-v2: config.json,
-    /// model.safetensors, tokenizer files).
+    /// model.safetensors, tokenizer files), or one of our models (mean-pooled final states).
     #[arg(long)]
     pub model: PathBuf,
     /// Texts to embed; with none, one text per line of standard input.
@@ -24,7 +24,7 @@ pub struct EmbedArgs {
 /// Prints one JSON object per text: its vector, its token count, and how many tokens the
 /// length limit cut (also said on standard error).
 pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
-    let embedder = SentenceEmbedder::load(&args.model, &parse_device(&args.device)?)?;
+    let embedder = load_embedder(&args.model, &args.device)?;
     let texts = if args.texts.is_empty() {
         std::io::stdin()
             .lock()
@@ -35,7 +35,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         args.texts
     };
     let mut out = std::io::stdout().lock();
-    for (i, embedding) in embedder.embed(&texts).into_iter().enumerate() {
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (i, embedding) in embedder.embed_texts(&texts).into_iter().enumerate() {
         if embedding.dropped > 0 {
             eprintln!(
                 "text {}: {} tokens beyond the model's {} were cut",

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod embed;
+pub mod embedder;
 pub mod generate;
+pub mod index;
 pub mod model_args;
 pub mod perplexity;
 pub mod prepare;

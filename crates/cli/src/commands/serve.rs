@@ -10,9 +10,10 @@ use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
 use claude_inference::{OverflowPolicy, model_chat_template};
 
-use claude_retrieval::SentenceEmbedder;
-use claude_tensors::parse_device;
+use claude_inference::server::rag::ServedIndex;
+use claude_retrieval::{DocumentIndex, SearchMode};
 
+use super::embedder::load_embedder;
 use super::model_args::ModelArgs;
 
 /// Arguments of `claude-rust serve`.
@@ -55,10 +56,20 @@ pub struct ServeArgs {
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
-    /// Also serve POST /v1/embeddings with this sentence-transformers model directory (e.g.
-    /// all-minilm-l6-v2), named by the directory.
+    /// Also serve POST /v1/embeddings with this embedder (a sentence-transformers model
+    /// directory such as all-minilm-l6-v2, or one of our models), named by its directory or file.
     #[arg(long)]
     pub embedding_model: Option<PathBuf>,
+    /// Ground chat answers in this index (built with `claude-rust index build`) and return
+    /// their sources; its embedder (or --embedding-model) also serves /v1/embeddings.
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// Chunks retrieved per chat request (a request may ask for others).
+    #[arg(long, default_value_t = 4)]
+    pub rag_k: usize,
+    /// How chat requests are searched: dense, exact, bm25 or hybrid.
+    #[arg(long, default_value = "hybrid")]
+    pub rag_mode: SearchMode,
 }
 
 /// Loads the model, starts the engine and serves until Ctrl-C.
@@ -87,12 +98,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let mut state = AppState::new(config.clone(), tokenizer, engine);
-    if let Some(dir) = &args.embedding_model {
-        let embedder = SentenceEmbedder::load(dir, &parse_device(&args.model.device)?)?;
-        let name = dir
-            .file_name()
-            .map_or("embeddings".into(), |n| n.to_string_lossy().into_owned());
-        state = state.with_embedder(name, embedder);
+    let index = match &args.index {
+        Some(dir) => Some(
+            DocumentIndex::open(dir)
+                .with_context(|| format!("opening the index {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let embedder_path = args.embedding_model.clone().or_else(|| {
+        index
+            .as_ref()
+            .and_then(|index| index.manifest().embedder_location.clone())
+    });
+    if args.index.is_some() && embedder_path.is_none() {
+        anyhow::bail!("the index does not say where its embedder is; pass --embedding-model");
+    }
+    if let Some(path) = &embedder_path {
+        let embedder = load_embedder(path, &args.model.device)?;
+        if let Some(index) = index {
+            index.check_embedder(embedder.identity())?;
+            state = state.with_index(ServedIndex {
+                index,
+                embedder: embedder.clone(),
+                k: args.rag_k,
+                mode: args.rag_mode,
+            });
+        }
+        state = state.with_embedder(embedder.identity().name.clone(), embedder);
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -147,6 +147,10 @@ pub struct ChatRequest {
     /// Sampling and length.
     #[serde(flatten)]
     pub fields: GenerationFields,
+    /// Retrieval for this request, when the server has an index (an extension; see
+    /// [`super::rag`]).
+    #[serde(default)]
+    pub retrieval: Option<Value>,
 }
 
 /// Token counts of a request.
@@ -195,6 +199,10 @@ pub struct ResponseMeta {
     /// context. Sent as a top-level `"truncated_messages"` field of the response and of every
     /// streamed chunk when above 0; absent when 0 (an extension; OpenAI's clients ignore it).
     pub truncated_messages: usize,
+    /// Chat only: the retrieved chunks the prompt was grounded in, by number. Sent as a
+    /// top-level `"sources"` list of the response and of a stream's first chunk when any
+    /// (an extension, see [`super::rag`]).
+    pub sources: Vec<claude_retrieval::Source>,
 }
 
 impl ResponseMeta {
@@ -215,7 +223,15 @@ impl ResponseMeta {
             Endpoint::Completions => "text_completion",
             Endpoint::Chat => "chat.completion",
         };
-        self.envelope(object, vec![choice], Some(usage))
+        let mut body = self.envelope(object, vec![choice], Some(usage));
+        self.add_sources(&mut body);
+        body
+    }
+
+    fn add_sources(&self, body: &mut Value) {
+        if !self.sources.is_empty() {
+            body["sources"] = json!(self.sources);
+        }
     }
 
     /// A streaming chunk carrying `text` (and, on the last one, the finish reason and usage).
@@ -234,7 +250,7 @@ impl ResponseMeta {
         self.envelope(self.chunk_object(), vec![choice], usage)
     }
 
-    /// The first chunk of a chat stream: the assistant role, no text yet.
+    /// The first chunk of a chat stream: the assistant role, no text yet (and the sources).
     pub fn role_chunk(&self) -> Value {
         let choice = json!({
             "index": 0,
@@ -242,7 +258,9 @@ impl ResponseMeta {
             "logprobs": null,
             "finish_reason": null,
         });
-        self.envelope(self.chunk_object(), vec![choice], None)
+        let mut body = self.envelope(self.chunk_object(), vec![choice], None);
+        self.add_sources(&mut body);
+        body
     }
 
     /// The usage-only chunk sent when `stream_options.include_usage` is set.

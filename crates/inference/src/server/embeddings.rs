@@ -1,4 +1,4 @@
-//! `POST /v1/embeddings`: OpenAI's embeddings API over a sentence embedder, so any OpenAI
+//! `POST /v1/embeddings`: OpenAI's embeddings API over an embedder, so any OpenAI
 //! embeddings client can use the server as its embedding service. `input` is a string or a list
 //! of strings; `encoding_format` is `float` (the default) or `base64` (little-endian f32 bytes,
 //! what OpenAI's Python client asks for and decodes); `usage` counts the tokens embedded.
@@ -69,7 +69,7 @@ pub async fn embeddings(
             ));
         }
     };
-    let dimension = served.embedder.dimension();
+    let dimension = served.embedder.identity().dimension;
     if let Some(asked) = request.dimensions.filter(|&d| d != dimension) {
         return Err(ApiError::invalid(
             Some("dimensions".to_string()),
@@ -77,9 +77,12 @@ pub async fn embeddings(
         ));
     }
     let embedder = served.embedder.clone();
-    let embedded = tokio::task::spawn_blocking(move || embedder.embed(&texts))
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+    let embedded = tokio::task::spawn_blocking(move || {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        embedder.embed_texts(&texts)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?;
     let tokens: usize = embedded.iter().map(|e| e.tokens).sum();
     let data: Vec<Value> = embedded
         .iter()

@@ -3,7 +3,9 @@
 //! Routes: `POST /v1/completions`, `POST /v1/chat/completions` (both with `"stream": true` as
 //! Server-Sent Events ending in `data: [DONE]`), `POST /v1/embeddings` (with an embedding
 //! model, [`AppState::with_embedder`]), `GET /v1/models`, `GET /health`,
-//! `GET /metrics` (Prometheus text) and a chat page at `/`.
+//! `GET /metrics` (Prometheus text) and a chat page at `/`. With an index
+//! ([`AppState::with_index`]), chat answers are grounded in retrieved chunks and return their
+//! sources (see [`rag`]).
 //!
 //! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
 //! limited in size; `max_tokens` is capped; each request has a deadline; a panic while serving
@@ -33,6 +35,7 @@ mod chat_template;
 mod embeddings;
 mod error;
 mod metrics;
+pub mod rag;
 mod routes;
 mod stream;
 
@@ -43,7 +46,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
-use claude_retrieval::SentenceEmbedder;
+use claude_retrieval::TextEmbedder;
 use claude_tokenizer::Tokenizer;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -52,6 +55,7 @@ pub use chat_template::{ChatTemplate, JinjaTemplate};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 
+use self::rag::ServedIndex;
 use crate::engine::EngineHandle;
 use crate::generate::OverflowPolicy;
 
@@ -103,13 +107,14 @@ struct Shared {
     metrics: HttpMetrics,
     started: Duration,
     embedder: Option<ServedEmbedder>,
+    index: Option<Arc<ServedIndex>>,
 }
 
 /// The embedding model of `/v1/embeddings`, with the name clients pass as `model`.
 #[derive(Clone)]
 struct ServedEmbedder {
     name: String,
-    embedder: Arc<SentenceEmbedder>,
+    embedder: Arc<dyn TextEmbedder>,
 }
 
 impl AppState {
@@ -123,6 +128,7 @@ impl AppState {
                 metrics: HttpMetrics::default(),
                 started: unix_time(),
                 embedder: None,
+                index: None,
             }),
         }
     }
@@ -131,13 +137,27 @@ impl AppState {
     ///
     /// # Panics
     /// If the state was cloned already (call it right after [`AppState::new`]).
-    pub fn with_embedder(mut self, name: impl Into<String>, embedder: SentenceEmbedder) -> Self {
+    pub fn with_embedder(
+        mut self,
+        name: impl Into<String>,
+        embedder: Arc<dyn TextEmbedder>,
+    ) -> Self {
         let shared =
             Arc::get_mut(&mut self.inner).expect("with_embedder before the state is shared");
         shared.embedder = Some(ServedEmbedder {
             name: name.into(),
-            embedder: Arc::new(embedder),
+            embedder,
         });
+        self
+    }
+
+    /// Grounds chat answers in `index` (see [`rag`]).
+    ///
+    /// # Panics
+    /// If the state was cloned already (call it right after [`AppState::new`]).
+    pub fn with_index(mut self, index: ServedIndex) -> Self {
+        let shared = Arc::get_mut(&mut self.inner).expect("with_index before the state is shared");
+        shared.index = Some(Arc::new(index));
         self
     }
 }

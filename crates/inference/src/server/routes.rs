@@ -20,6 +20,7 @@ use super::api::{
 };
 use super::chat_template::ChatTemplate;
 use super::error::ApiError;
+use super::rag::ground_conversation;
 use super::stream::sse_response;
 use super::{AppState, unix_time};
 use crate::engine::{EngineEvent, SubmitError, panic_text};
@@ -71,7 +72,7 @@ pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
             "object": "model",
             "created": created,
             "owned_by": "claude-rust",
-            "dimensions": served.embedder.dimension(),
+            "dimensions": served.embedder.identity().dimension,
         }));
     }
     Json(json!({"object": "list", "data": data}))
@@ -106,7 +107,7 @@ pub async fn completions(
         prompt,
         request.fields,
         Vec::new(),
-        0,
+        Extensions::default(),
     )
     .await
 }
@@ -124,26 +125,43 @@ pub async fn chat_completions(
             "messages must not be empty",
         ));
     }
-    let messages = request
+    let mut messages = request
         .messages
         .iter()
         .map(|m| Ok((m.role.clone(), m.content.text()?)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
     let template = &state.inner.config.chat_template;
-    let (prompt, truncated) = fit_conversation(&state, template, &messages, &request.fields)?;
+    let (mut prompt, mut truncated) =
+        fit_conversation(&state, template, &messages, &request.fields)?;
+    let (wanted_room, _) = reply_room(&request.fields, &state.inner.config);
+    let sources = ground_conversation(
+        &state,
+        &mut messages,
+        request.retrieval.as_ref(),
+        prompt.len(),
+        wanted_room,
+    )
+    .await?;
+    if !sources.is_empty() {
+        (prompt, truncated) = fit_conversation(&state, template, &messages, &request.fields)?;
+    }
     let end_of_turn = template
         .end_of_turn()
         .map(str::to_string)
         .into_iter()
         .collect();
+    let extensions = Extensions {
+        truncated_messages: truncated,
+        sources,
+    };
     generate(
         state,
         Endpoint::Chat,
         prompt,
         request.fields,
         end_of_turn,
-        truncated,
+        extensions,
     )
     .await
 }
@@ -259,7 +277,7 @@ async fn generate(
     prompt: Vec<u32>,
     fields: GenerationFields,
     mut stop: Vec<String>,
-    truncated_messages: usize,
+    extensions: Extensions,
 ) -> Result<Response, ApiError> {
     let config = &state.inner.config;
     let max_new_tokens = max_new_tokens(&fields, prompt.len(), config.max_tokens_cap, config)?;
@@ -287,7 +305,7 @@ async fn generate(
         SubmitError::QueueFull => ApiError::busy(),
         SubmitError::Stopped => ApiError::unavailable(),
     })?;
-    let meta = response_meta(&state, endpoint, truncated_messages);
+    let meta = response_meta(&state, endpoint, extensions);
     // Wait for the first event: a refusal still gets its own status before any stream starts.
     let first = first_token(&mut events).await?;
     let include_usage = fields
@@ -480,7 +498,16 @@ fn encode(
     })
 }
 
-fn response_meta(state: &AppState, endpoint: Endpoint, truncated_messages: usize) -> ResponseMeta {
+/// What a chat response reports beyond OpenAI's fields.
+#[derive(Debug, Default)]
+struct Extensions {
+    /// Oldest messages left out to fit the context.
+    truncated_messages: usize,
+    /// Retrieved chunks the prompt was grounded in.
+    sources: Vec<claude_retrieval::Source>,
+}
+
+fn response_meta(state: &AppState, endpoint: Endpoint, extensions: Extensions) -> ResponseMeta {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let prefix = match endpoint {
         Endpoint::Completions => "cmpl",
@@ -491,7 +518,8 @@ fn response_meta(state: &AppState, endpoint: Endpoint, truncated_messages: usize
         id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
         created: unix_time().as_secs(),
         model: state.inner.config.model_name.clone(),
-        truncated_messages,
+        truncated_messages: extensions.truncated_messages,
+        sources: extensions.sources,
     }
 }
 

@@ -1,0 +1,145 @@
+//! Retrieval-augmented chat: with an index (`serve --index`), each chat request's latest user
+//! message is searched for, the chunks found that fit the context are put in a system message
+//! (after the conversation's own system message, if any) that asks the model to cite them by
+//! number, and the numbered sources are returned with the answer: as a top-level `"sources"`
+//! list in a response, and in the first chunk (the one with the assistant role) of a stream.
+//!
+//! A request may set `"retrieval": false` to skip the search, or
+//! `"retrieval": {"k": 3, "mode": "bm25"}` to change how many chunks are searched for and how
+//! (`dense`, `exact`, `bm25` or `hybrid`); these fields are extensions OpenAI's API does not
+//! have, which its clients send through `extra_body`.
+
+use std::sync::Arc;
+
+use claude_retrieval::{DocumentIndex, SearchMode, Source, TextEmbedder, ground};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Tokens kept free beyond the reply's room: the template's markers around the message, and
+/// the difference between counting entries alone and in one text.
+const MARGIN: usize = 16;
+
+/// The index a server searches, with its embedder and defaults.
+pub struct ServedIndex {
+    /// The index.
+    pub index: DocumentIndex,
+    /// The model that embeds questions (the index's own).
+    pub embedder: Arc<dyn TextEmbedder>,
+    /// Chunks searched for by default.
+    pub k: usize,
+    /// How, by default.
+    pub mode: SearchMode,
+}
+
+/// A request's `retrieval` field: `true` (the default), `false`, or search settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Retrieval {
+    Off,
+    On {
+        k: Option<usize>,
+        mode: Option<SearchMode>,
+    },
+}
+
+impl Retrieval {
+    /// Reads the field, or says what is wrong with it.
+    fn parse(field: Option<&Value>) -> Result<Self, ApiError> {
+        let invalid = |message: String| ApiError::invalid(Some("retrieval".into()), message);
+        match field {
+            None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(Retrieval::On {
+                k: None,
+                mode: None,
+            }),
+            Some(Value::Bool(false)) => Ok(Retrieval::Off),
+            Some(Value::Object(settings)) => {
+                let mut k = None;
+                let mut mode = None;
+                for (key, value) in settings {
+                    match key.as_str() {
+                        "k" => {
+                            let n = value.as_u64().ok_or_else(|| {
+                                invalid(format!("retrieval.k must be a count, not {value}"))
+                            })?;
+                            k = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                        }
+                        "mode" => {
+                            let name = value.as_str().unwrap_or_default();
+                            mode = Some(
+                                name.parse()
+                                    .map_err(|e| invalid(format!("retrieval.mode: {e}")))?,
+                            );
+                        }
+                        other => {
+                            return Err(invalid(format!(
+                                "retrieval has no setting {other:?} (k, mode)"
+                            )));
+                        }
+                    }
+                }
+                Ok(Retrieval::On { k, mode })
+            }
+            Some(other) => Err(invalid(format!(
+                "retrieval must be true, false or {{\"k\": N, \"mode\": M}}, not {other}"
+            ))),
+        }
+    }
+}
+
+/// Grounds `messages` in the index, given the tokens the conversation already takes and the
+/// room its reply needs; the sources put in (none when the server has no index, the request
+/// turned retrieval off, nothing was found or nothing fits).
+pub async fn ground_conversation(
+    state: &AppState,
+    messages: &mut Vec<(String, String)>,
+    field: Option<&Value>,
+    prompt_tokens: usize,
+    reply_room: usize,
+) -> Result<Vec<Source>, ApiError> {
+    let retrieval = Retrieval::parse(field)?;
+    let Some(served) = state.inner.index.clone() else {
+        return Ok(Vec::new());
+    };
+    let (k, mode) = match retrieval {
+        Retrieval::Off => return Ok(Vec::new()),
+        Retrieval::On { k, mode } => (k.unwrap_or(served.k), mode.unwrap_or(served.mode)),
+    };
+    let Some((_, question)) = messages.iter().rev().find(|(role, _)| role == "user") else {
+        return Ok(Vec::new());
+    };
+    let context = state.inner.config.context_length;
+    let budget = context.saturating_sub(prompt_tokens + reply_room + MARGIN);
+    if budget == 0 || k == 0 {
+        return Ok(Vec::new());
+    }
+    let question = question.clone();
+    let task_state = state.clone();
+    let grounding = tokio::task::spawn_blocking(move || {
+        let hits = served
+            .index
+            .search(&question, served.embedder.as_ref(), k, mode)?;
+        let tokenizer = &task_state.inner.tokenizer;
+        let count = |text: &str| {
+            tokenizer
+                .encode(text)
+                .map_or(usize::MAX / 4, |ids| ids.len())
+        };
+        Ok::<_, claude_retrieval::DocumentIndexError>(ground(&hits, budget, &count))
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?
+    .map_err(|e| ApiError::internal(format!("retrieval failed: {e}")))?;
+    if grounding.sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    match messages.first_mut() {
+        // One system message: many templates accept no second one.
+        Some((role, content)) if role == "system" => {
+            content.push_str("\n\n");
+            content.push_str(&grounding.message);
+        }
+        _ => messages.insert(0, ("system".to_string(), grounding.message)),
+    }
+    Ok(grounding.sources)
+}

@@ -1,0 +1,64 @@
+//! What an index needs of an embedder: vectors for texts, token counts for chunking, and an
+//! identity recorded in the index so that its vectors are never mixed with another model's.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::embedder::Embedding;
+
+/// Which model made a set of vectors.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EmbedderIdentity {
+    /// The model's name (its directory or file name).
+    pub name: String,
+    /// Width of its vectors.
+    pub dimension: usize,
+    /// SHA-256 of its weights file (hex, first 16 digits): tells models of the same name and
+    /// shape apart.
+    pub fingerprint: String,
+}
+
+impl std::fmt::Display for EmbedderIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} dimensions, weights {})",
+            self.name, self.dimension, self.fingerprint
+        )
+    }
+}
+
+/// A model that turns texts into unit vectors.
+pub trait TextEmbedder: Send + Sync {
+    /// Who it is.
+    fn identity(&self) -> &EmbedderIdentity;
+    /// The embedding of every text, in order.
+    fn embed_texts(&self, texts: &[&str]) -> Vec<Embedding>;
+    /// Tokens the model counts in `text`, without special tokens (chunks are sized by it).
+    fn count_tokens(&self, text: &str) -> usize;
+    /// The most tokens of a text the model sees, if it is limited.
+    fn max_tokens(&self) -> Option<usize>;
+    /// Where the model was loaded from, if from a file or directory (an index records it, so
+    /// that later commands find the same model).
+    fn location(&self) -> Option<&Path> {
+        None
+    }
+}
+
+/// The fingerprint of a weights file: the first 16 hex digits of its SHA-256.
+pub(crate) fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    let digest = hasher.finalize();
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
