@@ -7,8 +7,19 @@
 //! ```text
 //! cargo run --release --example rag -- docs/ \
 //!     ../shared/data/models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf \
-//!     "How do I run the tests?"
+//!     "How do I reset the Zorblax router?"
 //! ```
+//!
+//! With `docs/` holding a `router.md` that says how, and unrelated files, it prints
+//!
+//! ```text
+//! To reset the Zorblax router, hold the red button on its back for twelve seconds until the light blinks green.
+//! [1] docs/router.md (bytes 0..126, score 0.0328)
+//! [2] docs/garden.txt (bytes 0..68, score 0.0323)
+//! ```
+//!
+//! (A 135M-parameter model is easily led astray by long, loosely related passages; larger chat
+//! models use the sources far better.)
 //!
 //! The sentence model is all-MiniLM-L6-v2 from the shared data folder (or the directory in
 //! `CLAUDE_RUST_EMBEDDER`). The same steps run behind `claude-rust index build --docs DIR --out

@@ -3,6 +3,7 @@
 //! serving, document indexes and retrieval-augmented chat.
 
 mod cli;
+mod hub;
 mod index;
 #[cfg(feature = "mpi")]
 mod mpi;

@@ -48,12 +48,16 @@ impl Drop for Server {
 
 /// Starts `claude-rust serve` on `checkpoint` (any model file) on a free port.
 pub fn serve(checkpoint: &Path, extra: &[&str]) -> Server {
+    let model = ["--checkpoint", checkpoint.to_str().unwrap()];
+    serve_with(&[&model[..], &["--context-overflow", "sliding"], extra].concat())
+}
+
+/// Starts `claude-rust serve ARGS` on a free port.
+pub fn serve_with(args: &[&str]) -> Server {
     let mut child = bin()
         .arg("serve")
-        .arg("--checkpoint")
-        .arg(checkpoint)
-        .args(["--port", "0", "--context-overflow", "sliding"])
-        .args(extra)
+        .args(["--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -274,4 +278,34 @@ print("embeddings:", len(a), round(sum(x * y for x, y in zip(a, b)), 4), pair.us
     let streamed = stdout.lines().find(|l| l.starts_with("streamed:")).unwrap();
     assert!(reply.contains("Paris"), "{stdout}");
     assert!(streamed.contains("Paris"), "{stdout}");
+}
+
+/// `serve --embedder DIR` without a language model: embeddings in OpenAI's format, the model
+/// list naming only the embedder, and generation requests refused by name.
+#[test]
+fn serve_answers_embeddings_alone() {
+    let minilm = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let server = serve_with(&["--embedder", minilm.to_str().unwrap()]);
+    let body = r#"{"model": "all-minilm-l6-v2", "input": ["A man is eating food."]}"#;
+    let (status, reply) = http(&server.address, "POST", "/v1/embeddings", &[], body);
+    assert_eq!(status, 200, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["data"][0]["embedding"].as_array().unwrap().len(), 384);
+    let (_, models) = http(&server.address, "GET", "/v1/models", &[], "");
+    let models: serde_json::Value = serde_json::from_str(&models).unwrap();
+    let ids: Vec<&str> = (models["data"].as_array().unwrap().iter())
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["all-minilm-l6-v2"]);
+    let chat = r#"{"model": "all-minilm-l6-v2", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let (status, reply) = http(&server.address, "POST", "/v1/chat/completions", &[], chat);
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("serves embeddings only"), "{reply}");
+    let (status, health) = http(&server.address, "GET", "/health", &[], "");
+    assert_eq!(status, 200, "{health}");
+
+    let output = bin().args(["serve", "--port", "0"]).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("--model is required"), "{err}");
 }

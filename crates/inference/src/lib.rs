@@ -12,12 +12,14 @@
 //!   back incomplete UTF-8 and possible stop-sequence prefixes).
 //! - [`Generator::perplexity`] / [`perplexity_of_ids`]: perplexity as llama.cpp's
 //!   `llama-perplexity` computes it.
+//! - [`hub`]: models by name (`hf:OWNER/REPO[:quant]`) from the Hugging Face hub.
 //! - [`engine`]: the scheduler thread with its bounded queue.
 //! - [`server`]: the OpenAI-compatible axum server.
 
 pub mod engine;
 mod error;
 mod generate;
+pub mod hub;
 mod load;
 mod perplexity;
 mod sampler;

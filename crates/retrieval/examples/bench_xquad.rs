@@ -2,7 +2,9 @@
 //! file each, chunked as `index build` does), the 1,190 questions asked in every search mode; a
 //! question's gold document is its own paragraph. Prints recall@1, recall@5 and MRR@10 per mode
 //! (documents ranked by their best chunk), queries/s of each search (question vectors computed
-//! once, beforehand), HNSW recall@10 against the exact search, and embedding throughput.
+//! once, beforehand), HNSW recall@10 against the exact search, and embedding throughput; then
+//! the same HNSW-against-exact comparison on a collection large enough for it to matter (the
+//! first `SENTENCES` sentences of wikitext-2, default 10,000, searched with the questions).
 //! `benches/rag_xquad.sh` runs it beside sentence-transformers and rank_bm25 on the same data.
 //!
 //! `cargo run --release -p claude-retrieval --example bench_xquad -- XQUAD_JSON MODEL_DIR`
@@ -12,7 +14,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use claude_retrieval::{ChunkConfig, DocumentIndex, Hit, SearchMode, SentenceEmbedder};
+use claude_retrieval::{
+    ChunkConfig, DocumentIndex, FlatIndex, Hit, HnswIndex, SearchMode, SentenceEmbedder,
+    VectorIndex,
+};
 
 /// Chunks fetched per question, so that ten distinct documents are among them.
 const FETCH: usize = 30;
@@ -166,4 +171,58 @@ fn main() {
             _ => {}
         }
     }
+    // A collection large enough for HNSW to matter: sentences of wikitext-2, searched with the
+    // XQuAD questions.
+    let count = std::env::var("SENTENCES").map_or(10_000, |n| n.parse().expect("a count"));
+    let corpus = claude_tokenizer::shared_data_dir().join("eval/wikitext-2-raw-test.txt");
+    let text = std::fs::read_to_string(&corpus).expect("wikitext-2");
+    let sentences: Vec<&str> = text
+        .split(". ")
+        .map(str::trim)
+        .filter(|s| s.split_whitespace().count() >= 5 && !s.starts_with('='))
+        .take(count)
+        .collect();
+    let started = Instant::now();
+    let collection: Vec<Vec<f32>> = (embedder.embed(&sentences).into_iter())
+        .map(|e| e.vector)
+        .collect();
+    println!(
+        "embedded {} wikitext-2 sentences in {:.1} s",
+        collection.len(),
+        started.elapsed().as_secs_f64()
+    );
+    large_collection(&collection, &vectors);
+}
+
+/// HNSW against exact search over `vectors` for `asked`: build time, queries/s, recall@10.
+fn large_collection(vectors: &[Vec<f32>], asked: &[Vec<f32>]) {
+    let (n, d, queries) = (vectors.len(), vectors[0].len(), asked.len());
+    let mut flat = FlatIndex::new(d);
+    let mut hnsw = HnswIndex::new(d).expect("an HNSW index");
+    let started = Instant::now();
+    for (id, v) in vectors.iter().enumerate() {
+        hnsw.add(id as u64, v).expect("a vector");
+    }
+    let build = started.elapsed().as_secs_f64();
+    for (id, v) in vectors.iter().enumerate() {
+        flat.add(id as u64, v).expect("a vector");
+    }
+    let timed = |index: &dyn VectorIndex| -> (Vec<Vec<Hit>>, f64) {
+        let started = Instant::now();
+        let hits = asked.iter().map(|q| index.search(q, 10)).collect();
+        (hits, queries as f64 / started.elapsed().as_secs_f64())
+    };
+    let (exact, flat_rate) = timed(&flat);
+    let (approximate, hnsw_rate) = timed(&hnsw);
+    let found: usize = (approximate.iter().zip(&exact))
+        .map(|(a, e)| {
+            let truth: HashSet<u64> = e.iter().map(|h| h.id).collect();
+            a.iter().filter(|h| truth.contains(&h.id)).count()
+        })
+        .sum();
+    println!(
+        "{n} vectors of {d} dims: hnsw built in {build:.1} s; exact {flat_rate:.0} q/s, \
+         hnsw {hnsw_rate:.0} q/s, hnsw recall@10 {:.4}",
+        found as f64 / (10 * queries) as f64
+    );
 }

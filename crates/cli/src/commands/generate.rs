@@ -71,7 +71,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let mut stop = args.stop;
     let (prompt, echo) = match &args.chat {
         Some(message) => {
-            let template = model_chat_template(&args.model.path, generator.tokenizer())?
+            let template = model_chat_template(&args.model.path()?, generator.tokenizer())?
                 .unwrap_or(ChatTemplate::ChatMl);
             let text = template
                 .render(&[("user".to_string(), message.clone())])

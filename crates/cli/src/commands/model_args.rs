@@ -3,17 +3,22 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use claude_core::PackedArithmetic;
 use claude_inference::Generator;
+use claude_inference::hub::{HUB_PREFIX, fetch_model};
 use claude_tensors::parse_device;
 
 /// Which model to load, with which tokenizer, on which device, within which context.
 #[derive(Debug, clap::Args)]
 pub struct ModelArgs {
     /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family;
-    /// quantized weights stay packed) or a llama2.c checkpoint.
+    /// quantized weights stay packed), a llama2.c checkpoint, or hf:OWNER/REPO[:FILE or quant]
+    /// from the Hugging Face hub (downloaded into its cache; HF_ENDPOINT and HF_HOME honoured).
+    /// (`serve` may go without one to serve embeddings only.)
     #[arg(long = "model", visible_alias = "checkpoint")]
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
     /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
     /// `checkpoints/`).
     #[arg(long)]
@@ -29,6 +34,9 @@ pub struct ModelArgs {
     /// 8-bit activations.
     #[arg(long)]
     pub exact: bool,
+    /// The local path of a model on the hub, once fetched.
+    #[arg(skip)]
+    fetched: std::sync::OnceLock<PathBuf>,
 }
 
 impl ModelArgs {
@@ -40,10 +48,25 @@ impl ModelArgs {
         self.load()
     }
 
+    /// The model's local path, which most commands require: a name on the hub is fetched
+    /// first (or found in its cache).
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        let path = self.path.as_deref().context("--model is required")?;
+        let Some(name) = path.to_str().filter(|name| name.starts_with(HUB_PREFIX)) else {
+            return Ok(path.to_path_buf());
+        };
+        if let Some(fetched) = self.fetched.get() {
+            return Ok(fetched.clone());
+        }
+        let fetched = fetch_model(name)?;
+        let _ = self.fetched.set(fetched.clone());
+        Ok(fetched)
+    }
+
     /// The model and its tokenizer, ready to generate.
     pub fn load(&self) -> anyhow::Result<Generator> {
         let device = parse_device(&self.device)?;
-        let generator = Generator::load(&self.path, self.tokenizer.as_deref(), &device)?;
+        let generator = Generator::load(&self.path()?, self.tokenizer.as_deref(), &device)?;
         let arithmetic = if self.exact {
             PackedArithmetic::Exact
         } else {

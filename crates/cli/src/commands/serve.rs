@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -56,9 +56,9 @@ pub struct ServeArgs {
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
-    /// Also serve POST /v1/embeddings with this embedder (a sentence-transformers model
+    /// Also serve POST /v1/embeddings with this embedder (alone, without --model) (a sentence-transformers model
     /// directory such as all-minilm-l6-v2, or one of our models), named by its directory or file.
-    #[arg(long)]
+    #[arg(long, visible_alias = "embedder")]
     pub embedding_model: Option<PathBuf>,
     /// Ground chat answers in this index (built with `claude-rust index build`) and return
     /// their sources; its embedder (or --embedding-model) also serves /v1/embeddings.
@@ -72,32 +72,9 @@ pub struct ServeArgs {
     pub rag_mode: SearchMode,
 }
 
-/// Loads the model, starts the engine and serves until Ctrl-C.
+/// Loads the model (and the embedder and index, when given), starts the engine and serves
+/// until Ctrl-C; with an embedder and no model, serves embeddings only.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let generator = args.model.load()?.with_overflow(args.context_overflow);
-    let model_name = args
-        .model_name
-        .unwrap_or_else(|| default_model_name(&args.model.path));
-    let mut config = ServerConfig::new(model_name, generator.context_length());
-    config.api_key = args.api_key.filter(|key| !key.is_empty());
-    config.max_tokens_cap = args.max_tokens.max(1);
-    config.body_limit = args.body_limit;
-    config.chat_template = match args.chat_template {
-        Some(template) => template,
-        None => model_chat_template(&args.model.path, generator.tokenizer())?
-            .unwrap_or(ChatTemplate::Plain),
-    };
-    config.overflow = args.context_overflow;
-    let tokenizer = generator.tokenizer().clone();
-    let (engine, _thread) = spawn_engine(
-        generator,
-        EngineConfig {
-            max_batch: args.max_batch.max(1),
-            queue_capacity: args.queue.max(1),
-            request_timeout: Duration::from_secs(args.timeout_secs.max(1)),
-        },
-    );
-    let mut state = AppState::new(config.clone(), tokenizer, engine);
     let index = match &args.index {
         Some(dir) => Some(
             DocumentIndex::open(dir)
@@ -113,8 +90,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.index.is_some() && embedder_path.is_none() {
         anyhow::bail!("the index does not say where its embedder is; pass --embedding-model");
     }
-    if let Some(path) = &embedder_path {
-        let embedder = load_embedder(path, &args.model.device)?;
+    let embedder = match &embedder_path {
+        Some(path) => Some(load_embedder(path, &args.model.device)?),
+        None => None,
+    };
+    let (mut state, config) = match (&args.model.path, &embedder) {
+        (Some(_), _) => generation_state(&args, &args.model.path()?)?,
+        (None, Some(embedder)) if index.is_none() => {
+            let mut config = ServerConfig::new(embedder.identity().name.clone(), 0);
+            config.api_key = args.api_key.clone().filter(|key| !key.is_empty());
+            config.body_limit = args.body_limit;
+            (AppState::embeddings_only(config.clone()), config)
+        }
+        (None, _) => anyhow::bail!(
+            "--model is required (a chat model; to serve embeddings only, give just \
+             --embedding-model)"
+        ),
+    };
+    if let Some(embedder) = embedder {
         if let Some(index) = index {
             index.check_embedder(embedder.identity())?;
             state = state.with_index(ServedIndex {
@@ -149,9 +142,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Loads the model at `model`, starts its engine: the state of a server in front of it.
+fn generation_state(args: &ServeArgs, model: &Path) -> anyhow::Result<(AppState, ServerConfig)> {
+    let generator = args.model.load()?.with_overflow(args.context_overflow);
+    let model_name = (args.model_name.clone()).unwrap_or_else(|| default_model_name(model));
+    let mut config = ServerConfig::new(model_name, generator.context_length());
+    config.api_key = args.api_key.clone().filter(|key| !key.is_empty());
+    config.max_tokens_cap = args.max_tokens.max(1);
+    config.body_limit = args.body_limit;
+    config.chat_template = match args.chat_template.clone() {
+        Some(template) => template,
+        None => model_chat_template(model, generator.tokenizer())?.unwrap_or(ChatTemplate::Plain),
+    };
+    config.overflow = args.context_overflow;
+    let tokenizer = generator.tokenizer().clone();
+    let (engine, _thread) = spawn_engine(
+        generator,
+        EngineConfig {
+            max_batch: args.max_batch.max(1),
+            queue_capacity: args.queue.max(1),
+            request_timeout: Duration::from_secs(args.timeout_secs.max(1)),
+        },
+    );
+    Ok((AppState::new(config.clone(), tokenizer, engine), config))
+}
+
 /// `out` for a checkpoint at `out/checkpoints/step-N`, else the file's name without its extension
 /// (`SmolLM2-135M-Instruct.Q4_1` for `SmolLM2-135M-Instruct.Q4_1.gguf`) or the directory's.
-fn default_model_name(checkpoint: &std::path::Path) -> String {
+fn default_model_name(checkpoint: &Path) -> String {
     let components: Vec<String> = checkpoint
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

@@ -102,12 +102,18 @@ pub struct AppState {
 
 struct Shared {
     config: ServerConfig,
-    tokenizer: Tokenizer,
-    engine: EngineHandle,
+    /// The language model's side; `None` on a server of embeddings only.
+    generation: Option<Generation>,
     metrics: HttpMetrics,
     started: Duration,
     embedder: Option<ServedEmbedder>,
     index: Option<Arc<ServedIndex>>,
+}
+
+/// What generating needs: the model's tokenizer and the engine running it.
+struct Generation {
+    tokenizer: Tokenizer,
+    engine: EngineHandle,
 }
 
 /// The embedding model of `/v1/embeddings`, with the name clients pass as `model`.
@@ -120,11 +126,21 @@ struct ServedEmbedder {
 impl AppState {
     /// State for a server in front of `engine`, tokenizing with `tokenizer`.
     pub fn new(config: ServerConfig, tokenizer: Tokenizer, engine: EngineHandle) -> Self {
+        Self::with_generation(config, Some(Generation { tokenizer, engine }))
+    }
+
+    /// State for a server of embeddings only (give it its model with
+    /// [`with_embedder`](Self::with_embedder)); `config.model_name` is not served, and the
+    /// generation endpoints answer that there is no language model.
+    pub fn embeddings_only(config: ServerConfig) -> Self {
+        Self::with_generation(config, None)
+    }
+
+    fn with_generation(config: ServerConfig, generation: Option<Generation>) -> Self {
         AppState {
             inner: Arc::new(Shared {
                 config,
-                tokenizer,
-                engine,
+                generation,
                 metrics: HttpMetrics::default(),
                 started: unix_time(),
                 embedder: None,
@@ -149,6 +165,16 @@ impl AppState {
             embedder,
         });
         self
+    }
+
+    /// The tokenizer and engine, or the error a generation request gets without them.
+    fn generation(&self) -> Result<&Generation, ApiError> {
+        self.inner.generation.as_ref().ok_or_else(|| {
+            ApiError::invalid(
+                Some("model".to_string()),
+                "this server serves embeddings only (start it with --model to generate)",
+            )
+        })
     }
 
     /// Grounds chat answers in `index` (see [`rag`]).

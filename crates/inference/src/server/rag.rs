@@ -116,20 +116,19 @@ pub async fn ground_conversation(
     let question = question.clone();
     let task_state = state.clone();
     let grounding = tokio::task::spawn_blocking(move || {
-        let hits = served
-            .index
-            .search(&question, served.embedder.as_ref(), k, mode)?;
-        let tokenizer = &task_state.inner.tokenizer;
+        let hits = (served.index)
+            .search(&question, served.embedder.as_ref(), k, mode)
+            .map_err(|e| ApiError::internal(format!("retrieval failed: {e}")))?;
+        let tokenizer = &task_state.generation()?.tokenizer;
         let count = |text: &str| {
             tokenizer
                 .encode(text)
                 .map_or(usize::MAX / 4, |ids| ids.len())
         };
-        Ok::<_, claude_retrieval::DocumentIndexError>(ground(&hits, budget, &count))
+        Ok::<_, ApiError>(ground(&hits, budget, &count))
     })
     .await
-    .map_err(|_| ApiError::unavailable())?
-    .map_err(|e| ApiError::internal(format!("retrieval failed: {e}")))?;
+    .map_err(|_| ApiError::unavailable())??;
     if grounding.sources.is_empty() {
         return Ok(Vec::new());
     }

@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::rag::ground_conversation;
 use super::stream::sse_response;
 use super::{AppState, unix_time};
-use crate::engine::{EngineEvent, SubmitError, panic_text};
+use crate::engine::{EngineEvent, EngineStats, SubmitError, panic_text};
 use crate::error::GenerateError;
 use crate::generate::{OverflowPolicy, SequenceRequest};
 use crate::sampler::SamplingParams;
@@ -41,7 +41,10 @@ pub async fn chat_page() -> Html<&'static str> {
 
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let stats = state.inner.engine.stats();
+    let Some(generation) = &state.inner.generation else {
+        return Json(json!({"status": "ok", "model": null, "queued": 0, "active": 0}));
+    };
+    let stats = generation.engine.stats();
     Json(json!({
         "status": "ok",
         "model": state.inner.config.model_name,
@@ -52,20 +55,25 @@ pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.inner.metrics.render(state.inner.engine.stats());
+    let idle = EngineStats::default();
+    let stats = (state.inner.generation.as_ref()).map_or(&idle, |g| g.engine.stats());
+    let text = state.inner.metrics.render(stats);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
     let created = state.inner.started.as_secs();
-    let mut data = vec![json!({
-        "id": state.inner.config.model_name,
-        "object": "model",
-        "created": created,
-        "owned_by": "claude-rust",
-        "context_length": state.inner.config.context_length,
-    })];
+    let mut data = Vec::new();
+    if state.inner.generation.is_some() {
+        data.push(json!({
+            "id": state.inner.config.model_name,
+            "object": "model",
+            "created": created,
+            "owned_by": "claude-rust",
+            "context_length": state.inner.config.context_length,
+        }));
+    }
     if let Some(served) = &state.inner.embedder {
         data.push(json!({
             "id": served.name,
@@ -301,10 +309,14 @@ async fn generate(
         sampling,
         stop,
     };
-    let mut events = state.inner.engine.submit(request).map_err(|e| match e {
-        SubmitError::QueueFull => ApiError::busy(),
-        SubmitError::Stopped => ApiError::unavailable(),
-    })?;
+    let mut events = state
+        .generation()?
+        .engine
+        .submit(request)
+        .map_err(|e| match e {
+            SubmitError::QueueFull => ApiError::busy(),
+            SubmitError::Stopped => ApiError::unavailable(),
+        })?;
     let meta = response_meta(&state, endpoint, extensions);
     // Wait for the first event: a refusal still gets its own status before any stream starts.
     let first = first_token(&mut events).await?;
@@ -470,6 +482,7 @@ pub(super) fn parse_body<T: DeserializeOwned>(
 }
 
 fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
+    state.generation()?;
     let served = &state.inner.config.model_name;
     if model == served {
         Ok(())
@@ -485,7 +498,7 @@ fn encode(
     text: &str,
     special: Option<AllowedSpecial<'_>>,
 ) -> Result<Vec<u32>, ApiError> {
-    let tokenizer = &state.inner.tokenizer;
+    let tokenizer = &state.generation()?.tokenizer;
     let result = match special {
         Some(special) => tokenizer.encode_with_special(text, special),
         None => tokenizer.encode(text),

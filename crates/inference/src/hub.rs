@@ -1,0 +1,154 @@
+//! Models by name from the Hugging Face hub, as llama.cpp's `-hf` and candle take them:
+//! `hf:OWNER/REPO` (the repository's one GGUF file, or its `Q4_K_M` one as llama.cpp picks),
+//! `hf:OWNER/REPO:Q8_0` (the GGUF file of that quantization) or `hf:OWNER/REPO:FILE`. Files go
+//! into the standard hub cache (`HF_HOME`, default `~/.cache/huggingface`) from `HF_ENDPOINT`
+//! (default `https://huggingface.co`) through `hf-hub`, the hub's own Rust client: a progress
+//! bar, an interrupted download resumed from where it stopped (in the same run, and by the next
+//! run from the partial file it left), and a cached file used without asking the hub again.
+
+use std::path::PathBuf;
+
+use hf_hub::api::sync::{Api, ApiBuilder};
+
+/// The prefix of a model given by name.
+pub const HUB_PREFIX: &str = "hf:";
+
+/// Times a broken download is resumed within one run.
+const RETRIES: usize = 5;
+
+/// The quantization chosen when a repository holds several GGUF files (llama.cpp's default).
+const DEFAULT_QUANT: &str = "Q4_K_M";
+
+/// Why a model could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The name is not `hf:OWNER/REPO[:FILE or quant]`.
+    #[error("{0:?} is not hf:OWNER/REPO[:FILE or quant]")]
+    BadName(String),
+    /// The hub refused or the transfer failed.
+    #[error("{repo}: {message}")]
+    Hub {
+        /// The repository.
+        repo: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// No file, or more than one, matches what was asked for.
+    #[error("{repo}: {message}")]
+    NoMatch {
+        /// The repository.
+        repo: String,
+        /// What was asked and what the repository holds.
+        message: String,
+    },
+}
+
+/// A model name split: the repository and what to take from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HubModel {
+    repo: String,
+    /// A file name (it has a `.`), a quantization tag, or nothing.
+    pick: Option<String>,
+}
+
+impl HubModel {
+    fn parse(name: &str) -> Result<Self, HubError> {
+        let bad = || HubError::BadName(name.to_string());
+        let rest = name.strip_prefix(HUB_PREFIX).ok_or_else(bad)?;
+        let (repo, pick) = match rest.split_once(':') {
+            Some((repo, pick)) if !pick.is_empty() => (repo, Some(pick.to_string())),
+            Some(_) => return Err(bad()),
+            None => (rest, None),
+        };
+        let parts: Vec<&str> = repo.split('/').collect();
+        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        Ok(HubModel {
+            repo: repo.to_string(),
+            pick,
+        })
+    }
+
+    fn hub_error(&self, error: impl std::fmt::Display) -> HubError {
+        HubError::Hub {
+            repo: self.repo.clone(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The file to fetch: named, or chosen among the repository's GGUF files.
+    fn file(&self, api: &Api) -> Result<String, HubError> {
+        if let Some(file) = self.pick.as_ref().filter(|p| p.contains('.')) {
+            return Ok(file.clone());
+        }
+        let info = api
+            .model(self.repo.clone())
+            .info()
+            .map_err(|e| self.hub_error(e))?;
+        let ggufs: Vec<&str> = (info.siblings.iter())
+            .map(|s| s.rfilename.as_str())
+            .filter(|f| f.to_ascii_lowercase().ends_with(".gguf"))
+            .collect();
+        let wanted = self
+            .pick
+            .as_deref()
+            .unwrap_or(DEFAULT_QUANT)
+            .to_ascii_uppercase();
+        let matching: Vec<&str> = (ggufs.iter().copied())
+            .filter(|f| f.to_ascii_uppercase().contains(&wanted))
+            .collect();
+        match (&matching[..], &ggufs[..], &self.pick) {
+            ([one], _, _) => Ok(one.to_string()),
+            ([], [only], None) => Ok(only.to_string()),
+            _ => Err(HubError::NoMatch {
+                repo: self.repo.clone(),
+                message: format!(
+                    "{} GGUF files match {wanted:?} (the repository's GGUF files: {}); name \
+                     one as hf:{}:FILE",
+                    matching.len(),
+                    if ggufs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        ggufs.join(", ")
+                    },
+                    self.repo
+                ),
+            }),
+        }
+    }
+}
+
+/// The local path of the model `name` (`hf:OWNER/REPO[:FILE or quant]`), downloaded into the
+/// hub cache unless it is there already.
+pub fn fetch_model(name: &str) -> Result<PathBuf, HubError> {
+    let model = HubModel::parse(name)?;
+    let api = ApiBuilder::from_env()
+        .with_progress(true)
+        .with_retries(RETRIES)
+        .build()
+        .map_err(|e| model.hub_error(e))?;
+    let file = model.file(&api)?;
+    api.model(model.repo.clone())
+        .get(&file)
+        .map_err(|e| model.hub_error(format!("{file}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parsed_or_refused() {
+        let model = HubModel::parse("hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0").unwrap();
+        assert_eq!(model.repo, "bartowski/SmolLM2-135M-Instruct-GGUF");
+        assert_eq!(model.pick.as_deref(), Some("Q8_0"));
+        assert_eq!(HubModel::parse("hf:a/b").unwrap().pick, None);
+        for bad in ["hf:", "hf:a", "hf:a/b/c", "hf:/b", "hf:a/b:", "a/b"] {
+            assert!(
+                matches!(HubModel::parse(bad), Err(HubError::BadName(_))),
+                "{bad}"
+            );
+        }
+    }
+}
