@@ -11,22 +11,11 @@ use claude_tokenizer::WordPieceTokenizer;
 use crate::bert::{Bert, BertConfig};
 use crate::error::EmbedderError;
 use crate::pooling::{embed_in_batches, masked_mean, padded};
-use crate::text_embedder::{EmbedderIdentity, TextEmbedder, fingerprint};
+use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint};
 use crate::weights::Weights;
 
 /// Texts embedded in one forward pass (sorted by length, so padding stays small).
 const BATCH: usize = 32;
-
-/// One text's embedding.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Embedding {
-    /// The unit-length vector.
-    pub vector: Vec<f32>,
-    /// Tokens the model saw (special tokens included).
-    pub tokens: usize,
-    /// Tokens cut from the end of the text by the length limit (0: none).
-    pub dropped: usize,
-}
 
 /// A sentence embedding model: a BERT encoder, its WordPiece tokenizer, mean pooling.
 pub struct SentenceEmbedder {

@@ -45,10 +45,10 @@ pub use document_index::{
     AddReport, DocumentIndex, DocumentIndexError, Manifest, Progress, SearchHit, SearchMode,
     StoredChunk,
 };
-pub use embedder::{Embedding, SentenceEmbedder};
+pub use embedder::SentenceEmbedder;
 pub use error::EmbedderError;
 pub use fusion::{RRF_K, reciprocal_rank_fusion};
 pub use hnsw::HnswIndex;
 pub use model_embedder::ModelEmbedder;
 pub use rag::{Grounding, Source, ground};
-pub use text_embedder::{EmbedderIdentity, TextEmbedder};
+pub use text_embedder::{EmbedderIdentity, Embedding, TextEmbedder};

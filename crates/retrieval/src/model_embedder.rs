@@ -10,10 +10,9 @@ use claude_core::{Gpt, model_file};
 use claude_tokenizer::Tokenizer;
 use claude_tokenizer::wordpiece::Encoding;
 
-use crate::embedder::Embedding;
 use crate::error::EmbedderError;
 use crate::pooling::{embed_in_batches, masked_mean, padded};
-use crate::text_embedder::{EmbedderIdentity, TextEmbedder, fingerprint};
+use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint};
 
 /// Texts embedded in one forward pass.
 const BATCH: usize = 16;

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use claude_tokenizer::wordpiece::Encoding;
 
-use crate::embedder::Embedding;
+use crate::text_embedder::Embedding;
 
 /// The embeddings of `encodings`, in order: `pool` gives the unit vectors of a batch of at most
 /// `batch` id rows.

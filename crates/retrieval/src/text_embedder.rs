@@ -6,7 +6,16 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::embedder::Embedding;
+/// One text's embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The unit-length vector.
+    pub vector: Vec<f32>,
+    /// Tokens the model saw (special tokens included).
+    pub tokens: usize,
+    /// Tokens cut from the end of the text by the length limit (0: none).
+    pub dropped: usize,
+}
 
 /// Which model made a set of vectors.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
