@@ -4,11 +4,14 @@
 //! into the standard hub cache (`HF_HOME`, default `~/.cache/huggingface`) from `HF_ENDPOINT`
 //! (default `https://huggingface.co`) through `hf-hub`, the hub's own Rust client: a progress
 //! bar, an interrupted download resumed from where it stopped (in the same run, and by the next
-//! run from the partial file it left), and a cached file used without asking the hub again.
+//! run from the partial file it left), and a cached file used without asking the hub again
+//! (a quantization tag is matched against the cached files first, so a model fetched once runs
+//! offline; name the file to check the hub for it).
 
 use std::path::PathBuf;
 
 use hf_hub::api::sync::{Api, ApiBuilder};
+use hf_hub::{Cache, Repo};
 
 /// The prefix of a model given by name.
 pub const HUB_PREFIX: &str = "hf:";
@@ -77,17 +80,45 @@ impl HubModel {
         }
     }
 
-    /// The file to fetch: named, or chosen among the repository's GGUF files.
+    /// The file to fetch: named, or chosen among the GGUF files of the repository already in
+    /// the cache (no request at all, so a model fetched once runs offline), else among those
+    /// the hub lists.
     fn file(&self, api: &Api) -> Result<String, HubError> {
         if let Some(file) = self.pick.as_ref().filter(|p| p.contains('.')) {
             return Ok(file.clone());
+        }
+        if let Ok(file) = self.choose(&self.cached_files()) {
+            return Ok(file);
         }
         let info = api
             .model(self.repo.clone())
             .info()
             .map_err(|e| self.hub_error(e))?;
-        let ggufs: Vec<&str> = (info.siblings.iter())
-            .map(|s| s.rfilename.as_str())
+        let listed: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
+        self.choose(&listed)
+    }
+
+    /// The files of the repository's cached snapshot (of `main`).
+    fn cached_files(&self) -> Vec<String> {
+        let dir = Cache::from_env()
+            .path()
+            .join(Repo::model(self.repo.clone()).folder_name());
+        let Ok(commit) = std::fs::read_to_string(dir.join("refs/main")) else {
+            return Vec::new();
+        };
+        let snapshot = dir.join("snapshots").join(commit.trim());
+        let Ok(entries) = std::fs::read_dir(snapshot) else {
+            return Vec::new();
+        };
+        (entries.flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The GGUF file among `files` that the pick (a quantization tag, or none) names.
+    fn choose(&self, files: &[String]) -> Result<String, HubError> {
+        let ggufs: Vec<&str> = (files.iter())
+            .map(String::as_str)
             .filter(|f| f.to_ascii_lowercase().ends_with(".gguf"))
             .collect();
         let wanted = self
