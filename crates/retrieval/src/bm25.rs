@@ -173,6 +173,7 @@ impl Bm25Index {
                 Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
             ));
         }
+        let k = k.min(self.len());
         if terms.is_empty() || k == 0 {
             return Ok(Vec::new());
         }

@@ -133,7 +133,9 @@ impl VectorIndex for FlatIndex {
 
     fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
         assert_eq!(query.len(), self.dimension, "query width");
-        if k == 0 || self.ids.is_empty() {
+        // Never more room than there are vectors, whatever `k` asks.
+        let k = k.min(self.ids.len());
+        if k == 0 {
             return Vec::new();
         }
         let d = self.dimension.max(1);

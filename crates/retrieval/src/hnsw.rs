@@ -126,7 +126,8 @@ impl VectorIndex for HnswIndex {
 
     fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
         assert_eq!(query.len(), self.dimension(), "query width");
-        if k == 0 || self.is_empty() {
+        let k = k.min(self.len());
+        if k == 0 {
             return Vec::new();
         }
         let found = self

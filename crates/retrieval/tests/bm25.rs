@@ -111,6 +111,7 @@ fn queries_without_words_or_with_query_syntax_never_fail() {
     let hits = index.search("title:\"fox AND -dog) OR (", 5).unwrap();
     assert!(!hits.is_empty());
     assert!(index.search("fox", 0).unwrap().is_empty());
+    assert_eq!(index.search("fox", usize::MAX).unwrap().len(), 2);
 }
 
 #[test]

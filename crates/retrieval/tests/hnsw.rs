@@ -117,6 +117,11 @@ fn bad_input_is_an_error() {
         })
     );
     assert!(hnsw.search(&[1.0, 0.0, 0.0, 0.0], 0).is_empty());
+    // A huge k asks for no more room than there are vectors.
+    assert_eq!(hnsw.search(&[1.0, 0.0, 0.0, 0.0], usize::MAX).len(), 1);
+    let mut flat = claude_retrieval::FlatIndex::new(4);
+    flat.add(1, &[1.0, 0.0, 0.0, 0.0]).unwrap();
+    assert_eq!(flat.search(&[1.0, 0.0, 0.0, 0.0], usize::MAX).len(), 1);
     assert!(
         HnswIndex::new(4)
             .unwrap()

@@ -1,6 +1,6 @@
 //! Retrieval-augmented chat: with an index (`serve --index`), each chat request's latest user
 //! message is searched for, the chunks found that fit the context are put in a system message
-//! (after the conversation's own system message, if any) that asks the model to cite them by
+//! (appended to the conversation's own system message, if any) that asks the model to cite them by
 //! number, and the numbered sources are returned with the answer: as a top-level `"sources"`
 //! list in a response, and in the first chunk (the one with the assistant role) of a stream.
 //!
@@ -20,6 +20,9 @@ use super::error::ApiError;
 /// Tokens kept free beyond the reply's room: the template's markers around the message, and
 /// the difference between counting entries alone and in one text.
 const MARGIN: usize = 16;
+
+/// The most chunks a request may ask to search for.
+const MAX_K: usize = 64;
 
 /// The index a server searches, with its embedder and defaults.
 pub struct ServedIndex {
@@ -59,10 +62,13 @@ impl Retrieval {
                 for (key, value) in settings {
                     match key.as_str() {
                         "k" => {
-                            let n = value.as_u64().ok_or_else(|| {
-                                invalid(format!("retrieval.k must be a count, not {value}"))
+                            let n = value.as_u64().filter(|&n| n <= MAX_K as u64);
+                            let n = n.ok_or_else(|| {
+                                invalid(format!(
+                                    "retrieval.k must be a count up to {MAX_K}, not {value}"
+                                ))
                             })?;
-                            k = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                            k = Some(n as usize);
                         }
                         "mode" => {
                             let name = value.as_str().unwrap_or_default();
