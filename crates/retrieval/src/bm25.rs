@@ -184,14 +184,14 @@ impl Bm25Index {
                 &TopDocs::with_limit(k).order_by_score(),
             )
             .map_err(backend)?;
+        // Each segment's id column, opened once per search.
+        let ids = (searcher.segment_readers().iter())
+            .map(|segment| segment.fast_fields().u64(ID))
+            .collect::<tantivy::Result<Vec<_>>>()
+            .map_err(backend)?;
         let mut hits = Vec::with_capacity(found.len());
         for (score, address) in found {
-            let ids = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64(ID)
-                .map_err(backend)?;
-            let id = ids
+            let id = ids[address.segment_ord as usize]
                 .first(address.doc_id)
                 .ok_or_else(|| backend("a chunk without an id"))?;
             hits.push(Hit { id, score });

@@ -11,7 +11,7 @@ use claude_tokenizer::WordPieceTokenizer;
 use crate::bert::{Bert, BertConfig};
 use crate::error::EmbedderError;
 use crate::pooling::{embed_in_batches, masked_mean, padded};
-use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint};
+use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint, located};
 use crate::weights::Weights;
 
 /// Texts embedded in one forward pass (sorted by length, so padding stays small).
@@ -52,8 +52,9 @@ impl SentenceEmbedder {
         tokenizer.set_max_len(Some(limit))?;
         let weights_path = dir.join("model.safetensors");
         let weights = Weights::open(&weights_path)?;
+        let (location, name) = located(dir);
         let identity = EmbedderIdentity {
-            name: model_name(dir),
+            name,
             dimension: config.hidden_size,
             fingerprint: fingerprint(&weights_path)
                 .map_err(|e| EmbedderError::io(&weights_path, e))?,
@@ -64,7 +65,7 @@ impl SentenceEmbedder {
             tokenizer,
             device: device.clone(),
             identity,
-            dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+            dir: location,
         })
     }
 
@@ -113,15 +114,6 @@ impl TextEmbedder for SentenceEmbedder {
     fn location(&self) -> Option<&Path> {
         Some(&self.dir)
     }
-}
-
-/// A model directory's name (`all-minilm-l6-v2`), its full path when it has none.
-fn model_name(dir: &Path) -> String {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    dir.file_name().map_or_else(
-        || dir.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 /// Refuses pooling other than the mean over tokens (when the model says how it pools).

@@ -61,12 +61,33 @@ impl HnswIndex {
 
     /// Reads a graph saved by [`save`](Self::save), which must hold `dimension`-wide vectors.
     pub fn load(path: &Path, dimension: usize) -> Result<Self, IndexError> {
+        let bytes =
+            std::fs::read(path).map_err(|e| backend(&format!("file {}", path.display()), e))?;
+        Self::from_bytes(&bytes, dimension)
+    }
+
+    /// Writes the graph and its vectors to `path` (atomically).
+    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
+        claude_tokenizer::atomic::write_atomic(path, &self.to_bytes()?)
+            .map_err(|e| backend("save", e))
+    }
+
+    /// The graph and its vectors as one file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
+        let mut bytes = vec![0u8; self.graph.serialized_length()];
+        self.graph
+            .save_to_buffer(&mut bytes)
+            .map_err(|e| backend("serialization", e))?;
+        Ok(bytes)
+    }
+
+    /// A graph from [`to_bytes`](Self::to_bytes), which must hold `dimension`-wide vectors.
+    pub fn from_bytes(bytes: &[u8], dimension: usize) -> Result<Self, IndexError> {
         let index = Self::new(dimension)?;
-        let name = path.to_string_lossy();
         index
             .graph
-            .load(&name)
-            .map_err(|e| backend(&format!("file {name}"), e))?;
+            .load_from_buffer(bytes)
+            .map_err(|e| backend("file", e))?;
         if index.graph.dimensions() != dimension {
             return Err(IndexError::Dimension {
                 expected: dimension,
@@ -74,14 +95,6 @@ impl HnswIndex {
             });
         }
         Ok(index)
-    }
-
-    /// Writes the graph and its vectors to `path`.
-    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let name = path.to_string_lossy();
-        self.graph
-            .save(&name)
-            .map_err(|e| backend(&format!("file {name}"), e))
     }
 
     /// Makes room for `additional` more vectors (growing by doubling).

@@ -12,7 +12,7 @@ use claude_tokenizer::wordpiece::Encoding;
 
 use crate::error::EmbedderError;
 use crate::pooling::{embed_in_batches, masked_mean, padded};
-use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint};
+use crate::text_embedder::{EmbedderIdentity, Embedding, TextEmbedder, fingerprint, located};
 
 /// Texts embedded in one forward pass.
 const BATCH: usize = 16;
@@ -36,11 +36,7 @@ impl ModelEmbedder {
         path: &Path,
     ) -> Result<Self, EmbedderError> {
         let file = model_file(path);
-        let location = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let name = location.file_stem().map_or_else(
-            || location.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let (location, name) = located(path);
         let identity = EmbedderIdentity {
             name,
             dimension: model.config().d_model,

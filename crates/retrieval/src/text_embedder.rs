@@ -1,8 +1,7 @@
 //! What an index needs of an embedder: vectors for texts, token counts for chunking, and an
 //! identity recorded in the index so that its vectors are never mixed with another model's.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -58,16 +57,25 @@ pub trait TextEmbedder: Send + Sync {
 
 /// The fingerprint of a weights file: the first 16 hex digits of its SHA-256.
 pub(crate) fn fingerprint(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     let digest = hasher.finalize();
     Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where a model was loaded from, made absolute, and the name it goes by: a file's name without
+/// its extension (`SmolLM2-135M-Instruct.Q4_1`), a directory's name (`all-minilm-l6-v2`), the
+/// whole path when it has none.
+pub(crate) fn located(path: &Path) -> (PathBuf, String) {
+    let location = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let name = if location.is_file() {
+        location.file_stem()
+    } else {
+        location.file_name()
+    };
+    let name = name.map_or_else(
+        || location.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (location, name)
 }

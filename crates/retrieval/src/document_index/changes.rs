@@ -70,7 +70,7 @@ impl DocumentIndex {
             let count = |word: &str| embedder.count_tokens(word);
             for chunk in chunk_text(path, &text, &count, self.manifest.chunking) {
                 pending.push(StoredChunk {
-                    id: 0,
+                    id: self.manifest.next_id + pending.len() as u64,
                     source: path.to_string_lossy().into_owned(),
                     start: chunk.start,
                     end: chunk.end,
@@ -91,23 +91,21 @@ impl DocumentIndex {
             .collect();
         report.replaced = replaced.len();
         report.chunks = pending.len();
-        let mut embedded = Vec::with_capacity(pending.len());
         let total = pending.len();
+        let mut vectors = Vec::with_capacity(total);
         progress(Progress { embedded: 0, total });
         for batch in pending.chunks(EMBED_BATCH) {
             let texts: Vec<&str> = batch.iter().map(|c| c.text.as_str()).collect();
-            for (chunk, embedding) in batch.iter().zip(embedder.embed_texts(&texts)) {
+            for embedding in embedder.embed_texts(&texts) {
                 report.truncated += usize::from(embedding.dropped > 0);
-                let mut chunk = chunk.clone();
-                chunk.id = self.manifest.next_id + embedded.len() as u64;
-                embedded.push((chunk, embedding.vector));
+                vectors.push(embedding.vector);
             }
             progress(Progress {
-                embedded: embedded.len(),
+                embedded: vectors.len(),
                 total,
             });
         }
-        self.commit(&replaced, embedded)?;
+        self.commit(&replaced, pending.into_iter().zip(vectors).collect())?;
         Ok(report)
     }
 

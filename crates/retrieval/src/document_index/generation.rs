@@ -113,8 +113,8 @@ pub(super) fn read_hnsw(
     dimension: usize,
 ) -> Result<HnswIndex, DocumentIndexError> {
     let path = dir.join(HNSW);
-    read_checked(&path, HNSW, files)?;
-    let hnsw = HnswIndex::load(&path, dimension)
+    let bytes = read_checked(&path, HNSW, files)?;
+    let hnsw = HnswIndex::from_bytes(&bytes, dimension)
         .map_err(|e| DocumentIndexError::invalid(&path, e.to_string()))?;
     if hnsw.len() != chunks {
         return Err(DocumentIndexError::invalid(
@@ -158,14 +158,10 @@ pub(super) fn write(
     }
     write_recorded(dir, CHUNKS, lines.as_bytes(), &mut files)?;
     write_recorded(dir, VECTORS, &vectors, &mut files)?;
-    let path = dir.join(HNSW);
-    hnsw.save(&path)
-        .map_err(|e| DocumentIndexError::invalid(&path, e.to_string()))?;
-    let saved = std::fs::read(&path).map_err(|e| DocumentIndexError::io(&path, e))?;
-    std::fs::File::open(&path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| DocumentIndexError::io(&path, e))?;
-    files.insert(HNSW.to_string(), sha256(&saved));
+    let graph = hnsw
+        .to_bytes()
+        .map_err(|e| DocumentIndexError::invalid(&dir.join(HNSW), e.to_string()))?;
+    write_recorded(dir, HNSW, &graph, &mut files)?;
     Ok(files)
 }
 
