@@ -46,12 +46,7 @@ fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
     // The rendered text spells the template's control tokens (`<|im_start|>`...): encode them as
     // the special ids they are.
-    let prompt = match template.special_tokens() {
-        Some(special) => generator
-            .tokenizer()
-            .encode_with_special(&prompt_text, special)?,
-        None => generator.tokenizer().encode(&prompt_text)?,
-    };
+    let prompt = template.encode(generator.tokenizer(), &prompt_text)?;
 
     // Sample as OpenAI's API does by default, and stop at the end of the assistant's turn.
     let request = SequenceRequest {
@@ -61,11 +56,7 @@ fn main() -> anyhow::Result<()> {
             temperature: 0.2,
             ..SamplingParams::OPENAI
         },
-        stop: template
-            .end_of_turn()
-            .map(str::to_string)
-            .into_iter()
-            .collect(),
+        stop: template.stop_sequences(),
     };
     let mut out = std::io::stdout().lock();
     let completion = generator.generate(request, |event| {

@@ -90,10 +90,7 @@ fn main() -> anyhow::Result<()> {
     let text = template
         .render(&messages)
         .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
-    let prompt = match template.special_tokens() {
-        Some(special) => tokenizer.encode_with_special(&text, special)?,
-        None => tokenizer.encode(&text)?,
-    };
+    let prompt = template.encode(&tokenizer, &text)?;
     let request = SequenceRequest {
         prompt,
         max_new_tokens: 256,
@@ -101,11 +98,7 @@ fn main() -> anyhow::Result<()> {
             temperature: 0.0,
             ..SamplingParams::OPENAI
         },
-        stop: template
-            .end_of_turn()
-            .map(str::to_string)
-            .into_iter()
-            .collect(),
+        stop: template.stop_sequences(),
     };
     let mut out = std::io::stdout().lock();
     generator.generate(request, |event| {

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use burn::nn::Embedding;
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
-use claude_tensors::kernels::packed_matmul;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
-use crate::rows::matmul_rows;
+use crate::rows::{matmul_rows, packed_rows};
 
 /// A table of one `d_model` vector per token.
 #[derive(Module, Debug)]
@@ -94,15 +93,7 @@ impl TokenEmbedding {
     pub fn project_out(&self, x: Tensor<3>) -> Tensor<3> {
         match self {
             TokenEmbedding::Float(embedding) => matmul_rows(x, embedding.weight.val().transpose()),
-            TokenEmbedding::Packed(packed) => {
-                let [batch, seq, d_model] = x.dims();
-                let x = x.reshape([batch * seq, d_model]);
-                packed_matmul(x, &packed.table, packed.arithmetic).reshape([
-                    batch,
-                    seq,
-                    packed.table.rows(),
-                ])
-            }
+            TokenEmbedding::Packed(packed) => packed_rows(x, &packed.table, packed.arithmetic),
         }
     }
 }

@@ -8,10 +8,9 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
-use claude_tensors::kernels::packed_matmul;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
-use crate::rows::matmul_rows;
+use crate::rows::{matmul_rows, packed_rows};
 
 /// A linear projection `x W + b`.
 #[derive(Module, Debug)]
@@ -95,12 +94,10 @@ impl Projection {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let (y, bias) = match self {
             Projection::Float(linear) => (matmul_rows(x, linear.weight.val()), &linear.bias),
-            Projection::Packed(packed) => {
-                let [batch, seq, d_in] = x.dims();
-                let x = x.reshape([batch * seq, d_in]);
-                let y = packed_matmul(x, &packed.weight, packed.arithmetic);
-                (y.reshape([batch, seq, packed.weight.rows()]), &packed.bias)
-            }
+            Projection::Packed(packed) => (
+                packed_rows(x, &packed.weight, packed.arithmetic),
+                &packed.bias,
+            ),
         };
         match bias {
             Some(bias) => y + bias.val().unsqueeze::<3>(),

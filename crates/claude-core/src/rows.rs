@@ -7,7 +7,10 @@
 //! (our kernel on the CPU, burn's matmul elsewhere).
 
 use burn::prelude::*;
+use claude_quant::PackedMatrix;
 use claude_tensors::kernels::matmul;
+use claude_tensors::kernels::packed_matmul;
+use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
 /// `x` times the matrix `w` at every position.
 ///
@@ -17,4 +20,13 @@ pub fn matmul_rows(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [batch, seq, d_in] = x.dims();
     let [_, d_out] = w.dims();
     matmul(x.reshape([batch * seq, d_in]), w).reshape([batch, seq, d_out])
+}
+
+/// `x` times the transpose of the packed rows `w` at every position.
+///
+/// # Shapes
+/// - x: `[batch, seq, w.cols()]` -> `[batch, seq, w.rows()]`
+pub fn packed_rows(x: Tensor<3>, w: &PackedMatrix, arithmetic: PackedArithmetic) -> Tensor<3> {
+    let [batch, seq, d_in] = x.dims();
+    packed_matmul(x.reshape([batch * seq, d_in]), w, arithmetic).reshape([batch, seq, w.rows()])
 }

@@ -13,9 +13,11 @@
 //! same integers.
 
 use crate::float::f16_to_f32;
+use crate::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
+use crate::q8_0::BLOCK_BYTES as Q8_0_BYTES;
 
-/// Values per activation block.
-pub const Q8_BLOCK: usize = 32;
+/// Values per activation block (GGML's Q8_0 block).
+pub const Q8_BLOCK: usize = crate::q8_0::BLOCK_SIZE;
 
 /// An activation row quantized in blocks of [`Q8_BLOCK`] values: `x[i] ≈ codes[i] *
 /// scales[i / 32]`.
@@ -44,6 +46,10 @@ impl Q8Activations {
         self.codes.clear();
         self.scales.clear();
         self.sums.clear();
+        let blocks = x.len() / Q8_BLOCK;
+        self.codes.reserve(x.len());
+        self.scales.reserve(blocks);
+        self.sums.reserve(blocks);
         for block in x.chunks_exact(Q8_BLOCK) {
             let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
@@ -150,7 +156,7 @@ mod portable {
             .zip(x.scales.iter().zip(&x.sums));
         match row {
             IntegerRow::Q4_0(bytes) => bytes
-                .chunks_exact(18)
+                .chunks_exact(Q4_0_BLOCK_BYTES)
                 .zip(blocks)
                 .map(|(w, (xq, (&dx, &sx)))| {
                     let d = f16_at(w, 0);
@@ -158,14 +164,14 @@ mod portable {
                 })
                 .sum(),
             IntegerRow::Q4_1(bytes) => bytes
-                .chunks_exact(20)
+                .chunks_exact(Q4_1_BLOCK_BYTES)
                 .zip(blocks)
                 .map(|(w, (xq, (&dx, &sx)))| {
                     f16_at(w, 0) * dx * dot_u4(&w[4..], xq) as f32 + f16_at(w, 2) * sx
                 })
                 .sum(),
             IntegerRow::Q8_0(bytes) => bytes
-                .chunks_exact(34)
+                .chunks_exact(Q8_0_BYTES)
                 .zip(blocks)
                 .map(|(w, (xq, (&dx, _)))| {
                     let codes: &[i8] = bytemuck::cast_slice(&w[2..]);
@@ -259,7 +265,12 @@ mod avx2 {
         let mut offsets = 0.0f32;
         match row {
             IntegerRow::Q4_0(bytes) => {
-                for (w, (xq, (&dx, &sx))) in bytes.as_chunks::<18>().0.iter().zip(blocks(x)) {
+                for (w, (xq, (&dx, &sx))) in bytes
+                    .as_chunks::<Q4_0_BLOCK_BYTES>()
+                    .0
+                    .iter()
+                    .zip(blocks(x))
+                {
                     let d = f16(w, 0);
                     let qs = w[2..].as_chunks::<16>().0[0];
                     let p = products(nibbles(&qs), load32(xq));
@@ -268,7 +279,12 @@ mod avx2 {
                 }
             }
             IntegerRow::Q4_1(bytes) => {
-                for (w, (xq, (&dx, &sx))) in bytes.as_chunks::<20>().0.iter().zip(blocks(x)) {
+                for (w, (xq, (&dx, &sx))) in bytes
+                    .as_chunks::<Q4_1_BLOCK_BYTES>()
+                    .0
+                    .iter()
+                    .zip(blocks(x))
+                {
                     let qs = w[4..].as_chunks::<16>().0[0];
                     let p = products(nibbles(&qs), load32(xq));
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w, 0) * dx), p, acc);
@@ -276,7 +292,7 @@ mod avx2 {
                 }
             }
             IntegerRow::Q8_0(bytes) => {
-                for (w, (xq, (&dx, _))) in bytes.as_chunks::<34>().0.iter().zip(blocks(x)) {
+                for (w, (xq, (&dx, _))) in bytes.as_chunks::<Q8_0_BYTES>().0.iter().zip(blocks(x)) {
                     let codes: &[i8] = bytemuck::cast_slice(&w[2..]);
                     let codes = codes.as_chunks::<32>().0[0];
                     let p = signed_products(load32(&codes), load32(xq));

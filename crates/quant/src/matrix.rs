@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::codec;
-use crate::dot::vec_dot_f32;
+use crate::dot::{vec_dot_f32, vec_dot_i8};
 use crate::dot_q8::{self, IntegerRow, Q8_BLOCK, Q8Activations};
 use crate::error::{Error, Result};
 use crate::int8::Int8Matrix;
@@ -60,6 +60,12 @@ enum Segment {
     Int8(Int8Matrix),
 }
 
+/// Row `r` of an int8 segment, validated once when the matrix was built rather than on every
+/// call, as [`Int8Matrix::row`] does for a matrix anyone may have changed.
+fn int8_row(m: &Int8Matrix, r: usize) -> (&[i8], f32) {
+    (&m.data[r * m.cols..(r + 1) * m.cols], m.scales[r])
+}
+
 impl Segment {
     fn rows(&self) -> usize {
         match self {
@@ -85,7 +91,10 @@ impl Segment {
                 ..
             } => vec_dot_f32(*ty, &bytes[row * row_bytes..(row + 1) * row_bytes], x)
                 .expect("row lengths are checked when the matrix is built"),
-            Segment::Int8(m) => m.row_dot(row, x).expect("row lengths are checked"),
+            Segment::Int8(m) => {
+                let (codes, scale) = int8_row(m, row);
+                vec_dot_i8(codes, scale, x).expect("row lengths are checked")
+            }
         }
     }
 
@@ -107,7 +116,7 @@ impl Segment {
                 }
             }
             Segment::Int8(m) if m.cols.is_multiple_of(Q8_BLOCK) => {
-                let (codes, scale) = m.row(row).expect("rows are checked by the caller");
+                let (codes, scale) = int8_row(m, row);
                 Some(IntegerRow::Int8(codes, scale))
             }
             Segment::Int8(_) => None,
@@ -130,7 +139,7 @@ impl Segment {
             .expect("row lengths are checked when the matrix is built"),
             Segment::Int8(m) => {
                 for (r, out) in rows.zip(out.chunks_exact_mut(cols)) {
-                    let (codes, scale) = m.row(r).expect("rows are checked by the caller");
+                    let (codes, scale) = int8_row(m, r);
                     for (o, &q) in out.iter_mut().zip(codes) {
                         *o = f32::from(q) * scale;
                     }
@@ -278,13 +287,6 @@ impl PackedMatrix {
                 scales: &m.scales,
             },
         })
-    }
-
-    /// Bytes the packed weights take (codes, block scales and int8 row scales).
-    pub fn packed_bytes(&self) -> usize {
-        self.segments()
-            .map(|s| s.bytes.len() + 4 * s.scales.len())
-            .sum()
     }
 
     /// The segment holding row `row`, and the row's index inside it.

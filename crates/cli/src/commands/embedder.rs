@@ -2,12 +2,12 @@
 //! its kin), or, as a fallback for users without one, any of our language models (a checkpoint,
 //! a quantized model, a GGUF file) mean-pooled.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use claude_inference::Generator;
-use claude_retrieval::{ModelEmbedder, SentenceEmbedder, TextEmbedder};
+use claude_retrieval::{DocumentIndex, ModelEmbedder, SentenceEmbedder, TextEmbedder};
 use claude_tensors::parse_device;
 
 /// Whether `path` is a sentence-transformers model directory.
@@ -16,6 +16,20 @@ fn is_sentence_model(path: &Path) -> bool {
         && ["modules.json", "sentence_bert_config.json", "1_Pooling"]
             .iter()
             .any(|name| path.join(name).exists())
+}
+
+/// The embedder a command was given, else the one `index` was built with (`None`: neither).
+pub fn embedder_path(
+    given: Option<&Path>,
+    index: Option<&DocumentIndex>,
+) -> anyhow::Result<Option<PathBuf>> {
+    match (given, index) {
+        (Some(path), _) => Ok(Some(path.to_path_buf())),
+        (None, Some(index)) => (index.manifest().embedder_location.clone())
+            .context("the index does not say where its embedder is; pass --embedding-model")
+            .map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Loads the embedder at `path` on `device` (a device string).

@@ -64,25 +64,21 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if let Err(bad) = sampling.validate() {
         bail!("--{}: {bad}", bad.field.replace('_', "-"));
     }
+    let model = args.model.path()?;
     let generator = args
         .model
-        .load_for_this_thread()?
+        .load_for_this_thread(&model)?
         .with_overflow(args.context_overflow);
     let mut stop = args.stop;
     let (prompt, echo) = match &args.chat {
         Some(message) => {
-            let template = model_chat_template(&args.model.path()?, generator.tokenizer())?
-                .unwrap_or(ChatTemplate::ChatMl);
+            let template =
+                model_chat_template(&model, generator.tokenizer())?.unwrap_or(ChatTemplate::ChatMl);
             let text = template
                 .render(&[("user".to_string(), message.clone())])
                 .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
-            stop.extend(template.end_of_turn().map(str::to_string));
-            let special = template.special_tokens();
-            let ids = match special {
-                Some(special) => generator.tokenizer().encode_with_special(&text, special)?,
-                None => generator.tokenizer().encode(&text)?,
-            };
-            (ids, "")
+            stop.extend(template.stop_sequences());
+            (template.encode(generator.tokenizer(), &text)?, "")
         }
         None => (
             generator.tokenizer().encode(&args.prompt)?,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use claude_retrieval::{ChunkConfig, DocumentIndex, Progress, SearchMode, TextEmbedder};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::embedder::load_embedder;
+use super::embedder::{embedder_path, load_embedder};
 
 /// The `index` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -39,14 +39,8 @@ pub struct EmbedderArgs {
 impl EmbedderArgs {
     /// Loads the model named, else the one `index` was built with.
     pub fn load(&self, index: Option<&DocumentIndex>) -> anyhow::Result<Arc<dyn TextEmbedder>> {
-        let path =
-            match (&self.embedding_model, index) {
-                (Some(path), _) => path.clone(),
-                (None, Some(index)) => index.manifest().embedder_location.clone().context(
-                    "the index does not say where its embedder is; pass --embedding-model",
-                )?,
-                (None, None) => anyhow::bail!("--embedding-model is required"),
-            };
+        let path = embedder_path(self.embedding_model.as_deref(), index)?
+            .context("--embedding-model is required")?;
         load_embedder(&path, &self.device)
     }
 }

@@ -1,7 +1,7 @@
 //! The arguments that name a model to run and where: shared by `generate`, `serve` and
 //! `perplexity`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -34,39 +34,31 @@ pub struct ModelArgs {
     /// 8-bit activations.
     #[arg(long)]
     pub exact: bool,
-    /// The local path of a model on the hub, once fetched.
-    #[arg(skip)]
-    fetched: std::sync::OnceLock<PathBuf>,
 }
 
 impl ModelArgs {
     /// The model and its tokenizer, ready to generate on the calling thread, which joins
     /// rayon's pool (see [`claude_tensors::threads::main_thread_joins_pool`]): call it from the
     /// thread that then runs the model, first thing.
-    pub fn load_for_this_thread(&self) -> anyhow::Result<Generator> {
+    pub fn load_for_this_thread(&self, model: &Path) -> anyhow::Result<Generator> {
         claude_tensors::threads::main_thread_joins_pool();
-        self.load()
+        self.load(model)
     }
 
     /// The model's local path, which most commands require: a name on the hub is fetched
-    /// first (or found in its cache).
+    /// first (or found in its cache). Resolve it once, then [`load`](Self::load) it.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
         let path = self.path.as_deref().context("--model is required")?;
-        let Some(name) = path.to_str().filter(|name| name.starts_with(HUB_PREFIX)) else {
-            return Ok(path.to_path_buf());
-        };
-        if let Some(fetched) = self.fetched.get() {
-            return Ok(fetched.clone());
+        match path.to_str() {
+            Some(name) if name.starts_with(HUB_PREFIX) => Ok(fetch_model(name)?),
+            _ => Ok(path.to_path_buf()),
         }
-        let fetched = fetch_model(name)?;
-        let _ = self.fetched.set(fetched.clone());
-        Ok(fetched)
     }
 
-    /// The model and its tokenizer, ready to generate.
-    pub fn load(&self) -> anyhow::Result<Generator> {
+    /// The model at `model` (from [`path`](Self::path)) and its tokenizer, ready to generate.
+    pub fn load(&self, model: &Path) -> anyhow::Result<Generator> {
         let device = parse_device(&self.device)?;
-        let generator = Generator::load(&self.path()?, self.tokenizer.as_deref(), &device)?;
+        let generator = Generator::load(model, self.tokenizer.as_deref(), &device)?;
         let arithmetic = if self.exact {
             PackedArithmetic::Exact
         } else {

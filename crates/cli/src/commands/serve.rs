@@ -13,7 +13,7 @@ use claude_inference::{OverflowPolicy, model_chat_template};
 use claude_inference::server::rag::ServedIndex;
 use claude_retrieval::{DocumentIndex, SearchMode};
 
-use super::embedder::load_embedder;
+use super::embedder::{embedder_path, load_embedder};
 use super::model_args::ModelArgs;
 
 /// Arguments of `claude-rust serve`.
@@ -82,25 +82,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let embedder_path = args.embedding_model.clone().or_else(|| {
-        index
-            .as_ref()
-            .and_then(|index| index.manifest().embedder_location.clone())
-    });
-    if args.index.is_some() && embedder_path.is_none() {
-        anyhow::bail!("the index does not say where its embedder is; pass --embedding-model");
-    }
-    let embedder = match &embedder_path {
+    let embedder = match &embedder_path(args.embedding_model.as_deref(), index.as_ref())? {
         Some(path) => Some(load_embedder(path, &args.model.device)?),
         None => None,
     };
-    let (mut state, config) = match (&args.model.path, &embedder) {
-        (Some(_), _) => generation_state(&args, &args.model.path()?)?,
+    // What every server shares; the model fills in the rest.
+    let mut config = ServerConfig::new(String::new(), 0);
+    config.api_key = args.api_key.clone().filter(|key| !key.is_empty());
+    config.body_limit = args.body_limit;
+    let mut state = match (&args.model.path, &embedder) {
+        (Some(_), _) => generation_state(&args, &args.model.path()?, &mut config)?,
         (None, Some(embedder)) if index.is_none() => {
-            let mut config = ServerConfig::new(embedder.identity().name.clone(), 0);
-            config.api_key = args.api_key.clone().filter(|key| !key.is_empty());
-            config.body_limit = args.body_limit;
-            (AppState::embeddings_only(config.clone()), config)
+            config.model_name = embedder.identity().name.clone();
+            AppState::embeddings_only(config.clone())
         }
         (None, _) => anyhow::bail!(
             "--model is required (a chat model; to serve embeddings only, give just \
@@ -142,14 +136,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Loads the model at `model`, starts its engine: the state of a server in front of it.
-fn generation_state(args: &ServeArgs, model: &Path) -> anyhow::Result<(AppState, ServerConfig)> {
-    let generator = args.model.load()?.with_overflow(args.context_overflow);
-    let model_name = (args.model_name.clone()).unwrap_or_else(|| default_model_name(model));
-    let mut config = ServerConfig::new(model_name, generator.context_length());
-    config.api_key = args.api_key.clone().filter(|key| !key.is_empty());
+/// Loads the model at `model`, completes `config` for it and starts its engine: the state of a
+/// server in front of it.
+fn generation_state(
+    args: &ServeArgs,
+    model: &Path,
+    config: &mut ServerConfig,
+) -> anyhow::Result<AppState> {
+    let generator = args.model.load(model)?.with_overflow(args.context_overflow);
+    config.model_name = (args.model_name.clone()).unwrap_or_else(|| default_model_name(model));
+    config.context_length = generator.context_length();
     config.max_tokens_cap = args.max_tokens.max(1);
-    config.body_limit = args.body_limit;
     config.chat_template = match args.chat_template.clone() {
         Some(template) => template,
         None => model_chat_template(model, generator.tokenizer())?.unwrap_or(ChatTemplate::Plain),
@@ -164,7 +161,7 @@ fn generation_state(args: &ServeArgs, model: &Path) -> anyhow::Result<(AppState,
             request_timeout: Duration::from_secs(args.timeout_secs.max(1)),
         },
     );
-    Ok((AppState::new(config.clone(), tokenizer, engine), config))
+    Ok(AppState::new(config.clone(), tokenizer, engine))
 }
 
 /// `out` for a checkpoint at `out/checkpoints/step-N`, else the file's name without its extension

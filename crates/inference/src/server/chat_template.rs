@@ -10,7 +10,7 @@ mod strftime;
 
 use std::str::FromStr;
 
-use claude_tokenizer::AllowedSpecial;
+use claude_tokenizer::{AllowedSpecial, Tokenizer};
 
 pub use jinja::JinjaTemplate;
 
@@ -130,6 +130,21 @@ impl ChatTemplate {
             ChatTemplate::ChatMl => Some(AllowedSpecial::Only(&[IM_START, IM_END])),
             ChatTemplate::Jinja(_) => Some(AllowedSpecial::All),
         }
+    }
+
+    /// A [rendered](Self::render) conversation as token ids: the control tokens the template
+    /// spells (`<|im_start|>`...) become the special ids they are ([`special_tokens`](
+    /// Self::special_tokens)).
+    pub fn encode(&self, tokenizer: &Tokenizer, text: &str) -> claude_tokenizer::Result<Vec<u32>> {
+        match self.special_tokens() {
+            Some(special) => tokenizer.encode_with_special(text, special),
+            None => tokenizer.encode(text),
+        }
+    }
+
+    /// The stop sequences that end the assistant's turn ([`end_of_turn`](Self::end_of_turn)).
+    pub fn stop_sequences(&self) -> Vec<String> {
+        self.end_of_turn().map(str::to_string).into_iter().collect()
     }
 }
 

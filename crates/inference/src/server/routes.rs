@@ -10,7 +10,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use claude_tokenizer::AllowedSpecial;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -99,9 +98,9 @@ pub async fn completions(
     let request: CompletionRequest = parse_body(&state, body)?;
     check_model(&state, &request.model)?;
     let prompt = match request.prompt {
-        Prompt::Text(text) => encode(&state, &text, None)?,
+        Prompt::Text(text) => encode(&state, &text)?,
         Prompt::Tokens(ids) => ids,
-        Prompt::Texts(mut texts) if texts.len() == 1 => encode(&state, &texts.remove(0), None)?,
+        Prompt::Texts(mut texts) if texts.len() == 1 => encode(&state, &texts.remove(0))?,
         Prompt::Texts(_) => {
             return Err(ApiError::invalid(
                 Some("prompt".into()),
@@ -154,11 +153,7 @@ pub async fn chat_completions(
     if !sources.is_empty() {
         (prompt, truncated) = fit_conversation(&state, template, &messages, &request.fields)?;
     }
-    let end_of_turn = template
-        .end_of_turn()
-        .map(str::to_string)
-        .into_iter()
-        .collect();
+    let end_of_turn = template.stop_sequences();
     let extensions = Extensions {
         truncated_messages: truncated,
         sources,
@@ -204,7 +199,8 @@ fn fit_conversation(
         let text = template
             .render(&kept)
             .map_err(|e| ApiError::invalid(Some("messages".into()), e))?;
-        encode(state, &text, template.special_tokens())
+        let tokenizer = &state.generation()?.tokenizer;
+        template.encode(tokenizer, &text).map_err(cannot_tokenize)
     };
     let full = encode_without(0)?;
     if config.overflow != OverflowPolicy::Reject || droppable.is_empty() {
@@ -491,24 +487,21 @@ fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Encodes prompt text; the `special` tokens' texts (a chat template's markers) become those
-/// tokens.
-fn encode(
-    state: &AppState,
-    text: &str,
-    special: Option<AllowedSpecial<'_>>,
-) -> Result<Vec<u32>, ApiError> {
-    let tokenizer = &state.generation()?.tokenizer;
-    let result = match special {
-        Some(special) => tokenizer.encode_with_special(text, special),
-        None => tokenizer.encode(text),
-    };
-    result.map_err(|e| {
-        ApiError::invalid(
-            Some("prompt".into()),
-            format!("cannot tokenize the prompt: {e}"),
-        )
-    })
+/// Encodes a completion prompt; special-token text is ordinary text.
+fn encode(state: &AppState, text: &str) -> Result<Vec<u32>, ApiError> {
+    state
+        .generation()?
+        .tokenizer
+        .encode(text)
+        .map_err(cannot_tokenize)
+}
+
+/// The answer to a prompt the tokenizer refuses.
+fn cannot_tokenize(error: claude_tokenizer::Error) -> ApiError {
+    ApiError::invalid(
+        Some("prompt".into()),
+        format!("cannot tokenize the prompt: {error}"),
+    )
 }
 
 /// What a chat response reports beyond OpenAI's fields.
