@@ -114,7 +114,7 @@ fn check_width(format: RowFormat, cols: usize, name: &str) -> Result<(), Quantiz
 }
 
 /// A float tensor's values in f32, row-major.
-fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .try_into_vec_as::<f32>()
         .expect("float weights convert to f32")

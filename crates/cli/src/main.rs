@@ -39,6 +39,8 @@ enum Command {
     Index(commands::index::IndexCommand),
     /// Pack a model's weights in 8 or 4 bits (int8, q8_0, q4_0, q4_1) into a new model file.
     Quantize(commands::quantize::QuantizeArgs),
+    /// Write a model as a GGUF file for llama.cpp, with its tokenizer.
+    Export(commands::export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Perplexity(args) => commands::perplexity::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Embed(args) => commands::embed::run(args),
         Command::Index(command) => commands::index::run(command),
     };

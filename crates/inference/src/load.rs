@@ -54,7 +54,8 @@ pub fn find_tokenizer(model: &Path) -> Result<PathBuf, LoadError> {
 impl Generator {
     /// The model of `model` (any model file [`Gpt::load`] reads, or a checkpoint directory) on
     /// `device`, with the tokenizer in `tokenizer`; else a GGUF file's own, or the run's
-    /// `tokenizer/` directory for our checkpoints ([`find_tokenizer`]).
+    /// `tokenizer/` directory above the model ([`find_tokenizer`]: our checkpoints, and GGUF
+    /// files we exported without one).
     pub fn load(
         model: &Path,
         tokenizer: Option<&Path>,
@@ -63,7 +64,7 @@ impl Generator {
         let gpt = Gpt::load(model, device)?;
         let (dir, tokenizer) = match tokenizer {
             Some(dir) => (dir.to_path_buf(), Tokenizer::load(dir)),
-            None if ModelFormat::of(model)? == ModelFormat::Gguf => {
+            None if gguf_with_tokenizer(model)? => {
                 let file = model_file(model);
                 (file.clone(), Tokenizer::from_gguf(&file))
             }
@@ -75,6 +76,19 @@ impl Generator {
         let tokenizer = tokenizer.map_err(|source| LoadError::Tokenizer { dir, source })?;
         Ok(Generator::new(gpt, tokenizer, device.clone()))
     }
+}
+
+/// Whether `model` is a GGUF file with a tokenizer inside (`tokenizer.ggml.model`).
+fn gguf_with_tokenizer(model: &Path) -> Result<bool, LoadError> {
+    if ModelFormat::of(model)? != ModelFormat::Gguf {
+        return Ok(false);
+    }
+    let file = model_file(model);
+    let gguf = claude_gguf::GgufFile::open(&file).map_err(|e| ModelFileError::Invalid {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY))
 }
 
 /// The chat template a GGUF model file ships (`tokenizer.chat_template`), with its tokenizer's

@@ -347,6 +347,41 @@ impl PackedMatrix {
         }
     }
 
+    /// Rows `rows` as GGML blocks of one type, as a GGUF tensor stores them: `None` when they
+    /// hold int8 codes or more than one type.
+    ///
+    /// # Panics
+    /// If the rows are out of range.
+    pub fn ggml_rows(&self, rows: Range<usize>) -> Option<(GgmlType, Vec<u8>)> {
+        assert!(rows.end <= self.rows, "rows out of range");
+        let mut found: Option<(GgmlType, Vec<u8>)> = None;
+        let mut start = 0;
+        for segment in &self.segments {
+            let here = start..start + segment.rows();
+            start = here.end;
+            let (lo, hi) = (rows.start.max(here.start), rows.end.min(here.end));
+            if lo >= hi {
+                continue;
+            }
+            let Segment::Ggml {
+                ty,
+                row_bytes,
+                bytes,
+                ..
+            } = segment
+            else {
+                return None;
+            };
+            let part = &bytes[(lo - here.start) * row_bytes..(hi - here.start) * row_bytes];
+            match &mut found {
+                None => found = Some((*ty, part.to_vec())),
+                Some((first, out)) if first == ty => out.extend_from_slice(part),
+                Some(_) => return None,
+            }
+        }
+        found
+    }
+
     /// Every value, row-major (`rows * cols`): for tests and conversions, not for inference.
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.rows * self.cols];
@@ -402,6 +437,42 @@ mod tests {
                 "row {r}: {dot} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn ggml_rows_are_the_stored_blocks_of_one_type() {
+        let cols = 32;
+        let q4 = PackedMatrix::quantize(
+            RowFormat::Ggml(GgmlType::Q4_0),
+            2,
+            cols,
+            &weights(2, cols, 1),
+        )
+        .unwrap();
+        let q4_again = PackedMatrix::quantize(
+            RowFormat::Ggml(GgmlType::Q4_0),
+            3,
+            cols,
+            &weights(3, cols, 2),
+        )
+        .unwrap();
+        let q8 = PackedMatrix::quantize(
+            RowFormat::Ggml(GgmlType::Q8_0),
+            1,
+            cols,
+            &weights(1, cols, 3),
+        )
+        .unwrap();
+        let int8 = PackedMatrix::quantize(RowFormat::Int8, 1, cols, &weights(1, cols, 4)).unwrap();
+        let stacked = PackedMatrix::stack([q4, q4_again, q8, int8]).unwrap();
+        let (ty, bytes) = stacked.ggml_rows(1..4).unwrap();
+        assert_eq!((ty, bytes.len()), (GgmlType::Q4_0, 3 * 18));
+        let mut decoded = vec![0.0; 3 * cols];
+        codec::dequantize(ty, &bytes, &mut decoded).unwrap();
+        assert_eq!(decoded, stacked.dequantize()[cols..4 * cols]);
+        assert_eq!(stacked.ggml_rows(5..6).unwrap().0, GgmlType::Q8_0);
+        assert!(stacked.ggml_rows(4..6).is_none(), "two types");
+        assert!(stacked.ggml_rows(6..7).is_none(), "int8");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 use super::ModelFileError;
-use super::weights::{Matrix, set_embedding, set_linear, set_rms_norm};
+use super::weights::{Matrix, set_embedding, set_linear, set_norm};
 use crate::config::{Activation, ModelConfig, NormKind, Positions};
 use crate::transformer::Gpt;
 
@@ -69,14 +69,14 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
     set_embedding(&mut model.wte, embedding, device);
     let norms = rms_att.into_iter().zip(rms_ffn);
     for ((i, block), (rms_att, rms_ffn)) in model.h.iter_mut().enumerate().zip(norms) {
-        set_rms_norm(&mut block.ln_1, rms_att.data, device);
+        set_norm(&mut block.ln_1, rms_att.data, None, device);
         set_linear(&mut block.attn.c_attn, &[&wq[i], &wk[i], &wv[i]], device);
         set_linear(&mut block.attn.c_proj, &[&wo[i]], device);
-        set_rms_norm(&mut block.ln_2, rms_ffn.data, device);
+        set_norm(&mut block.ln_2, rms_ffn.data, None, device);
         set_linear(&mut block.mlp.c_fc, &[&w1[i], &w3[i]], device);
         set_linear(&mut block.mlp.c_proj, &[&w2[i]], device);
     }
-    set_rms_norm(&mut model.ln_f, rms_final.data, device);
+    set_norm(&mut model.ln_f, rms_final.data, None, device);
     if let (Some(head), Some(classifier)) = (&mut model.lm_head, classifier) {
         set_linear(head, &[&classifier], device);
     }

@@ -4,8 +4,9 @@
 //! - our `.safetensors` files ([`safetensors`]: GPT-2-style tensor names, the [`ModelConfig`] in
 //!   the header), the only format [`Gpt::save`] writes, float or with packed projections
 //!   ([`quantized`]);
-//! - GGUF files of the Llama family ([`gguf`]: llama.cpp's format, every block type
-//!   `claude-quant` decodes);
+//! - GGUF files ([`gguf`]: llama.cpp's format; the `llama`, `gpt2` and `starcoder2`
+//!   architectures, every block type `claude-quant` decodes), which [`Gpt::save_gguf`] also
+//!   writes;
 //! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32).
 //!
 //! [`ModelConfig`]: crate::ModelConfig
@@ -155,5 +156,22 @@ impl Gpt {
     /// so `path` is never half-written.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
         safetensors::save(self, path)
+    }
+
+    /// Writes the model to `path` as a GGUF file llama.cpp runs, with `metadata` (such as a
+    /// tokenizer's `tokenizer.ggml.*` and `general.name`) beside the architecture's own; returns
+    /// the architecture written (`llama`, `gpt2` or `starcoder2`, whichever computes what the
+    /// config does). Float weights are written as F32, packed ones in their GGML blocks; the file
+    /// is written under a temporary name and renamed into place.
+    ///
+    /// # Errors
+    /// [`ModelFileError::Unsupported`] when no llama.cpp architecture computes the config (such
+    /// as sinusoidal positions) or a weight has no GGML type (int8 rows).
+    pub fn save_gguf(
+        &self,
+        path: &Path,
+        metadata: Vec<(String, claude_gguf::Value)>,
+    ) -> Result<&'static str, ModelFileError> {
+        gguf::save(self, path, metadata)
     }
 }

@@ -44,12 +44,17 @@ pub(crate) fn set_linear(layer: &mut Projection, parts: &[&Matrix], device: &Dev
 
 /// Sets a float embedding table (`[tokens][width]`, already burn's layout).
 pub(crate) fn set_embedding(embedding: &mut TokenEmbedding, table: Matrix, device: &Device) {
-    *embedding = TokenEmbedding::Float(Embedding {
+    *embedding = TokenEmbedding::Float(float_table(table, device));
+}
+
+/// A float table of vectors (`[rows][width]`, burn's `Embedding` layout).
+pub(crate) fn float_table(table: Matrix, device: &Device) -> Embedding {
+    Embedding {
         weight: Param::from_tensor(Tensor::from_data(
             TensorData::new(table.data, [table.rows, table.cols]),
             device,
         )),
-    });
+    }
 }
 
 /// A weight read from a file: decoded to f32, or packed as stored.
@@ -60,13 +65,15 @@ pub(crate) enum Weight {
     Packed(PackedMatrix),
 }
 
-/// Sets `layer` to the weights `parts` stacked along the outputs: packed when any part is packed
-/// (the float parts are packed as F32 rows beside them), a float projection otherwise.
+/// Sets `layer` to the weights `parts` stacked along the outputs, with `bias` (one value per
+/// output) if given: packed when any part is packed (the float parts are packed as F32 rows
+/// beside them), a float projection otherwise.
 pub(crate) fn set_projection(
     layer: &mut Projection,
     parts: Vec<Weight>,
+    bias: Option<Vec<f32>>,
     device: &Device,
-) -> claude_quant::Result<()> {
+) -> Result<(), String> {
     let floats: Option<Vec<&Matrix>> = parts
         .iter()
         .map(|p| match p {
@@ -75,22 +82,38 @@ pub(crate) fn set_projection(
         })
         .collect();
     if let Some(floats) = floats {
+        if floats.iter().any(|m| m.cols != floats[0].cols) {
+            return Err("the parts differ in width".into());
+        }
         set_linear(layer, &floats, device);
-        return Ok(());
+    } else {
+        let packed = parts
+            .into_iter()
+            .map(|part| match part {
+                Weight::Packed(m) => Ok(m),
+                Weight::Float(m) => PackedMatrix::quantize(
+                    claude_quant::RowFormat::Ggml(claude_quant::GgmlType::F32),
+                    m.rows,
+                    m.cols,
+                    &m.data,
+                ),
+            })
+            .collect::<claude_quant::Result<Vec<_>>>()
+            .and_then(PackedMatrix::stack)
+            .map_err(|e| e.to_string())?;
+        *layer = Projection::packed(packed, None);
     }
-    let packed = parts
-        .into_iter()
-        .map(|part| match part {
-            Weight::Packed(m) => Ok(m),
-            Weight::Float(m) => PackedMatrix::quantize(
-                claude_quant::RowFormat::Ggml(claude_quant::GgmlType::F32),
-                m.rows,
-                m.cols,
-                &m.data,
-            ),
-        })
-        .collect::<claude_quant::Result<Vec<_>>>()?;
-    *layer = Projection::packed(PackedMatrix::stack(packed)?, None);
+    if let Some(bias) = bias {
+        let d_out = layer.dims().1;
+        if bias.len() != d_out {
+            return Err(format!("{} bias values for {d_out} outputs", bias.len()));
+        }
+        let bias = Some(vector(bias, device));
+        match layer {
+            Projection::Float(linear) => linear.bias = bias,
+            Projection::Packed(packed) => packed.bias = bias,
+        }
+    }
     Ok(())
 }
 
@@ -102,14 +125,19 @@ pub(crate) fn set_token_table(embedding: &mut TokenEmbedding, table: Weight, dev
     }
 }
 
-/// Sets the scale of an RMSNorm.
-///
-/// # Panics
-/// If `norm` is a LayerNorm: the readers build Llama-family configs, whose norms are RMSNorm.
-pub(crate) fn set_rms_norm(norm: &mut Norm, gamma: Vec<f32>, device: &Device) {
-    let Norm::Rms(rms) = norm else {
-        unreachable!("Llama-family models normalise with RMSNorm");
-    };
-    let width = gamma.len();
-    rms.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(gamma, [width]), device));
+/// Sets a norm's scale, and a LayerNorm's shift (`None`: no shift).
+pub(crate) fn set_norm(norm: &mut Norm, gamma: Vec<f32>, beta: Option<Vec<f32>>, device: &Device) {
+    match norm {
+        Norm::Rms(rms) => rms.gamma = vector(gamma, device),
+        Norm::Layer(layer) => {
+            layer.gamma = vector(gamma, device);
+            layer.beta = beta.map(|beta| vector(beta, device));
+        }
+    }
+}
+
+/// A parameter vector.
+fn vector(values: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
+    let len = values.len();
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, [len]), device))
 }

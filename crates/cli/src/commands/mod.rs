@@ -2,6 +2,7 @@
 
 pub mod embed;
 pub mod embedder;
+pub mod export;
 pub mod generate;
 pub mod index;
 pub mod model_args;

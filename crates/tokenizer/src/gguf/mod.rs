@@ -26,6 +26,7 @@ mod bpe;
 mod config;
 mod decode;
 mod error;
+mod export;
 mod fixups;
 mod pre;
 mod specials;
@@ -41,6 +42,7 @@ use claude_gguf::{GgufFile, Metadata};
 pub use config::{MERGES_KEY, MODEL_KEY, ModelKind, PRE_KEY, SpecialIds};
 pub use decode::DecodeOptions;
 pub use error::{GgufError, GgufResult};
+pub use export::gguf_metadata;
 pub use pre::PreTokenizer;
 pub use vocab::{SCORES_KEY, TOKEN_TYPE_KEY, TOKENS_KEY, TokenType};
 
