@@ -3,6 +3,7 @@
 //! serving, document indexes and retrieval-augmented chat.
 
 mod cli;
+mod export;
 mod hub;
 mod index;
 #[cfg(feature = "mpi")]

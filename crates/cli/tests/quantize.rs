@@ -2,9 +2,9 @@
 //! projections of a trained checkpoint, costs little perplexity, loads transparently, and never
 //! touches its input; bad requests are named errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{fails, ok, tiny_config};
+use crate::support::{fails, ok, trained_run};
 
 /// The perplexity `claude-rust perplexity` prints for `model` on `text`.
 fn perplexity(model: &Path, text: &Path) -> f64 {
@@ -24,22 +24,6 @@ fn perplexity(model: &Path, text: &Path) -> f64 {
         .find(|l| l.starts_with("Final estimate"))
         .unwrap();
     line.split_whitespace().nth(4).unwrap().parse().unwrap()
-}
-
-/// Trains `configs/tiny.toml`, changed by `edit`, into `<dir>/run`.
-fn trained_run(dir: &Path, edit: impl FnOnce(&mut claude_trainer::TrainConfig)) -> PathBuf {
-    let config = tiny_config(dir, edit);
-    let run_dir = dir.join("run");
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
-        "train",
-        "--no-tui",
-        "--config",
-        &s(&config),
-        "--out",
-        &s(&run_dir),
-    ]);
-    run_dir
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{bin, tiny_config};
+use crate::support::{bin, python_module_available, tiny_config};
 
 /// Trains a tiny character model (context 32) for 20 steps and returns its last checkpoint.
 fn tiny_checkpoint(dir: &Path) -> PathBuf {
@@ -197,18 +197,7 @@ fn the_chat_page_streams_a_reply_in_headless_chromium() {
 /// Whether python3 can import the `openai` package; where it cannot, tests using it are
 /// skipped unless `CLAUDE_RUST_REQUIRE_OPENAI` is set (CI installs it and sets it).
 pub fn openai_client_available() -> bool {
-    let has_client = Command::new("python3")
-        .args(["-c", "import openai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_client {
-        assert!(
-            std::env::var_os("CLAUDE_RUST_REQUIRE_OPENAI").is_none(),
-            "CLAUDE_RUST_REQUIRE_OPENAI is set but python3 cannot import openai"
-        );
-        eprintln!("skipped: the openai Python package is not installed");
-    }
-    has_client
+    python_module_available("openai", "CLAUDE_RUST_REQUIRE_OPENAI")
 }
 
 /// Runs a Python `script` with `BASE_URL` set to the server's `/v1`; its standard output.

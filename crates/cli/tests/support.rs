@@ -20,6 +20,40 @@ pub fn tiny_config(dir: &Path, edit: impl FnOnce(&mut TrainConfig)) -> PathBuf {
     path
 }
 
+/// Trains `configs/tiny.toml`, changed by `edit`, into `<dir>/run`.
+pub fn trained_run(dir: &Path, edit: impl FnOnce(&mut TrainConfig)) -> PathBuf {
+    let config = tiny_config(dir, edit);
+    let run_dir = dir.join("run");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "train",
+        "--no-tui",
+        "--config",
+        &s(&config),
+        "--out",
+        &s(&run_dir),
+    ]);
+    run_dir
+}
+
+/// Whether `python3` can import `module`. Where it cannot, the test that needs it is skipped
+/// with a note, unless the environment variable `require` is set (CI installs the package and
+/// sets it), which makes the absence a failure.
+pub fn python_module_available(module: &str, require: &str) -> bool {
+    let available = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{require} is set but python3 cannot import {module}"
+        );
+        eprintln!("skipped: the {module} Python package is not installed");
+    }
+    available
+}
+
 /// A port nobody listens on (bound and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,10 +1,12 @@
 //! [`GgufFile`]: a GGUF file opened read-only and memory-mapped; tensor data is handed out as
-//! borrowed slices of the mapping, without copying.
+//! borrowed slices of the mapping, or as shared [`Bytes`] that keep the mapping alive, without
+//! copying.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
@@ -16,7 +18,8 @@ use crate::tensor::TensorInfo;
 #[derive(Debug)]
 pub struct GgufFile {
     path: PathBuf,
-    map: Option<Mmap>,
+    /// The whole file, mapped (empty for an empty file).
+    data: Bytes,
     header: Header,
     by_name: HashMap<String, usize>,
 }
@@ -29,16 +32,15 @@ impl GgufFile {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         // An empty file cannot be mapped on every platform; it is simply too short.
-        let map = if size == 0 {
-            None
+        let data = if size == 0 {
+            Bytes::new()
         } else {
             // Safety: the mapping is read-only and never handed out mutably. As with every
             // memory-mapped file, another process truncating or rewriting the file while it is
             // open would change what the slices see; GGUF files are written once and then read.
-            Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
+            Bytes::from_owner(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
         };
-        let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
-        let header = Header::parse(bytes, path)?;
+        let header = Header::parse(&data, path)?;
         let by_name = header
             .tensors
             .iter()
@@ -47,7 +49,7 @@ impl GgufFile {
             .collect();
         Ok(GgufFile {
             path: path.to_path_buf(),
-            map,
+            data,
             header,
             by_name,
         })
@@ -90,7 +92,7 @@ impl GgufFile {
 
     /// The whole file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        &self.data
     }
 
     /// The index entry of the tensor `name`; an error naming the file if there is none.
@@ -107,6 +109,13 @@ impl GgufFile {
     /// The data of the tensor `name`, borrowed from the mapping.
     pub fn tensor_data(&self, name: &str) -> Result<&[u8]> {
         self.data_of(self.tensor(name)?)
+    }
+
+    /// The data of a tensor of this file's index as shared bytes of the mapping, without copying:
+    /// they keep the mapping alive after the file is dropped (weights that are used as stored).
+    pub fn shared_data_of(&self, info: &TensorInfo) -> Result<Bytes> {
+        let data = self.data_of(info)?;
+        Ok(self.data.slice_ref(data))
     }
 
     /// The data of a tensor of this file's index, borrowed from the mapping. Fails for a ggml

@@ -7,6 +7,8 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
+
 use crate::codec;
 use crate::dot::{vec_dot_f32, vec_dot_i8};
 use crate::dot_q8::{self, IntegerRow, Q8_BLOCK, Q8Activations};
@@ -49,12 +51,13 @@ impl std::str::FromStr for RowFormat {
 /// Rows stored in one format.
 #[derive(Debug, Clone)]
 enum Segment {
-    /// `rows` rows of `row_bytes` bytes of GGML blocks each.
+    /// `rows` rows of `row_bytes` bytes of GGML blocks each: owned, or shared with a
+    /// memory-mapped file.
     Ggml {
         ty: GgmlType,
         rows: usize,
         row_bytes: usize,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     /// Int8 rows with their scales.
     Int8(Int8Matrix),
@@ -171,12 +174,14 @@ pub struct SegmentView<'a> {
 }
 
 impl PackedMatrix {
-    /// `rows` rows of `cols` values as GGML blocks of type `ty`, row after row.
+    /// `rows` rows of `cols` values as GGML blocks of type `ty`, row after row: owned bytes (a
+    /// `Vec<u8>`) or [`Bytes`] shared with a memory-mapped file, used in place.
     ///
     /// # Errors
     /// [`Error::RowLength`] when `cols` is not a multiple of the block size;
     /// [`Error::BufferLength`] when `bytes` is not `rows` rows long.
-    pub fn ggml(ty: GgmlType, rows: usize, cols: usize, bytes: Vec<u8>) -> Result<Self> {
+    pub fn ggml(ty: GgmlType, rows: usize, cols: usize, bytes: impl Into<Bytes>) -> Result<Self> {
+        let bytes = bytes.into();
         let row_bytes = ty.bytes_for(cols)?;
         let expected = rows.checked_mul(row_bytes).ok_or(Error::BufferLength {
             what: "packed matrix (bytes)",

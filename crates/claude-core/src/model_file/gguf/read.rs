@@ -1,7 +1,9 @@
 //! Reading a GGUF file into a [`Gpt`]: the config from the `{arch}.*` metadata, the weights from
 //! `token_embd`, `position_embd`, `blk.{i}.*`, `output_norm` and `output`. Quantized matrices
 //! (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) stay packed in their blocks, as packed projections and
-//! token tables; float ones (F32, F16, BF16), the norms and biases are decoded to f32.
+//! token tables that read the memory-mapped file in place (no copy: the page cache holds them
+//! once for every process); float ones (F32, F16, BF16), the norms and biases are decoded to
+//! f32.
 //!
 //! llama.cpp's converter stores the query and key weights of `llama` models permuted so that
 //! rotary embeddings rotate adjacent pairs (ggml's "normal" RoPE), which is the pair layout burn's
@@ -173,10 +175,14 @@ impl Reader<'_> {
             }
             return Ok(Weight::Float(Matrix { data, rows, cols }));
         }
-        let bytes = self.file.data_of(info).map_err(|e| self.invalid(e))?;
+        // Used in place, from the mapping, unless the rows must be reordered.
+        let bytes = self
+            .file
+            .shared_data_of(info)
+            .map_err(|e| self.invalid(e))?;
         let bytes = match order {
-            Some(order) => scatter_rows(bytes, bytes.len() / rows.max(1), order),
-            None => bytes.to_vec(),
+            Some(order) => scatter_rows(&bytes, bytes.len() / rows.max(1), order).into(),
+            None => bytes,
         };
         PackedMatrix::ggml(ty, rows, cols, bytes)
             .map(Weight::Packed)
