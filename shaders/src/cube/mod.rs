@@ -1,0 +1,135 @@
+//! The CubeCL kernels and their launches for [`CubeBackend`]: one source for wgpu (WGSL/SPIR-V)
+//! and CUDA.
+
+mod attention;
+mod matvec;
+
+use burn::backend::TensorMetadata;
+use burn::backend::cubecl::dtype_to_storage_type;
+use burn::tensor::{DType, Shape};
+use burn_cubecl::cubecl::{self, prelude::*};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::{CubeBackend, tensor::CubeTensor};
+
+use crate::extension::ShaderOps;
+
+/// Shared memory a kernel may use (lavapipe reports 32 KiB; half leaves room on every device).
+const SHARED_BYTES: usize = 16 * 1024;
+
+/// Whether the device has plane (subgroup) operations.
+fn has_plane_ops(x: &CubeTensor) -> bool {
+    x.client
+        .properties()
+        .features
+        .plane
+        .contains(cubecl::features::Plane::Ops)
+}
+
+fn empty(like: &CubeTensor, shape: Shape, dtype: DType) -> CubeTensor {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, dtype)
+}
+
+/// Keys per shared-memory tile for heads of `head_dim` (keys and values: two tiles).
+pub(crate) fn key_tile(head_dim: usize) -> usize {
+    (SHARED_BYTES / (2 * 4 * head_dim)).clamp(1, 64)
+}
+
+/// Keys per decode chunk: a chunk per cube, so long caches spread over many cubes.
+const DECODE_CHUNK: usize = 256;
+/// Units of a decode cube (their accumulators share one tile: `units * head_dim` floats).
+const DECODE_UNITS: usize = 32;
+
+impl ShaderOps for CubeBackend {
+    fn packed_matvec(
+        x: CubeTensor,
+        words: CubeTensor,
+        scales: CubeTensor,
+        offsets: CubeTensor,
+        q4: bool,
+    ) -> CubeTensor {
+        let x = into_contiguous(x);
+        let [n, _] = x.shape().dims::<2>();
+        let [rows, _] = scales.shape().dims::<2>();
+        let out = empty(&x, Shape::new([n, rows]), x.dtype);
+        let use_plane = has_plane_ops(&x);
+        matvec::packed_matvec_kernel::launch(
+            &x.client,
+            CubeCount::Static(rows as u32, n as u32, 1),
+            CubeDim::new_1d(matvec::UNITS as u32),
+            x.clone().into_tensor_arg(),
+            into_contiguous(words).into_tensor_arg(),
+            into_contiguous(scales).into_tensor_arg(),
+            into_contiguous(offsets).into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            q4,
+            matvec::UNITS,
+            use_plane,
+            dtype_to_storage_type(x.dtype),
+        );
+        out
+    }
+
+    fn flash_attention(
+        q: CubeTensor,
+        k: CubeTensor,
+        v: CubeTensor,
+        key_lens: CubeTensor,
+    ) -> CubeTensor {
+        let (q, k, v) = (into_contiguous(q), into_contiguous(k), into_contiguous(v));
+        let key_lens = into_contiguous(key_lens);
+        let [batch, heads, tq, head_dim] = q.shape().dims::<4>();
+        let [_, _, tk, _] = k.shape().dims::<4>();
+        let out = empty(&q, q.shape(), q.dtype);
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let dtype = dtype_to_storage_type(q.dtype);
+        if tq > 1 {
+            let units = 32usize;
+            attention::attention_prefill_kernel::launch(
+                &q.client,
+                CubeCount::Static(tq.div_ceil(units) as u32, heads as u32, batch as u32),
+                CubeDim::new_1d(units as u32),
+                q.clone().into_tensor_arg(),
+                k.into_tensor_arg(),
+                v.into_tensor_arg(),
+                key_lens.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                scale,
+                head_dim,
+                key_tile(head_dim),
+                dtype,
+            );
+            return out;
+        }
+        let splits = tk.div_ceil(DECODE_CHUNK).max(1);
+        let partial_acc = empty(&q, Shape::new([batch, heads, splits, head_dim]), q.dtype);
+        let partial_stats = empty(&q, Shape::new([batch, heads, splits, 2]), q.dtype);
+        attention::attention_decode_kernel::launch(
+            &q.client,
+            CubeCount::Static(splits as u32, heads as u32, batch as u32),
+            CubeDim::new_1d(DECODE_UNITS as u32),
+            q.clone().into_tensor_arg(),
+            k.into_tensor_arg(),
+            v.into_tensor_arg(),
+            key_lens.into_tensor_arg(),
+            partial_acc.clone().into_tensor_arg(),
+            partial_stats.clone().into_tensor_arg(),
+            scale,
+            DECODE_CHUNK as u32,
+            head_dim,
+            DECODE_UNITS,
+            dtype,
+        );
+        attention::attention_combine_kernel::launch(
+            &q.client,
+            CubeCount::Static(heads as u32, batch as u32, 1),
+            CubeDim::new_1d(head_dim as u32),
+            partial_acc.into_tensor_arg(),
+            partial_stats.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            head_dim,
+            dtype,
+        );
+        out
+    }
+}

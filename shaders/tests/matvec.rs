@@ -1,0 +1,58 @@
+//! The packed matrix-vector product: every format and awkward shapes, the portable path against
+//! burn's matmul of the decoded weights, and the GPU kernel against both.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use claude_quant::PackedMatrix;
+use claude_shaders::{DeviceWeight, GpuPacked, packed_matvec, runs_kernels};
+
+fn weights(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b).abs().max().into_scalar()
+}
+
+/// Every format at awkward shapes on `device`: the product against burn's matmul with the
+/// weights decoded on the host.
+fn check(device: &Device) {
+    for format in ["q4_0", "q4_1", "q8_0", "int8"] {
+        for (rows, cols, n) in [(1, 32, 1), (37, 96, 1), (100, 576, 3), (5, 1024, 7)] {
+            let packed = PackedMatrix::quantize(
+                format.parse().unwrap(),
+                rows,
+                cols,
+                &weights(rows, cols, 3),
+            )
+            .unwrap();
+            let gpu = GpuPacked::from_packed(&packed).unwrap();
+            let w = DeviceWeight::upload(&gpu, device);
+            let x = Tensor::<2>::random([n, cols], Distribution::Uniform(-1.0, 1.0), device);
+            let decoded =
+                Tensor::<2>::from_data(TensorData::new(packed.dequantize(), [rows, cols]), device);
+            let expected = x.clone().matmul(decoded.transpose());
+            let got = packed_matvec(x, &w);
+            let diff = max_abs_diff(got, expected);
+            assert!(
+                diff < 2e-4 * (cols as f32).sqrt(),
+                "{format} {rows}x{cols} n={n}: {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_portable_product_equals_burns_matmul_of_the_decoded_weights() {
+    check(&Device::flex());
+}
+
+#[test]
+fn the_gpu_kernel_equals_burns_matmul_of_the_decoded_weights() {
+    let device = claude_tensors::parse_device("wgpu").expect("the tests build with wgpu");
+    assert!(runs_kernels(&device), "our kernels run on wgpu");
+    check(&device);
+}
