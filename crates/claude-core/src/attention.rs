@@ -10,10 +10,10 @@
 
 use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
-use claude_tensors::kernels::{causal_attention, causal_self_attention, merge_heads, split_heads};
+use claude_tensors::kernels::{
+    causal_attention, causal_self_attention, decode_attention, merge_heads, split_heads,
+};
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
@@ -103,20 +103,9 @@ impl CausalSelfAttention {
         }
         cache.write_at(&step.positions, k, v);
         let (keys, values) = cache.prefix(step.key_len);
-        // A group's query heads read the same cached keys: as `group` queries of one head they
-        // attend without copying the cache (with one query per head, the grouping is a reshape).
-        let [rows, _, _, head_dim] = q.dims();
-        let group = self.n_head / self.n_kv_head;
-        let q = q.reshape([rows, self.n_kv_head, group, head_dim]);
-        let y = attention(
-            q,
-            keys,
-            values,
-            Some(step.mask.clone()),
-            None,
-            AttentionModuleOptions::default(),
-        );
-        self.project(merge_heads(y.reshape([rows, self.n_head, 1, head_dim])))
+        let lengths: Vec<usize> = step.positions.iter().map(|&p| p + 1).collect();
+        let y = decode_attention(q, keys, values, &lengths, step.mask.clone());
+        self.project(merge_heads(y))
     }
 
     /// The output projection (and dropout) of the merged heads.

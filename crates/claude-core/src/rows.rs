@@ -6,6 +6,8 @@
 //! several times faster for GPT-sized layers. The product is [`claude_tensors::kernels::matmul`]
 //! (our kernel on the CPU, burn's matmul elsewhere).
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
 use claude_tensors::kernels::matmul;
@@ -26,7 +28,7 @@ pub fn matmul_rows(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
 ///
 /// # Shapes
 /// - x: `[batch, seq, w.cols()]` -> `[batch, seq, w.rows()]`
-pub fn packed_rows(x: Tensor<3>, w: &PackedMatrix, arithmetic: PackedArithmetic) -> Tensor<3> {
+pub fn packed_rows(x: Tensor<3>, w: &Arc<PackedMatrix>, arithmetic: PackedArithmetic) -> Tensor<3> {
     let [batch, seq, d_in] = x.dims();
     packed_matmul(x.reshape([batch * seq, d_in]), w, arithmetic).reshape([batch, seq, w.rows()])
 }

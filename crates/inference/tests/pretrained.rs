@@ -31,6 +31,34 @@ fn ids(value: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// On wgpu (lavapipe in CI) with our kernels, the packed mat-vec products and fused attention,
+/// SmolLM2's greedy continuation is the float64 reference's, as on the CPU.
+#[test]
+fn smollm2_on_wgpu_with_our_kernels_continues_as_the_reference() {
+    let device = claude_tensors::parse_device("wgpu").expect("the tests build with wgpu");
+    assert!(claude_tensors::shaders::runs_kernels(&device));
+    let generator = Generator::load(&smollm2(), None, &device).unwrap();
+    let reference = reference();
+    let plain = &reference["sequences"][0];
+    let prompt = ids(&plain["tokens"]);
+    let steps = 12;
+    let completion = generator
+        .generate(
+            SequenceRequest {
+                prompt,
+                max_new_tokens: steps,
+                sampling: SamplingParams {
+                    temperature: 0.0,
+                    ..SamplingParams::NANOGPT
+                },
+                stop: Vec::new(),
+            },
+            |_| true,
+        )
+        .unwrap();
+    assert_eq!(completion.tokens, ids(&plain["greedy"]["tokens"])[..steps]);
+}
+
 #[test]
 fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
     let device = Device::flex();

@@ -15,6 +15,8 @@
 
 pub mod device;
 pub mod kernels;
+/// Our GPU kernels (CubeCL), for the switch that turns them off ([`shaders::set_enabled`]).
+pub use claude_shaders as shaders;
 pub mod threads;
 
 pub use burn;

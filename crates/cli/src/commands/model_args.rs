@@ -34,6 +34,10 @@ pub struct ModelArgs {
     /// 8-bit activations.
     #[arg(long)]
     pub exact: bool,
+    /// Our GPU kernels (packed mat-vec, fused attention) on a GPU device: on, or off to run
+    /// burn's ops instead (for comparisons; also CLAUDE_RUST_KERNELS=off).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub kernels: String,
 }
 
 impl ModelArgs {
@@ -57,6 +61,9 @@ impl ModelArgs {
 
     /// The model at `model` (from [`path`](Self::path)) and its tokenizer, ready to generate.
     pub fn load(&self, model: &Path) -> anyhow::Result<Generator> {
+        if self.kernels == "off" {
+            claude_tensors::shaders::set_enabled(false);
+        }
         let device = parse_device(&self.device)?;
         let generator = Generator::load(model, self.tokenizer.as_deref(), &device)?;
         let arithmetic = if self.exact {

@@ -11,6 +11,8 @@
 //! | [`packed_matmul`] | dot products on the packed rows, or gemm on decoded tiles ([`packed_matmul`](self::packed_matmul)) | the same, the activations visiting the host |
 //! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
 
+use std::sync::Arc;
+
 use burn::nn::RotaryEncoding;
 use burn::prelude::*;
 use burn::tensor::module::attention;
@@ -18,6 +20,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 pub mod adamw;
 pub mod causal_attention;
+pub mod device_weights;
 pub mod flex;
 pub mod gelu;
 pub mod gemm;
@@ -28,23 +31,78 @@ pub mod rotary;
 
 /// `x · wᵀ` for a weight kept packed (GGML blocks or int8, one row per output feature), never
 /// decoded as a whole (see [`packed_matmul`](self::packed_matmul)). The result has `x`'s device
-/// and float type. The product runs on the CPU; on other devices the activations go to the host
-/// and back (GPU kernels for packed weights are not written yet).
+/// and float type. On a GPU our kernel reads the weight's device copy ([`device_weights`], f32
+/// activations); a weight without a GPU layout, and every weight on the CPU, is multiplied by
+/// the CPU kernel (on a GPU the activations then visit the host).
 ///
 /// # Shapes
 /// - x: `[n, w.cols()]` -> `[n, w.rows()]`
 pub fn packed_matmul(
     x: Tensor<2>,
-    w: &claude_quant::PackedMatrix,
+    w: &Arc<claude_quant::PackedMatrix>,
     arithmetic: packed_matmul::PackedArithmetic,
 ) -> Tensor<2> {
+    let device = x.device();
+    if claude_shaders::runs_kernels(&device)
+        && let Some(weight) = device_weights::device_weight(w, &device)
+    {
+        return claude_shaders::packed_matvec(x, &weight);
+    }
     let [n, _] = x.dims();
-    let (device, dtype) = (x.device(), x.dtype());
+    let dtype = x.dtype();
     let values = x
         .try_into_vec_as::<f32>()
         .expect("float activations convert to f32");
     let out = packed_matmul::packed_matmul_f32(&values, n, w, arithmetic);
     Tensor::from_data(TensorData::new(out, [n, w.rows()]), (&device, dtype))
+}
+
+/// Whether our fused attention kernel takes these queries: a GPU device with our kernels on, a
+/// head width they are compiled for, and no gradient to record (the kernel is inference only).
+fn fused_attention_takes(q: &Tensor<4>) -> bool {
+    let head_dim = q.dims()[3];
+    claude_shaders::runs_kernels(&q.device())
+        && !q.is_require_grad()
+        && claude_shaders::ATTENTION_HEAD_DIMS.contains(&head_dim)
+}
+
+/// One new query per row against that row's cached keys and values: row `r` sees its first
+/// `lengths[r]` positions (`mask` says the same for burn's attention: `true` where a key is
+/// hidden). Grouped-query heads read their key/value head without copies.
+///
+/// # Shapes
+/// - q: `[rows, n_head, 1, head_dim]`, keys and values: `[rows, n_kv_head, key_len, head_dim]`,
+///   mask: `[rows, n_kv_head, group, key_len]` -> `[rows, n_head, 1, head_dim]`
+pub fn decode_attention(
+    q: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    lengths: &[usize],
+    mask: Tensor<4, Bool>,
+) -> Tensor<4> {
+    let [rows, n_head, _, head_dim] = q.dims();
+    if fused_attention_takes(&q) {
+        let lengths: Vec<i32> = lengths.iter().map(|&l| l as i32).collect();
+        let lengths = Tensor::<1, Int>::from_data(
+            TensorData::new(lengths, [rows]),
+            (&q.device(), burn::tensor::DType::I32),
+        );
+        return claude_shaders::flash_attention(q, keys, values, lengths);
+    }
+    // A group's query heads read the same cached keys: as `group` queries of one head they
+    // attend without copying the cache (with one query per head, the grouping is a reshape).
+    let n_kv_head = keys.dims()[1];
+    let group = n_head / n_kv_head;
+    let q = q.reshape([rows, n_kv_head, group, head_dim]);
+    let y = attention(
+        q,
+        keys,
+        values,
+        Some(mask),
+        None,
+        AttentionModuleOptions::default(),
+    );
+    y.reshape([rows, n_head, 1, head_dim])
 }
 
 /// Causal multi-head self-attention from the packed query/key/value projection (GPT-2's
@@ -122,6 +180,14 @@ pub fn merge_heads(y: Tensor<4>) -> Tensor<3> {
 pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
     if flex::supports(&q) {
         return flex::causal_attention(q, k, v);
+    }
+    if fused_attention_takes(&q) {
+        let [batch, _, seq, _] = q.dims();
+        let lengths = Tensor::<1, Int>::from_data(
+            TensorData::new(vec![seq as i32; batch], [batch]),
+            (&q.device(), burn::tensor::DType::I32),
+        );
+        return claude_shaders::flash_attention(q, k, v, lengths);
     }
     let options = AttentionModuleOptions {
         is_causal: true,
