@@ -3,5 +3,6 @@
 
 mod chat_templates;
 mod generate;
+mod gpu_bench;
 mod pretrained;
 mod server;

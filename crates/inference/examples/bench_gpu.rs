@@ -1,0 +1,178 @@
+//! Our GPU kernels against burn's own ops, on the device given (`wgpu` by default): the packed
+//! mat-vec's achieved memory bandwidth, fused vs burn attention at several contexts (prefill and
+//! decode), and SmolLM2 decoding with our kernels on and off. `benches/gpu.sh` runs it (and GPT-2
+//! training on the device); `--smoke` shrinks every size for lavapipe, as CI runs it.
+//!
+//! `target/release/examples/bench_gpu [--smoke] [--device wgpu] [--model FILE.gguf]`; set
+//! `PEAK_GBPS` to the device's memory bandwidth to print the fraction reached.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use claude_core::Gpt;
+use claude_quant::PackedMatrix;
+use claude_tensors::shaders::{self, DeviceWeight, GpuPacked};
+
+/// The median of `runs` timings of `f` (after one warm-up), in seconds; `f` returns a value to
+/// read back, which waits for the device.
+fn time<const D: usize>(runs: usize, mut f: impl FnMut() -> Tensor<D>) -> f64 {
+    let _ = f().into_data();
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = f().into_data();
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn matvec(device: &Device, smoke: bool) {
+    let (rows, cols) = if smoke { (512, 1024) } else { (8192, 8192) };
+    let peak: Option<f64> = std::env::var("PEAK_GBPS").ok().and_then(|p| p.parse().ok());
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    for format in ["q4_0", "q4_1", "q8_0", "int8"] {
+        let packed = PackedMatrix::quantize(format.parse().unwrap(), rows, cols, &w).unwrap();
+        let gpu = GpuPacked::from_packed(&packed).unwrap();
+        let bytes = 4 * (gpu.words.len() + gpu.scales.len() + gpu.offsets.len() + cols + rows);
+        let weight = DeviceWeight::upload(&gpu, device);
+        let x = Tensor::<2>::random([1, cols], Distribution::Uniform(-1.0, 1.0), device);
+        // Ten products per timing, so that launch and read-back are amortised.
+        let seconds = time(5, || {
+            let mut y = shaders::packed_matvec(x.clone(), &weight);
+            for _ in 0..9 {
+                y = y + shaders::packed_matvec(x.clone(), &weight);
+            }
+            y
+        }) / 10.0;
+        let gbps = bytes as f64 / seconds / 1e9;
+        let fraction = peak.map_or(String::new(), |p| {
+            format!(" ({:.0}% of {p} GB/s)", 100.0 * gbps / p)
+        });
+        println!(
+            "matvec {format} {rows}x{cols}: {:.1} us, {gbps:.1} GB/s{fraction}",
+            seconds * 1e6
+        );
+    }
+}
+
+fn attention_pair(device: &Device, smoke: bool) {
+    let (heads, dim) = (8, 64);
+    let contexts: &[usize] = if smoke {
+        &[64, 256]
+    } else {
+        &[1024, 4096, 8192]
+    };
+    for &t in contexts {
+        let qkv =
+            || Tensor::<4>::random([1, heads, t, dim], Distribution::Normal(0.0, 1.0), device);
+        let (q, k, v) = (qkv(), qkv(), qkv());
+        let lens = Tensor::<1, Int>::from_data(
+            TensorData::new(vec![t as i32], [1]),
+            (device, burn::tensor::DType::I32),
+        );
+        let causal = AttentionModuleOptions {
+            is_causal: true,
+            ..Default::default()
+        };
+        let ours = time(3, || {
+            shaders::flash_attention(q.clone(), k.clone(), v.clone(), lens.clone())
+        });
+        let burns = time(3, || {
+            attention(q.clone(), k.clone(), v.clone(), None, None, causal)
+        });
+        println!(
+            "attention prefill T={t}: ours {:.2} ms, burn {:.2} ms ({:.2}x)",
+            ours * 1e3,
+            burns * 1e3,
+            burns / ours
+        );
+        let one = Tensor::<4>::random([1, heads, 1, dim], Distribution::Normal(0.0, 1.0), device);
+        let ours = time(5, || {
+            shaders::flash_attention(one.clone(), k.clone(), v.clone(), lens.clone())
+        });
+        let burns = time(5, || {
+            attention(
+                one.clone(),
+                k.clone(),
+                v.clone(),
+                None,
+                None,
+                AttentionModuleOptions::default(),
+            )
+        });
+        println!(
+            "attention decode T={t}: ours {:.3} ms, burn {:.3} ms ({:.2}x)",
+            ours * 1e3,
+            burns * 1e3,
+            burns / ours
+        );
+    }
+}
+
+fn decode(device: &Device, model: &str, smoke: bool) {
+    let steps = if smoke { 2 } else { 64 };
+    for on in [true, false] {
+        shaders::set_enabled(on);
+        claude_tensors::kernels::device_weights::clear();
+        let model = Gpt::load(model.as_ref(), device).expect("a model file");
+        let token =
+            |id: i32| Tensor::<2, Int>::from_data(TensorData::new(vec![id], [1, 1]), device);
+        let (logits, mut cache) = model.prefill(token(1));
+        let _ = logits.into_data();
+        let started = Instant::now();
+        let mut next = 1;
+        for _ in 0..steps {
+            let ids = Tensor::<1, Int>::from_data(TensorData::new(vec![next], [1]), device);
+            let logits = model.decode(ids, &mut cache);
+            next = logits.argmax(1).into_data().iter::<i64>().next().unwrap() as i32;
+        }
+        let rate = steps as f64 / started.elapsed().as_secs_f64();
+        let path = if on {
+            "our kernels"
+        } else {
+            "kernels off (burn's ops, packed products on the host)"
+        };
+        println!(
+            "decode {model_name}: {rate:.1} tokens/s with {path}",
+            model_name = model_label(&model)
+        );
+    }
+    shaders::set_enabled(true);
+}
+
+fn model_label(model: &Gpt) -> String {
+    let c = model.config();
+    format!("{} layers x {}", c.n_layer, c.d_model)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let device_name = value("--device").unwrap_or_else(|| "wgpu".into());
+    let device = claude_tensors::parse_device(&device_name).expect("a device");
+    println!(
+        "device {device_name} ({device:?}); our kernels run there: {}",
+        shaders::runs_kernels(&device)
+    );
+    matvec(&device, smoke);
+    attention_pair(&device, smoke);
+    let model = value("--model").unwrap_or_else(|| {
+        claude_tokenizer::shared_data_dir()
+            .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
+            .to_string_lossy()
+            .into_owned()
+    });
+    decode(&device, &model, smoke);
+}
