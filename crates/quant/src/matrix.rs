@@ -338,18 +338,23 @@ impl PackedMatrix {
     pub fn dequantize_rows(&self, rows: Range<usize>, out: &mut [f32]) {
         assert!(rows.end <= self.rows, "rows out of range");
         assert_eq!(out.len(), rows.len() * self.cols, "output length");
-        let (mut start, mut out) = (0, out);
-        for segment in &self.segments {
+        let mut out = out;
+        for (segment, local) in self.segments_in(rows) {
+            let (chunk, rest) = out.split_at_mut(local.len() * self.cols);
+            segment.dequantize(local, self.cols, chunk);
+            out = rest;
+        }
+    }
+
+    /// The segments holding rows `rows`, each with the range of its own rows inside them.
+    fn segments_in(&self, rows: Range<usize>) -> impl Iterator<Item = (&Segment, Range<usize>)> {
+        let mut start = 0;
+        self.segments.iter().filter_map(move |segment| {
             let here = start..start + segment.rows();
             start = here.end;
             let (lo, hi) = (rows.start.max(here.start), rows.end.min(here.end));
-            if lo >= hi {
-                continue;
-            }
-            let (chunk, rest) = out.split_at_mut((hi - lo) * self.cols);
-            segment.dequantize(lo - here.start..hi - here.start, self.cols, chunk);
-            out = rest;
-        }
+            (lo < hi).then(|| (segment, lo - here.start..hi - here.start))
+        })
     }
 
     /// Rows `rows` as GGML blocks of one type, as a GGUF tensor stores them: `None` when they
@@ -360,14 +365,7 @@ impl PackedMatrix {
     pub fn ggml_rows(&self, rows: Range<usize>) -> Option<(GgmlType, Vec<u8>)> {
         assert!(rows.end <= self.rows, "rows out of range");
         let mut found: Option<(GgmlType, Vec<u8>)> = None;
-        let mut start = 0;
-        for segment in &self.segments {
-            let here = start..start + segment.rows();
-            start = here.end;
-            let (lo, hi) = (rows.start.max(here.start), rows.end.min(here.end));
-            if lo >= hi {
-                continue;
-            }
+        for (segment, local) in self.segments_in(rows) {
             let Segment::Ggml {
                 ty,
                 row_bytes,
@@ -377,7 +375,7 @@ impl PackedMatrix {
             else {
                 return None;
             };
-            let part = &bytes[(lo - here.start) * row_bytes..(hi - here.start) * row_bytes];
+            let part = &bytes[local.start * row_bytes..local.end * row_bytes];
             match &mut found {
                 None => found = Some((*ty, part.to_vec())),
                 Some((first, out)) if first == ty => out.extend_from_slice(part),
