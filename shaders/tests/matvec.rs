@@ -21,7 +21,13 @@ fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> f32 {
 /// weights decoded on the host.
 fn check(device: &Device) {
     for format in ["q4_0", "q4_1", "q8_0", "int8"] {
-        for (rows, cols, n) in [(1, 32, 1), (37, 96, 1), (100, 576, 3), (5, 1024, 7)] {
+        for (rows, cols, n) in [
+            (1, 32, 1),
+            (37, 96, 1),
+            (100, 576, 3),
+            (5, 1024, 7),
+            (33, 64, 20),
+        ] {
             let packed = PackedMatrix::quantize(
                 format.parse().unwrap(),
                 rows,

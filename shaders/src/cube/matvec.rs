@@ -1,15 +1,19 @@
 //! The packed matrix-vector product on CubeCL: `out[r][row] = x[r] · W[row]` with `W` in our GPU
 //! layout ([`crate::layout`]), never decoded to memory.
 //!
-//! Tiling: one cube per (output row, activation row); its units stride over the row's blocks of
-//! 32 weights, each block's codes read as 4 (Q4) or 8 (Q8) words and its scale applied once (Q4:
-//! `d · Σ q x + m · Σ x`). The units' partial sums are then reduced in shared memory (every device;
-//! lavapipe has no subgroup operations) or with `plane_sum` where the device reports plane ops.
+//! Tiling: one cube per (output row, tile of [`TILE_ROWS`] activation rows); its units stride over
+//! the row's blocks of 32 weights, each block read once as 4 (Q4) or 8 (Q8) words, decoded with
+//! its scale into registers and multiplied by every activation row of the tile (decode has one
+//! row, continuous batching and speculative steps a handful, a prompt many tiles). The units'
+//! partial sums are then reduced in shared memory (every device; lavapipe has no subgroup
+//! operations) or with `plane_sum` where the device reports plane ops.
 
 use burn_cubecl::cubecl::{self, prelude::*};
 
 /// Units per cube: a power of two; a SmolLM2 row of 576 weights is 18 blocks.
 pub(crate) const UNITS: usize = 32;
+/// Activation rows per cube: each weight block is read once for all of them.
+pub(crate) const TILE_ROWS: usize = 8;
 
 #[cube(launch)]
 pub(crate) fn packed_matvec_kernel<F: Float>(
@@ -20,23 +24,29 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
     out: &mut Tensor<F>,
     #[comptime] q4: bool,
     #[comptime] units: usize,
+    #[comptime] tile_rows: usize,
     #[comptime] use_plane: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let row = CUBE_POS_X as usize;
-    let r = CUBE_POS_Y as usize;
+    let first = CUBE_POS_Y as usize * tile_rows;
     let unit = UNIT_POS_X as usize;
+    let n = x.shape(0);
     let blocks = x.shape(1) / 32;
-    let x_row = r * x.stride(0);
 
-    let mut acc = F::new(0.0);
+    let mut acc = Array::<F>::new(tile_rows);
+    #[unroll]
+    for t in 0..tile_rows {
+        acc[t] = F::new(0.0);
+    }
+    let mut weights = Array::<F>::new(32usize);
     let mut b = unit;
     while b < blocks {
         let block = row * blocks + b;
-        let xb = x_row + b * 32;
+        let d = scales[block];
+        // The block's 32 weights, decoded once for every activation row of the tile.
         if q4 {
-            let mut sum_qx = F::new(0.0);
-            let mut sum_x = F::new(0.0);
+            let m = offsets[block];
             #[unroll]
             for w in 0..4usize {
                 let word = words[block * 4 + w];
@@ -44,15 +54,11 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
                 for byte in 0..4usize {
                     let lo = F::cast_from((word >> (8 * byte as i32)) & 15);
                     let hi = F::cast_from((word >> (8 * byte as i32 + 4)) & 15);
-                    let x_lo = x[xb + 4 * w + byte];
-                    let x_hi = x[xb + 16 + 4 * w + byte];
-                    sum_qx += lo * x_lo + hi * x_hi;
-                    sum_x += x_lo + x_hi;
+                    weights[4 * w + byte] = lo * d + m;
+                    weights[16 + 4 * w + byte] = hi * d + m;
                 }
             }
-            acc += scales[block] * sum_qx + offsets[block] * sum_x;
         } else {
-            let mut sum_cx = F::new(0.0);
             #[unroll]
             for w in 0..8usize {
                 let word = words[block * 8 + w];
@@ -60,18 +66,35 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
                 for byte in 0..4usize {
                     // Byte `byte` sign-extended: moved to the top, then arithmetically back.
                     let code = (word << (24 - 8 * byte as i32)) >> 24;
-                    sum_cx += F::cast_from(code) * x[xb + 4 * w + byte];
+                    weights[4 * w + byte] = F::cast_from(code) * d;
                 }
             }
-            acc += scales[block] * sum_cx;
+        }
+        #[unroll]
+        for t in 0..tile_rows {
+            let r = first + t;
+            if r < n {
+                let xb = r * x.stride(0) + b * 32;
+                let mut sum = F::new(0.0);
+                #[unroll]
+                for j in 0..32usize {
+                    sum += weights[j] * x[xb + j];
+                }
+                acc[t] += sum;
+            }
         }
         b += units;
     }
 
-    let total = reduce_sum::<F>(acc, units, use_plane);
-    if unit == 0 {
-        let at = r * out.stride(0) + row;
-        out[at] = total;
+    #[unroll]
+    for t in 0..tile_rows {
+        let total = reduce_sum::<F>(acc[t], units, use_plane);
+        let r = first + t;
+        if unit == 0 && r < n {
+            let at = r * out.stride(0) + row;
+            out[at] = total;
+        }
+        sync_cube();
     }
 }
 

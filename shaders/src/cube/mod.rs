@@ -55,7 +55,7 @@ impl ShaderOps for CubeBackend {
         let use_plane = has_plane_ops(&x);
         matvec::packed_matvec_kernel::launch(
             &x.client,
-            CubeCount::Static(rows as u32, n as u32, 1),
+            CubeCount::Static(rows as u32, n.div_ceil(matvec::TILE_ROWS) as u32, 1),
             CubeDim::new_1d(matvec::UNITS as u32),
             x.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
@@ -64,6 +64,7 @@ impl ShaderOps for CubeBackend {
             out.clone().into_tensor_arg(),
             q4,
             matvec::UNITS,
+            matvec::TILE_ROWS,
             use_plane,
             dtype_to_storage_type(x.dtype),
         );
