@@ -1,7 +1,7 @@
 //! The packed matrix-vector product on CubeCL: `out[r][row] = x[r] · W[row]` with `W` in our GPU
 //! layout ([`crate::layout`]), never decoded to memory.
 //!
-//! Tiling: one cube per (output row, tile of [`TILE_ROWS`] activation rows); its units stride over
+//! Tiling: one cube per (output row, tile of [`tile_rows`] activation rows); its units stride over
 //! the row's blocks of 32 weights, each block read once as 4 (Q4) or 8 (Q8) words, decoded with
 //! its scale into registers and multiplied by every activation row of the tile (decode has one
 //! row, continuous batching and speculative steps a handful, a prompt many tiles). The units'
@@ -12,8 +12,11 @@ use burn_cubecl::cubecl::{self, prelude::*};
 
 /// Units per cube: a power of two; a SmolLM2 row of 576 weights is 18 blocks.
 pub(crate) const UNITS: usize = 32;
-/// Activation rows per cube: each weight block is read once for all of them.
-pub(crate) const TILE_ROWS: usize = 8;
+/// Activation rows per cube: each weight block is read once for all of them (one for a single
+/// row, which decoding has).
+pub(crate) fn tile_rows(n: usize) -> usize {
+    if n == 1 { 1 } else { 8 }
+}
 
 #[cube(launch)]
 pub(crate) fn packed_matvec_kernel<F: Float>(
@@ -88,13 +91,16 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
 
     #[unroll]
     for t in 0..tile_rows {
-        let total = reduce_sum::<F>(acc[t], units, use_plane);
         let r = first + t;
-        if unit == 0 && r < n {
-            let at = r * out.stride(0) + row;
-            out[at] = total;
+        // The same for every unit of the cube, so the reduction's barriers stay uniform.
+        if r < n {
+            let total = reduce_sum::<F>(acc[t], units, use_plane);
+            if unit == 0 {
+                let at = r * out.stride(0) + row;
+                out[at] = total;
+            }
+            sync_cube();
         }
-        sync_cube();
     }
 }
 

@@ -53,9 +53,10 @@ impl ShaderOps for CubeBackend {
         let [rows, _] = scales.shape().dims::<2>();
         let out = empty(&x, Shape::new([n, rows]), x.dtype);
         let use_plane = has_plane_ops(&x);
+        let tile_rows = matvec::tile_rows(n);
         matvec::packed_matvec_kernel::launch(
             &x.client,
-            CubeCount::Static(rows as u32, n.div_ceil(matvec::TILE_ROWS) as u32, 1),
+            CubeCount::Static(rows as u32, n.div_ceil(tile_rows) as u32, 1),
             CubeDim::new_1d(matvec::UNITS as u32),
             x.clone().into_tensor_arg(),
             into_contiguous(words).into_tensor_arg(),
@@ -64,7 +65,7 @@ impl ShaderOps for CubeBackend {
             out.clone().into_tensor_arg(),
             q4,
             matvec::UNITS,
-            matvec::TILE_ROWS,
+            tile_rows,
             use_plane,
             dtype_to_storage_type(x.dtype),
         );
