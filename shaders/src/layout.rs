@@ -13,6 +13,8 @@
 //! Other formats (the k-quants, float rows) and widths that are not a multiple of 32 have no GPU
 //! layout: [`GpuPacked::from_packed`] says why, and the caller keeps the portable path.
 
+use claude_quant::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
+use claude_quant::q8_0::BLOCK_BYTES as Q8_0_BLOCK_BYTES;
 use claude_quant::{GgmlType, PackedMatrix, RowFormat};
 
 /// Weights per block.
@@ -91,18 +93,18 @@ impl GpuPacked {
         for segment in matrix.segments() {
             match segment.format {
                 RowFormat::Ggml(GgmlType::Q4_0) => {
-                    for block in segment.bytes.chunks_exact(18) {
+                    for block in segment.bytes.chunks_exact(Q4_0_BLOCK_BYTES) {
                         let d = f16(&block[..2]);
                         packed.push_q4(&block[2..], d, -8.0 * d);
                     }
                 }
                 RowFormat::Ggml(GgmlType::Q4_1) => {
-                    for block in segment.bytes.chunks_exact(20) {
+                    for block in segment.bytes.chunks_exact(Q4_1_BLOCK_BYTES) {
                         packed.push_q4(&block[4..], f16(&block[..2]), f16(&block[2..4]));
                     }
                 }
                 RowFormat::Ggml(GgmlType::Q8_0) => {
-                    for block in segment.bytes.chunks_exact(34) {
+                    for block in segment.bytes.chunks_exact(Q8_0_BLOCK_BYTES) {
                         packed.push_q8(&block[2..], f16(&block[..2]));
                     }
                 }

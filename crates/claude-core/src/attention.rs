@@ -103,8 +103,7 @@ impl CausalSelfAttention {
         }
         cache.write_at(&step.positions, k, v);
         let (keys, values) = cache.prefix(step.key_len);
-        let lengths: Vec<usize> = step.positions.iter().map(|&p| p + 1).collect();
-        let y = decode_attention(q, keys, values, &lengths, step.mask.clone());
+        let y = decode_attention(q, keys, values, step.key_lens.clone(), step.mask.clone());
         self.project(merge_heads(y))
     }
 

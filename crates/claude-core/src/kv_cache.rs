@@ -264,6 +264,9 @@ pub(crate) struct DecodeStep {
     /// `true` where a row must not look (beyond its own length), `[rows, kv_heads, group,
     /// key_len]`: the queries of a key/value head's group read the same keys.
     pub mask: Tensor<4, Bool>,
+    /// Each row's number of keys after the step (its position + 1), `[rows]` in i32: what the
+    /// fused attention kernel reads instead of the mask.
+    pub key_lens: Tensor<1, Int>,
 }
 
 impl DecodeStep {
@@ -288,8 +291,13 @@ impl DecodeStep {
             }
         }
         let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
+        let lens: Vec<i32> = ids.iter().map(|&p| p + 1).collect();
         DecodeStep {
             position_ids: Tensor::from_data(TensorData::new(ids, [rows]), device),
+            key_lens: Tensor::from_data(
+                TensorData::new(lens, [rows]),
+                (device, burn::tensor::DType::I32),
+            ),
             mask: Tensor::from_data(
                 TensorData::new(mask, [rows, kv_heads, group, key_len]),
                 device,

@@ -67,27 +67,22 @@ fn fused_attention_takes(q: &Tensor<4>) -> bool {
 }
 
 /// One new query per row against that row's cached keys and values: row `r` sees its first
-/// `lengths[r]` positions (`mask` says the same for burn's attention: `true` where a key is
-/// hidden). Grouped-query heads read their key/value head without copies.
+/// `key_lens[r]` positions (i32; `mask` says the same for burn's attention: `true` where a key
+/// is hidden). Grouped-query heads read their key/value head without copies.
 ///
 /// # Shapes
 /// - q: `[rows, n_head, 1, head_dim]`, keys and values: `[rows, n_kv_head, key_len, head_dim]`,
-///   mask: `[rows, n_kv_head, group, key_len]` -> `[rows, n_head, 1, head_dim]`
+///   key_lens: `[rows]`, mask: `[rows, n_kv_head, group, key_len]` -> `[rows, n_head, 1, head_dim]`
 pub fn decode_attention(
     q: Tensor<4>,
     keys: Tensor<4>,
     values: Tensor<4>,
-    lengths: &[usize],
+    key_lens: Tensor<1, Int>,
     mask: Tensor<4, Bool>,
 ) -> Tensor<4> {
     let [rows, n_head, _, head_dim] = q.dims();
     if fused_attention_takes(&q) {
-        let lengths: Vec<i32> = lengths.iter().map(|&l| l as i32).collect();
-        let lengths = Tensor::<1, Int>::from_data(
-            TensorData::new(lengths, [rows]),
-            (&q.device(), burn::tensor::DType::I32),
-        );
-        return claude_shaders::flash_attention(q, keys, values, lengths);
+        return claude_shaders::flash_attention(q, keys, values, key_lens);
     }
     // A group's query heads read the same cached keys: as `group` queries of one head they
     // attend without copying the cache (with one query per head, the grouping is a reshape).

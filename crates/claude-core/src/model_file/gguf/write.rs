@@ -147,17 +147,20 @@ impl Tensors<'_> {
         }
     }
 
-    /// A row-major `rows x cols` f32 matrix (ggml's shape `[cols, rows]`).
-    fn f32_matrix(&mut self, name: &str, rows: usize, cols: usize, data: &[f32]) {
+    /// An F32 tensor of ggml shape `dims` (innermost first).
+    fn f32_tensor(&mut self, name: &str, dims: &[u64], data: &[f32]) {
         let bytes: Vec<u8> = bytemuck::cast_slice(data).to_vec();
         self.writer
-            .add_tensor(name, &[cols as u64, rows as u64], GgmlType::F32.id(), bytes);
+            .add_tensor(name, dims, GgmlType::F32.id(), bytes);
+    }
+
+    /// A row-major `rows x cols` f32 matrix (ggml's shape `[cols, rows]`).
+    fn f32_matrix(&mut self, name: &str, rows: usize, cols: usize, data: &[f32]) {
+        self.f32_tensor(name, &[cols as u64, rows as u64], data);
     }
 
     fn f32_vector(&mut self, name: &str, data: &[f32]) {
-        let bytes: Vec<u8> = bytemuck::cast_slice(data).to_vec();
-        self.writer
-            .add_tensor(name, &[data.len() as u64], GgmlType::F32.id(), bytes);
+        self.f32_tensor(name, &[data.len() as u64], data);
     }
 
     /// The token table (or a tied output head): float, or its packed rows.
