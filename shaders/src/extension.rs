@@ -22,7 +22,7 @@ pub trait ShaderOps: Backend {
         shape[1] = scales[0];
         shape
     })]
-    fn packed_matvec(
+    fn packed_matmul(
         x: FloatTensor<Self>,
         words: IntTensor<Self>,
         scales: FloatTensor<Self>,
@@ -49,7 +49,7 @@ where
     B: ShaderOps,
     C: burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy,
 {
-    fn packed_matvec(
+    fn packed_matmul(
         x: FloatTensor<Self>,
         words: IntTensor<Self>,
         scales: FloatTensor<Self>,
@@ -57,7 +57,7 @@ where
         q4: bool,
     ) -> FloatTensor<Self> {
         use burn::backend::AutodiffBackend;
-        Self::from_inner(B::packed_matvec(
+        Self::from_inner(B::packed_matmul(
             Self::inner(x),
             words,
             Self::inner(scales),

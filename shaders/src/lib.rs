@@ -2,7 +2,7 @@
 //! compiles to WGSL/SPIR-V for wgpu (Vulkan, Metal, DX12) and to CUDA. See `README.md` beside
 //! this crate for what each kernel computes, its tiling, limits and capability checks.
 //!
-//! - [`packed_matvec`]: activations times a packed weight ([`GpuPacked`]: Q4_0, Q4_1, Q8_0 and
+//! - [`packed_matmul`]: activations times a packed weight ([`GpuPacked`]: Q4_0, Q4_1, Q8_0 and
 //!   int8 converted from GGML's blocks at load), reading each packed block once per activation
 //!   row and never materialising f32 weights.
 //! - [`flash_attention`]: fused causal attention with online softmax, no `T x T` matrix in GPU
@@ -132,8 +132,8 @@ impl DeviceWeight {
 ///
 /// # Shapes
 /// - x: `[n, w.cols()]` -> `[n, w.rows()]`
-pub fn packed_matvec(x: Tensor<2>, w: &DeviceWeight) -> Tensor<2> {
-    Tensor::from_dispatch(Dispatch::packed_matvec(
+pub fn packed_matmul(x: Tensor<2>, w: &DeviceWeight) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::packed_matmul(
         x.into_dispatch(),
         w.words.clone().into_dispatch(),
         w.scales.clone().into_dispatch(),

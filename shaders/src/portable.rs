@@ -22,7 +22,7 @@ fn ints(x: FlexTensor) -> Vec<i64> {
 }
 
 impl ShaderOps for Flex {
-    fn packed_matvec(
+    fn packed_matmul(
         x: FlexTensor,
         words: FlexTensor,
         scales: FlexTensor,

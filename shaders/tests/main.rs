@@ -3,4 +3,4 @@
 //! independent f32 computation with burn's own ops.
 
 mod attention;
-mod matvec;
+mod packed_matmul;

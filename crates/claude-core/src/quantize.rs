@@ -1,7 +1,9 @@
 //! Packing a float model's weights in a quantized format, for inference: every projection
 //! (attention, MLP, a separate output head), and the token table when asked. Norms, biases and
-//! position tables stay float.
+//! position tables stay float. [`Gpt::dequantize`] unpacks them again.
 
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use claude_quant::{PackedMatrix, RowFormat};
 
@@ -52,6 +54,39 @@ impl Gpt {
             self.wte = TokenEmbedding::packed(PackedMatrix::quantize(format, vocab, width, &rows)?);
         }
         Ok(())
+    }
+
+    /// Unpacks every packed weight to f32 on `device`, the inverse of [`Gpt::quantize`] up to its
+    /// rounding: the same model run by burn's float matmuls (to compare speed and memory with the
+    /// packed products, or to fine-tune a quantized model's decoded weights).
+    pub fn dequantize(&mut self, device: &Device) {
+        for (_, layer) in self.projections_mut() {
+            let Projection::Packed(packed) = layer else {
+                continue;
+            };
+            let (d_out, d_in) = (packed.weight.rows(), packed.weight.cols());
+            // The `[out][in]` rows to burn's `[in, out]`.
+            let rows = packed.weight.dequantize();
+            let mut weight = vec![0.0f32; rows.len()];
+            for (o, row) in rows.chunks_exact(d_in).enumerate() {
+                for (i, &value) in row.iter().enumerate() {
+                    weight[i * d_out + o] = value;
+                }
+            }
+            let weight = Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device);
+            let bias = layer.take_bias();
+            *layer = Projection::Float(Linear {
+                weight: Param::from_tensor(weight),
+                bias,
+            });
+        }
+        if let TokenEmbedding::Packed(packed) = &self.wte {
+            let (vocab, width) = (packed.table.rows(), packed.table.cols());
+            let table = TensorData::new(packed.table.dequantize(), [vocab, width]);
+            self.wte = TokenEmbedding::Float(Embedding {
+                weight: Param::from_tensor(Tensor::from_data(table, device)),
+            });
+        }
     }
 
     /// The names of the packed tensors, as a model file names them.

@@ -10,10 +10,13 @@
 //! - Decode ([`attention_decode_kernel`], then [`attention_combine_kernel`]): one query per (head,
 //!   batch row), so the cache is split instead: cubes take consecutive chunks of keys and their
 //!   units stride over a chunk, each unit with its own running maximum, sum and accumulator; the
-//!   cube merges its units through shared memory into one partial result per chunk, and the
-//!   combine kernel merges the chunks.
+//!   cube merges its units into one partial result per chunk (through shared memory, or with
+//!   plane operations within each plane where the device has them), and the combine kernel
+//!   merges the chunks.
 
 use burn_cubecl::cubecl::{self, prelude::*};
+
+use super::reduce::{reduce_max, reduce_sum};
 
 /// A score below every real one (masked keys never use it: they are skipped).
 const NEG_LARGE: f32 = -1.0e30;
@@ -133,6 +136,7 @@ pub(crate) fn attention_decode_kernel<F: Float>(
     chunk: u32,
     #[comptime] head_dim: usize,
     #[comptime] units: usize,
+    #[comptime] use_plane: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let split = CUBE_POS_X as usize;
@@ -178,48 +182,45 @@ pub(crate) fn attention_decode_kernel<F: Float>(
     }
 
     // The cube's maximum, then every unit's sum and accumulator rescaled to it and added up.
-    let mut maxima = Shared::<[F]>::new_slice(units);
-    maxima[unit] = running_max;
-    sync_cube();
-    let mut stride = CUBE_DIM_X as usize / 2;
-    while stride > 0 {
-        if unit < stride {
-            let other = maxima[unit + stride];
-            maxima[unit] = F::max(maxima[unit], other);
-        }
-        sync_cube();
-        stride /= 2;
-    }
-    let cube_max = maxima[0];
+    let cube_max = reduce_max::<F>(running_max, units, use_plane);
     let mut rescale = F::new(0.0);
     if running_sum > F::new(0.0) {
         rescale = F::exp(running_max - cube_max);
     }
-    let mut sums = Shared::<[F]>::new_slice(units);
-    sums[unit] = running_sum * rescale;
+    let total_sum = reduce_sum::<F>(running_sum * rescale, units, use_plane);
+    // The accumulators: each plane's sum per dimension (with plane ops), or every unit's
+    // accumulator, in one shared tile; then summed per dimension.
     let mut tile = Shared::<[F]>::new_slice(units * head_dim);
-    for d in 0..head_dim {
-        tile[unit * head_dim + d] = acc[d] * rescale;
+    let mut parts = CUBE_DIM_X as usize;
+    if use_plane {
+        parts = (CUBE_DIM_X as usize + PLANE_DIM as usize - 1) / PLANE_DIM as usize;
+        let plane = unit / PLANE_DIM as usize;
+        for d in 0..head_dim {
+            let sum = plane_sum(acc[d] * rescale);
+            if UNIT_POS_PLANE == 0 {
+                tile[plane * head_dim + d] = sum;
+            }
+        }
+    } else {
+        for d in 0..head_dim {
+            tile[unit * head_dim + d] = acc[d] * rescale;
+        }
     }
     sync_cube();
     let out_base = ((b * n_head + h) * splits + split) * head_dim;
     let mut d = unit;
     while d < head_dim {
         let mut total = F::new(0.0);
-        for u in 0..units {
-            total += tile[u * head_dim + d];
+        for part in 0..parts {
+            total += tile[part * head_dim + d];
         }
         partial_acc[out_base + d] = total;
         d += units;
     }
     if unit == 0 {
-        let mut total = F::new(0.0);
-        for u in 0..units {
-            total += sums[u];
-        }
         let stats = ((b * n_head + h) * splits + split) * 2;
         partial_stats[stats] = cube_max;
-        partial_stats[stats + 1] = total;
+        partial_stats[stats + 1] = total_sum;
     }
 }
 

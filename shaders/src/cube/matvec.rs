@@ -6,9 +6,12 @@
 //! its scale into registers and multiplied by every activation row of the tile (decode has one
 //! row, continuous batching and speculative steps a handful, a prompt many tiles). The units'
 //! partial sums are then reduced in shared memory (every device; lavapipe has no subgroup
-//! operations) or with `plane_sum` where the device reports plane ops.
+//! operations) or with `plane_sum` where the device reports plane ops ([`super::reduce`]).
+//! Prompts (more than one tile of rows) take the tiled matmul instead ([`super::matmul`]).
 
 use burn_cubecl::cubecl::{self, prelude::*};
+
+use super::reduce::reduce_sum;
 
 /// Units per cube: a power of two; a SmolLM2 row of 576 weights is 18 blocks.
 pub(crate) const UNITS: usize = 32;
@@ -101,45 +104,5 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
             }
             sync_cube();
         }
-    }
-}
-
-/// The sum of every unit's `value`, valid in unit 0: a tree in shared memory, or `plane_sum`
-/// within each plane and the planes' sums in shared memory.
-#[cube]
-pub(crate) fn reduce_sum<F: Float>(
-    value: F,
-    #[comptime] units: usize,
-    #[comptime] use_plane: bool,
-) -> F {
-    let unit = UNIT_POS_X as usize;
-    let mut partial = Shared::<[F]>::new_slice(units);
-    if use_plane {
-        let sum = plane_sum(value);
-        let planes = CUBE_DIM_X as usize / PLANE_DIM as usize;
-        if UNIT_POS_PLANE == 0 {
-            partial[unit / PLANE_DIM as usize] = sum;
-        }
-        sync_cube();
-        let mut total = F::new(0.0);
-        if unit == 0 {
-            for p in 0..planes {
-                total += partial[p];
-            }
-        }
-        total
-    } else {
-        partial[unit] = value;
-        sync_cube();
-        let mut stride = CUBE_DIM_X as usize / 2;
-        while stride > 0 {
-            if unit < stride {
-                let other = partial[unit + stride];
-                partial[unit] += other;
-            }
-            sync_cube();
-            stride /= 2;
-        }
-        partial[0]
     }
 }

@@ -2,7 +2,9 @@
 //! and CUDA.
 
 mod attention;
+mod matmul;
 mod matvec;
+mod reduce;
 
 use burn::backend::TensorMetadata;
 use burn::backend::cubecl::dtype_to_storage_type;
@@ -26,6 +28,27 @@ fn has_plane_ops(x: &CubeTensor) -> bool {
         .contains(cubecl::features::Plane::Ops)
 }
 
+/// Whether the device can run the tiled matmul ([`matmul::UNITS`] units and
+/// [`matmul::SHARED_BYTES`] of shared memory per cube); if not, prompts take the mat-vec kernel
+/// and a note says so once.
+fn takes_tiled_matmul(x: &CubeTensor) -> bool {
+    let properties = x.client.properties();
+    let hardware = &properties.hardware;
+    let fits = hardware.max_units_per_cube as usize >= matmul::UNITS
+        && hardware.max_shared_memory_size >= matmul::SHARED_BYTES;
+    if !fits {
+        crate::note_once(format!(
+            "this GPU allows {} units and {} bytes of shared memory per cube; the tiled packed \
+             matmul needs {} and {}, so prompts take the mat-vec kernel",
+            hardware.max_units_per_cube,
+            hardware.max_shared_memory_size,
+            matmul::UNITS,
+            matmul::SHARED_BYTES
+        ));
+    }
+    fits
+}
+
 fn empty(like: &CubeTensor, shape: Shape, dtype: DType) -> CubeTensor {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, dtype)
 }
@@ -41,7 +64,7 @@ const DECODE_CHUNK: usize = 256;
 const DECODE_UNITS: usize = 32;
 
 impl ShaderOps for CubeBackend {
-    fn packed_matvec(
+    fn packed_matmul(
         x: CubeTensor,
         words: CubeTensor,
         scales: CubeTensor,
@@ -52,22 +75,43 @@ impl ShaderOps for CubeBackend {
         let [n, _] = x.shape().dims::<2>();
         let [rows, _] = scales.shape().dims::<2>();
         let out = empty(&x, Shape::new([n, rows]), x.dtype);
-        let use_plane = has_plane_ops(&x);
+        let (words, scales) = (into_contiguous(words), into_contiguous(scales));
+        let offsets = into_contiguous(offsets);
+        let dtype = dtype_to_storage_type(x.dtype);
+        if n > matvec::tile_rows(n) && takes_tiled_matmul(&x) {
+            matmul::packed_matmul_kernel::launch(
+                &x.client,
+                CubeCount::Static(
+                    rows.div_ceil(matmul::TILE) as u32,
+                    n.div_ceil(matmul::TILE) as u32,
+                    1,
+                ),
+                CubeDim::new_1d(matmul::UNITS as u32),
+                x.clone().into_tensor_arg(),
+                words.into_tensor_arg(),
+                scales.into_tensor_arg(),
+                offsets.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                q4,
+                dtype,
+            );
+            return out;
+        }
         let tile_rows = matvec::tile_rows(n);
         matvec::packed_matvec_kernel::launch(
             &x.client,
             CubeCount::Static(rows as u32, n.div_ceil(tile_rows) as u32, 1),
             CubeDim::new_1d(matvec::UNITS as u32),
             x.clone().into_tensor_arg(),
-            into_contiguous(words).into_tensor_arg(),
-            into_contiguous(scales).into_tensor_arg(),
-            into_contiguous(offsets).into_tensor_arg(),
+            words.into_tensor_arg(),
+            scales.into_tensor_arg(),
+            offsets.into_tensor_arg(),
             out.clone().into_tensor_arg(),
             q4,
             matvec::UNITS,
             tile_rows,
-            use_plane,
-            dtype_to_storage_type(x.dtype),
+            has_plane_ops(&x),
+            dtype,
         );
         out
     }
@@ -120,6 +164,7 @@ impl ShaderOps for CubeBackend {
             DECODE_CHUNK as u32,
             head_dim,
             DECODE_UNITS,
+            has_plane_ops(&q),
             dtype,
         );
         attention::attention_combine_kernel::launch(

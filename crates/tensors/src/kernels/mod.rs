@@ -46,7 +46,7 @@ pub fn packed_matmul(
     if claude_shaders::runs_kernels(&device)
         && let Some(weight) = device_weights::device_weight(w, &device)
     {
-        return claude_shaders::packed_matvec(x, &weight);
+        return claude_shaders::packed_matmul(x, &weight);
     }
     let [n, _] = x.dims();
     let dtype = x.dtype();
@@ -59,11 +59,20 @@ pub fn packed_matmul(
 
 /// Whether our fused attention kernel takes these queries: a GPU device with our kernels on, a
 /// head width they are compiled for, and no gradient to record (the kernel is inference only).
+/// An unsupported head width keeps burn's attention and says so once.
 fn fused_attention_takes(q: &Tensor<4>) -> bool {
     let head_dim = q.dims()[3];
-    claude_shaders::runs_kernels(&q.device())
-        && !q.is_require_grad()
-        && claude_shaders::ATTENTION_HEAD_DIMS.contains(&head_dim)
+    if !claude_shaders::runs_kernels(&q.device()) || q.is_require_grad() {
+        return false;
+    }
+    let supported = claude_shaders::ATTENTION_HEAD_DIMS.contains(&head_dim);
+    if !supported {
+        claude_shaders::note_once(format!(
+            "heads of width {head_dim} run burn's attention: the fused kernel is built for {:?}",
+            claude_shaders::ATTENTION_HEAD_DIMS
+        ));
+    }
+    supported
 }
 
 /// One new query per row against that row's cached keys and values: row `r` sees its first

@@ -1,10 +1,11 @@
-//! The packed matrix-vector product: every format and awkward shapes, the portable path against
-//! burn's matmul of the decoded weights, and the GPU kernel against both.
+//! The packed product: every format and awkward shapes, the portable path against burn's matmul
+//! of the decoded weights, and the GPU kernels (the mat-vec for a few rows, the tiled matmul for
+//! prompts) against both.
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use claude_quant::PackedMatrix;
-use claude_shaders::{DeviceWeight, GpuPacked, packed_matvec, runs_kernels};
+use claude_shaders::{DeviceWeight, GpuPacked, packed_matmul, runs_kernels};
 
 fn weights(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
     (0..rows * cols)
@@ -26,7 +27,10 @@ fn check(device: &Device) {
             (37, 96, 1),
             (100, 576, 3),
             (5, 1024, 7),
+            // Prompts: the tiled matmul, with partial tiles on both sides.
             (33, 64, 20),
+            (64, 32, 64),
+            (130, 96, 70),
         ] {
             let packed = PackedMatrix::quantize(
                 format.parse().unwrap(),
@@ -41,7 +45,7 @@ fn check(device: &Device) {
             let decoded =
                 Tensor::<2>::from_data(TensorData::new(packed.dequantize(), [rows, cols]), device);
             let expected = x.clone().matmul(decoded.transpose());
-            let got = packed_matvec(x, &w);
+            let got = packed_matmul(x, &w);
             let diff = max_abs_diff(got, expected);
             assert!(
                 diff < 2e-4 * (cols as f32).sqrt(),
