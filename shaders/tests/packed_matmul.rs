@@ -13,13 +13,18 @@ fn weights(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b).abs().max().into_scalar()
+/// The largest difference of `got` (on any device) to `expected` (on the CPU), which must not
+/// be all zeros.
+fn max_abs_diff(got: Tensor<2>, expected: Tensor<2>) -> f32 {
+    assert_eq!(got.dims(), expected.dims());
+    let scale: f32 = expected.clone().abs().max().into_scalar();
+    assert!(scale > 0.0, "an all-zero reference");
+    let got = Tensor::<2>::from_data(got.into_data(), &expected.device());
+    (got - expected).abs().max().into_scalar()
 }
 
-/// Every format at awkward shapes on `device`: the product against burn's matmul with the
-/// weights decoded on the host.
+/// Every format at awkward shapes on `device`: the product against burn's matmul on the CPU
+/// with the weights decoded on the host.
 fn check(device: &Device) {
     for format in ["q4_0", "q4_1", "q8_0", "int8"] {
         for (rows, cols, n) in [
@@ -42,9 +47,10 @@ fn check(device: &Device) {
             let gpu = GpuPacked::from_packed(&packed).unwrap();
             let w = DeviceWeight::upload(&gpu, device);
             let x = Tensor::<2>::random([n, cols], Distribution::Uniform(-1.0, 1.0), device);
+            let cpu = Device::flex();
             let decoded =
-                Tensor::<2>::from_data(TensorData::new(packed.dequantize(), [rows, cols]), device);
-            let expected = x.clone().matmul(decoded.transpose());
+                Tensor::<2>::from_data(TensorData::new(packed.dequantize(), [rows, cols]), &cpu);
+            let expected = Tensor::<2>::from_data(x.to_data(), &cpu).matmul(decoded.transpose());
             let got = packed_matmul(x, &w);
             let diff = max_abs_diff(got, expected);
             assert!(

@@ -6,6 +6,8 @@ mod matmul;
 mod matvec;
 mod reduce;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::backend::TensorMetadata;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::tensor::{DType, Shape};
@@ -19,13 +21,25 @@ use crate::extension::ShaderOps;
 /// Shared memory a kernel may use (lavapipe reports 32 KiB; half leaves room on every device).
 const SHARED_BYTES: usize = 16 * 1024;
 
-/// Whether the device has plane (subgroup) operations.
+/// Whether the device has plane (subgroup) operations; the first call says which reductions the
+/// kernels use.
 fn has_plane_ops(x: &CubeTensor) -> bool {
-    x.client
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    let plane = x
+        .client
         .properties()
         .features
         .plane
-        .contains(cubecl::features::Plane::Ops)
+        .contains(cubecl::features::Plane::Ops);
+    if !TOLD.swap(true, Ordering::Relaxed) {
+        crate::note_once(match plane {
+            true => "our GPU kernels reduce with plane (subgroup) operations".into(),
+            false => "our GPU kernels reduce in shared memory: the device reports no plane \
+                      (subgroup) operations"
+                .into(),
+        });
+    }
+    plane
 }
 
 /// Whether the device can run the tiled matmul ([`matmul::UNITS`] units and
