@@ -55,6 +55,31 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
+/// 0: as the device reports, 1: forced on, 2: forced off.
+static PLANE_OPS: AtomicU8 = AtomicU8::new(0);
+
+/// Overrides whether the kernels use plane (subgroup) operations: `None` as the device reports
+/// them, `Some(false)` never (the shared-memory reductions), `Some(true)` always. Forcing them on
+/// is for devices that have subgroups but do not report them: cubecl switches them off for every
+/// CPU-type adapter, so this is how the tests run the plane paths on lavapipe.
+pub fn set_plane_ops(choice: Option<bool>) {
+    let code = match choice {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    PLANE_OPS.store(code, Ordering::Relaxed);
+}
+
+/// The kernels' plane ops: what the device `reported`, unless [`set_plane_ops`] overrode it.
+pub(crate) fn plane_ops(reported: bool) -> bool {
+    match PLANE_OPS.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => reported,
+    }
+}
+
 /// Whether `device` runs our CubeCL kernels: a CubeCL device (wgpu, CUDA) in a build with them,
 /// while they are [`enabled`].
 pub fn runs_kernels(device: &Device) -> bool {

@@ -94,6 +94,5 @@ fn the_portable_attention_equals_burns_masked_attention() {
 
 #[test]
 fn the_gpu_attention_kernels_equal_burns_masked_attention() {
-    let device = claude_tensors::parse_device("wgpu").expect("the tests build with wgpu");
-    check(&device);
+    super::on_wgpu_with_both_reductions(check);
 }

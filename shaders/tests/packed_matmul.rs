@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use claude_quant::PackedMatrix;
-use claude_shaders::{DeviceWeight, GpuPacked, packed_matmul, runs_kernels};
+use claude_shaders::{DeviceWeight, GpuPacked, packed_matmul};
 
 fn weights(rows: usize, cols: usize, seed: u32) -> Vec<f32> {
     (0..rows * cols)
@@ -67,8 +67,6 @@ fn the_portable_product_equals_burns_matmul_of_the_decoded_weights() {
 }
 
 #[test]
-fn the_gpu_kernel_equals_burns_matmul_of_the_decoded_weights() {
-    let device = claude_tensors::parse_device("wgpu").expect("the tests build with wgpu");
-    assert!(runs_kernels(&device), "our kernels run on wgpu");
-    check(&device);
+fn the_gpu_kernels_equal_burns_matmul_of_the_decoded_weights() {
+    super::on_wgpu_with_both_reductions(check);
 }

@@ -21,16 +21,17 @@ use crate::extension::ShaderOps;
 /// Shared memory a kernel may use (lavapipe reports 32 KiB; half leaves room on every device).
 const SHARED_BYTES: usize = 16 * 1024;
 
-/// Whether the device has plane (subgroup) operations; the first call says which reductions the
-/// kernels use.
+/// Whether the kernels use plane (subgroup) operations: where the device reports them, unless
+/// [`crate::set_plane_ops`] says otherwise. The first call says which reductions they use.
 fn has_plane_ops(x: &CubeTensor) -> bool {
     static TOLD: AtomicBool = AtomicBool::new(false);
-    let plane = x
+    let reported = x
         .client
         .properties()
         .features
         .plane
         .contains(cubecl::features::Plane::Ops);
+    let plane = crate::plane_ops(reported);
     if !TOLD.swap(true, Ordering::Relaxed) {
         crate::note_once(match plane {
             true => "our GPU kernels reduce with plane (subgroup) operations".into(),
