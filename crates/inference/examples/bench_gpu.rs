@@ -21,16 +21,23 @@ use claude_tensors::shaders::{self, DeviceWeight, GpuPacked};
 /// The median of `runs` timings of `f` (after one warm-up), in seconds; `f` returns a value to
 /// read back, which waits for the device.
 fn time<const D: usize>(runs: usize, mut f: impl FnMut() -> Tensor<D>) -> f64 {
-    let _ = f().into_data();
+    read_back(f());
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let started = Instant::now();
-            let _ = f().into_data();
+            read_back(f());
             started.elapsed().as_secs_f64()
         })
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// Reads `t`'s values on the host. `into_data` alone returns before a GPU read lands: only
+/// touching the bytes waits for it.
+fn read_back<const D: usize>(t: Tensor<D>) {
+    let values = t.into_data().to_vec::<f32>().expect("f32 values");
+    std::hint::black_box(values);
 }
 
 /// The largest difference between two results, to show that the paths timed agree.

@@ -7,6 +7,7 @@
 //! - Prefill ([`attention_prefill_kernel`]): one cube per (tile of query rows, head, batch row),
 //!   one unit per query row. Tiles of keys and values are loaded into shared memory by the whole
 //!   cube; each unit scores its query against the tile, rescales its accumulator once per tile.
+//!   The cube stops after the last key its last query sees.
 //! - Decode ([`attention_decode_kernel`], then [`attention_combine_kernel`]): one query per (head,
 //!   batch row), so the cache is split instead: cubes take consecutive chunks of keys and their
 //!   units stride over a chunk, each unit with its own running maximum, sum and accumulator; the
@@ -44,6 +45,12 @@ pub(crate) fn attention_prefill_kernel<F: Float>(
     let active = i < tq;
     // The last key this query sees (bottom-right causal alignment).
     let limit = len + i - tq;
+    // Keys past the cube's last query's limit are hidden from every unit: the walk stops there
+    // (half the tiles of a causal prompt).
+    let mut cube_end = len + CUBE_POS_X as usize * CUBE_DIM_X as usize + CUBE_DIM_X as usize - tq;
+    if cube_end > len {
+        cube_end = len;
+    }
     let q_base = ((b * n_head + h) * tq + i) * head_dim;
     let kv_base = (b * n_kv + kv_head) * tk * head_dim;
     let scale = F::cast_from(scale);
@@ -66,7 +73,7 @@ pub(crate) fn attention_prefill_kernel<F: Float>(
     let mut scores = Array::<F>::new(key_tile);
 
     let mut start = 0usize;
-    while start < len {
+    while start < cube_end {
         let mut e = unit;
         while e < key_tile * head_dim {
             let j = start + e / head_dim;
