@@ -36,7 +36,7 @@ fn time<const D: usize>(runs: usize, mut f: impl FnMut() -> Tensor<D>) -> f64 {
 /// Reads `t`'s values on the host. `into_data` alone returns before a GPU read lands: only
 /// touching the bytes waits for it.
 fn read_back<const D: usize>(t: Tensor<D>) {
-    let values = t.into_data().to_vec::<f32>().expect("f32 values");
+    let values = t.into_data().try_to_vec::<f32>().expect("f32 values");
     std::hint::black_box(values);
 }
 

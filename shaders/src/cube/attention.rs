@@ -17,7 +17,7 @@
 
 use burn_cubecl::cubecl::{self, prelude::*};
 
-use super::reduce::{reduce_max, reduce_sum};
+use super::reduce::{planes_in_cube, reduce_max, reduce_sum};
 
 /// A score below every real one (masked keys never use it: they are skipped).
 const NEG_LARGE: f32 = -1.0e30;
@@ -200,7 +200,7 @@ pub(crate) fn attention_decode_kernel<F: Float>(
     let mut tile = Shared::<[F]>::new_slice(units * head_dim);
     let mut parts = CUBE_DIM_X as usize;
     if use_plane {
-        parts = (CUBE_DIM_X as usize + PLANE_DIM as usize - 1) / PLANE_DIM as usize;
+        parts = planes_in_cube();
         let plane = unit / PLANE_DIM as usize;
         for d in 0..head_dim {
             let sum = plane_sum(acc[d] * rescale);

@@ -12,6 +12,8 @@
 
 use burn_cubecl::cubecl::{self, prelude::*};
 
+use super::codes::{q4_code, q8_code};
+
 /// Activation rows and weight rows per cube.
 pub(crate) const TILE: usize = 64;
 /// Each unit's outputs along either side of the tile.
@@ -83,8 +85,8 @@ pub(crate) fn packed_matmul_kernel<F: Float>(
                 }
                 #[unroll]
                 for byte in 0..4usize {
-                    let lo = F::cast_from((word >> (8 * byte as i32)) & 15);
-                    let hi = F::cast_from((word >> (8 * byte as i32 + 4)) & 15);
+                    let lo = F::cast_from(q4_code(word, 2 * byte));
+                    let hi = F::cast_from(q4_code(word, 2 * byte + 1));
                     ws[(4 * word_at + byte) * TILE + r] = lo * d + m;
                     ws[(16 + 4 * word_at + byte) * TILE + r] = hi * d + m;
                 }
@@ -104,8 +106,7 @@ pub(crate) fn packed_matmul_kernel<F: Float>(
                 }
                 #[unroll]
                 for byte in 0..4usize {
-                    // Byte `byte` sign-extended: moved to the top, then arithmetically back.
-                    let code = (word << (24 - 8 * byte as i32)) >> 24;
+                    let code = q8_code(word, byte);
                     ws[(4 * word_at + byte) * TILE + r] = F::cast_from(code) * d;
                 }
             }

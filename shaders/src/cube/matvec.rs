@@ -11,6 +11,8 @@
 
 use burn_cubecl::cubecl::{self, prelude::*};
 
+use super::codes::{q4_code, q8_code};
+
 use super::reduce::reduce_sum;
 
 /// Units per cube: a power of two; a SmolLM2 row of 576 weights is 18 blocks.
@@ -58,8 +60,8 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
                 let word = words[block * 4 + w];
                 #[unroll]
                 for byte in 0..4usize {
-                    let lo = F::cast_from((word >> (8 * byte as i32)) & 15);
-                    let hi = F::cast_from((word >> (8 * byte as i32 + 4)) & 15);
+                    let lo = F::cast_from(q4_code(word, 2 * byte));
+                    let hi = F::cast_from(q4_code(word, 2 * byte + 1));
                     weights[4 * w + byte] = lo * d + m;
                     weights[16 + 4 * w + byte] = hi * d + m;
                 }
@@ -70,8 +72,7 @@ pub(crate) fn packed_matvec_kernel<F: Float>(
                 let word = words[block * 8 + w];
                 #[unroll]
                 for byte in 0..4usize {
-                    // Byte `byte` sign-extended: moved to the top, then arithmetically back.
-                    let code = (word << (24 - 8 * byte as i32)) >> 24;
+                    let code = q8_code(word, byte);
                     weights[4 * w + byte] = F::cast_from(code) * d;
                 }
             }

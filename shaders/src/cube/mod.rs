@@ -2,6 +2,7 @@
 //! and CUDA.
 
 mod attention;
+mod codes;
 mod matmul;
 mod matvec;
 mod reduce;

@@ -27,6 +27,14 @@ pub(crate) fn reduce_max<F: Float>(
     reduce::<F>(value, units, use_plane, true)
 }
 
+/// Planes in the cube: at least one, since a cube smaller than a plane runs as one partial
+/// plane.
+#[cube]
+#[allow(clippy::manual_div_ceil)] // The `#[cube]` expansion has no `div_ceil`.
+pub(crate) fn planes_in_cube() -> usize {
+    (CUBE_DIM_X as usize + PLANE_DIM as usize - 1) / PLANE_DIM as usize
+}
+
 /// `a + b`, or the larger of the two for a maximum.
 #[cube]
 fn combine<F: Float>(a: F, b: F, #[comptime] max: bool) -> F {
@@ -63,8 +71,7 @@ fn reduce_in_planes<F: Float>(value: F, #[comptime] units: usize, #[comptime] ma
         partial[UNIT_POS_X as usize / PLANE_DIM as usize] = own;
     }
     sync_cube();
-    // At least one plane: a cube smaller than a plane runs as one partial plane.
-    let planes = (CUBE_DIM_X as usize + PLANE_DIM as usize - 1) / PLANE_DIM as usize;
+    let planes = planes_in_cube();
     let mut total = partial[0];
     for p in 1..planes {
         let other = partial[p];
@@ -91,6 +98,5 @@ fn reduce_in_tree<F: Float>(value: F, #[comptime] units: usize, #[comptime] max:
         sync_cube();
         stride /= 2;
     }
-    let total = partial[0];
-    total
+    partial[0]
 }
