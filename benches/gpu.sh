@@ -3,9 +3,11 @@
 #
 #   benches/gpu.sh [--smoke]          # PEAK_GBPS=4800 benches/gpu.sh (an H200) prints fractions
 #
-# prints the packed mat-vec's achieved bandwidth (Q4_0, Q4_1, Q8_0, int8), fused vs burn attention
-# at contexts 1k, 4k, 8k (prefill and decode), SmolLM2-135M Q4_1 decode tokens/s with our kernels
-# on and off, then GPT-2 124M training tokens/s and peak memory on the device. `--smoke` shrinks
+# prints the packed mat-vec's achieved bandwidth (Q4_0, Q4_1, Q8_0, int8), the tiled packed matmul
+# of a prompt against burn's f32 matmul, fused vs burn attention at contexts 1k, 4k, 8k (prefill
+# and decode), SmolLM2-135M prompt and decode tokens/s in Q4_1 and f32 with our kernels on and off
+# (f32 off is burn's own path), each kernel's largest difference to burn's result, then GPT-2 124M
+# training tokens/s and peak memory on the device. `--smoke` shrinks
 # every size for lavapipe (the software Vulkan device), as CI runs it. Env: DEVICE (default wgpu),
 # BENCH (the bench_gpu binary; default: built with `cargo build --release --example bench_gpu`),
 # CLAUDE_RUST (the binary; default target/release/claude-rust), STEPS (training steps, default 20).
