@@ -10,7 +10,8 @@
 # training tokens/s and peak memory on the device. `--smoke` shrinks
 # every size for lavapipe (the software Vulkan device), as CI runs it. Env: DEVICE (default wgpu),
 # BENCH (the bench_gpu binary; default: built with `cargo build --release --example bench_gpu`),
-# CLAUDE_RUST (the binary; default target/release/claude-rust), STEPS (training steps, default 20).
+# CLAUDE_RUST (the binary; default target/release/claude-rust), STEPS (training steps, default 20),
+# REDUCTIONS (auto, shared or plane: the kernels' reductions; default auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-wgpu}"
@@ -21,7 +22,7 @@ if [[ -z "${BENCH:-}" || -z "${CLAUDE_RUST:-}" ]]; then
   BENCH="${BENCH:-target/release/examples/bench_gpu}"
   CLAUDE_RUST="${CLAUDE_RUST:-target/release/claude-rust}"
 fi
-"$BENCH" --device "$DEVICE" $SMOKE
+"$BENCH" --device "$DEVICE" --reductions "${REDUCTIONS:-auto}" $SMOKE
 if [[ "$SMOKE" != "--smoke" ]]; then
   OUT="$(mktemp -d)"
   sed -e "s/^max_steps = .*/max_steps = ${STEPS:-20}/" -e 's/^eval_interval = .*/eval_interval = 1000000/' \

@@ -5,8 +5,10 @@
 //! printed beside its time. `benches/gpu.sh` runs it (and GPT-2
 //! training on the device); `--smoke` shrinks every size for lavapipe, as CI runs it.
 //!
-//! `target/release/examples/bench_gpu [--smoke] [--device wgpu] [--model FILE.gguf]`; set
-//! `PEAK_GBPS` to the device's memory bandwidth to print the fraction reached.
+//! `target/release/examples/bench_gpu [--smoke] [--device wgpu] [--model FILE.gguf]
+//! [--reductions auto|shared|plane]`; set `PEAK_GBPS` to the device's memory bandwidth to print
+//! the fraction reached. `--reductions` picks the kernels' reductions (default: plane ops where
+//! the device reports them), to compare the two paths on one GPU.
 
 use std::time::Instant;
 
@@ -222,6 +224,12 @@ fn main() {
     };
     let device_name = value("--device").unwrap_or_else(|| "wgpu".into());
     let device = claude_tensors::parse_device(&device_name).expect("a device");
+    match value("--reductions").as_deref() {
+        None | Some("auto") => {}
+        Some("shared") => shaders::set_plane_ops(Some(false)),
+        Some("plane") => shaders::set_plane_ops(Some(true)),
+        Some(other) => panic!("--reductions {other}: expected auto, shared or plane"),
+    }
     println!(
         "device {device_name} ({device:?}); our kernels run there: {}",
         shaders::runs_kernels(&device)
