@@ -52,6 +52,14 @@ impl Projection {
         }
     }
 
+    /// Sets the bias (`None`: no bias), whatever the weight's kind.
+    pub fn set_bias(&mut self, bias: Option<Param<Tensor<1>>>) {
+        match self {
+            Projection::Float(linear) => linear.bias = bias,
+            Projection::Packed(packed) => packed.bias = bias,
+        }
+    }
+
     /// The float layer, when the weight is not packed.
     pub fn float(&self) -> Option<&Linear> {
         match self {

@@ -2,12 +2,11 @@
 //! (attention, MLP, a separate output head), and the token table when asked. Norms, biases and
 //! position tables stay float. [`Gpt::dequantize`] unpacks them again.
 
-use burn::module::Param;
-use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use claude_quant::{PackedMatrix, RowFormat};
 
 use crate::embedding::TokenEmbedding;
+use crate::model_file::weights::{Matrix, set_embedding, set_linear};
 use crate::projection::Projection;
 use crate::transformer::{Gpt, TOKEN_TABLE_NAME};
 
@@ -60,32 +59,23 @@ impl Gpt {
     /// rounding: the same model run by burn's float matmuls (to compare speed and memory with the
     /// packed products, or to fine-tune a quantized model's decoded weights).
     pub fn dequantize(&mut self, device: &Device) {
+        let decoded = |packed: &PackedMatrix| Matrix {
+            data: packed.dequantize(),
+            rows: packed.rows(),
+            cols: packed.cols(),
+        };
         for (_, layer) in self.projections_mut() {
             let Projection::Packed(packed) = layer else {
                 continue;
             };
-            let (d_out, d_in) = (packed.weight.rows(), packed.weight.cols());
-            // The `[out][in]` rows to burn's `[in, out]`.
-            let rows = packed.weight.dequantize();
-            let mut weight = vec![0.0f32; rows.len()];
-            for (o, row) in rows.chunks_exact(d_in).enumerate() {
-                for (i, &value) in row.iter().enumerate() {
-                    weight[i * d_out + o] = value;
-                }
-            }
-            let weight = Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device);
+            let weight = decoded(&packed.weight);
             let bias = layer.take_bias();
-            *layer = Projection::Float(Linear {
-                weight: Param::from_tensor(weight),
-                bias,
-            });
+            set_linear(layer, &[&weight], device);
+            layer.set_bias(bias);
         }
         if let TokenEmbedding::Packed(packed) = &self.wte {
-            let (vocab, width) = (packed.table.rows(), packed.table.cols());
-            let table = TensorData::new(packed.table.dequantize(), [vocab, width]);
-            self.wte = TokenEmbedding::Float(Embedding {
-                weight: Param::from_tensor(Tensor::from_data(table, device)),
-            });
+            let table = decoded(&packed.table);
+            set_embedding(&mut self.wte, table, device);
         }
     }
 

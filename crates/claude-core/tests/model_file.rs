@@ -126,3 +126,29 @@ fn a_quantized_model_file_round_trips_its_packed_weights() {
         }
     }
 }
+
+#[test]
+fn a_dequantized_model_computes_what_its_packed_weights_compute() {
+    use claude_tensors::kernels::packed_matmul::PackedArithmetic;
+    let device = device();
+    let config = ModelConfig {
+        d_model: 32,
+        bias: true,
+        tie_embeddings: false,
+        ..llama_like()
+    };
+    for format in ["int8", "q8_0", "q4_1"] {
+        let mut packed = config.init(&device);
+        packed.quantize(format.parse().unwrap(), true).unwrap();
+        packed.set_packed_arithmetic(PackedArithmetic::Exact);
+        let mut float = packed.clone();
+        float.dequantize(&device);
+        assert!(float.packed_tensor_names().is_empty(), "{format}");
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
+        let diff: f32 = (packed.forward(ids.clone()) - float.forward(ids))
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(diff < 1e-4, "{format}: {diff}");
+    }
+}

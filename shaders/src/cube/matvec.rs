@@ -17,10 +17,13 @@ use super::reduce::reduce_sum;
 
 /// Units per cube: a power of two; a SmolLM2 row of 576 weights is 18 blocks.
 pub(crate) const UNITS: usize = 32;
+/// The most activation rows the mat-vec takes: more (a prompt) take the tiled matmul, where the
+/// device can run it.
+pub(crate) const MAX_ROWS: usize = 8;
 /// Activation rows per cube: each weight block is read once for all of them (one for a single
 /// row, which decoding has).
 pub(crate) fn tile_rows(n: usize) -> usize {
-    if n == 1 { 1 } else { 8 }
+    if n == 1 { 1 } else { MAX_ROWS }
 }
 
 #[cube(launch)]

@@ -94,7 +94,7 @@ impl ShaderOps for CubeBackend {
         let (words, scales) = (into_contiguous(words), into_contiguous(scales));
         let offsets = into_contiguous(offsets);
         let dtype = dtype_to_storage_type(x.dtype);
-        if n > matvec::tile_rows(n) && takes_tiled_matmul(&x) {
+        if n > matvec::MAX_ROWS && takes_tiled_matmul(&x) {
             matmul::packed_matmul_kernel::launch(
                 &x.client,
                 CubeCount::Static(

@@ -15,7 +15,7 @@ mod gguf;
 mod llama2c;
 mod quantized;
 mod safetensors;
-mod weights;
+pub(crate) mod weights;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -108,11 +108,7 @@ pub(crate) fn set_projection(
         if bias.len() != d_out {
             return Err(format!("{} bias values for {d_out} outputs", bias.len()));
         }
-        let bias = Some(vector(bias, device));
-        match layer {
-            Projection::Float(linear) => linear.bias = bias,
-            Projection::Packed(packed) => packed.bias = bias,
-        }
+        layer.set_bias(Some(vector(bias, device)));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::nn::RotaryEncoding;
 use burn::prelude::*;
@@ -66,7 +67,10 @@ fn fused_attention_takes(q: &Tensor<4>) -> bool {
         return false;
     }
     let supported = claude_shaders::ATTENTION_HEAD_DIMS.contains(&head_dim);
-    if !supported {
+    // The width last noted: a model asks for one width every layer and token, so the note (a
+    // formatted message under a lock) is written only when the width changes.
+    static NOTED_WIDTH: AtomicUsize = AtomicUsize::new(0);
+    if !supported && NOTED_WIDTH.swap(head_dim, Ordering::Relaxed) != head_dim {
         claude_shaders::note_once(format!(
             "heads of width {head_dim} run burn's attention: the fused kernel is built for {:?}",
             claude_shaders::ATTENTION_HEAD_DIMS
