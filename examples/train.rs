@@ -79,7 +79,9 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut reporter: Box<dyn Reporter> = if args.no_tui || !std::io::stdout().is_terminal() {
-        Box::new(TextReporter { every: 10 })
+        Box::new(TextReporter {
+            every: config.train.log_interval,
+        })
     } else {
         Box::new(DashboardReporter::new())
     };

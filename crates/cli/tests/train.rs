@@ -5,17 +5,23 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use claude_trainer::Precision;
+use claude_trainer::{Precision, TrainConfig};
 
 use crate::support::{bin, free_port, tiny_config};
 
 /// `configs/tiny.toml` for 400 steps, checkpointing every 5 and keeping the last 3.
 pub(crate) fn write_config(dir: &Path) -> PathBuf {
+    write_config_and(dir, |_| {})
+}
+
+/// `write_config`'s run, further changed by `edit`.
+pub(crate) fn write_config_and(dir: &Path, edit: impl FnOnce(&mut TrainConfig)) -> PathBuf {
     tiny_config(dir, |c| {
         (c.schedule.warmup_steps, c.schedule.decay_steps) = (5, Some(400));
         (c.train.max_steps, c.train.grad_accum) = (400, 1);
         (c.train.eval_interval, c.train.checkpoint_interval) = (30, 5);
         c.train.keep_last = 3;
+        edit(c);
     })
 }
 

@@ -118,6 +118,10 @@ pub struct LoopConfig {
     /// Evaluate on `val.bin` every this many steps (and at the end).
     #[serde(default = "default_eval_interval")]
     pub eval_interval: usize,
+    /// Print a progress line every this many steps (and on every evaluation), without the
+    /// dashboard.
+    #[serde(default = "default_log_interval")]
+    pub log_interval: usize,
     /// Batches per evaluation.
     #[serde(default = "default_eval_iters")]
     pub eval_iters: usize,
@@ -192,6 +196,9 @@ fn one() -> usize {
 fn default_eval_interval() -> usize {
     250
 }
+fn default_log_interval() -> usize {
+    10
+}
 fn default_eval_iters() -> usize {
     20
 }
@@ -229,6 +236,7 @@ impl TrainConfig {
             ("train.batch_size", t.batch_size),
             ("train.grad_accum", t.grad_accum),
             ("train.eval_interval", t.eval_interval),
+            ("train.log_interval", t.log_interval),
             ("train.eval_iters", t.eval_iters),
             ("train.checkpoint_interval", t.checkpoint_interval),
             ("train.keep_last", t.keep_last),

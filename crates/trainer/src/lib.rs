@@ -11,12 +11,14 @@
 //! # fn main() -> claude_trainer::Result<()> {
 //! let config = TrainConfig::load("configs/tiny.toml".as_ref())?;
 //! let options = RunOptions::new("out/tiny");
-//! let summary = train(config, &options, &mut TextReporter { every: 10 })?;
+//! let mut reporter = TextReporter { every: config.train.log_interval };
+//! let summary = train(config, &options, &mut reporter)?;
 //! println!("val loss {:?}, newest checkpoint {}", summary.val_loss, summary.checkpoint.display());
 //! # Ok(())
 //! # }
 //! ```
 
+mod background_reporter;
 mod batch;
 mod checkpoint;
 mod clip;
@@ -35,6 +37,7 @@ mod schedule;
 mod setup;
 mod step;
 
+pub use background_reporter::BackgroundReporter;
 pub use config::{DataConfig, LoopConfig, OptimConfig, Precision, TrainConfig};
 pub use corpus::{CACHE_ENV, TINYSHAKESPEARE_URL, TINYSHAKESPEARE_URL_ENV, default_corpus};
 pub use dashboard::DashboardReporter;

@@ -121,16 +121,22 @@ impl Reporter for TextReporter {
                     full.exp()
                 ));
             }
-            println!(
+            print_line(&format!(
                 "step {:>6}/{max_steps} | loss {:.4} | lr {:.2e} | grad norm {:.3} | {:.0} tok/s | {:.1} s{val}",
                 m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_sec, m.elapsed_s
-            );
+            ));
         }
     }
 
     fn note(&mut self, message: &str) {
-        println!("{message}");
+        print_line(message);
     }
+}
+
+/// Prints `line` to standard output; a closed console (the launcher gone) is no reason to stop
+/// training, so a failed write is ignored where `println!` would panic.
+fn print_line(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.

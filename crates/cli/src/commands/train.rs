@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claude_trainer::{
-    DashboardReporter, Mpi, Reporter, RunOptions, RunSummary, SilentReporter, StepMetrics,
-    TextReporter, TrainConfig, train,
+    BackgroundReporter, DashboardReporter, Mpi, Reporter, RunOptions, RunSummary, SilentReporter,
+    StepMetrics, TextReporter, TrainConfig, train,
 };
 
 /// Arguments of `claude-rust train`.
@@ -88,13 +88,20 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
         mpi,
     };
     let (rank, world_size) = options.rank_and_world_size();
-    // Rank 0 speaks for the job: the other ranks' losses are the same reduced numbers.
+    // Rank 0 speaks for the job: the other ranks' losses are the same reduced numbers. It
+    // reports from a thread of its own, so that a console that stops reading (as `mpirun`'s
+    // does while it stops a job) cannot hold training back.
     let mut reporter: Box<dyn Reporter> = if rank > 0 {
         Box::new(SilentReporter)
     } else if args.no_tui || !std::io::stdout().is_terminal() {
-        Box::new(TextReporter { every: 10 })
+        let every = config.train.log_interval;
+        Box::new(BackgroundReporter::spawn(move || {
+            Box::new(TextReporter { every })
+        }))
     } else {
-        Box::new(DashboardReporter::new())
+        Box::new(BackgroundReporter::spawn(|| {
+            Box::new(DashboardReporter::new())
+        }))
     };
     if let Some(step) = panic_at_step()? {
         reporter = Box::new(PanicAfter {
@@ -103,6 +110,8 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
         });
     }
     let summary = train(config, &options, reporter.as_mut())?;
+    // Shows what is still queued before the summary line.
+    drop(reporter);
     if rank > 0 {
         return Ok(summary);
     }
