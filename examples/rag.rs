@@ -68,8 +68,9 @@ fn main() -> anyhow::Result<()> {
     // 2. Retrieve: the four best chunks, dense and BM25 rankings fused by reciprocal rank.
     let hits = index.search(&question, &embedder, 4, SearchMode::Hybrid)?;
 
-    // 3. Ground: as many of them as fit the context beside the question and the reply, in a
-    //    numbered system message asking the model to cite them.
+    // 3. Ground: as many of them as fit the context beside the question and the reply,
+    //    numbered, in the question's message, which asks the model to answer from them and cite
+    //    them.
     let generator = Generator::load(&model, None, &device)?.with_context_limit(Some(2048));
     let tokenizer = generator.tokenizer().clone();
     let count = |text: &str| {
@@ -78,11 +79,7 @@ fn main() -> anyhow::Result<()> {
             .map_or(usize::MAX / 4, |ids| ids.len())
     };
     let grounding = ground(&hits, 2048 - 256 - 128, &count);
-    let mut messages = Vec::new();
-    if !grounding.message.is_empty() {
-        messages.push(("system".to_string(), grounding.message.clone()));
-    }
-    messages.push(("user".to_string(), question));
+    let messages = vec![("user".to_string(), grounding.ask(&question))];
 
     // 4. Generate with the model's own chat template, as in the chat_gguf example.
     let template =

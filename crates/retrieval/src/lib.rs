@@ -7,8 +7,8 @@
 //! overlapping windows of tokens that keep their source and byte offsets. [`FlatIndex`] finds
 //! the nearest vectors exactly and [`HnswIndex`] approximately ([`VectorIndex`]); [`Bm25Index`]
 //! ranks by words, and [`reciprocal_rank_fusion`] merges rankings. [`DocumentIndex`] keeps all of
-//! it in one directory, with a manifest, changed atomically; [`ground`] turns the chunks found for
-//! a question into a numbered system message for a chat model.
+//! it in one directory, with a manifest, changed atomically; [`ground`] numbers the chunks found for
+//! a question that fit the context, and [`Grounding::ask`] puts them in the question's message.
 //!
 //! ```no_run
 //! use claude_retrieval::SentenceEmbedder;

@@ -1,8 +1,9 @@
 //! Retrieval-augmented chat: with an index (`serve --index`), each chat request's latest user
-//! message is searched for, the chunks found that fit the context are put in a system message
-//! (appended to the conversation's own system message, if any) that asks the model to cite them by
-//! number, and the numbered sources are returned with the answer: as a top-level `"sources"`
-//! list in a response, and in the first chunk (the one with the assistant role) of a stream.
+//! message is searched for, the chunks found that fit the context are put in that message, ahead
+//! of an instruction to answer from them and cite them by number, then the question (see
+//! [`claude_retrieval::Grounding::ask`]), and the numbered sources are returned with the answer:
+//! as a top-level `"sources"` list in a response, and in the first chunk (the one with the
+//! assistant role) of a stream.
 //!
 //! A request may set `"retrieval": false` to skip the search, or
 //! `"retrieval": {"k": 3, "mode": "bm25"}` to change how many chunks are searched for and how
@@ -93,12 +94,12 @@ impl Retrieval {
     }
 }
 
-/// Grounds `messages` in the index, given the tokens the conversation already takes and the
+/// Grounds the latest user message of `messages` in the index (see the module doc), given the tokens the conversation already takes and the
 /// room its reply needs; the sources put in (none when the server has no index, the request
 /// turned retrieval off, nothing was found or nothing fits).
 pub async fn ground_conversation(
     state: &AppState,
-    messages: &mut Vec<(String, String)>,
+    messages: &mut [(String, String)],
     field: Option<&Value>,
     prompt_tokens: usize,
     reply_room: usize,
@@ -111,7 +112,7 @@ pub async fn ground_conversation(
         Retrieval::Off => return Ok(Vec::new()),
         Retrieval::On { k, mode } => (k.unwrap_or(served.k), mode.unwrap_or(served.mode)),
     };
-    let Some((_, question)) = messages.iter().rev().find(|(role, _)| role == "user") else {
+    let Some(asked) = messages.iter().rposition(|(role, _)| role == "user") else {
         return Ok(Vec::new());
     };
     let context = state.inner.config.context_length;
@@ -119,11 +120,12 @@ pub async fn ground_conversation(
     if budget == 0 || k == 0 {
         return Ok(Vec::new());
     }
-    let question = question.clone();
+    let question = messages[asked].1.clone();
     let task_state = state.clone();
+    let search_for = question.clone();
     let grounding = tokio::task::spawn_blocking(move || {
         let hits = (served.index)
-            .search(&question, served.embedder.as_ref(), k, mode)
+            .search(&search_for, served.embedder.as_ref(), k, mode)
             .map_err(|e| ApiError::internal(format!("retrieval failed: {e}")))?;
         let tokenizer = &task_state.generation()?.tokenizer;
         let count = |text: &str| {
@@ -135,16 +137,6 @@ pub async fn ground_conversation(
     })
     .await
     .map_err(|_| ApiError::unavailable())??;
-    if grounding.sources.is_empty() {
-        return Ok(Vec::new());
-    }
-    match messages.first_mut() {
-        // One system message: many templates accept no second one.
-        Some((role, content)) if role == "system" => {
-            content.push_str("\n\n");
-            content.push_str(&grounding.message);
-        }
-        _ => messages.insert(0, ("system".to_string(), grounding.message)),
-    }
+    messages[asked].1 = grounding.ask(&question);
     Ok(grounding.sources)
 }
