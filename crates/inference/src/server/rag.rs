@@ -94,9 +94,10 @@ impl Retrieval {
     }
 }
 
-/// Grounds the latest user message of `messages` in the index (see the module doc), given the tokens the conversation already takes and the
-/// room its reply needs; the sources put in (none when the server has no index, the request
-/// turned retrieval off, nothing was found or nothing fits).
+/// Grounds the latest user message of `messages` in the index (see the module doc), given the
+/// tokens the conversation already takes and the room its reply needs; the sources put in (none
+/// when the server has no index, the request turned retrieval off, nothing was found or nothing
+/// fits).
 pub async fn ground_conversation(
     state: &AppState,
     messages: &mut [(String, String)],
