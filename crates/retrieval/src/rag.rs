@@ -41,9 +41,7 @@ pub struct Source {
 /// The chunks that ground a question, and how the question is asked with them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Grounding {
-    /// The numbered sources, as the message shows them (empty when no chunk fits).
-    pub sources_text: String,
-    /// The chunks in it, by number.
+    /// The chunks given to the model, by number (none when no chunk fits).
     pub sources: Vec<Source>,
 }
 
@@ -55,22 +53,25 @@ impl Grounding {
         if self.sources.is_empty() {
             return question.to_string();
         }
-        format!(
-            "{HEADING}{}\n\n{INSTRUCTION}\n\n{QUESTION}{question}",
-            self.sources_text
-        )
+        let entries: String = self.sources.iter().map(entry).collect();
+        message(&entries, question)
     }
 }
 
-/// One source as the message shows it.
-fn entry(index: usize, hit: &SearchHit<'_>) -> String {
-    let chunk = hit.chunk;
+/// The message around the sources' `entries` and the `question`.
+fn message(entries: &str, question: &str) -> String {
+    format!("{HEADING}{entries}\n\n{INSTRUCTION}\n\n{QUESTION}{question}")
+}
+
+/// One source as the message shows it, after the blank line that separates it.
+fn entry(source: &Source) -> String {
     format!(
-        "[{index}] {} (bytes {}..{})\n{}",
-        chunk.source,
-        chunk.start,
-        chunk.end,
-        chunk.text.trim()
+        "\n\n[{}] {} (bytes {}..{})\n{}",
+        source.index,
+        source.source,
+        source.start,
+        source.end,
+        source.text.trim()
     )
 }
 
@@ -83,26 +84,24 @@ pub fn ground(
     budget: usize,
     count_tokens: &dyn Fn(&str) -> usize,
 ) -> Grounding {
-    let mut used = count_tokens(&format!("{HEADING}\n\n{INSTRUCTION}\n\n{QUESTION}"));
-    let mut grounding = Grounding::default();
+    let mut used = count_tokens(&message("", ""));
+    let mut sources = Vec::new();
     for hit in hits {
-        let entry = format!("\n\n{}", entry(grounding.sources.len() + 1, hit));
-        let cost = count_tokens(&entry);
-        if used + cost > budget {
-            continue;
-        }
-        used += cost;
-        grounding.sources_text.push_str(&entry);
-        grounding.sources.push(Source {
-            index: grounding.sources.len() + 1,
+        let source = Source {
+            index: sources.len() + 1,
             source: hit.chunk.source.clone(),
             start: hit.chunk.start,
             end: hit.chunk.end,
             score: hit.score,
             text: hit.chunk.text.clone(),
-        });
+        };
+        let cost = count_tokens(&entry(&source));
+        if used + cost <= budget {
+            used += cost;
+            sources.push(source);
+        }
     }
-    grounding
+    Grounding { sources }
 }
 
 #[cfg(test)]
@@ -132,7 +131,7 @@ mod tests {
         let long = chunk(2, "b.md", &"many words here ".repeat(20));
         let last = chunk(3, "c.md", "Orchids grow.");
         let hits = [&short, &long, &last].map(|chunk| SearchHit { chunk, score: 0.5 });
-        let fixed = words(&format!("{HEADING}\n\n{INSTRUCTION}\n\n{QUESTION}"));
+        let fixed = words(&message("", ""));
         // Room for the two short entries (their numbers and sources count too), not the long one.
         let grounding = ground(&hits, fixed + 14, &words);
         let numbered: Vec<_> = grounding

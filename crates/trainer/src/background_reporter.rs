@@ -21,7 +21,7 @@ const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// One call to pass on.
 enum Report {
-    Step(Box<StepMetrics>, usize),
+    Step(StepMetrics, usize),
     Note(String),
 }
 
@@ -95,7 +95,7 @@ impl BackgroundReporter {
 
 impl Reporter for BackgroundReporter {
     fn step(&mut self, metrics: &StepMetrics, max_steps: usize) {
-        self.send(Report::Step(Box::new(metrics.clone()), max_steps));
+        self.send(Report::Step(metrics.clone(), max_steps));
     }
 
     fn note(&mut self, message: &str) {

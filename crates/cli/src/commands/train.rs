@@ -93,14 +93,15 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
     // does while it stops a job) cannot hold training back.
     let mut reporter: Box<dyn Reporter> = if rank > 0 {
         Box::new(SilentReporter)
-    } else if args.no_tui || !std::io::stdout().is_terminal() {
-        let every = config.train.log_interval;
-        Box::new(BackgroundReporter::spawn(move || {
-            Box::new(TextReporter { every })
-        }))
     } else {
-        Box::new(BackgroundReporter::spawn(|| {
-            Box::new(DashboardReporter::new())
+        let text = args.no_tui || !std::io::stdout().is_terminal();
+        let every = config.train.log_interval;
+        Box::new(BackgroundReporter::spawn(move || -> Box<dyn Reporter> {
+            if text {
+                Box::new(TextReporter { every })
+            } else {
+                Box::new(DashboardReporter::new())
+            }
         }))
     };
     if let Some(step) = panic_at_step()? {

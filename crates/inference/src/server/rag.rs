@@ -123,10 +123,9 @@ pub async fn ground_conversation(
     }
     let question = messages[asked].1.clone();
     let task_state = state.clone();
-    let search_for = question.clone();
     let grounding = tokio::task::spawn_blocking(move || {
         let hits = (served.index)
-            .search(&search_for, served.embedder.as_ref(), k, mode)
+            .search(&question, served.embedder.as_ref(), k, mode)
             .map_err(|e| ApiError::internal(format!("retrieval failed: {e}")))?;
         let tokenizer = &task_state.generation()?.tokenizer;
         let count = |text: &str| {
@@ -138,6 +137,6 @@ pub async fn ground_conversation(
     })
     .await
     .map_err(|_| ApiError::unavailable())??;
-    messages[asked].1 = grounding.ask(&question);
+    messages[asked].1 = grounding.ask(&messages[asked].1);
     Ok(grounding.sources)
 }
