@@ -18,7 +18,7 @@ THREADS="${THREADS:-2}"
 export RAYON_NUM_THREADS="$THREADS"
 if [[ -z "${BENCH:-}" || -z "${CLAUDE_RUST:-}" ]]; then
   cargo build --release --quiet -p claude-inference --example bench_gguf
-  cargo build --release --quiet -p claude-rust-cli
+  cargo build --release --quiet -p claude-cli
   BENCH="${BENCH:-target/release/examples/bench_gguf}"
   CLAUDE_RUST="${CLAUDE_RUST:-target/release/claude-rust}"
 fi

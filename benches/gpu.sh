@@ -18,7 +18,7 @@ DEVICE="${DEVICE:-wgpu}"
 SMOKE="${1:-}"
 if [[ -z "${BENCH:-}" || -z "${CLAUDE_RUST:-}" ]]; then
   cargo build --release --quiet -p claude-inference --features claude-tensors/wgpu --example bench_gpu
-  cargo build --release --quiet -p claude-rust-cli --features wgpu
+  cargo build --release --quiet -p claude-cli --features wgpu
   BENCH="${BENCH:-target/release/examples/bench_gpu}"
   CLAUDE_RUST="${CLAUDE_RUST:-target/release/claude-rust}"
 fi

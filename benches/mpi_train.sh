@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z "${CLAUDE_RUST:-}" ]]; then
-  cargo build --release --quiet -p claude-rust-cli --features mpi
+  cargo build --release --quiet -p claude-cli --features mpi
   CLAUDE_RUST=target/release/claude-rust
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
 export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
 if [[ -z "${CLAUDE_RUST:-}" ]]; then
-  cargo build --release --quiet -p claude-rust-cli
+  cargo build --release --quiet -p claude-cli
   CLAUDE_RUST=target/release/claude-rust
 fi
 out="$(mktemp -d)"

@@ -17,8 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use claude_rust::inference::server::ChatTemplate;
-use claude_rust::inference::{Generator, SamplingParams, SequenceRequest, model_chat_template};
+use claude_rust::inference::{SamplingParams, SequenceRequest, open};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -28,12 +27,16 @@ fn main() -> anyhow::Result<()> {
 
     // The model, with the tokenizer inside its file, on the CPU; a 2048-token context is plenty
     // for a chat (key/value memory grows with the conversation up to it).
-    let generator = Generator::load(&model, None, &Device::flex())?.with_context_limit(Some(2048));
-
-    // The conversation, rendered by the template in the file (ChatML if it has none). The
-    // template may add its own default system message.
-    let template =
-        model_chat_template(&model, generator.tokenizer())?.unwrap_or(ChatTemplate::ChatMl);
+    // The file is read once: the model, its tokenizer and its chat template come from it together.
+    let device = Device::flex();
+    let opened = open(&model, None, &device)?;
+    // The conversation, rendered by the template in the file (if it has none: ChatML where the
+    // tokenizer has ChatML's markers, else plain text). The template may add its own default
+    // system message.
+    let template = opened.chat_template.clone();
+    let generator = opened
+        .into_generator(&device)
+        .with_context_limit(Some(2048));
     let messages = [
         (
             "system".to_string(),
@@ -41,9 +44,7 @@ fn main() -> anyhow::Result<()> {
         ),
         ("user".to_string(), question),
     ];
-    let prompt_text = template
-        .render(&messages)
-        .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
+    let prompt_text = template.render(&messages)?;
     // The rendered text spells the template's control tokens (`<|im_start|>`...): encode them as
     // the special ids they are.
     let prompt = template.encode(generator.tokenizer(), &prompt_text)?;

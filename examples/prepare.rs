@@ -13,8 +13,9 @@
 
 use std::path::PathBuf;
 
+use claude_rust::files::shared_data_dir;
 use claude_rust::tokenizer::data::{PrepareOptions, TokenFile, prepare};
-use claude_rust::tokenizer::{BpeTrainer, END_OF_TEXT, Tokenizer, shared_data_dir};
+use claude_rust::tokenizer::{BpeTrainer, END_OF_TEXT, Tokenizer};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

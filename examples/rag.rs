@@ -29,8 +29,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use claude_rust::inference::server::ChatTemplate;
-use claude_rust::inference::{Generator, SamplingParams, SequenceRequest, model_chat_template};
+use claude_rust::inference::{SamplingParams, SequenceRequest, open};
 use claude_rust::retrieval::{ChunkConfig, DocumentIndex, SearchMode, SentenceEmbedder, ground};
 
 fn main() -> anyhow::Result<()> {
@@ -48,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     //    embedded (unit vectors) and indexed for BM25. The index is a directory; here a
     //    temporary one, `claude-rust index build` keeps it.
     let embedder_dir = std::env::var_os("CLAUDE_RUST_EMBEDDER").map_or_else(
-        || claude_rust::tokenizer::shared_data_dir().join("models/all-minilm-l6-v2"),
+        || claude_rust::files::shared_data_dir().join("models/all-minilm-l6-v2"),
         PathBuf::from,
     );
     let embedder = SentenceEmbedder::load(&embedder_dir, &device)?;
@@ -71,7 +70,11 @@ fn main() -> anyhow::Result<()> {
     // 3. Ground: as many of them as fit the context beside the question and the reply,
     //    numbered, in the question's message, which asks the model to answer from them and cite
     //    them.
-    let generator = Generator::load(&model, None, &device)?.with_context_limit(Some(2048));
+    let opened = open(&model, None, &device)?;
+    let template = opened.chat_template.clone();
+    let generator = opened
+        .into_generator(&device)
+        .with_context_limit(Some(2048));
     let tokenizer = generator.tokenizer().clone();
     let count = |text: &str| {
         tokenizer
@@ -82,11 +85,7 @@ fn main() -> anyhow::Result<()> {
     let messages = vec![("user".to_string(), grounding.ask(&question))];
 
     // 4. Generate with the model's own chat template, as in the chat_gguf example.
-    let template =
-        model_chat_template(&model, generator.tokenizer())?.unwrap_or(ChatTemplate::ChatMl);
-    let text = template
-        .render(&messages)
-        .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
+    let text = template.render(&messages)?;
     let prompt = template.encode(&tokenizer, &text)?;
     let request = SequenceRequest {
         prompt,

@@ -56,6 +56,9 @@ struct Args {
     /// Tokens to sample from the trained model afterwards.
     #[arg(long, default_value_t = 500)]
     sample_tokens: usize,
+    /// Stop after this many steps (overrides train.max_steps; CI runs the quick start this way).
+    #[arg(long)]
+    max_steps: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         .to_string_lossy();
     let options = RunOptions {
         device: args.device.clone(),
+        max_steps: args.max_steps,
         ..RunOptions::new(
             args.out
                 .unwrap_or_else(|| PathBuf::from("out").join(&*name)),

@@ -92,7 +92,7 @@ fn data_parallel_training_over_flex_and_wgpu_follows_the_single_device_run() {
 /// all.
 #[test]
 fn the_sentence_embedder_gives_the_same_vectors_on_wgpu() {
-    let dir = claude_rust::tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let dir = claude_rust::files::shared_data_dir().join("models/all-minilm-l6-v2");
     let texts = [
         "A man is eating food.",
         "Café déjà vu",

@@ -2,3 +2,4 @@
 
 pub mod allocator;
 pub mod commands;
+pub mod hub;

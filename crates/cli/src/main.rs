@@ -3,11 +3,11 @@
 //! Thin by design: each subcommand parses its arguments and calls a library crate.
 
 use clap::{Parser, Subcommand};
-use claude_rust_cli::commands;
+use claude_cli::commands;
 
-/// mimalloc, keeping freed pages for reuse (see [`claude_rust_cli::allocator`]).
+/// mimalloc, keeping freed pages for reuse (see [`claude_cli::allocator`]).
 #[global_allocator]
-static ALLOCATOR: claude_rust_cli::allocator::Allocator = mimalloc::MiMalloc;
+static ALLOCATOR: claude_cli::allocator::Allocator = mimalloc::MiMalloc;
 
 /// A pure-Rust LLM stack: tokenize, prepare data, train, generate, serve.
 #[derive(Debug, Parser)]
@@ -44,7 +44,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    claude_rust_cli::allocator::keep_freed_pages();
+    claude_cli::allocator::keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tokenizer(command) => commands::tokenizer::run(command),

@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
+
+use claude_files::AtomicFile;
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -85,23 +87,10 @@ impl<'a> GgufWriter<'a> {
         let path = path.as_ref();
         let alignment = self.alignment(path)?;
         self.check(path)?;
-        let dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-gguf-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(path, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, temp);
+        let mut out = AtomicFile::create(path).map_err(|e| Error::io(path, e))?;
         self.write_body(&mut out, alignment)
             .map_err(|e| Error::io(path, e))?;
-        let temp = out
-            .into_inner()
-            .map_err(|e| Error::io(path, e.into_error()))?;
-        temp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-        temp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        out.commit().map_err(|e| Error::io(path, e))
     }
 
     /// The bytes [`GgufWriter::write`] would write (`path` only names the target in errors).

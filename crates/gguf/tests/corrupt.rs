@@ -1,7 +1,7 @@
 //! Bad input: truncated, corrupted and absurd files must give an error naming the file and the
 //! problem, never a panic or a huge allocation.
 
-use claude_tokenizer::shared_data_dir as data_dir;
+use claude_files::shared_data_dir as data_dir;
 use std::path::Path;
 
 use claude_gguf::{Array, Error, GgufFile, GgufWriter, Header, Value};

@@ -1,7 +1,7 @@
 //! Reading real GGUF files: SmolLM2-135M (Q4_1) against the `gguf-metadata.json` written beside
 //! it by another reader, and llama.cpp's vocabulary files.
 
-use claude_tokenizer::shared_data_dir as data_dir;
+use claude_files::shared_data_dir as data_dir;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

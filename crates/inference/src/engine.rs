@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use flume::Sender as EventSender;
 
 use crate::error::GenerateError;
 use crate::generate::{Batch, FinishReason, Generator, SequenceId, SequenceRequest, TokenEvent};
@@ -40,6 +40,10 @@ impl Default for EngineConfig {
         }
     }
 }
+
+/// A request's events as the engine sends them: read them blocking (`recv`) or from async code
+/// (`recv_async`); dropping it cancels the request.
+pub type Events = flume::Receiver<EngineEvent>;
 
 /// What a request's channel receives.
 #[derive(Debug)]
@@ -87,7 +91,7 @@ pub struct EngineStats {
 /// A queued request.
 struct Job {
     request: SequenceRequest,
-    events: UnboundedSender<EngineEvent>,
+    events: EventSender<EngineEvent>,
     submitted: Instant,
 }
 
@@ -104,8 +108,8 @@ impl EngineHandle {
     pub fn submit(
         &self,
         request: SequenceRequest,
-    ) -> Result<UnboundedReceiver<EngineEvent>, SubmitError> {
-        let (events, receiver) = unbounded_channel();
+    ) -> Result<Events, SubmitError> {
+        let (events, receiver) = flume::unbounded();
         let job = Job {
             request,
             events,
@@ -148,7 +152,7 @@ pub fn spawn_engine(generator: Generator, config: EngineConfig) -> (EngineHandle
 
 /// A request being served.
 struct Active {
-    events: UnboundedSender<EngineEvent>,
+    events: EventSender<EngineEvent>,
     deadline: Instant,
 }
 
@@ -198,7 +202,7 @@ impl<'g> Engine<'g> {
     /// Prefills a queued request and sends its first token.
     fn admit(&mut self, job: Job) {
         self.stats.queued.fetch_sub(1, Ordering::SeqCst);
-        if job.events.is_closed() {
+        if job.events.is_disconnected() {
             return;
         }
         let id = self.next_id;
@@ -248,7 +252,7 @@ impl<'g> Engine<'g> {
                 self.batch.remove(id);
                 continue;
             };
-            if active.events.is_closed() {
+            if active.events.is_disconnected() {
                 self.batch.remove(id);
                 self.active.remove(&id);
             } else if now >= active.deadline {
@@ -311,8 +315,8 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     format!("internal error while generating: {}", panic_text(panic))
 }
 
-/// The text a panic was raised with.
-pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The text a panic was raised with (its `&str` or `String` payload), for messages about it.
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

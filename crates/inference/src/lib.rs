@@ -1,6 +1,8 @@
-//! Generating text with a claude-core GPT, and serving it.
+//! Generating text with a claude-core GPT: the engine that a server, the CLI or an application
+//! drives (no HTTP, no async runtime, no retrieval here: the server is `claude-server`).
 //!
-//! - [`Generator::load`]: a generator from a model file and its tokenizer.
+//! - [`open`]: a model file read once: the model, its tokenizer, its chat template and its
+//!   metadata ([`OpenedModel`]); [`Generator::load`] when only the generator is wanted.
 //! - [`Generator`] / [`Batch`]: the KV-cache generator. A prompt is prefilled in one forward
 //!   pass; then every active sequence advances one token per decode step, all in one forward
 //!   pass whatever their lengths (continuous batching). [`generate_uncached`] is the plain
@@ -12,26 +14,25 @@
 //!   back incomplete UTF-8 and possible stop-sequence prefixes).
 //! - [`Generator::perplexity`] / [`perplexity_of_ids`]: perplexity as llama.cpp's
 //!   `llama-perplexity` computes it.
-//! - [`hub`]: models by name (`hf:OWNER/REPO[:quant]`) from the Hugging Face hub.
 //! - [`engine`]: the scheduler thread with its bounded queue.
-//! - [`server`]: the OpenAI-compatible axum server.
+//! - [`ChatTemplate`]: the prompt formats of chat models (plain, ChatML, a model's own Jinja).
 
+mod chat_template;
 pub mod engine;
 mod error;
 mod generate;
-pub mod hub;
 mod load;
 mod perplexity;
 mod sampler;
-pub mod server;
 mod text;
 
+pub use chat_template::{ChatTemplate, ChatTemplateError, JinjaTemplate};
 pub use error::GenerateError;
 pub use generate::{
     Batch, Completion, FinishReason, Generator, OverflowPolicy, SequenceId, SequenceRequest,
     TokenEvent, generate_uncached,
 };
-pub use load::{LoadError, find_tokenizer, model_chat_template};
+pub use load::{LoadError, ModelInfo, OpenedModel, find_tokenizer, open};
 pub use perplexity::{Perplexity, PerplexityError, PerplexityOptions, perplexity_of_ids};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};

@@ -1,43 +1,149 @@
-//! Building a [`Generator`] from files on disk: a model file and its tokenizer. The one loader
-//! that the CLI's `generate` and `serve`, the examples and the benchmarks share.
+//! Opening a model file: the one loader that the CLI's commands, the server, the examples and the
+//! benchmarks share.
+//!
+//! [`open`] reads a model file once: its format is told once and a GGUF file is mapped and parsed
+//! once ([`ModelFile::open`]); the model, its tokenizer, its chat template and what the file
+//! says about itself all come from that one read. A model format plugs in at [`ModelFile`]
+//! (claude-core); this module only adds the tokenizer and the chat template beside it.
+//!
+//! The chat template follows one rule for every command: the model file's own template (GGUF
+//! `tokenizer.chat_template`, with its tokenizer's BOS and EOS texts) when it has one, else
+//! [`ChatTemplate::default_for`] its tokenizer (ChatML where the tokenizer has ChatML's markers
+//! as special tokens, plain text otherwise).
 
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use claude_core::{Gpt, ModelFileError, ModelFormat, model_file};
-use claude_tokenizer::Tokenizer;
+use claude_core::{Gpt, ModelFile, ModelFileError, ModelFormat};
+use claude_gguf::GgufFile;
+use claude_tokenizer::{GgufTokenizer, Tokenizer};
 
+use crate::chat_template::{ChatTemplate, ChatTemplateError};
 use crate::generate::Generator;
-use crate::server::ChatTemplate;
 
-/// Why a generator could not be built from files.
+/// Why a model file could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The model file is missing or unreadable.
+    /// The model file is missing, unreadable or holds no model we run.
     #[error(transparent)]
     Model(#[from] ModelFileError),
-    /// The tokenizer directory is missing or unreadable.
-    #[error("tokenizer {dir}: {source}")]
+    /// The tokenizer (a directory, or the GGUF file's own) is missing or unreadable.
+    #[error("tokenizer {source_path}: {cause}")]
     Tokenizer {
-        /// The tokenizer directory.
-        dir: PathBuf,
-        /// The cause.
-        source: claude_tokenizer::Error,
+        /// The tokenizer directory, or the model file holding it.
+        source_path: PathBuf,
+        /// The cause (in the message, so not also a `source`).
+        cause: claude_tokenizer::Error,
     },
     /// The model file's chat template does not compile.
-    #[error("{file}: tokenizer.chat_template: {message}")]
+    #[error("{file}: tokenizer.chat_template: {cause}")]
     ChatTemplate {
         /// The model file.
         file: PathBuf,
-        /// What is wrong with the template.
-        message: String,
+        /// What is wrong with the template (in the message, so not also a `source`).
+        cause: ChatTemplateError,
     },
-    /// No tokenizer was named and none sits in the run directory above the model.
+    /// No tokenizer was named, the model file holds none, and none sits in the run directory
+    /// above the model.
     #[error(
         "no tokenizer/ directory above {0}; name the tokenizer directory explicitly (training \
          writes it to <run>/tokenizer)"
     )]
     NoTokenizer(PathBuf),
+}
+
+/// What a model file says about itself, beside its weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The model file (for a checkpoint directory, its `model.safetensors`).
+    pub path: PathBuf,
+    /// Its format.
+    pub format: ModelFormat,
+    /// The architecture it names (GGUF `general.architecture`), if it names one.
+    pub architecture: Option<String>,
+    /// The model's own name (GGUF `general.name`), if it has one.
+    pub name: Option<String>,
+    /// Where the tokenizer came from: a tokenizer directory, or the model file itself.
+    pub tokenizer_path: PathBuf,
+    /// Whether [`OpenedModel::chat_template`] is the model file's own (else the default rule's).
+    pub own_chat_template: bool,
+}
+
+/// A model file opened by [`open`]: the model, its tokenizer, its chat template and its
+/// metadata, together.
+#[derive(Debug)]
+pub struct OpenedModel {
+    /// The model, on the device it was opened for.
+    pub model: Gpt,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Its chat template: the file's own, else the default rule's (see the [module](self)).
+    pub chat_template: ChatTemplate,
+    /// What the file says about itself.
+    pub info: ModelInfo,
+}
+
+impl OpenedModel {
+    /// A generator running this model on `device` (the device it was opened for).
+    pub fn into_generator(self, device: &Device) -> Generator {
+        Generator::new(self.model, self.tokenizer, device.clone())
+    }
+}
+
+/// Opens the model at `model` (any model file [`ModelFile::open`] reads, or a checkpoint
+/// directory) on `device`, with the tokenizer in the directory `tokenizer`; without one, a GGUF
+/// file's own, else the run's `tokenizer/` directory above the model ([`find_tokenizer`]: our
+/// checkpoints, and GGUF files we exported without one). The file is read once.
+pub fn open(
+    model: &Path,
+    tokenizer: Option<&Path>,
+    device: &Device,
+) -> Result<OpenedModel, LoadError> {
+    let file = ModelFile::open(model)?;
+    let gpt = Gpt::from_file(&file, device)?;
+    let gguf = file.gguf();
+    let gguf_tokenizer = gguf.filter(|gguf| {
+        tokenizer.is_none()
+            && gguf
+                .metadata()
+                .contains(claude_tokenizer::gguf::MODEL_KEY)
+    });
+    let (tokenizer_path, tokenizer) = match (tokenizer, gguf_tokenizer) {
+        (Some(dir), _) => (dir.to_path_buf(), Tokenizer::load(dir)),
+        (None, Some(gguf)) => (
+            file.path().to_path_buf(),
+            GgufTokenizer::from_metadata(gguf.metadata())
+                .map(Tokenizer::Gguf)
+                .map_err(claude_tokenizer::Error::from),
+        ),
+        (None, None) => {
+            let dir = find_tokenizer(model)?;
+            (dir.clone(), Tokenizer::load(&dir))
+        }
+    };
+    let tokenizer = tokenizer.map_err(|cause| LoadError::Tokenizer {
+        source_path: tokenizer_path.clone(),
+        cause,
+    })?;
+    let own_template = match gguf_tokenizer {
+        Some(gguf) => own_chat_template(gguf, &tokenizer)?,
+        None => None,
+    };
+    let info = ModelInfo {
+        path: file.path().to_path_buf(),
+        format: file.format(),
+        architecture: gguf.and_then(|g| metadata_text(g, "general.architecture")),
+        name: gguf.and_then(|g| metadata_text(g, "general.name")),
+        tokenizer_path,
+        own_chat_template: own_template.is_some(),
+    };
+    let chat_template = own_template.unwrap_or_else(|| ChatTemplate::default_for(&tokenizer));
+    Ok(OpenedModel {
+        model: gpt,
+        tokenizer,
+        chat_template,
+        info,
+    })
 }
 
 /// The run directory's tokenizer for a model at `<run>/checkpoints/<name>[/model.safetensors]`:
@@ -52,68 +158,40 @@ pub fn find_tokenizer(model: &Path) -> Result<PathBuf, LoadError> {
 }
 
 impl Generator {
-    /// The model of `model` (any model file [`Gpt::load`] reads, or a checkpoint directory) on
-    /// `device`, with the tokenizer in `tokenizer`; else a GGUF file's own, or the run's
-    /// `tokenizer/` directory above the model ([`find_tokenizer`]: our checkpoints, and GGUF
-    /// files we exported without one).
+    /// A generator for the model at `model` with its tokenizer ([`open`]; its chat template and
+    /// metadata are dropped).
     pub fn load(
         model: &Path,
         tokenizer: Option<&Path>,
         device: &Device,
     ) -> Result<Self, LoadError> {
-        let gpt = Gpt::load(model, device)?;
-        let (dir, tokenizer) = match tokenizer {
-            Some(dir) => (dir.to_path_buf(), Tokenizer::load(dir)),
-            None if gguf_with_tokenizer(model)? => {
-                let file = model_file(model);
-                (file.clone(), Tokenizer::from_gguf(&file))
-            }
-            None => {
-                let dir = find_tokenizer(model)?;
-                (dir.clone(), Tokenizer::load(&dir))
-            }
-        };
-        let tokenizer = tokenizer.map_err(|source| LoadError::Tokenizer { dir, source })?;
-        Ok(Generator::new(gpt, tokenizer, device.clone()))
+        Ok(open(model, tokenizer, device)?.into_generator(device))
     }
 }
 
-/// Whether `model` is a GGUF file with a tokenizer inside (`tokenizer.ggml.model`).
-fn gguf_with_tokenizer(model: &Path) -> Result<bool, LoadError> {
-    if ModelFormat::of(model)? != ModelFormat::Gguf {
-        return Ok(false);
-    }
-    let file = model_file(model);
-    let gguf = claude_gguf::GgufFile::open(&file).map_err(|e| ModelFileError::Invalid {
-        path: file.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY))
-}
-
-/// The chat template a GGUF model file ships (`tokenizer.chat_template`), with its tokenizer's
-/// BOS and EOS texts; `None` for other model files and GGUF files without one.
-pub fn model_chat_template(
-    model: &Path,
+/// The chat template the GGUF `file` ships (`tokenizer.chat_template`), with its `tokenizer`'s
+/// BOS and EOS texts; `None` when it has none.
+fn own_chat_template(
+    file: &GgufFile,
     tokenizer: &Tokenizer,
 ) -> Result<Option<ChatTemplate>, LoadError> {
     let Tokenizer::Gguf(gguf) = tokenizer else {
         return Ok(None);
     };
-    if ModelFormat::of(model)? != ModelFormat::Gguf {
-        return Ok(None);
-    }
-    let file = model_file(model);
-    let invalid = |message: String| LoadError::ChatTemplate {
-        file: file.clone(),
-        message,
+    let invalid = |cause: ChatTemplateError| LoadError::ChatTemplate {
+        file: file.path().to_path_buf(),
+        cause,
     };
-    let gguf_file = claude_gguf::GgufFile::open(&file).map_err(|e| invalid(e.to_string()))?;
-    let Some(source) = gguf_file
+    let source = file
         .metadata()
         .opt_str("tokenizer.chat_template")
-        .map_err(|e| invalid(e.to_string()))?
-    else {
+        .map_err(|e| {
+            LoadError::Model(ModelFileError::Invalid {
+                path: file.path().to_path_buf(),
+                message: e.to_string(),
+            })
+        })?;
+    let Some(source) = source else {
         return Ok(None);
     };
     let ids = gguf.special_ids();
@@ -121,4 +199,9 @@ pub fn model_chat_template(
     ChatTemplate::jinja(source, text(ids.bos), text(ids.eos))
         .map(Some)
         .map_err(invalid)
+}
+
+/// A text metadata value of `file`, if it has one.
+fn metadata_text(file: &GgufFile, key: &str) -> Option<String> {
+    file.metadata().opt_str(key).ok().flatten().map(str::to_string)
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use claude_inference::server::ChatTemplate;
+use claude_inference::{ChatTemplate, ChatTemplateError};
 
 const SYSTEM: &str = "You are a terse assistant.";
 const USER_1: &str = "What is 2+2?";
@@ -180,7 +180,7 @@ fn llama32_dates_the_system_turn_today() {
 #[test]
 fn gemma2_refuses_a_system_message_with_its_own_words() {
     let template = shipped("google-gemma-2-2b-it.jinja", "<bos>", "<eos>");
-    let err = template.render(&conversation(true)).unwrap_err();
+    let err = template.render(&conversation(true)).unwrap_err().to_string();
     assert!(err.contains("System role not supported"), "{err}");
     let prompt = template.render(&conversation(false)).unwrap();
     assert_eq!(
@@ -229,27 +229,27 @@ fn smollm2_gguf_template_renders_and_adds_its_system_message() {
     assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt:?}");
 }
 
-fn inline(source: &str) -> Result<String, String> {
+fn inline(source: &str) -> Result<String, ChatTemplateError> {
     ChatTemplate::jinja(source, "<s>", "</s>")?.render(&conversation(true))
 }
 
 #[test]
 fn template_problems_are_clear_errors() {
-    let err = ChatTemplate::jinja("{% for m in messages %}{{ m.content }}", "", "").unwrap_err();
+    let err = ChatTemplate::jinja("{% for m in messages %}{{ m.content }}", "", "").unwrap_err().to_string();
     assert!(err.contains("cannot compile the chat template"), "{err}");
     assert!(err.contains("syntax error"), "{err}");
 
-    let err = inline("line one\n{{ raise_exception('Roles must alternate!') }}").unwrap_err();
+    let err = inline("line one\n{{ raise_exception('Roles must alternate!') }}").unwrap_err().to_string();
     assert_eq!(
         err,
         "the chat template raised an exception: Roles must alternate! (template line 2)"
     );
 
-    let err = inline("{{ messages[0].content.no_such_method() }}").unwrap_err();
+    let err = inline("{{ messages[0].content.no_such_method() }}").unwrap_err().to_string();
     assert!(err.contains("chat template error"), "{err}");
     assert!(err.contains("template line 1"), "{err}");
 
-    let err = inline("{{ messages | tojson(bogus=1) }}").unwrap_err();
+    let err = inline("{{ messages | tojson(bogus=1) }}").unwrap_err().to_string();
     assert!(err.contains("bogus"), "{err}");
 }
 
@@ -309,7 +309,7 @@ fn the_built_in_formats_keep_their_stop_texts() {
     let plain: ChatTemplate = "plain".parse().unwrap();
     assert!(matches!(plain, ChatTemplate::Plain));
     assert!("jinja".parse::<ChatTemplate>().is_err());
-    let jinja = claude_inference::server::JinjaTemplate::new("{{ messages[0].content }}", "", "")
+    let jinja = claude_inference::JinjaTemplate::new("{{ messages[0].content }}", "", "")
         .unwrap()
         .with_end_of_turn("<|end|>");
     assert_eq!(ChatTemplate::Jinja(jinja).end_of_turn(), Some("<|end|>"));

@@ -1,8 +1,7 @@
 //! claude-inference's integration tests, one binary: the KV-cache generator against the uncached
-//! loop, and the HTTP server over loopback.
+//! loop, chat templates, pretrained models and the GPU benchmark's smoke run.
 
 mod chat_templates;
 mod generate;
 mod gpu_bench;
 mod pretrained;
-mod server;

@@ -1,6 +1,6 @@
 //! A real GGUF model through the generator: SmolLM2-135M-Instruct (Q4_1) with the tokenizer
 //! inside its file gives the prompt ids and the greedy continuation of the float64 reference in
-//! `crates/claude-core/tests/data/reference/` (numpy, reading the same file).
+//! `crates/core/tests/data/reference/` (numpy, reading the same file).
 
 use std::path::Path;
 

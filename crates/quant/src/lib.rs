@@ -55,7 +55,6 @@
 //! # Ok::<(), claude_quant::Error>(())
 //! ```
 
-#![warn(missing_docs)]
 
 mod codec;
 pub mod dot;

@@ -15,7 +15,7 @@ fn main() {
         .next()
         .expect("usage: bench_embed MODEL_DIR [TEXT_FILE] [N]");
     let file = args.next().unwrap_or_else(|| {
-        let data = claude_tokenizer::shared_data_dir();
+        let data = claude_files::shared_data_dir();
         data.join("eval/wikitext-2-raw-test.txt")
             .display()
             .to_string()

@@ -174,7 +174,7 @@ fn main() {
     // A collection large enough for HNSW to matter: sentences of wikitext-2, searched with the
     // XQuAD questions.
     let count = std::env::var("SENTENCES").map_or(10_000, |n| n.parse().expect("a count"));
-    let corpus = claude_tokenizer::shared_data_dir().join("eval/wikitext-2-raw-test.txt");
+    let corpus = claude_files::shared_data_dir().join("eval/wikitext-2-raw-test.txt");
     let text = std::fs::read_to_string(&corpus).expect("wikitext-2");
     let sentences: Vec<&str> = text
         .split(". ")

@@ -33,18 +33,34 @@ impl Default for ChunkConfig {
 
 impl ChunkConfig {
     /// Checks that chunks hold something and advance.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ChunkConfigError> {
         if self.tokens == 0 {
-            return Err("chunk size must be at least 1 token".into());
+            return Err(ChunkConfigError::Empty);
         }
         if self.overlap >= self.tokens {
-            return Err(format!(
-                "chunk overlap {} must be smaller than the chunk size {}",
-                self.overlap, self.tokens
-            ));
+            return Err(ChunkConfigError::OverlapTooLarge {
+                overlap: self.overlap,
+                tokens: self.tokens,
+            });
         }
         Ok(())
     }
+}
+
+/// A [`ChunkConfig`] whose chunks would hold nothing or never advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkConfigError {
+    /// Chunks of 0 tokens.
+    #[error("chunk size must be at least 1 token")]
+    Empty,
+    /// An overlap as large as the chunk: the next chunk would not move on.
+    #[error("chunk overlap {overlap} must be smaller than the chunk size {tokens}")]
+    OverlapTooLarge {
+        /// The overlap asked for.
+        overlap: usize,
+        /// The chunk size.
+        tokens: usize,
+    },
 }
 
 /// A piece of a document.

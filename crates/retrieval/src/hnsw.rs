@@ -68,8 +68,8 @@ impl HnswIndex {
 
     /// Writes the graph and its vectors to `path` (atomically).
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        claude_tokenizer::atomic::write_atomic(path, &self.to_bytes()?)
-            .map_err(|e| backend("save", e))
+        claude_files::write_atomic(path, &self.to_bytes()?)
+            .map_err(|e| backend("save", format!("{}: {e}", path.display())))
     }
 
     /// The graph and its vectors as one file's bytes.

@@ -39,7 +39,7 @@ mod weights;
 
 pub use bert::{Bert, BertConfig};
 pub use bm25::Bm25Index;
-pub use chunk::{Chunk, ChunkConfig, chunk_text, collect_documents};
+pub use chunk::{Chunk, ChunkConfig, ChunkConfigError, chunk_text, collect_documents};
 pub use dense::{FlatIndex, Hit, IndexError, VectorIndex};
 pub use document_index::{
     AddReport, DocumentIndex, DocumentIndexError, Manifest, Progress, SearchHit, SearchMode,

@@ -7,10 +7,8 @@ use claude_retrieval::{ChunkConfig, chunk_text, collect_documents};
 use claude_tokenizer::WordPieceTokenizer;
 
 fn tokenizer() -> WordPieceTokenizer {
-    WordPieceTokenizer::from_dir(
-        claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2"),
-    )
-    .unwrap()
+    WordPieceTokenizer::from_dir(claude_files::shared_data_dir().join("models/all-minilm-l6-v2"))
+        .unwrap()
 }
 
 fn tokens(tokenizer: &WordPieceTokenizer, text: &str) -> usize {
@@ -26,7 +24,7 @@ fn counter(tokenizer: &WordPieceTokenizer) -> impl Fn(&str) -> usize + '_ {
 fn chunks_fit_overlap_and_cover_the_document() {
     let tokenizer = tokenizer();
     let text = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join("eval/wikitext-2-raw-test.txt"),
+        claude_files::shared_data_dir().join("eval/wikitext-2-raw-test.txt"),
     )
     .unwrap();
     let text: String = text.chars().take(20_000).collect();

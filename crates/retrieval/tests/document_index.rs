@@ -12,7 +12,7 @@ use claude_retrieval::{
 fn minilm() -> &'static SentenceEmbedder {
     static EMBEDDER: OnceLock<SentenceEmbedder> = OnceLock::new();
     EMBEDDER.get_or_init(|| {
-        let dir = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+        let dir = claude_files::shared_data_dir().join("models/all-minilm-l6-v2");
         SentenceEmbedder::load(&dir, &Device::flex()).unwrap()
     })
 }

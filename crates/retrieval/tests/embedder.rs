@@ -5,7 +5,7 @@ use burn::prelude::*;
 use claude_retrieval::SentenceEmbedder;
 
 fn minilm() -> SentenceEmbedder {
-    let dir = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let dir = claude_files::shared_data_dir().join("models/all-minilm-l6-v2");
     SentenceEmbedder::load(&dir, &Device::flex()).unwrap()
 }
 

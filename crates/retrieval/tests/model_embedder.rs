@@ -9,7 +9,7 @@ use claude_tokenizer::Tokenizer;
 
 #[test]
 fn mean_pooled_states_of_a_language_model_embed_sentences() {
-    let path = claude_tokenizer::shared_data_dir()
+    let path = claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
     let device = Device::flex();
     let mut model = Gpt::load(&path, &device).unwrap();

@@ -6,7 +6,7 @@ Measures Hugging Face `tokenizers` (byte-level BPE training to 8192 and 32768 to
 `claude-rust tokenizer encode` gives exactly tiktoken's ids for every corpus file.
 
     pip install tokenizers tiktoken
-    cargo build --release -p claude-rust-cli
+    cargo build --release -p claude-cli
     python3 crates/tokenizer/benches/compare_tokenizers.py
     cargo bench -p claude-tokenizer --bench tokenizer
 

@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use claude_files::shared_data_dir;
 use claude_tokenizer::text_stream::{CutRule, split_for_parallel};
-use claude_tokenizer::{BpeTrainer, Pattern, Tokenizer, shared_data_dir};
+use claude_tokenizer::{BpeTrainer, Pattern, Tokenizer};
 
 fn text_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -13,7 +13,6 @@ use std::path::Path;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{create_dir, write_atomic};
 use crate::bpe::BpeTokenizer;
 use crate::bytes::{byte_to_char, decode_token, encode_token};
 use crate::char_level::CharTokenizer;
@@ -85,7 +84,7 @@ pub fn load(dir: &Path) -> Result<Tokenizer> {
 
 /// Saves a tokenizer into `dir` (created if missing); every file is written atomically.
 pub fn save(tokenizer: &Tokenizer, dir: &Path) -> Result<()> {
-    create_dir(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let meta = match tokenizer {
         Tokenizer::Bpe(bpe) => {
             save_bpe(bpe, dir)?;
@@ -140,6 +139,11 @@ fn save_bpe(bpe: &BpeTokenizer, dir: &Path) -> Result<()> {
         merges.push('\n');
     }
     write_atomic(&dir.join(MERGES_FILE), merges.as_bytes())
+}
+
+/// Writes `bytes` to `path` atomically.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    claude_files::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// A JSON object mapping each entry to its index, one per line, in id order.

@@ -21,7 +21,6 @@
 //! # Ok::<(), claude_tokenizer::Error>(())
 //! ```
 
-pub mod atomic;
 mod bpe;
 pub mod bytes;
 mod char_level;

@@ -4,7 +4,7 @@
 //! the `.gguf.out`; and the ids decode back to the input.
 
 use crate::support::llamacpp_cases;
-use claude_tokenizer::shared_data_dir as data_dir;
+use claude_files::shared_data_dir as data_dir;
 use std::path::{Path, PathBuf};
 
 use claude_gguf::GgufWriter;

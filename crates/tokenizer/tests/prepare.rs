@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use claude_files::shared_data_dir;
 use claude_tokenizer::data::{PrepareOptions, TokenFile, prepare, sidecar_path};
-use claude_tokenizer::{CharTokenizer, Error, Tokenizer, Utf8Policy, shared_data_dir};
+use claude_tokenizer::{CharTokenizer, Error, Tokenizer, Utf8Policy};
 use rand::SeedableRng;
 
 fn shakespeare() -> PathBuf {

@@ -4,7 +4,8 @@
 use crate::support::llamacpp_cases;
 use std::path::PathBuf;
 
-use claude_tokenizer::{BpeTrainer, Tokenizer, bytes::encode_token, shared_data_dir};
+use claude_files::shared_data_dir;
+use claude_tokenizer::{BpeTrainer, Tokenizer, bytes::encode_token};
 
 fn tokenizer_data() -> PathBuf {
     shared_data_dir().join("tokenizer")

@@ -1,7 +1,8 @@
 //! Round trips and pre-tokenization on arbitrary and real multilingual text.
 
+use claude_files::shared_data_dir;
 use claude_tokenizer::pretokenize::GPT2_REGEX;
-use claude_tokenizer::{AllowedSpecial, BpeTrainer, Pattern, Tokenizer, shared_data_dir};
+use claude_tokenizer::{AllowedSpecial, BpeTrainer, Pattern, Tokenizer};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 

@@ -6,8 +6,9 @@
 use crate::support::llamacpp_cases;
 use std::path::{Path, PathBuf};
 
+use claude_files::shared_data_dir;
 use claude_tokenizer::wordpiece::{BertNormalizer, WordPieceConfig, read_vocab_txt, split_words};
-use claude_tokenizer::{Error, WordPieceTokenizer, shared_data_dir};
+use claude_tokenizer::{Error, WordPieceTokenizer};
 
 /// One text of the reference file and the ids `tokenizers` gives it.
 struct Case {

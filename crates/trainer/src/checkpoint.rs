@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use claude_core::{Gpt, MODEL_FILE};
+use claude_files::AtomicDir;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -83,6 +84,7 @@ impl Checkpoints {
         Ok(dir)
     }
 
+    /// Writes the checkpoint into `.tmp-NAME` beside `dir`, then renames it over `dir`.
     fn write_atomically(
         &self,
         dir: &Path,
@@ -90,15 +92,8 @@ impl Checkpoints {
         optim: &ModuleOptimizer,
         state: &TrainState,
     ) -> Result<()> {
-        let name = dir
-            .file_name()
-            .expect("checkpoint dirs have names")
-            .to_string_lossy();
-        let tmp = self.root.join(format!(".tmp-{name}"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let staging = AtomicDir::create(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = staging.path();
         model.save(&tmp.join(MODEL_FILE))?;
         let bpk = tmp.join(RESUME_MODEL_FILE);
         model
@@ -112,10 +107,7 @@ impl Checkpoints {
         let json = serde_json::to_string_pretty(state).expect("state serializes");
         let state_path = tmp.join(STATE_FILE);
         std::fs::write(&state_path, json).map_err(|e| Error::io(&state_path, e))?;
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
+        staging.commit().map_err(|e| Error::io(dir, e))
     }
 
     /// Step checkpoints, oldest first.

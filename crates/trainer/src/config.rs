@@ -212,24 +212,43 @@ fn default_seed() -> u64 {
     1337
 }
 
+/// What is wrong with a run configuration's text.
+#[derive(Debug, thiserror::Error)]
+pub enum RunConfigError {
+    /// Not TOML, or not a run configuration: the TOML parser's words, which name the line and
+    /// the key (an unknown or misspelt key, a wrong type).
+    #[error("{0}")]
+    Toml(toml::de::Error),
+    /// A count that must be at least 1 is 0 (the key).
+    #[error("{0} must be positive")]
+    NotPositive(&'static str),
+    /// `schedule.lr` is zero, negative or not finite.
+    #[error("schedule.lr must be positive, not {0}")]
+    LearningRate(f64),
+    /// Both `data.text` and `data.dir` are given.
+    #[error("data.text and data.dir are exclusive: give one")]
+    TextAndDir,
+}
+
 impl TrainConfig {
     /// Reads a TOML config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text).map_err(|message| Error::Config {
+        Self::parse(&text).map_err(|cause| Error::Config {
             path: path.to_path_buf(),
-            message,
+            cause,
         })
     }
 
     /// Parses TOML text; the error names the line and the key.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let config: TrainConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> std::result::Result<Self, RunConfigError> {
+        let config: TrainConfig =
+            toml::from_str(text).map_err(RunConfigError::Toml)?;
         config.check_loop()?;
         Ok(config)
     }
 
-    fn check_loop(&self) -> std::result::Result<(), String> {
+    fn check_loop(&self) -> std::result::Result<(), RunConfigError> {
         let t = &self.train;
         for (name, value) in [
             ("train.max_steps", t.max_steps),
@@ -242,17 +261,14 @@ impl TrainConfig {
             ("train.keep_last", t.keep_last),
         ] {
             if value == 0 {
-                return Err(format!("{name} must be positive"));
+                return Err(RunConfigError::NotPositive(name));
             }
         }
         if !(self.schedule.lr > 0.0 && self.schedule.lr.is_finite()) {
-            return Err(format!(
-                "schedule.lr must be positive, not {}",
-                self.schedule.lr
-            ));
+            return Err(RunConfigError::LearningRate(self.schedule.lr));
         }
         if self.data.text.is_some() && self.data.dir.is_some() {
-            return Err("data.text and data.dir are exclusive: give one".into());
+            return Err(RunConfigError::TextAndDir);
         }
         Ok(())
     }

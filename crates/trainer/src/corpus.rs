@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use claude_tokenizer::shared_data_dir;
+use claude_files::{AtomicFile, shared_data_dir};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
@@ -87,7 +87,7 @@ fn download(url: &str, destination: &Path, sha256: &str) -> std::result::Result<
     );
     progress.set_message(format!("downloading {url}"));
     let mut body = response.into_body().into_reader();
-    let mut file = tempfile::NamedTempFile::new_in(dir)
+    let mut file = AtomicFile::create(destination)
         .map_err(|e| format!("creating a file in {}: {e}", dir.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
@@ -98,7 +98,7 @@ fn download(url: &str, destination: &Path, sha256: &str) -> std::result::Result<
         }
         hasher.update(&buffer[..n]);
         file.write_all(&buffer[..n])
-            .map_err(|e| format!("writing {}: {e}", file.path().display()))?;
+            .map_err(|e| format!("writing {}: {e}", destination.display()))?;
         progress.inc(n as u64);
     }
     progress.finish_and_clear();
@@ -112,7 +112,7 @@ fn download(url: &str, destination: &Path, sha256: &str) -> std::result::Result<
             "the downloaded file's SHA-256 is {digest}, not tinyshakespeare's {sha256}"
         ));
     }
-    file.persist(destination)
+    file.commit()
         .map_err(|e| format!("renaming into {}: {e}", destination.display()))?;
     Ok(())
 }

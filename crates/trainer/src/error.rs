@@ -17,12 +17,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A config file is invalid.
-    #[error("{path}: {message}")]
+    #[error("{path}: {cause}")]
     Config {
         /// The config file.
         path: PathBuf,
-        /// What is wrong (the TOML parser names line and key).
-        message: String,
+        /// What is wrong (in the message, so not also a `source`).
+        cause: crate::config::RunConfigError,
     },
     /// The model configuration is impossible.
     #[error(transparent)]

@@ -38,7 +38,7 @@ mod setup;
 mod step;
 
 pub use background_reporter::BackgroundReporter;
-pub use config::{DataConfig, LoopConfig, OptimConfig, Precision, TrainConfig};
+pub use config::{DataConfig, LoopConfig, OptimConfig, Precision, RunConfigError, TrainConfig};
 pub use corpus::{CACHE_ENV, TINYSHAKESPEARE_URL, TINYSHAKESPEARE_URL_ENV, default_corpus};
 pub use dashboard::DashboardReporter;
 pub use distributed::Mpi;

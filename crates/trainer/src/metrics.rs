@@ -58,7 +58,7 @@ impl MetricsLog {
                 })
                 .map(|line| format!("{line}\n"))
                 .collect();
-            claude_tokenizer::atomic::write_atomic(&path, kept.as_bytes())?;
+            claude_files::write_atomic(&path, kept.as_bytes()).map_err(|e| Error::io(&path, e))?;
         }
         let file = OpenOptions::new()
             .create(true)

@@ -111,7 +111,9 @@ fn metrics_jsonl_has_a_line_per_step_with_val_loss_on_eval_steps() {
 #[test]
 fn bad_configs_are_clear_errors() {
     let _serial = serial();
-    let err = TrainConfig::parse("[model]\ncontext_length = 8\nn_layers = 2\n").unwrap_err();
+    let err = TrainConfig::parse("[model]\ncontext_length = 8\nn_layers = 2\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown field `n_layers`"), "{err}");
     assert!(err.contains("line 3"), "{err}");
 

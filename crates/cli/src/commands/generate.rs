@@ -3,10 +3,9 @@
 use std::io::Write;
 
 use anyhow::bail;
-use claude_inference::server::ChatTemplate;
-use claude_inference::{OverflowPolicy, SamplingParams, SequenceRequest, model_chat_template};
+use claude_inference::{OverflowPolicy, SamplingParams, SequenceRequest};
 
-use super::model_args::ModelArgs;
+use super::model_args::{ChatTemplateArgs, ModelArgs};
 
 /// Arguments of `claude-rust generate`.
 #[derive(Debug, clap::Args)]
@@ -17,10 +16,13 @@ pub struct GenerateArgs {
     /// Text to continue.
     #[arg(long, default_value = "\n", conflicts_with = "chat")]
     pub prompt: String,
-    /// A user message to answer, rendered with the model's chat template (a GGUF file's own;
-    /// else ChatML): prints only the reply.
+    /// A user message to answer, rendered with the chat template (see --chat-template): prints
+    /// only the reply.
     #[arg(long)]
     pub chat: Option<String>,
+    /// The chat template (`--chat-template`).
+    #[command(flatten)]
+    pub chat_template: ChatTemplateArgs,
     /// Tokens to generate.
     #[arg(long, default_value_t = 500)]
     pub max_new_tokens: usize,
@@ -65,18 +67,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         bail!("--{}: {bad}", bad.field.replace('_', "-"));
     }
     let model = args.model.path()?;
-    let generator = args
-        .model
-        .load_for_this_thread(&model)?
-        .with_overflow(args.context_overflow);
+    let loaded = args.model.load_for_this_thread(&model)?;
+    let generator = loaded.generator.with_overflow(args.context_overflow);
     let mut stop = args.stop;
     let (prompt, echo) = match &args.chat {
         Some(message) => {
-            let template =
-                model_chat_template(&model, generator.tokenizer())?.unwrap_or(ChatTemplate::ChatMl);
-            let text = template
-                .render(&[("user".to_string(), message.clone())])
-                .map_err(|e| anyhow::anyhow!("chat template: {e}"))?;
+            let template = args.chat_template.choose(loaded.chat_template);
+            let text = template.render(&[("user".to_string(), message.clone())])?;
             stop.extend(template.stop_sequences());
             (template.encode(generator.tokenizer(), &text)?, "")
         }

@@ -3,6 +3,7 @@
 pub mod embed;
 pub mod embedder;
 pub mod export;
+mod fault_injection;
 pub mod generate;
 pub mod index;
 pub mod model_args;

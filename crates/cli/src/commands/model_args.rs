@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use claude_core::PackedArithmetic;
-use claude_inference::Generator;
-use claude_inference::hub::{HUB_PREFIX, fetch_model};
+use claude_inference::{ChatTemplate, Generator};
+use crate::hub::{HUB_PREFIX, fetch_model};
 use claude_tensors::parse_device;
 
 /// Which model to load, with which tokenizer, on which device, within which context.
@@ -44,7 +44,7 @@ impl ModelArgs {
     /// The model and its tokenizer, ready to generate on the calling thread, which joins
     /// rayon's pool (see [`claude_tensors::threads::main_thread_joins_pool`]): call it from the
     /// thread that then runs the model, first thing.
-    pub fn load_for_this_thread(&self, model: &Path) -> anyhow::Result<Generator> {
+    pub fn load_for_this_thread(&self, model: &Path) -> anyhow::Result<LoadedModel> {
         claude_tensors::threads::main_thread_joins_pool();
         self.load(model)
     }
@@ -59,20 +59,53 @@ impl ModelArgs {
         }
     }
 
-    /// The model at `model` (from [`path`](Self::path)) and its tokenizer, ready to generate.
-    pub fn load(&self, model: &Path) -> anyhow::Result<Generator> {
+    /// The model at `model` (from [`path`](Self::path)), read once ([`claude_inference::open`]):
+    /// its generator, ready to generate, and its chat template.
+    pub fn load(&self, model: &Path) -> anyhow::Result<LoadedModel> {
         if self.kernels == "off" {
             claude_tensors::shaders::set_enabled(false);
         }
         let device = parse_device(&self.device)?;
-        let generator = Generator::load(model, self.tokenizer.as_deref(), &device)?;
+        let opened = claude_inference::open(model, self.tokenizer.as_deref(), &device)?;
+        let chat_template = opened.chat_template.clone();
         let arithmetic = if self.exact {
             PackedArithmetic::Exact
         } else {
             PackedArithmetic::Fast
         };
-        Ok(generator
+        let generator = opened
+            .into_generator(&device)
             .with_context_limit(self.ctx_size)
-            .with_packed_arithmetic(arithmetic))
+            .with_packed_arithmetic(arithmetic);
+        Ok(LoadedModel {
+            generator,
+            chat_template,
+        })
+    }
+}
+
+/// A model loaded for a command: its generator and its chat template (the model file's own,
+/// else the one default rule's; see [`claude_inference::open`]).
+pub struct LoadedModel {
+    /// The generator.
+    pub generator: Generator,
+    /// The chat template.
+    pub chat_template: ChatTemplate,
+}
+
+/// The chat template a command uses: the model's own, or the one named.
+#[derive(Debug, clap::Args)]
+pub struct ChatTemplateArgs {
+    /// Chat prompt format: plain (ROLE:\ntext) or chatml (default: the model file's own Jinja
+    /// template; else chatml where the tokenizer has ChatML's markers as special tokens; else
+    /// plain).
+    #[arg(long)]
+    pub chat_template: Option<ChatTemplate>,
+}
+
+impl ChatTemplateArgs {
+    /// The template named on the command line, else the loaded model's `own`.
+    pub fn choose(&self, own: ChatTemplate) -> ChatTemplate {
+        self.chat_template.clone().unwrap_or(own)
     }
 }

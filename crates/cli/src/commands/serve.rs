@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use claude_inference::engine::{EngineConfig, spawn_engine};
-use claude_inference::server::{AppState, ChatTemplate, ServerConfig, serve};
-use claude_inference::{OverflowPolicy, model_chat_template};
+use claude_server::{AppState, ServerConfig, serve};
+use claude_inference::OverflowPolicy;
 
-use claude_inference::server::rag::ServedIndex;
+use claude_server::rag::ServedIndex;
 use claude_retrieval::{DocumentIndex, SearchMode};
 
 use super::embedder::{embedder_path, load_embedder};
-use super::model_args::ModelArgs;
+use super::model_args::{ChatTemplateArgs, ModelArgs};
 
 /// Arguments of `claude-rust serve`.
 #[derive(Debug, clap::Args)]
@@ -49,10 +49,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub body_limit: usize,
-    /// Chat prompt format: plain (ROLE:\ntext) or chatml (default: a GGUF file's own Jinja
-    /// template, else plain).
-    #[arg(long)]
-    pub chat_template: Option<ChatTemplate>,
+    /// The chat template (`--chat-template`).
+    #[command(flatten)]
+    pub chat_template: ChatTemplateArgs,
     /// When prompt plus max_tokens exceed the context: reject (400) or sliding.
     #[arg(long, default_value = "reject")]
     pub context_overflow: OverflowPolicy,
@@ -143,14 +142,12 @@ fn generation_state(
     model: &Path,
     config: &mut ServerConfig,
 ) -> anyhow::Result<AppState> {
-    let generator = args.model.load(model)?.with_overflow(args.context_overflow);
+    let loaded = args.model.load(model)?;
+    let generator = loaded.generator.with_overflow(args.context_overflow);
     config.model_name = (args.model_name.clone()).unwrap_or_else(|| default_model_name(model));
     config.context_length = generator.context_length();
     config.max_tokens_cap = args.max_tokens.max(1);
-    config.chat_template = match args.chat_template.clone() {
-        Some(template) => template,
-        None => model_chat_template(model, generator.tokenizer())?.unwrap_or(ChatTemplate::Plain),
-    };
+    config.chat_template = args.chat_template.choose(loaded.chat_template);
     config.overflow = args.context_overflow;
     let tokenizer = generator.tokenizer().clone();
     let (engine, _thread) = spawn_engine(

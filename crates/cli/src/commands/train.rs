@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use claude_trainer::{
     BackgroundReporter, DashboardReporter, Mpi, Reporter, RunOptions, RunSummary, SilentReporter,
-    StepMetrics, TextReporter, TrainConfig, train,
+    TextReporter, TrainConfig, train,
 };
 
 /// Arguments of `claude-rust train`.
@@ -91,7 +91,7 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
     // Rank 0 speaks for the job: the other ranks' losses are the same reduced numbers. It
     // reports from a thread of its own, so that a console that stops reading (as `mpirun`'s
     // does while it stops a job) cannot hold training back.
-    let mut reporter: Box<dyn Reporter> = if rank > 0 {
+    let reporter: Box<dyn Reporter> = if rank > 0 {
         Box::new(SilentReporter)
     } else {
         let text = args.no_tui || !std::io::stdout().is_terminal();
@@ -104,12 +104,7 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
             }
         }))
     };
-    if let Some(step) = panic_at_step()? {
-        reporter = Box::new(PanicAfter {
-            step,
-            inner: reporter,
-        });
-    }
+    let mut reporter = super::fault_injection::panic_after_step(reporter)?;
     let summary = train(config, &options, reporter.as_mut())?;
     // Shows what is still queued before the summary line.
     drop(reporter);
@@ -141,44 +136,6 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
         summary.checkpoint.display()
     );
     Ok(summary)
-}
-
-/// Fault injection for the MPI tests: `CLAUDE_RUST_PANIC_AFTER_STEP=N` makes this process panic
-/// once step N is reported, to show that a panicking rank takes its whole job down.
-fn panic_at_step() -> anyhow::Result<Option<usize>> {
-    const VAR: &str = "CLAUDE_RUST_PANIC_AFTER_STEP";
-    std::env::var(VAR)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .map_err(|_| anyhow::anyhow!("{VAR}={v:?} is not a step number"))
-        })
-        .transpose()
-}
-
-/// Passes reports on to `inner` and panics after step `step`.
-struct PanicAfter {
-    step: usize,
-    inner: Box<dyn Reporter>,
-}
-
-impl Reporter for PanicAfter {
-    fn step(&mut self, metrics: &StepMetrics, max_steps: usize) {
-        self.inner.step(metrics, max_steps);
-        assert!(
-            metrics.step < self.step,
-            "panic after step {} as asked",
-            self.step
-        );
-    }
-
-    fn note(&mut self, message: &str) {
-        self.inner.note(message);
-    }
-
-    fn should_stop(&self) -> bool {
-        self.inner.should_stop()
-    }
 }
 
 /// A loss with four decimals, or `-` when there is none.

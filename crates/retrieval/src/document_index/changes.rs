@@ -4,6 +4,8 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use claude_files::AtomicDir;
+
 use super::{DocumentIndex, DocumentIndexError, Manifest, StoredChunk, generation};
 use crate::bm25::Bm25Index;
 use crate::chunk::{chunk_text, collect_documents};
@@ -150,11 +152,10 @@ impl DocumentIndex {
         added: Vec<Embedded>,
     ) -> Result<(), DocumentIndexError> {
         let next = self.manifest.generation + 1;
-        let staging = self.dir.join(format!(".staging-{next:06}"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| DocumentIndexError::io(&staging, e))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(|e| DocumentIndexError::io(&staging, e))?;
+        let live = Manifest::generation_dir(&self.dir, next);
+        // `.tmp-gen-NNNNNN`, removed unless committed.
+        let staging_dir = AtomicDir::create(&live).map_err(|e| DocumentIndexError::io(&live, e))?;
+        let staging = staging_dir.path();
         let old = Manifest::generation_dir(&self.dir, self.manifest.generation);
         let bm25_dir = staging.join(generation::BM25);
         let mut bm25 = if self.manifest.generation == 0 {
@@ -193,15 +194,12 @@ impl DocumentIndex {
             .map(|(i, c)| (c.id, i))
             .collect();
 
-        let files = generation::write(&staging, &self.chunks, &self.flat, &self.hnsw)?;
-        generation::sync_dir(&staging)?;
-        let live = Manifest::generation_dir(&self.dir, next);
-        if live.exists() {
-            // Left by a change interrupted after its rename, before its commit.
-            std::fs::remove_dir_all(&live).map_err(|e| DocumentIndexError::io(&live, e))?;
-        }
-        std::fs::rename(&staging, &live).map_err(|e| DocumentIndexError::io(&live, e))?;
-        generation::sync_dir(&self.dir)?;
+        let files = generation::write(staging, &self.chunks, &self.flat, &self.hnsw)?;
+        // Syncs it, replaces a `live` left by a change interrupted after its rename, before its
+        // commit, renames it into place and syncs the index directory.
+        staging_dir
+            .commit()
+            .map_err(|e| DocumentIndexError::io(&live, e))?;
         let mut manifest = self.manifest.clone();
         manifest.generation = next;
         manifest.chunks = self.chunks.len();

@@ -40,9 +40,6 @@ pub enum DocumentIndexError {
     /// The vector or BM25 index failed.
     #[error(transparent)]
     Search(#[from] IndexError),
-    /// An atomic write failed.
-    #[error(transparent)]
-    Write(#[from] claude_tokenizer::Error),
 }
 
 impl DocumentIndexError {

@@ -51,7 +51,8 @@ fn write_recorded(
     bytes: &[u8],
     files: &mut BTreeMap<String, String>,
 ) -> Result<(), DocumentIndexError> {
-    claude_tokenizer::atomic::write_atomic(&dir.join(name), bytes)?;
+    let path = dir.join(name);
+    claude_files::write_atomic(&path, bytes).map_err(|e| DocumentIndexError::io(&path, e))?;
     files.insert(name.to_string(), sha256(bytes));
     Ok(())
 }
@@ -180,14 +181,8 @@ pub(super) fn copy_dir(from: &Path, to: &Path) -> Result<(), DocumentIndexError>
     Ok(())
 }
 
-/// Syncs a directory, so that renames inside it are durable.
-pub(super) fn sync_dir(dir: &Path) -> Result<(), DocumentIndexError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| DocumentIndexError::io(dir, e))
-}
-
-/// Deletes the generation and staging folders in `index_dir` other than `live` (best effort).
+/// Deletes the generation and staging folders in `index_dir` other than `live` (best effort):
+/// `.tmp-gen-*` ([`AtomicDir`](claude_files::AtomicDir)'s), and `.staging-*` from older builds.
 pub(super) fn remove_all_but(index_dir: &Path, live: &Path) {
     let Ok(entries) = std::fs::read_dir(index_dir) else {
         return;
@@ -195,7 +190,9 @@ pub(super) fn remove_all_but(index_dir: &Path, live: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name.starts_with("gen-") || name.starts_with(".staging-");
+        let ours = name.starts_with("gen-")
+            || name.starts_with(".tmp-gen-")
+            || name.starts_with(".staging-");
         if ours && entry.path() != live && entry.path().is_dir() {
             let _ = std::fs::remove_dir_all(entry.path());
         }

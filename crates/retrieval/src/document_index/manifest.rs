@@ -87,7 +87,8 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<(), DocumentIndexError> {
         let mut text = serde_json::to_string_pretty(self).expect("a manifest serialises");
         text.push('\n');
-        claude_tokenizer::atomic::write_atomic(&dir.join(MANIFEST), text.as_bytes())?;
-        Ok(())
+        let path = dir.join(MANIFEST);
+        claude_files::write_atomic(&path, text.as_bytes())
+            .map_err(|e| DocumentIndexError::io(&path, e))
     }
 }

@@ -86,7 +86,7 @@ impl DocumentIndex {
     ) -> Result<(Self, AddReport), DocumentIndexError> {
         chunking
             .validate()
-            .map_err(|message| DocumentIndexError::invalid(dir, message))?;
+            .map_err(|cause| DocumentIndexError::invalid(dir, cause.to_string()))?;
         if dir.join(MANIFEST).exists() {
             return Err(DocumentIndexError::invalid(
                 dir,

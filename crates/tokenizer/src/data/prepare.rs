@@ -7,15 +7,15 @@
 //! encoded in parallel; the outputs are written to temporary files and renamed at the end.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use claude_files::AtomicFile;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::token_file::{FORMAT, Sidecar, sidecar_path};
-use crate::atomic::{AtomicFile, create_dir, write_atomic};
 use crate::error::{Error, Result};
 use crate::text_stream::{DEFAULT_BLOCK, TextChunks, Utf8Policy, split_for_parallel};
 use crate::tokenizer::Tokenizer;
@@ -86,7 +86,7 @@ pub fn prepare(
     let total: u64 = sizes.iter().sum();
     let val_start = (total as f64 * (1.0 - options.val_fraction)).floor() as u64;
 
-    create_dir(out_dir)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut train = SplitWriter::create(&out_dir.join("train.bin"))?;
     let mut val = SplitWriter::create(&out_dir.join("val.bin"))?;
     let bar = if options.show_progress {
@@ -207,7 +207,7 @@ impl SplitWriter {
     fn create(path: &Path) -> Result<Self> {
         Ok(SplitWriter {
             path: path.to_path_buf(),
-            file: AtomicFile::create(path)?,
+            file: AtomicFile::create(path).map_err(|e| Error::io(path, e))?,
             count: 0,
         })
     }
@@ -218,11 +218,13 @@ impl SplitWriter {
             bytes.extend_from_slice(&id.to_le_bytes());
         }
         self.count += ids.len() as u64;
-        self.file.write_all(&bytes)
+        self.file
+            .write_all(&bytes)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     fn finish(self, tokenizer: &Tokenizer, hash: &str, sources: &[String]) -> Result<u64> {
-        self.file.commit()?;
+        self.file.commit().map_err(|e| Error::io(&self.path, e))?;
         let sidecar = Sidecar {
             format: FORMAT.into(),
             tokenizer_hash: hash.into(),
@@ -231,7 +233,9 @@ impl SplitWriter {
             source_files: sources.to_vec(),
         };
         let json = serde_json::to_string_pretty(&sidecar).expect("sidecar serializes");
-        write_atomic(&sidecar_path(&self.path), json.as_bytes())?;
+        let sidecar_file = sidecar_path(&self.path);
+        claude_files::write_atomic(&sidecar_file, json.as_bytes())
+            .map_err(|e| Error::io(&sidecar_file, e))?;
         Ok(self.count)
     }
 }

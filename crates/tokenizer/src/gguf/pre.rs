@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn llama3_scanner_matches_the_regex_on_every_language() {
-        let path = crate::shared_data_dir().join("text/udhr-multilingual.txt");
+        let path = claude_files::shared_data_dir().join("text/udhr-multilingual.txt");
         let Ok(text) = std::fs::read_to_string(&path) else {
             panic!("{} is missing", path.display());
         };

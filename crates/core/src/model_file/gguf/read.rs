@@ -1,0 +1,345 @@
+//! Reading a GGUF file into a [`Gpt`]: the config from the `{arch}.*` metadata, the weights from
+//! `token_embd`, `position_embd`, `blk.{i}.*`, `output_norm` and `output`. Quantized matrices
+//! (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) stay packed in their blocks, as packed projections and
+//! token tables that read the memory-mapped file in place (no copy: the page cache holds them
+//! once for every process); float ones (F32, F16, BF16), the norms and biases are decoded to
+//! f32.
+//!
+//! llama.cpp's converter stores the query and key weights of `llama` models permuted so that
+//! rotary embeddings rotate adjacent pairs (ggml's "normal" RoPE), which is the pair layout burn's
+//! `RotaryEncoding` rotates: those weights are used as they are. `starcoder2`'s are stored for
+//! NeoX's rotation and are reordered back (see [`super::arch`]).
+
+use std::path::Path;
+
+use burn::prelude::*;
+use claude_gguf::{GgufFile, Metadata, TensorInfo};
+use claude_quant::{GgmlType, PackedMatrix, dequantize};
+
+use super::arch::{Architecture, HeadRows, scatter_rows};
+use crate::config::ModelConfig;
+use crate::model_file::ModelFileError;
+use crate::model_file::weights::{
+    Matrix, Weight, float_table, set_norm, set_projection, set_token_table,
+};
+use crate::position::PositionEmbedding;
+use crate::projection::Projection;
+use crate::transformer::Gpt;
+
+/// Opens and maps the GGUF file `path` and parses its header (once: the model, its tokenizer and
+/// its chat template are all read from what this returns).
+pub(in crate::model_file) fn open(path: &Path) -> Result<GgufFile, ModelFileError> {
+    GgufFile::open(path).map_err(|e| ModelFileError::invalid(path, strip(e, path)))
+}
+
+/// Builds the model in the opened GGUF `file`.
+pub(in crate::model_file) fn load(file: &GgufFile, device: &Device) -> Result<Gpt, ModelFileError> {
+    let path = file.path();
+    let arch = architecture(file, path)?;
+    let config = config(file, arch, path)?;
+    let reader = Reader {
+        file,
+        path,
+        config: &config,
+    };
+    let mut model = config.init(device);
+    set_token_table(
+        &mut model.wte,
+        reader.weight("token_embd.weight", None)?,
+        device,
+    );
+    if let PositionEmbedding::Learned(table) = &mut model.wpe {
+        *table = float_table(reader.float_matrix("position_embd.weight")?, device);
+    }
+    for (i, block) in model.h.iter_mut().enumerate() {
+        let name = |part: &str| format!("blk.{i}.{part}");
+        reader.norm(&mut block.ln_1, &name("attn_norm"), device)?;
+        let qkv: Vec<(String, HeadRows)> = arch
+            .attention_parts()
+            .iter()
+            .map(|&(part, rows)| (name(part), rows))
+            .collect();
+        reader.projection(&mut block.attn.c_attn, &qkv, device)?;
+        let plain = |parts: &[&str]| -> Vec<(String, HeadRows)> {
+            parts.iter().map(|p| (name(p), HeadRows::Plain)).collect()
+        };
+        reader.projection(&mut block.attn.c_proj, &plain(&["attn_output"]), device)?;
+        reader.norm(&mut block.ln_2, &name("ffn_norm"), device)?;
+        reader.projection(&mut block.mlp.c_fc, &plain(arch.mlp_in_parts()), device)?;
+        reader.projection(&mut block.mlp.c_proj, &plain(&["ffn_down"]), device)?;
+    }
+    reader.norm(&mut model.ln_f, "output_norm", device)?;
+    if let Some(head) = &mut model.lm_head {
+        reader.projection(head, &[("output".into(), HeadRows::Plain)], device)?;
+    }
+    Ok(model)
+}
+
+/// The file's architecture, if we read it.
+fn architecture(file: &GgufFile, path: &Path) -> Result<Architecture, ModelFileError> {
+    let name = get(path, file.metadata().get_str("general.architecture"))?;
+    Architecture::from_name(name).ok_or_else(|| {
+        ModelFileError::unsupported(
+            path,
+            format!(
+                "architecture {name:?} is not supported (supported: {:?})",
+                Architecture::names()
+            ),
+        )
+    })
+}
+
+/// The model config the `{arch}.*` metadata describes.
+fn config(file: &GgufFile, arch: Architecture, path: &Path) -> Result<ModelConfig, ModelFileError> {
+    let meta = file.metadata();
+    let uint = |key: &str| -> Result<usize, ModelFileError> {
+        Ok(get(path, meta.get_uint(&arch.key(key)))? as usize)
+    };
+    let float = |key: &str, default: f64| -> Result<f64, ModelFileError> {
+        let value = get(path, optional_float(meta, &arch.key(key)))?;
+        Ok(value.unwrap_or(default))
+    };
+    let embedding = file
+        .tensor("token_embd.weight")
+        .map_err(|e| ModelFileError::invalid(path, strip(e, path)))?;
+    let n_head = uint("attention.head_count")?;
+    let kv = get(path, meta.opt_uint(&arch.key("attention.head_count_kv")))?;
+    let variants = arch.variants();
+    let config = ModelConfig {
+        vocab_size: embedding.dims.get(1).copied().unwrap_or(0) as usize,
+        context_length: uint("context_length")?,
+        n_layer: uint("block_count")?,
+        n_head,
+        n_kv_head: kv.map(|kv| kv as usize).filter(|&kv| kv != n_head),
+        d_model: uint("embedding_length")?,
+        d_ff: Some(uint("feed_forward_length")?),
+        tie_embeddings: output_is_token_table(file, embedding),
+        dropout: 0.0,
+        rope_theta: float("rope.freq_base", 10_000.0)? as f32,
+        norm_eps: float(arch.eps_key(), 1e-5)?,
+        ..variants
+    };
+    config.validate().map_err(|cause| ModelFileError::Config {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    let rotated = get(path, meta.opt_uint(&arch.key("rope.dimension_count")))?;
+    if let Some(dims) = rotated.filter(|&d| d as usize != config.head_dim()) {
+        return Err(ModelFileError::unsupported(
+            path,
+            format!(
+                "rotary embeddings on {dims} of each head's {} dimensions are not supported",
+                config.head_dim()
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+/// Whether the output head is the token table: no `output.weight`, or one holding the same
+/// values (llama.cpp's `gpt2` needs the tensor even when the model ties them).
+fn output_is_token_table(file: &GgufFile, table: &TensorInfo) -> bool {
+    let Ok(output) = file.tensor("output.weight") else {
+        return true;
+    };
+    output.dims == table.dims
+        && output.ggml_type == table.ggml_type
+        && matches!(
+            (file.data_of(output), file.data_of(table)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+/// Reads tensors of one file.
+struct Reader<'a> {
+    file: &'a GgufFile,
+    path: &'a Path,
+    config: &'a ModelConfig,
+}
+
+impl Reader<'_> {
+    /// A 2-D tensor, `[rows][cols]` (ggml lists the contiguous dimension first), its rows put
+    /// back in the model's order when `order` gives the stored one: kept packed when it is
+    /// quantized, decoded when it is a float type.
+    fn weight(&self, name: &str, order: Option<&[usize]>) -> Result<Weight, ModelFileError> {
+        let info = self.info(name)?;
+        let [cols, rows] = info.dims[..] else {
+            return Err(self.shape_error(info, "2"));
+        };
+        let (rows, cols) = (rows as usize, cols as usize);
+        if order.is_some_and(|order| order.len() != rows) {
+            return Err(self.invalid_message(format!(
+                "tensor {name} has {rows} rows, the metadata calls for {}",
+                order.map_or(0, <[usize]>::len)
+            )));
+        }
+        let ty = self.ggml_type(info)?;
+        if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+            let (_, mut data) = self.decode(name)?;
+            if let Some(order) = order {
+                data = scatter_rows(&data, cols, order);
+            }
+            return Ok(Weight::Float(Matrix { data, rows, cols }));
+        }
+        // Used in place, from the mapping, unless the rows must be reordered.
+        let bytes = self
+            .file
+            .shared_data_of(info)
+            .map_err(|e| self.invalid(e))?;
+        let bytes = match order {
+            Some(order) => scatter_rows(&bytes, bytes.len() / rows.max(1), order).into(),
+            None => bytes,
+        };
+        PackedMatrix::ggml(ty, rows, cols, bytes)
+            .map(Weight::Packed)
+            .map_err(|e| self.invalid_message(format!("tensor {name}: {e}")))
+    }
+
+    /// A 2-D tensor decoded to f32, whatever its type.
+    fn float_matrix(&self, name: &str) -> Result<Matrix, ModelFileError> {
+        match self.weight(name, None)? {
+            Weight::Float(matrix) => Ok(matrix),
+            Weight::Packed(packed) => Ok(Matrix {
+                data: packed.dequantize(),
+                rows: packed.rows(),
+                cols: packed.cols(),
+            }),
+        }
+    }
+
+    /// Sets `layer` to the tensors `parts` (`{name}.weight`, and `{name}.bias` where the model
+    /// has biases) stacked along the outputs, which must give the shape the config calls for.
+    fn projection(
+        &self,
+        layer: &mut Projection,
+        parts: &[(String, HeadRows)],
+        device: &Device,
+    ) -> Result<(), ModelFileError> {
+        let expected = layer.dims();
+        let mut weights = Vec::with_capacity(parts.len());
+        let mut bias = self.config.bias.then(Vec::new);
+        for (name, rows) in parts {
+            let order = rows.order(self.config);
+            weights.push(self.weight(&format!("{name}.weight"), order.as_deref())?);
+            if let Some(bias) = &mut bias {
+                let mut values = self.vector(&format!("{name}.bias"))?;
+                if let Some(order) = &order {
+                    if values.len() != order.len() {
+                        return Err(self.invalid_message(format!(
+                            "tensor {name}.bias has {} values, the metadata calls for {}",
+                            values.len(),
+                            order.len()
+                        )));
+                    }
+                    values = scatter_rows(&values, 1, order);
+                }
+                bias.extend(values);
+            }
+        }
+        let names: Vec<&str> = parts.iter().map(|(name, _)| name.as_str()).collect();
+        set_projection(layer, weights, bias, device)
+            .map_err(|e| self.invalid_message(format!("tensors {names:?}: {e}")))?;
+        if layer.dims() != expected {
+            let (d_in, d_out) = layer.dims();
+            return Err(self.invalid_message(format!(
+                "tensors {names:?} give a {d_in} x {d_out} projection (inputs x outputs); the \
+                 metadata calls for {} x {}",
+                expected.0, expected.1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets a norm from `{name}.weight` (and `{name}.bias` for a LayerNorm with biases).
+    fn norm(
+        &self,
+        norm: &mut crate::norm::Norm,
+        name: &str,
+        device: &Device,
+    ) -> Result<(), ModelFileError> {
+        let gamma = self.vector(&format!("{name}.weight"))?;
+        let beta = match self.config.bias {
+            true => Some(self.vector(&format!("{name}.bias"))?),
+            false => None,
+        };
+        if gamma.len() != self.config.d_model
+            || beta.as_ref().is_some_and(|b| b.len() != gamma.len())
+        {
+            return Err(self.invalid_message(format!(
+                "norm {name} does not have the {} values of the embedding width",
+                self.config.d_model
+            )));
+        }
+        set_norm(norm, gamma, beta, device);
+        Ok(())
+    }
+
+    fn info(&self, name: &str) -> Result<&TensorInfo, ModelFileError> {
+        self.file.tensor(name).map_err(|e| self.invalid(e))
+    }
+
+    fn ggml_type(&self, info: &TensorInfo) -> Result<GgmlType, ModelFileError> {
+        GgmlType::from_id(info.ggml_type).map_err(|e| {
+            ModelFileError::unsupported(self.path, format!("tensor {}: {e}", info.name))
+        })
+    }
+
+    fn invalid(&self, e: claude_gguf::Error) -> ModelFileError {
+        ModelFileError::invalid(self.path, strip(e, self.path))
+    }
+
+    fn invalid_message(&self, message: String) -> ModelFileError {
+        ModelFileError::invalid(self.path, message)
+    }
+
+    /// A 1-D tensor.
+    fn vector(&self, name: &str) -> Result<Vec<f32>, ModelFileError> {
+        let (info, data) = self.decode(name)?;
+        match info.dims[..] {
+            [_] => Ok(data),
+            _ => Err(self.shape_error(info, "1")),
+        }
+    }
+
+    fn decode(&self, name: &str) -> Result<(&TensorInfo, Vec<f32>), ModelFileError> {
+        let info = self.info(name)?;
+        let ty = self.ggml_type(info)?;
+        let bytes = self.file.data_of(info).map_err(|e| self.invalid(e))?;
+        let mut data = vec![0.0; info.n_elements() as usize];
+        dequantize(ty, bytes, &mut data)
+            .map_err(|e| self.invalid_message(format!("tensor {name}: {e}")))?;
+        Ok((info, data))
+    }
+
+    fn shape_error(&self, info: &TensorInfo, rank: &str) -> ModelFileError {
+        self.invalid_message(format!(
+            "tensor {} has shape {:?}, expected {rank} dimensions",
+            info.name, info.dims
+        ))
+    }
+}
+
+/// A metadata lookup's result, its error naming the file once.
+fn get<T>(path: &Path, result: claude_gguf::Result<T>) -> Result<T, ModelFileError> {
+    result.map_err(|e| ModelFileError::invalid(path, strip(e, path)))
+}
+
+/// A float stored as f32 or f64, if present.
+fn optional_float(meta: &Metadata, key: &str) -> claude_gguf::Result<Option<f64>> {
+    match meta.get(key) {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| meta.bad_value(key, "expected a float")),
+    }
+}
+
+/// The GGUF reader's message without its leading `<path>: `, which our error adds.
+fn strip(error: claude_gguf::Error, path: &Path) -> String {
+    let message = error.to_string();
+    let prefix = format!("{}: ", path.display());
+    message
+        .strip_prefix(&prefix)
+        .map_or_else(|| message.clone(), str::to_string)
+}

@@ -1,0 +1,232 @@
+//! Model files, read in one place for training, generation, serving and conversion:
+//! [`Gpt::load`] tells the format from the file and reads
+//!
+//! - our `.safetensors` files ([`safetensors`]: GPT-2-style tensor names, the [`ModelConfig`] in
+//!   the header), the only format [`Gpt::save`] writes, float or with packed projections
+//!   ([`quantized`]);
+//! - GGUF files ([`gguf`]: llama.cpp's format; the `llama`, `gpt2` and `starcoder2`
+//!   architectures, every block type `claude-quant` decodes), which [`Gpt::save_gguf`] also
+//!   writes;
+//! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32).
+//!
+//! [`ModelConfig`]: crate::ModelConfig
+
+mod gguf;
+mod llama2c;
+mod quantized;
+mod safetensors;
+pub(crate) mod weights;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::config::ConfigError;
+use crate::transformer::Gpt;
+
+pub use safetensors::{MODEL_FILE, read_config};
+
+/// A model file that cannot be read or written; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause (in the message, so not also a `source`).
+        cause: std::io::Error,
+    },
+    /// The file is damaged, or its contents do not fit its config.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file holds a model this crate cannot run (another architecture, a tensor type
+    /// `claude-quant` does not decode).
+    #[error("{path}: {message}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What is not supported, by name.
+        message: String,
+    },
+    /// The config in (or derived from) the file cannot build a model.
+    #[error("{path}: {cause}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The invalid field (in the message, so not also a `source`).
+        cause: ConfigError,
+    },
+}
+
+impl ModelFileError {
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        ModelFileError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(path: &Path, message: impl Into<String>) -> Self {
+        ModelFileError::Unsupported {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
+        ModelFileError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+}
+
+/// The formats [`Gpt::load`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// Our `.safetensors` model file.
+    Safetensors,
+    /// A GGUF file (magic `GGUF`).
+    Gguf,
+    /// A llama2.c checkpoint (`.bin`: seven `i32` sizes, then float32 weights).
+    Llama2c,
+}
+
+impl ModelFormat {
+    /// The format of the model file at `path` (a file, or a checkpoint directory holding our
+    /// `model.safetensors`), from its first bytes, else from its extension (`.safetensors`, and
+    /// `.bin` for llama2.c's headerless format).
+    pub fn of(path: &Path) -> Result<ModelFormat, ModelFileError> {
+        let file = model_file(path);
+        let mut head = [0u8; 9];
+        let mut reader = std::fs::File::open(&file).map_err(|e| ModelFileError::io(&file, e))?;
+        let read = reader
+            .read(&mut head)
+            .map_err(|e| ModelFileError::io(&file, e))?;
+        let head = &head[..read];
+        let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if head.starts_with(b"GGUF") {
+            Ok(ModelFormat::Gguf)
+        } else if (head.len() == 9 && head[8] == b'{') || extension == "safetensors" {
+            // safetensors: a little-endian header length, then the JSON header (a damaged file
+            // named .safetensors is reported by the safetensors reader).
+            Ok(ModelFormat::Safetensors)
+        } else if extension == "bin" {
+            Ok(ModelFormat::Llama2c)
+        } else {
+            Err(ModelFileError::unsupported(
+                &file,
+                "not a model file claude-rust reads (our .safetensors, GGUF, or a llama2.c .bin)",
+            ))
+        }
+    }
+}
+
+/// The model file of `path`: `path` itself, or `path/model.safetensors` for a checkpoint
+/// directory.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// A model file whose format is known, opened once: a GGUF file is mapped and its header parsed
+/// here, so the model, its tokenizer and its chat template are all read from one parse.
+#[derive(Debug)]
+pub enum ModelFile {
+    /// Our `.safetensors` model file, at this path.
+    Safetensors(PathBuf),
+    /// A GGUF file, mapped, with its header parsed.
+    Gguf(claude_gguf::GgufFile),
+    /// A llama2.c checkpoint, at this path.
+    Llama2c(PathBuf),
+}
+
+impl ModelFile {
+    /// Opens the model file at `path` (a file, or a checkpoint directory holding our
+    /// `model.safetensors`): tells its [`ModelFormat`] and, for GGUF, maps and parses it.
+    pub fn open(path: &Path) -> Result<ModelFile, ModelFileError> {
+        let file = model_file(path);
+        Ok(match ModelFormat::of(&file)? {
+            ModelFormat::Safetensors => ModelFile::Safetensors(file),
+            ModelFormat::Gguf => ModelFile::Gguf(gguf::open(&file)?),
+            ModelFormat::Llama2c => ModelFile::Llama2c(file),
+        })
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> ModelFormat {
+        match self {
+            ModelFile::Safetensors(_) => ModelFormat::Safetensors,
+            ModelFile::Gguf(_) => ModelFormat::Gguf,
+            ModelFile::Llama2c(_) => ModelFormat::Llama2c,
+        }
+    }
+
+    /// The file's path (for a checkpoint directory, its `model.safetensors`).
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelFile::Safetensors(path) | ModelFile::Llama2c(path) => path,
+            ModelFile::Gguf(file) => file.path(),
+        }
+    }
+
+    /// The parsed GGUF file, for a GGUF model file.
+    pub fn gguf(&self) -> Option<&claude_gguf::GgufFile> {
+        match self {
+            ModelFile::Gguf(file) => Some(file),
+            _ => None,
+        }
+    }
+}
+
+impl Gpt {
+    /// Loads a model from a model file of any [`ModelFormat`], or a checkpoint directory
+    /// holding our `model.safetensors` (opens it with [`ModelFile::open`], then
+    /// [`Gpt::from_file`]).
+    pub fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
+        Gpt::from_file(&ModelFile::open(path)?, device)
+    }
+
+    /// Builds the model that the opened model file `file` holds.
+    pub fn from_file(file: &ModelFile, device: &Device) -> Result<Gpt, ModelFileError> {
+        match file {
+            ModelFile::Safetensors(path) => safetensors::load(path, device),
+            ModelFile::Gguf(gguf) => gguf::load(gguf, device),
+            ModelFile::Llama2c(path) => llama2c::load(path, device),
+        }
+    }
+
+    /// Writes the model to `path` as our `.safetensors` model file, with its config in the
+    /// header. The file is written beside `path` under a temporary name and renamed into place,
+    /// so `path` is never half-written.
+    pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        safetensors::save(self, path)
+    }
+
+    /// Writes the model to `path` as a GGUF file llama.cpp runs, with `metadata` (such as a
+    /// tokenizer's `tokenizer.ggml.*` and `general.name`) beside the architecture's own; returns
+    /// the architecture written (`llama`, `gpt2` or `starcoder2`, whichever computes what the
+    /// config does). Float weights are written as F32, packed ones in their GGML blocks; the file
+    /// is written under a temporary name and renamed into place.
+    ///
+    /// # Errors
+    /// [`ModelFileError::Unsupported`] when no llama.cpp architecture computes the config (such
+    /// as sinusoidal positions) or a weight has no GGML type (int8 rows).
+    pub fn save_gguf(
+        &self,
+        path: &Path,
+        metadata: Vec<(String, claude_gguf::Value)>,
+    ) -> Result<&'static str, ModelFileError> {
+        gguf::save(self, path, metadata)
+    }
+}

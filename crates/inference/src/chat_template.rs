@@ -1,0 +1,260 @@
+//! Chat templates: how a list of messages becomes one prompt, and what ends the assistant's turn.
+//!
+//! Two built-in formats ([`ChatTemplate::Plain`], [`ChatTemplate::ChatMl`]) and the Jinja
+//! templates models ship (`tokenizer.chat_template` in GGUF metadata), rendered by
+//! [`JinjaTemplate`].
+
+mod jinja;
+mod pyjson;
+mod strftime;
+
+use std::str::FromStr;
+
+use claude_tokenizer::{AllowedSpecial, Tokenizer};
+
+pub use jinja::JinjaTemplate;
+
+/// A conversation format.
+#[derive(Debug, Clone)]
+pub enum ChatTemplate {
+    /// Plain text, for models trained on plain text (e.g. a Shakespeare model): each message is
+    /// `ROLE:\n<content>\n\n` (ROLE in capitals, like a play's speaker), and the prompt ends with
+    /// `ASSISTANT:\n`. The turn ends at a blank line.
+    Plain,
+    /// ChatML, for models trained with `<|im_start|>` / `<|im_end|>` special tokens:
+    /// `<|im_start|>role\n<content><|im_end|>\n`, ending with `<|im_start|>assistant\n`. The turn
+    /// ends at `<|im_end|>`.
+    ChatMl,
+    /// A model's own Jinja template (as in GGUF `tokenizer.chat_template`). Roles go to the
+    /// template as they are; the turn ends where the tokenizer's end-of-generation tokens say,
+    /// or at the template's [`JinjaTemplate::with_end_of_turn`] text.
+    Jinja(JinjaTemplate),
+}
+
+/// ChatML's turn opener.
+pub const IM_START: &str = "<|im_start|>";
+/// ChatML's turn closer.
+pub const IM_END: &str = "<|im_end|>";
+
+/// Why a chat template could not be chosen, compiled or rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatTemplateError {
+    /// A built-in format's name that is not one.
+    #[error("unknown chat template {0:?} (expected plain or chatml)")]
+    UnknownFormat(String),
+    /// A role the built-in formats do not have.
+    #[error("unknown role {0:?} (expected system, user or assistant)")]
+    UnknownRole(String),
+    /// A Jinja template that does not compile: the problem and its template line.
+    #[error("cannot compile the chat template: {0}")]
+    Compile(String),
+    /// The template's own `raise_exception(message)` (such as "Roles must alternate!").
+    #[error("the chat template raised an exception: {message}{}", at_line(*.line))]
+    Raised {
+        /// The template's message.
+        message: String,
+        /// The template line that raised it.
+        line: Option<usize>,
+    },
+    /// A Jinja template that failed to render: the problem, its template line, and its causes.
+    #[error("{0}")]
+    Render(String),
+}
+
+/// ` (template line N)`, or nothing without a line.
+pub(crate) fn at_line(line: Option<usize>) -> String {
+    line.map(|line| format!(" (template line {line})"))
+        .unwrap_or_default()
+}
+
+impl FromStr for ChatTemplate {
+    type Err = ChatTemplateError;
+
+    fn from_str(s: &str) -> Result<Self, ChatTemplateError> {
+        match s {
+            "plain" => Ok(ChatTemplate::Plain),
+            "chatml" => Ok(ChatTemplate::ChatMl),
+            other => Err(ChatTemplateError::UnknownFormat(other.to_string())),
+        }
+    }
+}
+
+impl ChatTemplate {
+    /// A Jinja chat template compiled from `source` (e.g. GGUF `tokenizer.chat_template`),
+    /// rendered with `bos_token` / `eos_token` set to `bos` / `eos` (the tokenizer's texts for
+    /// them; empty where it has none). An error names the template's syntax problem.
+    pub fn jinja(source: &str, bos: &str, eos: &str) -> Result<Self, ChatTemplateError> {
+        JinjaTemplate::new(source, bos, eos).map(ChatTemplate::Jinja)
+    }
+
+    /// The prompt for `messages` (role, text), ready for the assistant's reply. The built-in
+    /// formats take the roles `system` (or `developer`), `user` and `assistant`; a Jinja
+    /// template gets the roles as they are (and may refuse some, with its own message).
+    pub fn render(&self, messages: &[(String, String)]) -> Result<String, ChatTemplateError> {
+        let chatml = match self {
+            ChatTemplate::Jinja(template) => return template.render(messages),
+            ChatTemplate::Plain => false,
+            ChatTemplate::ChatMl => true,
+        };
+        let mut prompt = String::new();
+        for (role, text) in messages {
+            let role = match role.as_str() {
+                "system" | "developer" => "system",
+                "user" => "user",
+                "assistant" => "assistant",
+                other => return Err(ChatTemplateError::UnknownRole(other.to_string())),
+            };
+            if chatml {
+                prompt.push_str(&format!("{IM_START}{role}\n{text}{IM_END}\n"));
+            } else {
+                prompt.push_str(&format!("{}:\n{text}\n\n", role.to_uppercase()));
+            }
+        }
+        prompt.push_str(if chatml {
+            "<|im_start|>assistant\n"
+        } else {
+            "ASSISTANT:\n"
+        });
+        Ok(prompt)
+    }
+
+    /// The format for a model whose file has no template of its own: ChatML where `tokenizer`
+    /// has both of ChatML's markers as single special tokens (a model trained on ChatML), else
+    /// plain text (a model trained on plain text; ChatML's markers would reach it as ordinary
+    /// text, or not encode at all in a character vocabulary).
+    pub fn default_for(tokenizer: &Tokenizer) -> ChatTemplate {
+        let special = |marker: &str| {
+            let ids = tokenizer.encode_with_special(marker, AllowedSpecial::Only(&[marker]));
+            matches!(ids.as_deref(), Ok([_]))
+        };
+        if special(IM_START) && special(IM_END) {
+            ChatTemplate::ChatMl
+        } else {
+            ChatTemplate::Plain
+        }
+    }
+
+    /// The messages that may be dropped to make a long conversation fit the context, oldest
+    /// first: every message before the latest user message except the system (or developer)
+    /// ones. The latest user message and anything after it are always kept (with no user
+    /// message, the last message is).
+    pub fn droppable(messages: &[(String, String)]) -> Vec<usize> {
+        let latest = messages
+            .iter()
+            .rposition(|(role, _)| role == "user")
+            .unwrap_or(messages.len().saturating_sub(1));
+        messages[..latest]
+            .iter()
+            .enumerate()
+            .filter(|(_, (role, _))| !matches!(role.as_str(), "system" | "developer"))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// The text that ends the assistant's turn, if one does: `\n\n` for plain, `<|im_end|>`
+    /// for ChatML; for a Jinja template, none unless [`JinjaTemplate::with_end_of_turn`] set
+    /// one (its end-of-generation tokens come from the tokenizer).
+    pub fn end_of_turn(&self) -> Option<&str> {
+        match self {
+            ChatTemplate::Plain => Some("\n\n"),
+            ChatTemplate::ChatMl => Some(IM_END),
+            ChatTemplate::Jinja(template) => template.end_of_turn(),
+        }
+    }
+
+    /// Which special-token texts in a rendered prompt become special tokens: none for plain
+    /// text, ChatML's two markers, every special token for a Jinja template (it writes the
+    /// model's own control tokens, BOS included). `None`: encode as ordinary text.
+    pub fn special_tokens(&self) -> Option<AllowedSpecial<'static>> {
+        match self {
+            ChatTemplate::Plain => None,
+            ChatTemplate::ChatMl => Some(AllowedSpecial::Only(&[IM_START, IM_END])),
+            ChatTemplate::Jinja(_) => Some(AllowedSpecial::All),
+        }
+    }
+
+    /// A [rendered](Self::render) conversation as token ids: the control tokens the template
+    /// spells (`<|im_start|>`...) become the special ids they are ([`special_tokens`](
+    /// Self::special_tokens)).
+    pub fn encode(&self, tokenizer: &Tokenizer, text: &str) -> claude_tokenizer::Result<Vec<u32>> {
+        match self.special_tokens() {
+            Some(special) => tokenizer.encode_with_special(text, special),
+            None => tokenizer.encode(text),
+        }
+    }
+
+    /// The stop sequences that end the assistant's turn ([`end_of_turn`](Self::end_of_turn)).
+    pub fn stop_sequences(&self) -> Vec<String> {
+        self.end_of_turn().map(str::to_string).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conversation() -> Vec<(String, String)> {
+        vec![
+            ("system".into(), "Speak in verse.".into()),
+            ("user".into(), "Who art thou?".into()),
+        ]
+    }
+
+    #[test]
+    fn plain_reads_like_a_play() {
+        let prompt = ChatTemplate::Plain.render(&conversation()).unwrap();
+        assert_eq!(
+            prompt,
+            "SYSTEM:\nSpeak in verse.\n\nUSER:\nWho art thou?\n\nASSISTANT:\n"
+        );
+    }
+
+    #[test]
+    fn chatml_wraps_each_turn() {
+        let prompt = ChatTemplate::ChatMl.render(&conversation()).unwrap();
+        assert_eq!(
+            prompt,
+            "<|im_start|>system\nSpeak in verse.<|im_end|>\n<|im_start|>user\nWho art thou?<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    fn messages(roles: &[&str]) -> Vec<(String, String)> {
+        roles
+            .iter()
+            .enumerate()
+            .map(|(i, role)| (role.to_string(), format!("message {i}")))
+            .collect()
+    }
+
+    #[test]
+    fn droppable_keeps_system_messages_and_the_latest_user_turn() {
+        let roles = [
+            "system",
+            "user",
+            "assistant",
+            "developer",
+            "user",
+            "assistant",
+            "user",
+        ];
+        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![1, 2, 4, 5]);
+        // Whatever follows the latest user message (an assistant prefix) stays too.
+        let roles = ["user", "assistant", "user", "assistant"];
+        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![0, 1]);
+        // No user message: the last message stays.
+        assert_eq!(
+            ChatTemplate::droppable(&messages(&["system", "assistant", "assistant"])),
+            vec![1]
+        );
+        assert!(ChatTemplate::droppable(&messages(&["user"])).is_empty());
+        assert!(ChatTemplate::droppable(&[]).is_empty());
+    }
+
+    #[test]
+    fn unknown_roles_are_refused() {
+        let err = ChatTemplate::Plain
+            .render(&[("wizard".into(), "hi".into())])
+            .unwrap_err();
+        assert!(err.to_string().contains("wizard"), "{err}");
+    }
+}

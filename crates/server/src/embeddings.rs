@@ -1,0 +1,106 @@
+//! `POST /v1/embeddings`: OpenAI's embeddings API over an embedder, so any OpenAI
+//! embeddings client can use the server as its embedding service. `input` is a string or a list
+//! of strings; `encoding_format` is `float` (the default) or `base64` (little-endian f32 bytes,
+//! what OpenAI's Python client asks for and decodes); `usage` counts the tokens embedded.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::parse_body;
+
+/// The texts of a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Input {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A `POST /v1/embeddings` body.
+#[derive(Debug, Clone, Deserialize)]
+struct EmbeddingRequest {
+    model: String,
+    input: Input,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    dimensions: Option<usize>,
+}
+
+/// Embeds the request's texts off the async threads and answers in OpenAI's format.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: EmbeddingRequest = parse_body(&state, body)?;
+    let Some(served) = state.inner.embedder.clone() else {
+        return Err(ApiError::invalid(
+            Some("model".to_string()),
+            "this server has no embedding model (start it with --embedding-model DIR)",
+        ));
+    };
+    if request.model != served.name {
+        return Err(ApiError::unknown_model(&request.model, &served.name));
+    }
+    let texts = match request.input {
+        Input::One(text) => vec![text],
+        Input::Many(texts) if texts.is_empty() => {
+            return Err(ApiError::invalid(
+                Some("input".to_string()),
+                "input must not be an empty list",
+            ));
+        }
+        Input::Many(texts) => texts,
+    };
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                Some("encoding_format".to_string()),
+                format!("encoding_format {other:?} is not one of \"float\", \"base64\""),
+            ));
+        }
+    };
+    let dimension = served.embedder.identity().dimension;
+    if let Some(asked) = request.dimensions.filter(|&d| d != dimension) {
+        return Err(ApiError::invalid(
+            Some("dimensions".to_string()),
+            format!("this model's vectors have {dimension} dimensions, not {asked}"),
+        ));
+    }
+    let embedder = served.embedder.clone();
+    let embedded = tokio::task::spawn_blocking(move || {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        embedder.embed_texts(&texts)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?;
+    let tokens: usize = embedded.iter().map(|e| e.tokens).sum();
+    let data: Vec<Value> = embedded
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let vector = if base64 {
+                let bytes: Vec<u8> = e.vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(e.vector)
+            };
+            json!({"object": "embedding", "index": index, "embedding": vector})
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": served.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })))
+}

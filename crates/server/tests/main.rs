@@ -1,0 +1,3 @@
+//! claude-server's integration tests, one binary: the HTTP server over loopback.
+
+mod server;
