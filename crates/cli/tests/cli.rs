@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn data() -> PathBuf {
-    claude_tokenizer::shared_data_dir()
+    claude_files::shared_data_dir()
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {

@@ -91,7 +91,7 @@ fn a_trained_checkpoint_exports_to_gguf_that_runs_the_same() {
     let input = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let text = dir.path().join("val.txt");
     let shakespeare = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt"),
+        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
     )
     .unwrap();
     std::fs::write(&text, &shakespeare[shakespeare.len() - 4000..]).unwrap();
@@ -186,7 +186,7 @@ fn a_bpe_tokenizer_goes_inside_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let tokenizer = dir.path().join("tok");
-    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    let corpus = claude_files::shared_data_dir().join("text/tinyshakespeare.txt");
     ok(&[
         "tokenizer",
         "train",

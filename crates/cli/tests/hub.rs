@@ -112,7 +112,7 @@ fn answer(mut stream: TcpStream, bytes: &[u8], cut_once: &mut bool) -> String {
 
 #[test]
 fn a_model_by_name_downloads_from_the_hub_resumes_and_is_cached() {
-    let local = claude_tokenizer::shared_data_dir()
+    let local = claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1")
         .join(FILE);
     let original = std::fs::read(&local).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::support::{bin, failed, fails, ok, run, succeeded};
 
 pub fn minilm() -> PathBuf {
-    claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2")
+    claude_files::shared_data_dir().join("models/all-minilm-l6-v2")
 }
 
 /// A folder of three documents with facts found nowhere else.
@@ -193,7 +193,7 @@ fn an_add_killed_halfway_leaves_the_index_as_it_was() {
 fn our_own_language_model_can_be_the_embedder() {
     let dir = tempfile::tempdir().unwrap();
     let docs = documents(dir.path());
-    let model = claude_tokenizer::shared_data_dir()
+    let model = claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
     let index = dir.path().join("index");
     let out = succeeded(index_build(&docs, &index, &model));

@@ -39,7 +39,7 @@ fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
     let input = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let text = dir.path().join("val.txt");
     let shakespeare = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt"),
+        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
     )
     .unwrap();
     std::fs::write(&text, &shakespeare[100_000..140_000]).unwrap();

@@ -9,7 +9,7 @@ use crate::serve::{http, openai_client_available, page_dom, run_python, serve};
 use crate::support::{bin, succeeded};
 
 fn smollm2() -> PathBuf {
-    claude_tokenizer::shared_data_dir()
+    claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 

@@ -227,9 +227,9 @@ fn the_openai_python_client_chats_with_a_gguf_model() {
     if !openai_client_available() {
         return;
     }
-    let model = claude_tokenizer::shared_data_dir()
+    let model = claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let minilm = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let minilm = claude_files::shared_data_dir().join("models/all-minilm-l6-v2");
     let server = serve(
         &model,
         &[
@@ -273,7 +273,7 @@ print("embeddings:", len(a), round(sum(x * y for x, y in zip(a, b)), 4), pair.us
 /// list naming only the embedder, and generation requests refused by name.
 #[test]
 fn serve_answers_embeddings_alone() {
-    let minilm = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+    let minilm = claude_files::shared_data_dir().join("models/all-minilm-l6-v2");
     let server = serve_with(&["--embedder", minilm.to_str().unwrap()]);
     let body = r#"{"model": "all-minilm-l6-v2", "input": ["A man is eating food."]}"#;
     let (status, reply) = http(&server.address, "POST", "/v1/embeddings", &[], body);

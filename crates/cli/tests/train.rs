@@ -267,7 +267,7 @@ fn without_the_shared_data_the_default_corpus_is_downloaded_into_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     // The config names no text: the default corpus, tinyshakespeare.
     let config = tiny_config(dir.path(), |_| {});
-    let corpus = claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt");
+    let corpus = claude_files::shared_data_dir().join("text/tinyshakespeare.txt");
     let url = serve_once(std::fs::read(corpus).unwrap());
     let (empty, cache) = (dir.path().join("no-shared-data"), dir.path().join("cache"));
     let train_offline = |url: &str| {

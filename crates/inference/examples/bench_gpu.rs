@@ -238,7 +238,7 @@ fn main() {
     prompt_matmul(&device, smoke);
     attention_pair(&device, smoke);
     let model = value("--model").unwrap_or_else(|| {
-        claude_tokenizer::shared_data_dir()
+        claude_files::shared_data_dir()
             .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
             .to_string_lossy()
             .into_owned()

@@ -12,7 +12,7 @@ use claude_inference::{
 use serde_json::Value;
 
 fn smollm2() -> std::path::PathBuf {
-    claude_tokenizer::shared_data_dir()
+    claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
@@ -130,7 +130,7 @@ fn perplexity_follows_llama_cpp_s_method_against_a_float64_reference() {
     let reference = perplexity_reference();
     for case in reference["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let path = claude_tokenizer::shared_data_dir().join(case["model_file"].as_str().unwrap());
+        let path = claude_files::shared_data_dir().join(case["model_file"].as_str().unwrap());
         let mut model = claude_core::Gpt::load(&path, &device).unwrap();
         model.set_packed_arithmetic(PackedArithmetic::Exact);
         let ids = ids(&case["ids"]);
@@ -195,7 +195,7 @@ fn the_fast_path_follows_llama_cpp_s_own_perplexity() {
     let theirs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let generator = Generator::load(&smollm2(), None, &device).unwrap();
     let text = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join(theirs["text_file"].as_str().unwrap()),
+        claude_files::shared_data_dir().join(theirs["text_file"].as_str().unwrap()),
     )
     .unwrap();
     let running: Vec<f64> = theirs["running_ppl"]
@@ -234,7 +234,7 @@ fn perplexity_of_text_tokenizes_as_the_reference_did() {
     let reference = perplexity_reference();
     let case = &reference["cases"][0];
     let text = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join(case["text_file"].as_str().unwrap()),
+        claude_files::shared_data_dir().join(case["text_file"].as_str().unwrap()),
     )
     .unwrap();
     let head: String = text.chars().take(4000).collect();

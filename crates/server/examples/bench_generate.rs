@@ -41,7 +41,7 @@ fn generator(device: &Device) -> Generator {
             .expect("a checkpoint and its tokenizer");
     }
     let text = std::fs::read_to_string(
-        claude_tokenizer::shared_data_dir().join("text/tinyshakespeare.txt"),
+        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
     )
     .unwrap_or_else(|_| PROMPT.to_string());
     let tokenizer = Tokenizer::Char(CharTokenizer::from_texts(&[text]));

@@ -8,37 +8,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openai::{
+    Embedding, EmbeddingInput, EmbeddingList, EmbeddingRequest, EmbeddingUsage, EmbeddingVector,
+};
 use crate::routes::parse_body;
-
-/// The texts of a request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Input {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// A `POST /v1/embeddings` body.
-#[derive(Debug, Clone, Deserialize)]
-struct EmbeddingRequest {
-    model: String,
-    input: Input,
-    #[serde(default)]
-    encoding_format: Option<String>,
-    #[serde(default)]
-    dimensions: Option<usize>,
-}
 
 /// Embeds the request's texts off the async threads and answers in OpenAI's format.
 pub async fn embeddings(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmbeddingList>, ApiError> {
     let request: EmbeddingRequest = parse_body(&state, body)?;
     let Some(served) = state.inner.embedder.clone() else {
         return Err(ApiError::invalid(
@@ -50,14 +32,14 @@ pub async fn embeddings(
         return Err(ApiError::unknown_model(&request.model, &served.name));
     }
     let texts = match request.input {
-        Input::One(text) => vec![text],
-        Input::Many(texts) if texts.is_empty() => {
+        EmbeddingInput::One(text) => vec![text],
+        EmbeddingInput::Many(texts) if texts.is_empty() => {
             return Err(ApiError::invalid(
                 Some("input".to_string()),
                 "input must not be an empty list",
             ));
         }
-        Input::Many(texts) => texts,
+        EmbeddingInput::Many(texts) => texts,
     };
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
@@ -84,23 +66,22 @@ pub async fn embeddings(
     .await
     .map_err(|_| ApiError::unavailable())?;
     let tokens: usize = embedded.iter().map(|e| e.tokens).sum();
-    let data: Vec<Value> = embedded
-        .iter()
+    let data = embedded
+        .into_iter()
         .enumerate()
         .map(|(index, e)| {
-            let vector = if base64 {
+            let embedding = if base64 {
                 let bytes: Vec<u8> = e.vector.iter().flat_map(|v| v.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                EmbeddingVector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(e.vector)
+                EmbeddingVector::Floats(e.vector)
             };
-            json!({"object": "embedding", "index": index, "embedding": vector})
+            Embedding { index, embedding }
         })
         .collect();
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "model": served.name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    })))
+    Ok(Json(EmbeddingList {
+        data,
+        model: served.name,
+        usage: EmbeddingUsage::new(tokens),
+    }))
 }

@@ -2,9 +2,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
 use claude_inference::GenerateError;
+
+use crate::openai::{ErrorBody, ErrorDetail};
 
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,14 +128,16 @@ impl ApiError {
         }
     }
 
-    /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
-        json!({"error": {
-            "message": self.message,
-            "type": self.kind,
-            "param": self.param,
-            "code": self.code,
-        }})
+    /// The body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                message: self.message.clone(),
+                kind: self.kind.to_string(),
+                param: self.param.clone(),
+                code: self.code.map(String::from),
+            },
+        }
     }
 }
 
@@ -167,5 +169,34 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body serializes as the JSON the server built by hand before [`ErrorBody`]: `param`
+    /// and `code` are `null` when unset.
+    #[test]
+    fn body_serializes_as_before() {
+        let cases = [
+            (
+                ApiError::invalid(Some("x".into()), "bad"),
+                r#"{"error":{"code":null,"message":"bad","param":"x","type":"invalid_request_error"}}"#,
+            ),
+            (
+                ApiError::invalid(None, "bad"),
+                r#"{"error":{"code":null,"message":"bad","param":null,"type":"invalid_request_error"}}"#,
+            ),
+            (
+                ApiError::busy(),
+                r#"{"error":{"code":"queue_full","message":"the server is busy: its request queue is full; retry shortly","param":null,"type":"rate_limit_error"}}"#,
+            ),
+        ];
+        for (error, before) in cases {
+            let before: serde_json::Value = serde_json::from_str(before).unwrap();
+            assert_eq!(serde_json::to_value(error.body()).unwrap(), before);
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! model, [`AppState::with_embedder`]), `GET /v1/models`, `GET /health`,
 //! `GET /metrics` (Prometheus text) and a chat page at `/`. With an index
 //! ([`AppState::with_index`]), chat answers are grounded in retrieved chunks and return their
-//! sources (see [`rag`]).
+//! sources (see [`rag`]). The wire format is serde types, in [`openai`].
 //!
 //! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
 //! limited in size; `max_tokens` is capped; each request has a deadline; a panic while serving
@@ -31,11 +31,12 @@
 //! sent, without the dropped messages. With the sliding-window policy nothing is dropped; the
 //! engine keeps the last tokens of the prompt instead.
 
-mod api;
 mod embeddings;
 mod error;
 mod metrics;
+pub mod openai;
 pub mod rag;
+mod respond;
 mod routes;
 mod stream;
 
@@ -50,14 +51,14 @@ use claude_retrieval::TextEmbedder;
 use claude_tokenizer::Tokenizer;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use api::Usage;
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
+pub use openai::Usage;
 
 use self::rag::ServedIndex;
 use claude_inference::ChatTemplate;
-use claude_inference::engine::EngineHandle;
 use claude_inference::OverflowPolicy;
+use claude_inference::engine::EngineHandle;
 
 /// How the server behaves.
 #[derive(Debug, Clone)]

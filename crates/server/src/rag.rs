@@ -8,22 +8,19 @@
 //! A request may set `"retrieval": false` to skip the search, or
 //! `"retrieval": {"k": 3, "mode": "bm25"}` to change how many chunks are searched for and how
 //! (`dense`, `exact`, `bm25` or `hybrid`); these fields are extensions OpenAI's API does not
-//! have, which its clients send through `extra_body`.
+//! have, which its clients send through `extra_body` (read as [`Retrieval`]).
 
 use std::sync::Arc;
 
 use claude_retrieval::{DocumentIndex, SearchMode, Source, TextEmbedder, ground};
-use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openai::{Checked, Retrieval};
 
 /// Tokens kept free beyond the reply's room: the template's markers around the message, and
 /// the difference between counting entries alone and in one text.
 const MARGIN: usize = 16;
-
-/// The most chunks a request may ask to search for.
-const MAX_K: usize = 64;
 
 /// The index a server searches, with its embedder and defaults.
 pub struct ServedIndex {
@@ -37,63 +34,6 @@ pub struct ServedIndex {
     pub mode: SearchMode,
 }
 
-/// A request's `retrieval` field: `true` (the default), `false`, or search settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Retrieval {
-    Off,
-    On {
-        k: Option<usize>,
-        mode: Option<SearchMode>,
-    },
-}
-
-impl Retrieval {
-    /// Reads the field, or says what is wrong with it.
-    fn parse(field: Option<&Value>) -> Result<Self, ApiError> {
-        let invalid = |message: String| ApiError::invalid(Some("retrieval".into()), message);
-        match field {
-            None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(Retrieval::On {
-                k: None,
-                mode: None,
-            }),
-            Some(Value::Bool(false)) => Ok(Retrieval::Off),
-            Some(Value::Object(settings)) => {
-                let mut k = None;
-                let mut mode = None;
-                for (key, value) in settings {
-                    match key.as_str() {
-                        "k" => {
-                            let n = value.as_u64().filter(|&n| n <= MAX_K as u64);
-                            let n = n.ok_or_else(|| {
-                                invalid(format!(
-                                    "retrieval.k must be a count up to {MAX_K}, not {value}"
-                                ))
-                            })?;
-                            k = Some(n as usize);
-                        }
-                        "mode" => {
-                            let name = value.as_str().unwrap_or_default();
-                            mode = Some(
-                                name.parse()
-                                    .map_err(|e| invalid(format!("retrieval.mode: {e}")))?,
-                            );
-                        }
-                        other => {
-                            return Err(invalid(format!(
-                                "retrieval has no setting {other:?} (k, mode)"
-                            )));
-                        }
-                    }
-                }
-                Ok(Retrieval::On { k, mode })
-            }
-            Some(other) => Err(invalid(format!(
-                "retrieval must be true, false or {{\"k\": N, \"mode\": M}}, not {other}"
-            ))),
-        }
-    }
-}
-
 /// Grounds the latest user message of `messages` in the index (see the module doc), given the
 /// tokens the conversation already takes and the room its reply needs; the sources put in (none
 /// when the server has no index, the request turned retrieval off, nothing was found or nothing
@@ -101,17 +41,21 @@ impl Retrieval {
 pub async fn ground_conversation(
     state: &AppState,
     messages: &mut [(String, String)],
-    field: Option<&Value>,
+    retrieval: &Checked<Retrieval>,
     prompt_tokens: usize,
     reply_room: usize,
 ) -> Result<Vec<Source>, ApiError> {
-    let retrieval = Retrieval::parse(field)?;
+    let retrieval = (retrieval.get())
+        .map_err(|message| ApiError::invalid(Some("retrieval".into()), message))?;
     let Some(served) = state.inner.index.clone() else {
         return Ok(Vec::new());
     };
     let (k, mode) = match retrieval {
         Retrieval::Off => return Ok(Vec::new()),
-        Retrieval::On { k, mode } => (k.unwrap_or(served.k), mode.unwrap_or(served.mode)),
+        Retrieval::On(settings) => (
+            settings.k.unwrap_or(served.k),
+            settings.mode.unwrap_or(served.mode),
+        ),
     };
     let Some(asked) = messages.iter().rposition(|(role, _)| role == "user") else {
         return Ok(Vec::new());

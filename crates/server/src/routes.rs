@@ -10,21 +10,23 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
-use crate::api::{
-    ChatRequest, CompletionRequest, Endpoint, GenerationFields, Prompt, ResponseMeta, Usage,
-};
-use claude_inference::ChatTemplate;
 use crate::error::ApiError;
+use crate::openai::{
+    ChatRequest, CompletionRequest, Extensions, GenerationFields, Head, Model, ModelList, Prompt,
+    Usage,
+};
 use crate::rag::ground_conversation;
+use crate::respond::{Endpoint, ResponseMeta};
 use crate::stream::sse_response;
 use crate::{AppState, unix_time};
-use claude_inference::engine::{EngineEvent, EngineStats, Events, SubmitError, panic_text};
+use claude_inference::ChatTemplate;
 use claude_inference::GenerateError;
-use claude_inference::{OverflowPolicy, SequenceRequest};
 use claude_inference::SamplingParams;
+use claude_inference::engine::{EngineEvent, EngineStats, Events, SubmitError, panic_text};
+use claude_inference::{OverflowPolicy, SequenceRequest};
 
 /// The chat page.
 const CHAT_PAGE: &str = include_str!("chat.html");
@@ -37,18 +39,30 @@ pub async fn chat_page() -> Html<&'static str> {
     Html(CHAT_PAGE)
 }
 
+/// The answer of `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// The language model's name; `null` on a server of embeddings only.
+    model: Option<String>,
+    /// Requests waiting for a batch slot.
+    queued: usize,
+    /// Sequences being decoded.
+    active: usize,
+}
+
 /// `GET /health`.
-pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let Some(generation) = &state.inner.generation else {
-        return Json(json!({"status": "ok", "model": null, "queued": 0, "active": 0}));
-    };
-    let stats = generation.engine.stats();
-    Json(json!({
-        "status": "ok",
-        "model": state.inner.config.model_name,
-        "queued": stats.queued.load(Ordering::SeqCst),
-        "active": stats.active.load(Ordering::SeqCst),
-    }))
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let idle = EngineStats::default();
+    let generation = state.inner.generation.as_ref();
+    let stats = generation.map_or(&idle, |g| g.engine.stats());
+    Json(Health {
+        status: "ok",
+        model: generation.map(|_| state.inner.config.model_name.clone()),
+        queued: stats.queued.load(Ordering::SeqCst),
+        active: stats.active.load(Ordering::SeqCst),
+    })
 }
 
 /// `GET /metrics`: Prometheus text.
@@ -60,28 +74,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /v1/models`.
-pub async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub async fn models(State(state): State<AppState>) -> Json<ModelList> {
     let created = state.inner.started.as_secs();
-    let mut data = Vec::new();
-    if state.inner.generation.is_some() {
-        data.push(json!({
-            "id": state.inner.config.model_name,
-            "object": "model",
-            "created": created,
-            "owned_by": "claude-rust",
-            "context_length": state.inner.config.context_length,
-        }));
-    }
-    if let Some(served) = &state.inner.embedder {
-        data.push(json!({
-            "id": served.name,
-            "object": "model",
-            "created": created,
-            "owned_by": "claude-rust",
-            "dimensions": served.embedder.identity().dimension,
-        }));
-    }
-    Json(json!({"object": "list", "data": data}))
+    let config = &state.inner.config;
+    let language = (state.inner.generation.as_ref())
+        .map(|_| Model::language(&config.model_name, created, config.context_length));
+    let embedding = (state.inner.embedder.as_ref()).map(|served| {
+        Model::embedding(&served.name, created, served.embedder.identity().dimension)
+    });
+    Json(ModelList {
+        data: language.into_iter().chain(embedding).collect(),
+    })
 }
 
 /// Any other path.
@@ -144,7 +147,7 @@ pub async fn chat_completions(
     let sources = ground_conversation(
         &state,
         &mut messages,
-        request.retrieval.as_ref(),
+        &request.retrieval,
         prompt.len(),
         wanted_room,
     )
@@ -343,15 +346,13 @@ async fn generate(
             None => return Err(ApiError::unavailable()),
         }
     }
-    let finish = finish.expect("loop ends on a finish").as_str();
+    let finish = finish.expect("loop ends on a finish").into();
     let usage = Usage::new(prompt_tokens, completion_tokens);
-    Ok(Json(meta.response(&text, finish, usage)).into_response())
+    Ok(Json(meta.response(text, finish, usage)).into_response())
 }
 
 /// The first event of a request: its first token, or the reason it was refused.
-async fn first_token(
-    events: &mut Events,
-) -> Result<claude_inference::TokenEvent, ApiError> {
+async fn first_token(events: &mut Events) -> Result<claude_inference::TokenEvent, ApiError> {
     match events.recv_async().await.ok() {
         Some(EngineEvent::Token(event)) => Ok(event),
         Some(EngineEvent::Rejected(error)) => Err(error.into()),
@@ -503,15 +504,6 @@ fn cannot_tokenize(error: claude_tokenizer::Error) -> ApiError {
     )
 }
 
-/// What a chat response reports beyond OpenAI's fields.
-#[derive(Debug, Default)]
-struct Extensions {
-    /// Oldest messages left out to fit the context.
-    truncated_messages: usize,
-    /// Retrieved chunks the prompt was grounded in.
-    sources: Vec<claude_retrieval::Source>,
-}
-
 fn response_meta(state: &AppState, endpoint: Endpoint, extensions: Extensions) -> ResponseMeta {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let prefix = match endpoint {
@@ -520,11 +512,12 @@ fn response_meta(state: &AppState, endpoint: Endpoint, extensions: Extensions) -
     };
     ResponseMeta {
         endpoint,
-        id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-        created: unix_time().as_secs(),
-        model: state.inner.config.model_name.clone(),
-        truncated_messages: extensions.truncated_messages,
-        sources: extensions.sources,
+        head: Head {
+            id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            created: unix_time().as_secs(),
+            model: state.inner.config.model_name.clone(),
+        },
+        extensions,
     }
 }
 

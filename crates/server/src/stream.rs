@@ -7,11 +7,13 @@ use std::convert::Infallible;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
+use serde::Serialize;
 
-use crate::api::{Endpoint, ResponseMeta, Usage};
 use crate::error::ApiError;
-use claude_inference::engine::{EngineEvent, Events};
+use crate::openai::Usage;
+use crate::respond::{Endpoint, ResponseMeta};
 use claude_inference::TokenEvent;
+use claude_inference::engine::{EngineEvent, Events};
 
 /// The SSE response for a request whose first token is `first`. Dropping the response (the
 /// client went away) drops `events`, which tells the engine to free the sequence.
@@ -56,7 +58,7 @@ struct ChunkStream {
 impl ChunkStream {
     fn on_token(&mut self, token: TokenEvent) {
         self.completion_tokens += 1;
-        let finish = token.finish.map(|f| f.as_str());
+        let finish = token.finish.map(Into::into);
         if token.text.is_empty() && finish.is_none() {
             return; // nothing to show yet (a partial character or a possible stop sequence)
         }
@@ -82,8 +84,9 @@ impl ChunkStream {
     }
 }
 
-fn json_event(value: &serde_json::Value) -> Event {
-    Event::default().data(value.to_string())
+fn json_event(value: &impl Serialize) -> Event {
+    // The wire types are plain data (string keys, no maps to fail on): serializing cannot fail.
+    Event::default().data(serde_json::to_string(value).expect("a wire type serializes"))
 }
 
 /// The stream of SSE events: queued ones first, then one per engine event until `[DONE]`.

@@ -72,7 +72,7 @@ async fn start(setup: Setup) -> String {
     config.overflow = setup.overflow;
     let mut state = AppState::new(config, tokenizer, engine);
     if setup.embedder {
-        let dir = claude_tokenizer::shared_data_dir().join("models/all-minilm-l6-v2");
+        let dir = claude_files::shared_data_dir().join("models/all-minilm-l6-v2");
         let embedder = claude_retrieval::SentenceEmbedder::load(&dir, &Device::flex()).unwrap();
         state = state.with_embedder("minilm", std::sync::Arc::new(embedder));
     }

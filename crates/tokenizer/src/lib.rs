@@ -37,7 +37,6 @@ pub mod wordpiece;
 
 pub use bpe::{AllowedSpecial, BpeTokenizer};
 pub use char_level::CharTokenizer;
-pub use data::shared_data_dir;
 pub use error::{Error, Result};
 pub use gguf::GgufTokenizer;
 pub use pretokenize::Pattern;

@@ -146,7 +146,7 @@ pub enum ModelFile {
     /// Our `.safetensors` model file, at this path.
     Safetensors(PathBuf),
     /// A GGUF file, mapped, with its header parsed.
-    Gguf(claude_gguf::GgufFile),
+    Gguf(Box<claude_gguf::GgufFile>),
     /// A llama2.c checkpoint, at this path.
     Llama2c(PathBuf),
 }
@@ -158,7 +158,7 @@ impl ModelFile {
         let file = model_file(path);
         Ok(match ModelFormat::of(&file)? {
             ModelFormat::Safetensors => ModelFile::Safetensors(file),
-            ModelFormat::Gguf => ModelFile::Gguf(gguf::open(&file)?),
+            ModelFormat::Gguf => ModelFile::Gguf(Box::new(gguf::open(&file)?)),
             ModelFormat::Llama2c => ModelFile::Llama2c(file),
         })
     }
@@ -183,7 +183,7 @@ impl ModelFile {
     /// The parsed GGUF file, for a GGUF model file.
     pub fn gguf(&self) -> Option<&claude_gguf::GgufFile> {
         match self {
-            ModelFile::Gguf(file) => Some(file),
+            ModelFile::Gguf(file) => Some(file.as_ref()),
             _ => None,
         }
     }

@@ -3,6 +3,5 @@
 mod prepare;
 mod token_file;
 
-pub use claude_files::{SHARED_DATA_ENV, shared_data_dir};
 pub use prepare::{PrepareOptions, PrepareReport, prepare};
 pub use token_file::{Sidecar, TokenFile, sidecar_path};
