@@ -14,12 +14,12 @@
 //! - [`retrieval`]: the sentence embedder, chunking, dense/BM25/hybrid indexes and RAG grounding.
 //! - [`cli`]: the `claude-rust` command line as functions.
 
+pub use claude_cli as cli;
 pub use claude_core as core;
 pub use claude_files as files;
 pub use claude_inference as inference;
 pub use claude_retrieval as retrieval;
 pub use claude_server as server;
-pub use claude_cli as cli;
 pub use claude_tensors as tensors;
 pub use claude_tokenizer as tokenizer;
 pub use claude_trainer as trainer;

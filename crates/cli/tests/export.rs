@@ -90,10 +90,9 @@ fn a_trained_checkpoint_exports_to_gguf_that_runs_the_same() {
     let checkpoint = run_dir.join("checkpoints/best");
     let input = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let text = dir.path().join("val.txt");
-    let shakespeare = std::fs::read_to_string(
-        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
-    )
-    .unwrap();
+    let shakespeare =
+        std::fs::read_to_string(claude_files::shared_data_dir().join("text/tinyshakespeare.txt"))
+            .unwrap();
     std::fs::write(&text, &shakespeare[shakespeare.len() - 4000..]).unwrap();
     let q8 = run_dir.join("q8_0");
     ok(&[

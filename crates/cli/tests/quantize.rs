@@ -38,10 +38,9 @@ fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
     let checkpoint = run_dir.join("checkpoints/best");
     let input = std::fs::read(checkpoint.join("model.safetensors")).unwrap();
     let text = dir.path().join("val.txt");
-    let shakespeare = std::fs::read_to_string(
-        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
-    )
-    .unwrap();
+    let shakespeare =
+        std::fs::read_to_string(claude_files::shared_data_dir().join("text/tinyshakespeare.txt"))
+            .unwrap();
     std::fs::write(&text, &shakespeare[100_000..140_000]).unwrap();
     let float = perplexity(&checkpoint, &text);
 

@@ -52,7 +52,8 @@ pub use embedding::{PackedTable, TokenEmbedding};
 pub use kv_cache::KvCache;
 pub use mlp::Mlp;
 pub use model_file::{
-    MODEL_FILE, ModelFile, ModelFileError, ModelFormat, model_file, read_config,
+    InvalidModelFile, MODEL_FILE, ModelFile, ModelFileError, ModelFormat, UnsupportedModelFile,
+    model_file, read_config,
 };
 pub use norm::Norm;
 pub use position::PositionEmbedding;

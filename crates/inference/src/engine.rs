@@ -105,10 +105,7 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Queues a request; its tokens arrive on the returned channel. Dropping the receiver
     /// cancels the request.
-    pub fn submit(
-        &self,
-        request: SequenceRequest,
-    ) -> Result<Events, SubmitError> {
+    pub fn submit(&self, request: SequenceRequest) -> Result<Events, SubmitError> {
         let (events, receiver) = flume::unbounded();
         let job = Job {
             request,

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use claude_core::{Gpt, ModelFile, ModelFileError, ModelFormat};
+use claude_core::{Gpt, InvalidModelFile, ModelFile, ModelFileError, ModelFormat};
 use claude_gguf::GgufFile;
 use claude_tokenizer::{GgufTokenizer, Tokenizer};
 
@@ -103,10 +103,7 @@ pub fn open(
     let gpt = Gpt::from_file(&file, device)?;
     let gguf = file.gguf();
     let gguf_tokenizer = gguf.filter(|gguf| {
-        tokenizer.is_none()
-            && gguf
-                .metadata()
-                .contains(claude_tokenizer::gguf::MODEL_KEY)
+        tokenizer.is_none() && gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY)
     });
     let (tokenizer_path, tokenizer) = match (tokenizer, gguf_tokenizer) {
         (Some(dir), _) => (dir.to_path_buf(), Tokenizer::load(dir)),
@@ -188,7 +185,7 @@ fn own_chat_template(
         .map_err(|e| {
             LoadError::Model(ModelFileError::Invalid {
                 path: file.path().to_path_buf(),
-                message: e.to_string(),
+                cause: InvalidModelFile::Gguf(e),
             })
         })?;
     let Some(source) = source else {
@@ -203,5 +200,9 @@ fn own_chat_template(
 
 /// A text metadata value of `file`, if it has one.
 fn metadata_text(file: &GgufFile, key: &str) -> Option<String> {
-    file.metadata().opt_str(key).ok().flatten().map(str::to_string)
+    file.metadata()
+        .opt_str(key)
+        .ok()
+        .flatten()
+        .map(str::to_string)
 }

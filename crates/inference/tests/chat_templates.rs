@@ -182,7 +182,10 @@ fn llama32_dates_the_system_turn_today() {
 #[test]
 fn gemma2_refuses_a_system_message_with_its_own_words() {
     let template = shipped("google-gemma-2-2b-it.jinja", "<bos>", "<eos>");
-    let err = template.render(&conversation(true)).unwrap_err().to_string();
+    let err = template
+        .render(&conversation(true))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("System role not supported"), "{err}");
     let prompt = template.render(&conversation(false)).unwrap();
     assert_eq!(
@@ -237,21 +240,29 @@ fn inline(source: &str) -> Result<String, ChatTemplateError> {
 
 #[test]
 fn template_problems_are_clear_errors() {
-    let err = ChatTemplate::jinja("{% for m in messages %}{{ m.content }}", "", "").unwrap_err().to_string();
+    let err = ChatTemplate::jinja("{% for m in messages %}{{ m.content }}", "", "")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot compile the chat template"), "{err}");
     assert!(err.contains("syntax error"), "{err}");
 
-    let err = inline("line one\n{{ raise_exception('Roles must alternate!') }}").unwrap_err().to_string();
+    let err = inline("line one\n{{ raise_exception('Roles must alternate!') }}")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "the chat template raised an exception: Roles must alternate! (template line 2)"
     );
 
-    let err = inline("{{ messages[0].content.no_such_method() }}").unwrap_err().to_string();
+    let err = inline("{{ messages[0].content.no_such_method() }}")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("chat template error"), "{err}");
     assert!(err.contains("template line 1"), "{err}");
 
-    let err = inline("{{ messages | tojson(bogus=1) }}").unwrap_err().to_string();
+    let err = inline("{{ messages | tojson(bogus=1) }}")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bogus"), "{err}");
 }
 

@@ -18,7 +18,7 @@ fn smollm2() -> std::path::PathBuf {
 
 fn reference() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../claude-core/tests/data/reference/smollm2_reference.json");
+        .join("../core/tests/data/reference/smollm2_reference.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -115,7 +115,7 @@ fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
 /// The float64 perplexity reference (`perplexity_reference.py`, llama.cpp's method).
 fn perplexity_reference() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../claude-core/tests/data/reference/perplexity_reference.json");
+        .join("../core/tests/data/reference/perplexity_reference.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -55,7 +55,6 @@
 //! # Ok::<(), claude_quant::Error>(())
 //! ```
 
-
 mod codec;
 pub mod dot;
 pub mod dot_q8;

@@ -2,9 +2,9 @@
 //! cache (500 new tokens), time to first token, and aggregate tokens/s of 1, 8 and 32 concurrent
 //! streaming clients against the real server on loopback.
 //!
-//! `cargo run --release -p claude-inference --example bench_generate` (for a GPU, build with
-//! `--features claude-tensors/wgpu` and set `CLAUDE_RUST_BENCH_DEVICE=wgpu`). The model is a randomly initialised 4-layer,
-//! 128-wide character model with a 512-token context (speed does not depend on the weights);
+//! `cargo run --release -p claude-server --example bench_generate` (for a GPU, build with
+//! `--features claude-tensors/wgpu` and set `CLAUDE_RUST_BENCH_DEVICE=wgpu`). The model is a
+//! randomly initialised 4-layer, 128-wide character model with a 512-token context (speed does not depend on the weights);
 //! `CLAUDE_RUST_BENCH_CHECKPOINT=<path>` benchmarks a model file instead (a checkpoint with its
 //! run's `tokenizer/`, or a GGUF file with its own), without the uncached loop;
 //! `CLAUDE_RUST_BENCH_NEW_TOKENS` changes the 500 new tokens of the batch-1 runs.
@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use claude_core::ModelConfig;
 use claude_inference::engine::{EngineConfig, spawn_engine};
-use claude_server::{AppState, ServerConfig, router};
 use claude_inference::{
     Generator, OverflowPolicy, Sampler, SamplingParams, SequenceRequest, generate_uncached,
 };
+use claude_server::{AppState, ServerConfig, router};
 use claude_tokenizer::{CharTokenizer, Tokenizer};
 use serde_json::json;
 
@@ -40,10 +40,9 @@ fn generator(device: &Device) -> Generator {
         return Generator::load(dir.as_ref(), None, device)
             .expect("a checkpoint and its tokenizer");
     }
-    let text = std::fs::read_to_string(
-        claude_files::shared_data_dir().join("text/tinyshakespeare.txt"),
-    )
-    .unwrap_or_else(|_| PROMPT.to_string());
+    let text =
+        std::fs::read_to_string(claude_files::shared_data_dir().join("text/tinyshakespeare.txt"))
+            .unwrap_or_else(|_| PROMPT.to_string());
     let tokenizer = Tokenizer::Char(CharTokenizer::from_texts(&[text]));
     device.seed(0);
     let model = ModelConfig {

@@ -242,8 +242,7 @@ impl TrainConfig {
 
     /// Parses TOML text; the error names the line and the key.
     pub fn parse(text: &str) -> std::result::Result<Self, RunConfigError> {
-        let config: TrainConfig =
-            toml::from_str(text).map_err(RunConfigError::Toml)?;
+        let config: TrainConfig = toml::from_str(text).map_err(RunConfigError::Toml)?;
         config.check_loop()?;
         Ok(config)
     }

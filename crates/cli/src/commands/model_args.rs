@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::hub::{HUB_PREFIX, fetch_model};
 use claude_core::PackedArithmetic;
 use claude_inference::{ChatTemplate, Generator};
-use crate::hub::{HUB_PREFIX, fetch_model};
 use claude_tensors::parse_device;
 
 /// Which model to load, with which tokenizer, on which device, within which context.

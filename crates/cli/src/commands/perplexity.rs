@@ -31,7 +31,10 @@ pub fn run(args: PerplexityArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", args.file.display()))?;
-    let generator = args.model.load_for_this_thread(&args.model.path()?)?.generator;
+    let generator = args
+        .model
+        .load_for_this_thread(&args.model.path()?)?
+        .generator;
     let options = PerplexityOptions {
         ctx: args.ctx,
         max_chunks: args.chunks,

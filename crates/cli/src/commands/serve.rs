@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use claude_inference::OverflowPolicy;
 use claude_inference::engine::{EngineConfig, spawn_engine};
 use claude_server::{AppState, ServerConfig, serve};
-use claude_inference::OverflowPolicy;
 
-use claude_server::rag::ServedIndex;
 use claude_retrieval::{DocumentIndex, SearchMode};
+use claude_server::rag::ServedIndex;
 
 use super::embedder::{embedder_path, load_embedder};
 use super::model_args::{ChatTemplateArgs, ModelArgs};

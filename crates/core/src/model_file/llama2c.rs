@@ -13,13 +13,13 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use super::ModelFileError;
 use super::weights::{Matrix, set_embedding, set_linear, set_norm};
+use super::{InvalidModelFile, ModelFileError};
 use crate::config::{Activation, ModelConfig, NormKind, Positions};
 use crate::transformer::Gpt;
 
 /// Bytes of the header: seven `i32`.
-const HEADER_BYTES: usize = 7 * 4;
+pub(super) const HEADER_BYTES: usize = 7 * 4;
 
 /// Loads the llama2.c checkpoint `path`.
 pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
@@ -58,10 +58,9 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
     if weights.offset != floats.len() || bytes.len() % 4 != 0 {
         return Err(ModelFileError::invalid(
             path,
-            format!(
-                "{} bytes after the weights the header describes",
-                bytes.len() - HEADER_BYTES - 4 * weights.offset
-            ),
+            InvalidModelFile::Llama2cTrailingBytes {
+                bytes: bytes.len() - HEADER_BYTES - 4 * weights.offset,
+            },
         ));
     }
 
@@ -88,10 +87,7 @@ fn config(bytes: &[u8], path: &Path) -> Result<(ModelConfig, bool), ModelFileErr
     if bytes.len() < HEADER_BYTES {
         return Err(ModelFileError::invalid(
             path,
-            format!(
-                "{} bytes: too short for a llama2.c header ({HEADER_BYTES} bytes)",
-                bytes.len()
-            ),
+            InvalidModelFile::Llama2cShortHeader { len: bytes.len() },
         ));
     }
     let field = |i: usize| i32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
@@ -105,7 +101,7 @@ fn config(bytes: &[u8], path: &Path) -> Result<(ModelConfig, bool), ModelFileErr
         "seq_len",
     ];
     let mut sizes = [0usize; 7];
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in names.into_iter().enumerate() {
         let value = field(i);
         let size = if i == 5 {
             value.unsigned_abs()
@@ -115,7 +111,7 @@ fn config(bytes: &[u8], path: &Path) -> Result<(ModelConfig, bool), ModelFileErr
         if value == 0 || (i != 5 && value < 0) || size > 1 << 24 {
             return Err(ModelFileError::invalid(
                 path,
-                format!("header field {name} is {value}: not a llama2.c checkpoint"),
+                InvalidModelFile::Llama2cHeaderField { field: name, value },
             ));
         }
         sizes[i] = size as usize;
@@ -161,10 +157,9 @@ impl Weights<'_> {
         let Some(data) = self.floats.get(self.offset..end) else {
             return Err(ModelFileError::invalid(
                 self.path,
-                format!(
-                    "truncated: the header describes more weights than the file's {} floats",
-                    self.floats.len()
-                ),
+                InvalidModelFile::Llama2cTruncated {
+                    floats: self.floats.len(),
+                },
             ));
         };
         self.offset = end;

@@ -11,6 +11,7 @@
 //!
 //! [`ModelConfig`]: crate::ModelConfig
 
+mod error;
 mod gguf;
 mod llama2c;
 mod quantized;
@@ -22,71 +23,10 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
-use crate::config::ConfigError;
 use crate::transformer::Gpt;
 
+pub use error::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
 pub use safetensors::{MODEL_FILE, read_config};
-
-/// A model file that cannot be read or written; each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelFileError {
-    /// The file could not be opened, read or written.
-    #[error("{path}: {cause}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause (in the message, so not also a `source`).
-        cause: std::io::Error,
-    },
-    /// The file is damaged, or its contents do not fit its config.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// The file holds a model this crate cannot run (another architecture, a tensor type
-    /// `claude-quant` does not decode).
-    #[error("{path}: {message}")]
-    Unsupported {
-        /// The file.
-        path: PathBuf,
-        /// What is not supported, by name.
-        message: String,
-    },
-    /// The config in (or derived from) the file cannot build a model.
-    #[error("{path}: {cause}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// The invalid field (in the message, so not also a `source`).
-        cause: ConfigError,
-    },
-}
-
-impl ModelFileError {
-    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
-        ModelFileError::Invalid {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn unsupported(path: &Path, message: impl Into<String>) -> Self {
-        ModelFileError::Unsupported {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
-        ModelFileError::Io {
-            path: path.to_path_buf(),
-            cause,
-        }
-    }
-}
 
 /// The formats [`Gpt::load`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +63,7 @@ impl ModelFormat {
         } else {
             Err(ModelFileError::unsupported(
                 &file,
-                "not a model file claude-rust reads (our .safetensors, GGUF, or a llama2.c .bin)",
+                UnsupportedModelFile::Format,
             ))
         }
     }

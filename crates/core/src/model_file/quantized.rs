@@ -14,7 +14,7 @@ use burn::tensor::DType;
 use claude_quant::{GgmlType, Int8Matrix, PackedMatrix, RowFormat};
 use safetensors::tensor::{Dtype, TensorView};
 
-use super::ModelFileError;
+use super::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
 use crate::embedding::TokenEmbedding;
 use crate::projection::Projection;
 use crate::transformer::{Gpt, TOKEN_TABLE_NAME};
@@ -40,10 +40,16 @@ pub(super) fn write(model: &Gpt, config_json: String, tmp: &Path) -> Result<(), 
     for tensor in model.collect(None, None, true) {
         let (name, dtype, shape, _, bytes) = tensor
             .into_parts()
-            .map_err(|e| ModelFileError::invalid(tmp, e.to_string()))?;
+            .map_err(|e| ModelFileError::invalid(tmp, InvalidModelFile::Snapshot(e)))?;
+        let Some(stored) = safetensors_dtype(dtype) else {
+            let cause = UnsupportedModelFile::ParameterType {
+                tensor: name,
+                dtype,
+            };
+            return Err(ModelFileError::unsupported(tmp, cause));
+        };
         entries.push(Entry {
-            dtype: safetensors_dtype(dtype)
-                .ok_or_else(|| ModelFileError::invalid(tmp, format!("{name}: dtype {dtype:?}")))?,
+            dtype: stored,
             shape: shape.to_vec(),
             bytes: bytes.to_vec(),
             name,
@@ -53,10 +59,11 @@ pub(super) fn write(model: &Gpt, config_json: String, tmp: &Path) -> Result<(), 
     for (name, matrix) in model.packed_matrices() {
         let mut segments = matrix.segments();
         let (Some(segment), None) = (segments.next(), segments.next()) else {
-            return Err(ModelFileError::invalid(
-                tmp,
-                format!("{name} mixes formats; a model file stores one per tensor"),
-            ));
+            let cause = UnsupportedModelFile::MixedRows {
+                tensor: name,
+                formats: matrix.formats(),
+            };
+            return Err(ModelFileError::unsupported(tmp, cause));
         };
         let rows = segment.rows;
         match segment.format {
@@ -86,11 +93,10 @@ pub(super) fn write(model: &Gpt, config_json: String, tmp: &Path) -> Result<(), 
     let views = entries
         .iter()
         .map(|e| {
-            TensorView::new(e.dtype, e.shape.clone(), &e.bytes)
-                .map(|view| (e.name.clone(), view))
-                .map_err(|err| ModelFileError::invalid(tmp, format!("{}: {err}", e.name)))
+            TensorView::new(e.dtype, e.shape.clone(), &e.bytes).map(|view| (e.name.clone(), view))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ModelFileError::invalid(tmp, InvalidModelFile::Safetensors(e)))?;
     let metadata = [
         (super::safetensors::CONFIG_KEY.to_string(), config_json),
         (
@@ -99,7 +105,7 @@ pub(super) fn write(model: &Gpt, config_json: String, tmp: &Path) -> Result<(), 
         ),
     ];
     safetensors::serialize_to_file(views, Some(metadata.into_iter().collect()), tmp)
-        .map_err(|e| ModelFileError::invalid(tmp, e.to_string()))
+        .map_err(|e| ModelFileError::invalid(tmp, InvalidModelFile::Safetensors(e)))
 }
 
 /// Replaces the layers of `model` (freshly built from the file's config) that `formats` names
@@ -130,13 +136,14 @@ pub(super) fn unpack_into(
     if known != formats.len() {
         let mut names = vec![TOKEN_TABLE_NAME.to_string()];
         names.extend(model.projections().into_iter().map(|(name, _)| name));
-        let unknown: Vec<&String> = formats
+        let unknown = formats
             .keys()
             .filter(|name| !names.contains(name))
+            .cloned()
             .collect();
         return Err(ModelFileError::invalid(
             path,
-            format!("the quantization table names tensors the model does not have: {unknown:?}"),
+            InvalidModelFile::UnknownQuantizedTensors(unknown),
         ));
     }
     Ok(())
@@ -154,13 +161,11 @@ fn read_matrix(
     if (matrix.cols(), matrix.rows()) != expected {
         return Err(ModelFileError::invalid(
             path,
-            format!(
-                "{name} is {} x {} (outputs x inputs); the config calls for {} x {}",
-                matrix.rows(),
-                matrix.cols(),
-                expected.1,
-                expected.0
-            ),
+            InvalidModelFile::Shape {
+                tensor: name.to_string(),
+                found: vec![matrix.rows(), matrix.cols()],
+                expected: vec![expected.1, expected.0],
+            },
         ));
     }
     Ok(matrix)
@@ -173,27 +178,50 @@ fn read_packed(
     format: &str,
     path: &Path,
 ) -> Result<PackedMatrix, ModelFileError> {
-    let invalid = |message: String| ModelFileError::invalid(path, format!("{name}: {message}"));
-    let view = file.tensor(name).map_err(|e| invalid(e.to_string()))?;
+    let invalid = |cause| ModelFileError::invalid(path, cause);
+    let quant = |cause| {
+        invalid(InvalidModelFile::Quant {
+            tensor: name.to_string(),
+            cause,
+        })
+    };
+    // `SafeTensors::tensor` fails only on a name it does not hold.
+    let view_of = |tensor: &str| {
+        file.tensor(tensor).map_err(|_| {
+            invalid(InvalidModelFile::MissingTensor {
+                tensor: tensor.to_string(),
+            })
+        })
+    };
+    let stored_as = |tensor: &str, view: &TensorView<'_>, expected: Dtype| {
+        if view.dtype() == expected {
+            return Ok(());
+        }
+        Err(invalid(InvalidModelFile::StoredType {
+            tensor: tensor.to_string(),
+            found: view.dtype(),
+            expected,
+        }))
+    };
+    let view = view_of(name)?;
     let [rows, width] = view.shape()[..] else {
-        return Err(invalid(format!(
-            "shape {:?}, expected 2 dimensions",
-            view.shape()
-        )));
+        return Err(invalid(InvalidModelFile::Rank {
+            tensor: name.to_string(),
+            shape: view.shape().to_vec(),
+            rank: 2,
+        }));
     };
     if format == RowFormat::Int8.name() {
-        if view.dtype() != Dtype::I8 {
-            return Err(invalid(format!("int8 codes stored as {:?}", view.dtype())));
-        }
-        let scales = file
-            .tensor(&format!("{name}{SCALES_SUFFIX}"))
-            .map_err(|e| invalid(format!("row scales: {e}")))?;
-        if scales.dtype() != Dtype::F32 || scales.shape() != [rows] {
-            return Err(invalid(format!(
-                "row scales are {:?} {:?}, expected F32 [{rows}]",
-                scales.dtype(),
-                scales.shape()
-            )));
+        stored_as(name, &view, Dtype::I8)?;
+        let scales_name = format!("{name}{SCALES_SUFFIX}");
+        let scales = view_of(&scales_name)?;
+        stored_as(&scales_name, &scales, Dtype::F32)?;
+        if scales.shape() != [rows] {
+            return Err(invalid(InvalidModelFile::Shape {
+                tensor: scales_name,
+                found: scales.shape().to_vec(),
+                expected: vec![rows],
+            }));
         }
         let matrix = Int8Matrix {
             rows,
@@ -205,16 +233,12 @@ fn read_packed(
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
         };
-        return PackedMatrix::int8(matrix).map_err(|e| invalid(e.to_string()));
+        return PackedMatrix::int8(matrix).map_err(quant);
     }
-    let ty: GgmlType = format
-        .parse()
-        .map_err(|e: claude_quant::Error| invalid(e.to_string()))?;
-    if view.dtype() != Dtype::U8 {
-        return Err(invalid(format!("{ty} blocks stored as {:?}", view.dtype())));
-    }
-    let cols = ty.values_in(width).map_err(|e| invalid(e.to_string()))?;
-    PackedMatrix::ggml(ty, rows, cols, view.data().to_vec()).map_err(|e| invalid(e.to_string()))
+    let ty: GgmlType = format.parse().map_err(quant)?;
+    stored_as(name, &view, Dtype::U8)?;
+    let cols = ty.values_in(width).map_err(quant)?;
+    PackedMatrix::ggml(ty, rows, cols, view.data().to_vec()).map_err(quant)
 }
 
 /// The safetensors type of a float parameter.

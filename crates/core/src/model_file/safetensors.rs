@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use claude_files::AtomicPath;
 
-use super::{ModelFileError, quantized};
+use super::{InvalidModelFile, ModelFileError, quantized};
 use crate::config::ModelConfig;
 use crate::transformer::Gpt;
 
@@ -25,16 +25,15 @@ pub fn read_config(path: &Path) -> Result<ModelConfig, ModelFileError> {
     // SAFETY: the map is only read, and only while `file` stays open; a file truncated
     // underneath us is caught by the header checks below.
     let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelFileError::io(path, e))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| ModelFileError::invalid(path, format!("not a safetensors file ({e})")))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, e))?;
     let json = metadata
         .metadata()
         .as_ref()
         .and_then(|m| m.get(CONFIG_KEY))
-        .ok_or_else(|| ModelFileError::invalid(path, "no model config in the header metadata"))?;
-    let config: ModelConfig = serde_json::from_str(json).map_err(|e| {
-        ModelFileError::invalid(path, format!("bad model config in the header: {e}"))
-    })?;
+        .ok_or_else(|| ModelFileError::invalid(path, InvalidModelFile::MissingConfig))?;
+    let config: ModelConfig = serde_json::from_str(json)
+        .map_err(|e| ModelFileError::invalid(path, InvalidModelFile::BadConfig(e)))?;
     config.validate().map_err(|cause| ModelFileError::Config {
         path: path.to_path_buf(),
         cause,
@@ -51,12 +50,14 @@ pub(super) fn load(file: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
     let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true);
     let result = model
         .load_from(&mut store)
-        .map_err(|e| ModelFileError::invalid(&file, e.to_string()))?;
+        .map_err(|e| ModelFileError::invalid(&file, InvalidModelFile::Store(e)))?;
     if !result.missing.is_empty() || !result.errors.is_empty() {
-        let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
         return Err(ModelFileError::invalid(
             &file,
-            format!("missing tensors {missing:?}, errors {:?}", result.errors),
+            InvalidModelFile::Parameters {
+                missing: result.missing.into_iter().map(|(path, _)| path).collect(),
+                errors: result.errors,
+            },
         ));
     }
     Ok(model)
@@ -67,8 +68,8 @@ fn unpack_packed_weights(model: &mut Gpt, path: &Path) -> Result<(), ModelFileEr
     let file = std::fs::File::open(path).map_err(|e| ModelFileError::io(path, e))?;
     // SAFETY: as in `read_config`: read only, while `file` stays open.
     let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelFileError::io(path, e))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| ModelFileError::invalid(path, format!("not a safetensors file ({e})")))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| not_safetensors(path, e))?;
     let Some(table) = metadata
         .metadata()
         .as_ref()
@@ -76,19 +77,25 @@ fn unpack_packed_weights(model: &mut Gpt, path: &Path) -> Result<(), ModelFileEr
     else {
         return Ok(());
     };
-    let formats: BTreeMap<String, String> = serde_json::from_str(table).map_err(|e| {
-        ModelFileError::invalid(path, format!("bad quantization table in the header: {e}"))
-    })?;
-    let tensors = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| ModelFileError::invalid(path, e.to_string()))?;
+    let formats: BTreeMap<String, String> = serde_json::from_str(table)
+        .map_err(|e| ModelFileError::invalid(path, InvalidModelFile::BadQuantizationTable(e)))?;
+    let tensors =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| not_safetensors(path, e))?;
     quantized::unpack_into(model, &tensors, &formats, path)
+}
+
+/// The safetensors reader's error `cause` about `path`, which is not (or no longer) a
+/// safetensors file.
+fn not_safetensors(path: &Path, cause: safetensors::SafeTensorError) -> ModelFileError {
+    ModelFileError::invalid(path, InvalidModelFile::NotSafetensors(cause))
 }
 
 /// Writes `model` to `path` atomically (see [`Gpt::save`]).
 pub(super) fn save(model: &Gpt, path: &Path) -> Result<(), ModelFileError> {
     let json = serde_json::to_string(model.config()).expect("model config serializes");
     if path.file_name().is_none() {
-        return Err(ModelFileError::invalid(path, "not a file name"));
+        let cause = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name");
+        return Err(ModelFileError::io(path, cause));
     }
     // Removed, unless committed, when dropped.
     let tmp = AtomicPath::beside(path).map_err(|e| ModelFileError::io(path, e))?;
@@ -99,7 +106,7 @@ pub(super) fn save(model: &Gpt, path: &Path) -> Result<(), ModelFileError> {
             .overwrite(true);
         model
             .save_into(&mut store)
-            .map_err(|e| ModelFileError::invalid(path, e.to_string()))?;
+            .map_err(|e| ModelFileError::invalid(path, InvalidModelFile::Store(e)))?;
     } else {
         quantized::write(model, json, tmp.path())?;
     }

@@ -65,15 +65,34 @@ pub(crate) enum Weight {
     Packed(PackedMatrix),
 }
 
+impl Weight {
+    /// `(rows, cols)`: outputs by inputs.
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        match self {
+            Weight::Float(matrix) => (matrix.rows, matrix.cols),
+            Weight::Packed(packed) => (packed.rows(), packed.cols()),
+        }
+    }
+}
+
 /// Sets `layer` to the weights `parts` stacked along the outputs, with `bias` (one value per
 /// output) if given: packed when any part is packed (the float parts are packed as F32 rows
 /// beside them), a float projection otherwise.
+///
+/// # Panics
+/// When there are no parts, they differ in width, or `bias` is not one value per output: the
+/// caller checks the shapes it reads.
 pub(crate) fn set_projection(
     layer: &mut Projection,
     parts: Vec<Weight>,
     bias: Option<Vec<f32>>,
     device: &Device,
-) -> Result<(), String> {
+) {
+    let width = parts.first().expect("a projection has parts").shape().1;
+    assert!(
+        parts.iter().all(|part| part.shape().1 == width),
+        "the parts of a projection have one width"
+    );
     let floats: Option<Vec<&Matrix>> = parts
         .iter()
         .map(|p| match p {
@@ -82,9 +101,6 @@ pub(crate) fn set_projection(
         })
         .collect();
     if let Some(floats) = floats {
-        if floats.iter().any(|m| m.cols != floats[0].cols) {
-            return Err("the parts differ in width".into());
-        }
         set_linear(layer, &floats, device);
     } else {
         let packed = parts
@@ -100,17 +116,13 @@ pub(crate) fn set_projection(
             })
             .collect::<claude_quant::Result<Vec<_>>>()
             .and_then(PackedMatrix::stack)
-            .map_err(|e| e.to_string())?;
+            .expect("F32 rows of the parts' width pack and stack");
         *layer = Projection::packed(packed, None);
     }
     if let Some(bias) = bias {
-        let d_out = layer.dims().1;
-        if bias.len() != d_out {
-            return Err(format!("{} bias values for {d_out} outputs", bias.len()));
-        }
+        assert_eq!(bias.len(), layer.dims().1, "one bias value per output");
         layer.set_bias(Some(vector(bias, device)));
     }
-    Ok(())
 }
 
 /// Sets the token table: packed as stored, or decoded.

@@ -17,6 +17,7 @@
 //! GeLU model differ from ours in the third or fourth digit.
 
 use crate::config::{Activation, ModelConfig, NormKind, Positions};
+use crate::model_file::UnsupportedModelFile;
 
 /// A llama.cpp architecture (`general.architecture`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl Architecture {
     }
 
     /// The architecture whose computation is `config`'s, or why there is none.
-    pub(crate) fn of_config(config: &ModelConfig) -> Result<Self, String> {
+    pub(crate) fn of_config(config: &ModelConfig) -> Result<Self, UnsupportedModelFile> {
         use Activation::*;
         use NormKind::*;
         use Positions::*;
@@ -70,11 +71,12 @@ impl Architecture {
             (Rope, Swiglu, Rmsnorm, false) => Ok(Architecture::Llama),
             (Learned, Gelu, Layernorm, _) => Ok(Architecture::Gpt2),
             (Rope, Gelu, Layernorm, _) => Ok(Architecture::Starcoder2),
-            (positions, activation, norm, bias) => Err(format!(
-                "no llama.cpp architecture computes positions = {positions:?}, activation = \
-                 {activation:?}, norm = {norm:?}, bias = {bias} (llama: rope, swiglu, rmsnorm, \
-                 no biases; gpt2: learned, gelu, layernorm; starcoder2: rope, gelu, layernorm)"
-            )),
+            (positions, activation, norm, bias) => Err(UnsupportedModelFile::NoArchitecture {
+                positions,
+                activation,
+                norm,
+                bias,
+            }),
         }
     }
 
@@ -225,14 +227,16 @@ mod tests {
     #[test]
     fn configs_map_to_architectures_and_back() {
         for arch in Architecture::ALL {
-            assert_eq!(Architecture::of_config(&arch.variants()), Ok(arch));
+            assert_eq!(Architecture::of_config(&arch.variants()).ok(), Some(arch));
             assert_eq!(Architecture::from_name(arch.name()), Some(arch));
         }
         let sinusoidal = ModelConfig {
             positions: Positions::Sinusoidal,
             ..ModelConfig::default()
         };
-        let err = Architecture::of_config(&sinusoidal).unwrap_err();
+        let err = Architecture::of_config(&sinusoidal)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("positions = Sinusoidal"), "{err}");
     }
 }

@@ -18,10 +18,10 @@ use claude_quant::{GgmlType, PackedMatrix, dequantize};
 
 use super::arch::{Architecture, HeadRows, scatter_rows};
 use crate::config::ModelConfig;
-use crate::model_file::ModelFileError;
 use crate::model_file::weights::{
     Matrix, Weight, float_table, set_norm, set_projection, set_token_table,
 };
+use crate::model_file::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
 use crate::position::PositionEmbedding;
 use crate::projection::Projection;
 use crate::transformer::Gpt;
@@ -29,7 +29,7 @@ use crate::transformer::Gpt;
 /// Opens and maps the GGUF file `path` and parses its header (once: the model, its tokenizer and
 /// its chat template are all read from what this returns).
 pub(in crate::model_file) fn open(path: &Path) -> Result<GgufFile, ModelFileError> {
-    GgufFile::open(path).map_err(|e| ModelFileError::invalid(path, strip(e, path)))
+    get(path, GgufFile::open(path))
 }
 
 /// Builds the model in the opened GGUF `file`.
@@ -79,13 +79,11 @@ pub(in crate::model_file) fn load(file: &GgufFile, device: &Device) -> Result<Gp
 fn architecture(file: &GgufFile, path: &Path) -> Result<Architecture, ModelFileError> {
     let name = get(path, file.metadata().get_str("general.architecture"))?;
     Architecture::from_name(name).ok_or_else(|| {
-        ModelFileError::unsupported(
-            path,
-            format!(
-                "architecture {name:?} is not supported (supported: {:?})",
-                Architecture::names()
-            ),
-        )
+        let cause = UnsupportedModelFile::Architecture {
+            name: name.to_string(),
+            supported: Architecture::names(),
+        };
+        ModelFileError::unsupported(path, cause)
     })
 }
 
@@ -99,9 +97,7 @@ fn config(file: &GgufFile, arch: Architecture, path: &Path) -> Result<ModelConfi
         let value = get(path, optional_float(meta, &arch.key(key)))?;
         Ok(value.unwrap_or(default))
     };
-    let embedding = file
-        .tensor("token_embd.weight")
-        .map_err(|e| ModelFileError::invalid(path, strip(e, path)))?;
+    let embedding = get(path, file.tensor("token_embd.weight"))?;
     let n_head = uint("attention.head_count")?;
     let kv = get(path, meta.opt_uint(&arch.key("attention.head_count_kv")))?;
     let variants = arch.variants();
@@ -124,14 +120,12 @@ fn config(file: &GgufFile, arch: Architecture, path: &Path) -> Result<ModelConfi
         cause,
     })?;
     let rotated = get(path, meta.opt_uint(&arch.key("rope.dimension_count")))?;
-    if let Some(dims) = rotated.filter(|&d| d as usize != config.head_dim()) {
-        return Err(ModelFileError::unsupported(
-            path,
-            format!(
-                "rotary embeddings on {dims} of each head's {} dimensions are not supported",
-                config.head_dim()
-            ),
-        ));
+    if let Some(rotated) = rotated.filter(|&d| d as usize != config.head_dim()) {
+        let cause = UnsupportedModelFile::PartialRotary {
+            rotated,
+            head_dim: config.head_dim(),
+        };
+        return Err(ModelFileError::unsupported(path, cause));
     }
     Ok(config)
 }
@@ -164,14 +158,11 @@ impl Reader<'_> {
     fn weight(&self, name: &str, order: Option<&[usize]>) -> Result<Weight, ModelFileError> {
         let info = self.info(name)?;
         let [cols, rows] = info.dims[..] else {
-            return Err(self.shape_error(info, "2"));
+            return Err(self.rank_error(info, 2));
         };
         let (rows, cols) = (rows as usize, cols as usize);
-        if order.is_some_and(|order| order.len() != rows) {
-            return Err(self.invalid_message(format!(
-                "tensor {name} has {rows} rows, the metadata calls for {}",
-                order.map_or(0, <[usize]>::len)
-            )));
+        if let Some(order) = order.filter(|order| order.len() != rows) {
+            return Err(self.shape_error(name, vec![rows, cols], vec![order.len(), cols]));
         }
         let ty = self.ggml_type(info)?;
         if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
@@ -182,17 +173,14 @@ impl Reader<'_> {
             return Ok(Weight::Float(Matrix { data, rows, cols }));
         }
         // Used in place, from the mapping, unless the rows must be reordered.
-        let bytes = self
-            .file
-            .shared_data_of(info)
-            .map_err(|e| self.invalid(e))?;
+        let bytes = get(self.path, self.file.shared_data_of(info))?;
         let bytes = match order {
             Some(order) => scatter_rows(&bytes, bytes.len() / rows.max(1), order).into(),
             None => bytes,
         };
         PackedMatrix::ggml(ty, rows, cols, bytes)
             .map(Weight::Packed)
-            .map_err(|e| self.invalid_message(format!("tensor {name}: {e}")))
+            .map_err(|e| self.quant_error(name, e))
     }
 
     /// A 2-D tensor decoded to f32, whatever its type.
@@ -215,38 +203,35 @@ impl Reader<'_> {
         parts: &[(String, HeadRows)],
         device: &Device,
     ) -> Result<(), ModelFileError> {
-        let expected = layer.dims();
+        let (d_in, d_out) = layer.dims();
         let mut weights = Vec::with_capacity(parts.len());
         let mut bias = self.config.bias.then(Vec::new);
-        for (name, rows) in parts {
-            let order = rows.order(self.config);
-            weights.push(self.weight(&format!("{name}.weight"), order.as_deref())?);
+        for (name, head_rows) in parts {
+            let order = head_rows.order(self.config);
+            let weight_name = format!("{name}.weight");
+            let weight = self.weight(&weight_name, order.as_deref())?;
+            let (rows, cols) = weight.shape();
+            if cols != d_in {
+                return Err(self.shape_error(&weight_name, vec![rows, cols], vec![rows, d_in]));
+            }
+            weights.push(weight);
             if let Some(bias) = &mut bias {
-                let mut values = self.vector(&format!("{name}.bias"))?;
+                let mut values = self.vector(&format!("{name}.bias"), rows)?;
                 if let Some(order) = &order {
-                    if values.len() != order.len() {
-                        return Err(self.invalid_message(format!(
-                            "tensor {name}.bias has {} values, the metadata calls for {}",
-                            values.len(),
-                            order.len()
-                        )));
-                    }
                     values = scatter_rows(&values, 1, order);
                 }
                 bias.extend(values);
             }
         }
-        let names: Vec<&str> = parts.iter().map(|(name, _)| name.as_str()).collect();
-        set_projection(layer, weights, bias, device)
-            .map_err(|e| self.invalid_message(format!("tensors {names:?}: {e}")))?;
-        if layer.dims() != expected {
-            let (d_in, d_out) = layer.dims();
-            return Err(self.invalid_message(format!(
-                "tensors {names:?} give a {d_in} x {d_out} projection (inputs x outputs); the \
-                 metadata calls for {} x {}",
-                expected.0, expected.1
-            )));
+        let outputs = weights.iter().map(|w| w.shape().0).sum();
+        if outputs != d_out {
+            return Err(self.invalid(InvalidModelFile::Outputs {
+                tensors: parts.iter().map(|(name, _)| name.clone()).collect(),
+                found: outputs,
+                expected: d_out,
+            }));
         }
+        set_projection(layer, weights, bias, device);
         Ok(())
     }
 
@@ -257,71 +242,84 @@ impl Reader<'_> {
         name: &str,
         device: &Device,
     ) -> Result<(), ModelFileError> {
-        let gamma = self.vector(&format!("{name}.weight"))?;
+        let width = self.config.d_model;
+        let gamma = self.vector(&format!("{name}.weight"), width)?;
         let beta = match self.config.bias {
-            true => Some(self.vector(&format!("{name}.bias"))?),
+            true => Some(self.vector(&format!("{name}.bias"), width)?),
             false => None,
         };
-        if gamma.len() != self.config.d_model
-            || beta.as_ref().is_some_and(|b| b.len() != gamma.len())
-        {
-            return Err(self.invalid_message(format!(
-                "norm {name} does not have the {} values of the embedding width",
-                self.config.d_model
-            )));
-        }
         set_norm(norm, gamma, beta, device);
         Ok(())
     }
 
     fn info(&self, name: &str) -> Result<&TensorInfo, ModelFileError> {
-        self.file.tensor(name).map_err(|e| self.invalid(e))
+        get(self.path, self.file.tensor(name))
     }
 
     fn ggml_type(&self, info: &TensorInfo) -> Result<GgmlType, ModelFileError> {
-        GgmlType::from_id(info.ggml_type).map_err(|e| {
-            ModelFileError::unsupported(self.path, format!("tensor {}: {e}", info.name))
+        GgmlType::from_id(info.ggml_type).map_err(|cause| {
+            let cause = UnsupportedModelFile::TensorType {
+                tensor: info.name.clone(),
+                cause,
+            };
+            ModelFileError::unsupported(self.path, cause)
         })
     }
 
-    fn invalid(&self, e: claude_gguf::Error) -> ModelFileError {
-        ModelFileError::invalid(self.path, strip(e, self.path))
-    }
-
-    fn invalid_message(&self, message: String) -> ModelFileError {
-        ModelFileError::invalid(self.path, message)
-    }
-
-    /// A 1-D tensor.
-    fn vector(&self, name: &str) -> Result<Vec<f32>, ModelFileError> {
+    /// A 1-D tensor of `len` values.
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelFileError> {
         let (info, data) = self.decode(name)?;
-        match info.dims[..] {
-            [_] => Ok(data),
-            _ => Err(self.shape_error(info, "1")),
+        if info.dims.len() != 1 {
+            return Err(self.rank_error(info, 1));
         }
+        if data.len() != len {
+            return Err(self.shape_error(name, vec![data.len()], vec![len]));
+        }
+        Ok(data)
     }
 
     fn decode(&self, name: &str) -> Result<(&TensorInfo, Vec<f32>), ModelFileError> {
         let info = self.info(name)?;
         let ty = self.ggml_type(info)?;
-        let bytes = self.file.data_of(info).map_err(|e| self.invalid(e))?;
+        let bytes = get(self.path, self.file.data_of(info))?;
         let mut data = vec![0.0; info.n_elements() as usize];
-        dequantize(ty, bytes, &mut data)
-            .map_err(|e| self.invalid_message(format!("tensor {name}: {e}")))?;
+        dequantize(ty, bytes, &mut data).map_err(|e| self.quant_error(name, e))?;
         Ok((info, data))
     }
 
-    fn shape_error(&self, info: &TensorInfo, rank: &str) -> ModelFileError {
-        self.invalid_message(format!(
-            "tensor {} has shape {:?}, expected {rank} dimensions",
-            info.name, info.dims
-        ))
+    fn invalid(&self, cause: InvalidModelFile) -> ModelFileError {
+        ModelFileError::invalid(self.path, cause)
+    }
+
+    /// A tensor that has not `rank` dimensions.
+    fn rank_error(&self, info: &TensorInfo, rank: usize) -> ModelFileError {
+        self.invalid(InvalidModelFile::Rank {
+            tensor: info.name.clone(),
+            // ggml lists the contiguous dimension first.
+            shape: info.dims.iter().rev().map(|&d| d as usize).collect(),
+            rank,
+        })
+    }
+
+    fn shape_error(&self, tensor: &str, found: Vec<usize>, expected: Vec<usize>) -> ModelFileError {
+        self.invalid(InvalidModelFile::Shape {
+            tensor: tensor.to_string(),
+            found,
+            expected,
+        })
+    }
+
+    fn quant_error(&self, tensor: &str, cause: claude_quant::Error) -> ModelFileError {
+        self.invalid(InvalidModelFile::Quant {
+            tensor: tensor.to_string(),
+            cause,
+        })
     }
 }
 
-/// A metadata lookup's result, its error naming the file once.
+/// The GGUF reader's result (a lookup, a parse), its error about `path`.
 fn get<T>(path: &Path, result: claude_gguf::Result<T>) -> Result<T, ModelFileError> {
-    result.map_err(|e| ModelFileError::invalid(path, strip(e, path)))
+    result.map_err(|e| ModelFileError::gguf(path, e))
 }
 
 /// A float stored as f32 or f64, if present.
@@ -333,13 +331,4 @@ fn optional_float(meta: &Metadata, key: &str) -> claude_gguf::Result<Option<f64>
             .map(Some)
             .ok_or_else(|| meta.bad_value(key, "expected a float")),
     }
-}
-
-/// The GGUF reader's message without its leading `<path>: `, which our error adds.
-fn strip(error: claude_gguf::Error, path: &Path) -> String {
-    let message = error.to_string();
-    let prefix = format!("{}: ", path.display());
-    message
-        .strip_prefix(&prefix)
-        .map_or_else(|| message.clone(), str::to_string)
 }

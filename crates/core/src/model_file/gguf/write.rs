@@ -12,7 +12,7 @@ use claude_quant::{GgmlType, PackedMatrix, RowFormat};
 use super::arch::{Architecture, HeadRows, gather_rows};
 use crate::config::ModelConfig;
 use crate::embedding::TokenEmbedding;
-use crate::model_file::ModelFileError;
+use crate::model_file::{ModelFileError, UnsupportedModelFile};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
 use crate::projection::Projection;
@@ -27,7 +27,8 @@ pub(in crate::model_file) fn save(
     metadata: Vec<(String, Value)>,
 ) -> Result<&'static str, ModelFileError> {
     let config = model.config();
-    let arch = Architecture::of_config(config).map_err(|m| ModelFileError::unsupported(path, m))?;
+    let arch = Architecture::of_config(config)
+        .map_err(|cause| ModelFileError::unsupported(path, cause))?;
     let mut tensors = Tensors {
         writer: GgufWriter::new(),
         path,
@@ -94,7 +95,7 @@ pub(in crate::model_file) fn save(
     tensors
         .writer
         .write(path)
-        .map_err(|e| ModelFileError::invalid(path, e.to_string()))?;
+        .map_err(|e| ModelFileError::gguf(path, e))?;
     Ok(arch.name())
 }
 
@@ -252,18 +253,14 @@ impl Tensors<'_> {
     ) -> Result<(), ModelFileError> {
         let n_rows = rows.len();
         let Some((ty, mut bytes)) = matrix.ggml_rows(rows) else {
-            let message = if matrix.formats().contains(&RowFormat::Int8) {
-                format!(
-                    "{name}: int8 rows have no GGML type; quantize the float checkpoint to q8_0 \
-                     for a GGUF file"
-                )
+            let tensor = name.to_string();
+            let formats = matrix.formats();
+            let cause = if formats.contains(&RowFormat::Int8) {
+                UnsupportedModelFile::Int8Rows { tensor }
             } else {
-                format!(
-                    "{name}: its rows mix {:?}, and a GGUF tensor has one type",
-                    matrix.formats()
-                )
+                UnsupportedModelFile::MixedRows { tensor, formats }
             };
-            return Err(ModelFileError::unsupported(self.path, message));
+            return Err(ModelFileError::unsupported(self.path, cause));
         };
         if let Some(order) = order {
             bytes = gather_rows(&bytes, bytes.len() / n_rows.max(1), order);
