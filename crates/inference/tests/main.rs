@@ -1,7 +1,8 @@
 //! claude-inference's integration tests, one binary: the KV-cache generator against the uncached
-//! loop, chat templates, pretrained models and the GPU benchmark's smoke run.
+//! loop, chat templates, the one loader, pretrained models and the GPU benchmark's smoke run.
 
 mod chat_templates;
 mod generate;
 mod gpu_bench;
+mod open;
 mod pretrained;
