@@ -102,29 +102,28 @@ pub fn open(
     let file = ModelFile::open(model)?;
     let gpt = Gpt::from_file(&file, device)?;
     let gguf = file.gguf();
-    let gguf_tokenizer = gguf.filter(|gguf| {
-        tokenizer.is_none() && gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY)
-    });
-    let (tokenizer_path, tokenizer) = match (tokenizer, gguf_tokenizer) {
-        (Some(dir), _) => (dir.to_path_buf(), Tokenizer::load(dir)),
-        (None, Some(gguf)) => (
-            file.path().to_path_buf(),
-            GgufTokenizer::from_metadata(gguf.metadata())
-                .map(Tokenizer::Gguf)
-                .map_err(claude_tokenizer::Error::from),
-        ),
+    let gguf_tokenizer =
+        gguf.filter(|gguf| gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY));
+    let tokenizer_error = |path: &Path, cause| LoadError::Tokenizer {
+        source_path: path.to_path_buf(),
+        cause,
+    };
+    let (tokenizer_path, tokenizer, own_template) = match (tokenizer, gguf_tokenizer) {
+        (Some(dir), _) => {
+            let loaded = Tokenizer::load(dir).map_err(|e| tokenizer_error(dir, e))?;
+            (dir.to_path_buf(), loaded, None)
+        }
+        (None, Some(gguf)) => {
+            let loaded = GgufTokenizer::from_metadata(gguf.metadata())
+                .map_err(|e| tokenizer_error(file.path(), e.into()))?;
+            let template = own_chat_template(gguf, &loaded)?;
+            (file.path().to_path_buf(), Tokenizer::Gguf(loaded), template)
+        }
         (None, None) => {
             let dir = find_tokenizer(model)?;
-            (dir.clone(), Tokenizer::load(&dir))
+            let loaded = Tokenizer::load(&dir).map_err(|e| tokenizer_error(&dir, e))?;
+            (dir, loaded, None)
         }
-    };
-    let tokenizer = tokenizer.map_err(|cause| LoadError::Tokenizer {
-        source_path: tokenizer_path.clone(),
-        cause,
-    })?;
-    let own_template = match gguf_tokenizer {
-        Some(gguf) => own_chat_template(gguf, &tokenizer)?,
-        None => None,
     };
     let info = ModelInfo {
         path: file.path().to_path_buf(),
@@ -166,15 +165,12 @@ impl Generator {
     }
 }
 
-/// The chat template the GGUF `file` ships (`tokenizer.chat_template`), with its `tokenizer`'s
-/// BOS and EOS texts; `None` when it has none.
+/// The chat template the GGUF `file` ships (`tokenizer.chat_template`), with the BOS and EOS
+/// texts of its tokenizer `gguf`; `None` when it has none.
 fn own_chat_template(
     file: &GgufFile,
-    tokenizer: &Tokenizer,
+    gguf: &GgufTokenizer,
 ) -> Result<Option<ChatTemplate>, LoadError> {
-    let Tokenizer::Gguf(gguf) = tokenizer else {
-        return Ok(None);
-    };
     let invalid = |cause: ChatTemplateError| LoadError::ChatTemplate {
         file: file.path().to_path_buf(),
         cause,

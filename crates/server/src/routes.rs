@@ -54,14 +54,19 @@ pub struct Health {
 
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
-    let idle = EngineStats::default();
     let generation = state.inner.generation.as_ref();
-    let stats = generation.map_or(&idle, |g| g.engine.stats());
+    let (queued, active) = generation.map_or((0, 0), |g| {
+        let stats = g.engine.stats();
+        (
+            stats.queued.load(Ordering::SeqCst),
+            stats.active.load(Ordering::SeqCst),
+        )
+    });
     Json(Health {
         status: "ok",
         model: generation.map(|_| state.inner.config.model_name.clone()),
-        queued: stats.queued.load(Ordering::SeqCst),
-        active: stats.active.load(Ordering::SeqCst),
+        queued,
+        active,
     })
 }
 
