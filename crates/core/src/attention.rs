@@ -12,12 +12,14 @@ use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 
 use claude_tensors::kernels::{
-    causal_attention, causal_self_attention, decode_attention, merge_heads, split_heads,
+    causal_self_attention, decode_attention, masked_decode_attention, merge_heads, split_heads,
+    windowed_causal_attention,
 };
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::kv_cache::{DecodeStep, LayerCache};
+use crate::norm::Norm;
 use crate::position::rotate_at;
 use crate::projection::Projection;
 
@@ -27,33 +29,53 @@ pub struct CausalSelfAttention {
     /// Fused query, key and value projection, `[d_model, (n_head + 2 * n_kv_head) * head_dim]`:
     /// the query heads, then the key heads, then the value heads.
     pub c_attn: Projection,
-    /// Output projection, `[d_model, d_model]`.
+    /// Output projection, `[n_head * head_dim, d_model]`.
     pub c_proj: Projection,
+    /// RMSNorm over each query head before the rotation (Qwen3, Gemma 3).
+    pub q_norm: Option<Norm>,
+    /// RMSNorm over each key head before the rotation.
+    pub k_norm: Option<Norm>,
     /// Dropout on the output (training only).
     pub resid_dropout: Dropout,
     n_head: usize,
     n_kv_head: usize,
+    /// Positions a query sees (itself included) on a sliding-window layer.
+    window: Option<usize>,
 }
 
 impl CausalSelfAttention {
-    /// A freshly initialised layer.
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+    /// A freshly initialised layer, the `layer`-th of the model (which decides its window).
+    pub fn new(config: &ModelConfig, layer: usize, device: &Device) -> Self {
         let d = config.d_model;
         let (n_head, n_kv_head) = (config.n_head, config.kv_heads());
         let qkv = (n_head + 2 * n_kv_head) * config.head_dim();
+        let head_norm = || {
+            config
+                .qk_norm
+                .then(|| Norm::rms(config.head_dim(), config.norm_eps, device))
+        };
         CausalSelfAttention {
-            c_attn: linear(d, qkv, config.bias, INIT_STD, device),
-            c_proj: linear(d, d, config.bias, residual_std(config.n_layer), device),
+            c_attn: linear(d, qkv, config.attention_bias(), INIT_STD, device),
+            c_proj: linear(
+                config.attention_width(),
+                d,
+                config.bias,
+                residual_std(config.n_layer),
+                device,
+            ),
+            q_norm: head_norm(),
+            k_norm: head_norm(),
             resid_dropout: DropoutConfig::new(config.dropout).init(),
             n_head,
             n_kv_head,
+            window: config.layer_window(layer),
         }
     }
 
-    /// Attends each position to itself and the positions before it, from position 0; with a
-    /// `cache`, also stores every position's (rotated) key and value there, for
-    /// [`forward_decode`](Self::forward_decode) to continue from. Training and a prompt's
-    /// prefill are the same computation.
+    /// Attends each position to itself and the positions before it (within the window on a
+    /// sliding-window layer), from position 0; with a `cache`, also stores every position's
+    /// (rotated) key and value there, for [`forward_decode`](Self::forward_decode) to continue
+    /// from. Training and a prompt's prefill are the same computation.
     ///
     /// `rope`, when given, rotates queries and keys.
     ///
@@ -66,22 +88,43 @@ impl CausalSelfAttention {
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
         let qkv = self.c_attn.forward(x);
-        let rope = rope.map(|rope| (rope, 0));
-        if self.n_kv_head == self.n_head {
+        let seq = qkv.dims()[1];
+        let windowed = self.window.is_some_and(|window| seq > window);
+        let plain = self.q_norm.is_none() && self.k_norm.is_none() && !windowed;
+        if plain && self.n_kv_head == self.n_head {
+            let rope = rope.map(|rope| (rope, 0));
             if let Some(cache) = cache {
                 let (_, keys, values) = split_heads(qkv.clone(), self.n_head, self.n_head, rope);
                 cache.write_prefix(keys, values);
             }
             return self.project(causal_self_attention(qkv, self.n_head, rope));
         }
-        // Grouped-query attention: every key/value head serves a group of query heads.
-        let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, rope);
+        let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
+        let (mut q, mut k) = self.norm_heads(q, k);
+        if let Some(rope) = rope {
+            q = rope.apply(q, 0);
+            k = rope.apply(k, 0);
+        }
         if let Some(cache) = cache {
             cache.write_prefix(k.clone(), v.clone());
         }
+        // Grouped-query attention: every key/value head serves a group of query heads.
         let group = self.n_head / self.n_kv_head;
-        let y = causal_attention(q, repeat_heads(k, group), repeat_heads(v, group));
+        let (k, v) = (repeat_heads(k, group), repeat_heads(v, group));
+        let y = windowed_causal_attention(q, k, v, self.window.unwrap_or(seq));
         self.project(merge_heads(y))
+    }
+
+    /// Queries and keys through their per-head norms, where the model has them.
+    ///
+    /// # Shapes
+    /// - q: `[batch, n_head, seq, head_dim]`, k: `[batch, n_kv_head, seq, head_dim]` -> the same
+    fn norm_heads(&self, q: Tensor<4>, k: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let norm = |norm: &Option<Norm>, x: Tensor<4>| match norm {
+            Some(norm) => norm.forward_heads(x),
+            None => x,
+        };
+        (norm(&self.q_norm, q), norm(&self.k_norm, k))
     }
 
     /// One new token per row, attending to that row's cached positions and itself.
@@ -96,14 +139,18 @@ impl CausalSelfAttention {
         cache: &mut LayerCache,
     ) -> Tensor<3> {
         let qkv = self.c_attn.forward(x);
-        let (mut q, mut k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
+        let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
+        let (mut q, mut k) = self.norm_heads(q, k);
         if let Some(rope) = rope {
             q = rotate_at(rope, q, &step.position_ids);
             k = rotate_at(rope, k, &step.position_ids);
         }
         cache.write_at(&step.positions, k, v);
         let (keys, values) = cache.prefix(step.key_len);
-        let y = decode_attention(q, keys, values, step.key_lens.clone(), step.mask.clone());
+        let y = match (self.window, &step.window_mask) {
+            (Some(_), Some(mask)) => masked_decode_attention(q, keys, values, mask.clone()),
+            _ => decode_attention(q, keys, values, step.key_lens.clone(), step.mask.clone()),
+        };
         self.project(merge_heads(y))
     }
 
@@ -123,6 +170,12 @@ impl CausalSelfAttention {
     /// Number of (query) heads.
     pub fn n_head(&self) -> usize {
         self.n_head
+    }
+
+    /// The window of a sliding-window layer (positions a query sees, itself included); `None`
+    /// on a global layer.
+    pub fn window(&self) -> Option<usize> {
+        self.window
     }
 }
 

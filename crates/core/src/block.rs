@@ -1,4 +1,5 @@
-//! One pre-norm Transformer block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+//! One pre-norm Transformer block: `x + attn(norm(x))`, then `x + mlp(norm(x))`; with post-norms
+//! (Gemma), each branch's output is normed again before it joins the residual stream.
 
 use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
@@ -16,22 +17,29 @@ pub struct Block {
     pub ln_1: Norm,
     /// Causal self-attention.
     pub attn: CausalSelfAttention,
+    /// Norm of the attention's output (Gemma's `post_attention_norm`).
+    pub ln_1_post: Option<Norm>,
     /// Norm before the MLP.
     pub ln_2: Norm,
     /// Feed-forward network.
     pub mlp: Mlp,
+    /// Norm of the MLP's output (Gemma's `post_ffw_norm`).
+    pub ln_2_post: Option<Norm>,
     /// Dropout on the MLP's output (training only).
     pub mlp_dropout: Dropout,
 }
 
 impl Block {
-    /// A freshly initialised block.
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+    /// A freshly initialised block, the `layer`-th of the model.
+    pub fn new(config: &ModelConfig, layer: usize, device: &Device) -> Self {
+        let post_norm = || config.post_norms.then(|| Norm::new(config, device));
         Block {
             ln_1: Norm::new(config, device),
-            attn: CausalSelfAttention::new(config, device),
+            attn: CausalSelfAttention::new(config, layer, device),
+            ln_1_post: post_norm(),
             ln_2: Norm::new(config, device),
             mlp: Mlp::new(config, device),
+            ln_2_post: post_norm(),
             mlp_dropout: DropoutConfig::new(config.dropout).init(),
         }
     }
@@ -66,10 +74,20 @@ impl Block {
         x: Tensor<3>,
         attend: impl FnOnce(&CausalSelfAttention, Tensor<3>) -> Tensor<3>,
     ) -> Tensor<3> {
-        let x = x.clone() + attend(&self.attn, self.ln_1.forward(x));
-        x.clone()
-            + self
-                .mlp_dropout
-                .forward(self.mlp.forward(self.ln_2.forward(x)))
+        let attended = post_norm(
+            &self.ln_1_post,
+            attend(&self.attn, self.ln_1.forward(x.clone())),
+        );
+        let x = x + attended;
+        let mlp = self.mlp.forward(self.ln_2.forward(x.clone()));
+        x + self.mlp_dropout.forward(post_norm(&self.ln_2_post, mlp))
+    }
+}
+
+/// `x` through `norm`, where the block has it.
+fn post_norm(norm: &Option<Norm>, x: Tensor<3>) -> Tensor<3> {
+    match norm {
+        Some(norm) => norm.forward(x),
+        None => x,
     }
 }

@@ -27,6 +27,30 @@ pub enum Activation {
     Gelu,
     /// `(silu(x Wg) * x Wu) W2` (Shazeer, 2020; Llama).
     Swiglu,
+    /// `(gelu_tanh(x Wg) * x Wu) W2`, GeLU in its tanh approximation (Gemma).
+    GegluTanh,
+}
+
+impl Activation {
+    /// Whether the MLP's input projection holds a gate and an up half (`[gate, up]`).
+    pub fn is_gated(self) -> bool {
+        matches!(self, Activation::Swiglu | Activation::GegluTanh)
+    }
+}
+
+/// Sliding-window attention on some layers (Gemma 2 and 3, Mistral): a local layer attends to
+/// the last [`size`](Self::size) positions only, with its own RoPE base; every
+/// [`every`](Self::every)-th layer (the last of each group) stays global.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlidingWindow {
+    /// Positions a local layer sees, itself included.
+    pub size: usize,
+    /// Layer `i` is global when `(i + 1) % every == 0` (Gemma 3: 6, Gemma 2: 2); 1 makes every
+    /// layer global, and a value above the layer count makes every layer local.
+    pub every: usize,
+    /// The RoPE base of the local layers.
+    pub rope_theta: f32,
 }
 
 /// The normalisation before each sub-layer and at the end.
@@ -107,6 +131,35 @@ pub struct ModelConfig {
     /// Epsilon of every norm layer (added to the variance, or to the mean square).
     #[serde(default = "default_norm_eps")]
     pub norm_eps: f64,
+    /// Width of one attention head when it is not `d_model / n_head` (Gemma 3, Qwen3): queries,
+    /// keys and values are `n_head * head_dim` wide and the output projection maps that width
+    /// back to `d_model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    /// Biases on the query, key and value projection even when [`bias`](Self::bias) is off
+    /// (Qwen2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qkv_bias: bool,
+    /// An RMSNorm over each query and key head before the rotation (Qwen3, Gemma 3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qk_norm: bool,
+    /// Norms on the outputs of attention and of the MLP, before each joins the residual stream
+    /// (Gemma 2 and 3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub post_norms: bool,
+    /// Token embeddings multiplied by `sqrt(d_model)` (Gemma).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub scale_embeddings: bool,
+    /// Linear RoPE scaling: positions are divided by this factor (on global layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scale: Option<f32>,
+    /// Sliding-window attention on the local layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<SlidingWindow>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn yes() -> bool {
@@ -139,6 +192,13 @@ impl Default for ModelConfig {
             dropout: 0.0,
             rope_theta: default_rope_theta(),
             norm_eps: default_norm_eps(),
+            head_dim: None,
+            qkv_bias: false,
+            qk_norm: false,
+            post_norms: false,
+            scale_embeddings: false,
+            rope_scale: None,
+            sliding_window: None,
         }
     }
 }
@@ -159,16 +219,34 @@ impl ModelConfig {
         self.n_kv_head.unwrap_or(self.n_head)
     }
 
-    /// Width of one attention head.
+    /// Width of one attention head ([`head_dim`](Self::head_dim), else `d_model / n_head`).
     pub fn head_dim(&self) -> usize {
-        self.d_model / self.n_head
+        self.head_dim.unwrap_or(self.d_model / self.n_head)
+    }
+
+    /// Width of all query heads together (`n_head * head_dim`): what the output projection
+    /// maps back to `d_model`.
+    pub fn attention_width(&self) -> usize {
+        self.n_head * self.head_dim()
+    }
+
+    /// Whether the query, key and value projection has biases.
+    pub fn attention_bias(&self) -> bool {
+        self.bias || self.qkv_bias
+    }
+
+    /// The window of layer `layer`'s attention: `Some(size)` on a local layer of a
+    /// sliding-window model, `None` on a global one.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
+        let window = self.sliding_window?;
+        (!(layer + 1).is_multiple_of(window.every)).then_some(window.size)
     }
 
     /// The MLP's hidden width.
     pub fn mlp_hidden(&self) -> usize {
         self.d_ff.unwrap_or(match self.activation {
             Activation::Gelu => 4 * self.d_model,
-            Activation::Swiglu => (8 * self.d_model / 3).div_ceil(64) * 64,
+            Activation::Swiglu | Activation::GegluTanh => (8 * self.d_model / 3).div_ceil(64) * 64,
         })
     }
 
@@ -186,7 +264,18 @@ impl ModelConfig {
                 return fail(field, "must be positive".into());
             }
         }
-        if !self.d_model.is_multiple_of(self.n_head) {
+        if self.head_dim == Some(0) {
+            return fail("head_dim", "must be positive".into());
+        }
+        if let Some(window) = self.sliding_window
+            && (window.size == 0 || window.every == 0)
+        {
+            return fail("sliding_window", "size and every must be positive".into());
+        }
+        if self.rope_scale.is_some_and(|f| !(f.is_finite() && f > 0.0)) {
+            return fail("rope_scale", "must be a positive factor".into());
+        }
+        if self.head_dim.is_none() && !self.d_model.is_multiple_of(self.n_head) {
             return fail(
                 "n_head",
                 format!("{} does not divide d_model {}", self.n_head, self.d_model),

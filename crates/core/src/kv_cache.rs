@@ -267,6 +267,9 @@ pub(crate) struct DecodeStep {
     /// Each row's number of keys after the step (its position + 1), `[rows]` in i32: what the
     /// fused attention kernel reads instead of the mask.
     pub key_lens: Tensor<1, Int>,
+    /// [`mask`](Self::mask) that also hides the keys that left a sliding window, for the local
+    /// layers; `None` while no row has left it (or the model has none).
+    pub window_mask: Option<Tensor<4, Bool>>,
 }
 
 impl DecodeStep {
@@ -274,7 +277,12 @@ impl DecodeStep {
     ///
     /// # Panics
     /// If a row is full.
-    pub(crate) fn new(cache: &KvCache, kv_heads: usize, group: usize, device: &Device) -> Self {
+    pub(crate) fn new(
+        cache: &KvCache,
+        (kv_heads, group): (usize, usize),
+        window: Option<usize>,
+        device: &Device,
+    ) -> Self {
         let positions = cache.lengths.clone();
         if let Some(row) = (0..cache.rows()).find(|&row| cache.is_full(row)) {
             panic!(
@@ -284,24 +292,30 @@ impl DecodeStep {
         }
         let rows = positions.len();
         let key_len = positions.iter().max().map_or(0, |&p| p + 1);
-        let mut mask = Vec::with_capacity(rows * kv_heads * group * key_len);
-        for &pos in &positions {
-            for _ in 0..kv_heads * group {
-                mask.extend((0..key_len).map(|key| key > pos));
+        let shape = [rows, kv_heads, group, key_len];
+        let mask_where = |hidden: &dyn Fn(usize, usize) -> bool| {
+            let mut mask = Vec::with_capacity(rows * kv_heads * group * key_len);
+            for &pos in &positions {
+                for _ in 0..kv_heads * group {
+                    mask.extend((0..key_len).map(|key| hidden(pos, key)));
+                }
             }
-        }
+            Tensor::<4, Bool>::from_data(TensorData::new(mask, shape), device)
+        };
+        let window_mask = window
+            .filter(|&window| positions.iter().any(|&pos| pos >= window))
+            .map(|window| mask_where(&|pos, key| key > pos || pos - key >= window));
+        let mask = mask_where(&|pos, key| key > pos);
         let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
         let lens: Vec<i32> = ids.iter().map(|&p| p + 1).collect();
         DecodeStep {
+            window_mask,
             position_ids: Tensor::from_data(TensorData::new(ids, [rows]), device),
             key_lens: Tensor::from_data(
                 TensorData::new(lens, [rows]),
                 (device, burn::tensor::DType::I32),
             ),
-            mask: Tensor::from_data(
-                TensorData::new(mask, [rows, kv_heads, group, key_len]),
-                device,
-            ),
+            mask,
             positions,
             key_len,
         }

@@ -47,7 +47,7 @@ mod transformer;
 pub use attention::CausalSelfAttention;
 pub use block::Block;
 pub use claude_tensors::kernels::packed_matmul::PackedArithmetic;
-pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions};
+pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions, SlidingWindow};
 pub use embedding::{PackedTable, TokenEmbedding};
 pub use kv_cache::KvCache;
 pub use mlp::Mlp;

@@ -1,4 +1,4 @@
-//! The position-wise feed-forward network: GeLU (GPT-2) or SwiGLU (Llama).
+//! The position-wise feed-forward network: GeLU (GPT-2), SwiGLU (Llama) or tanh-GeGLU (Gemma).
 
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -8,24 +8,29 @@ use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::projection::Projection;
 
-/// `c_proj(act(c_fc(x)))`. For SwiGLU `c_fc` computes the gate and the up projection side by side
-/// (`2 * hidden` outputs) and the activation is `silu(gate) * up`.
+/// `c_proj(act(c_fc(x)))`. For the gated activations `c_fc` computes the gate and the up
+/// projection side by side (`2 * hidden` outputs) and the activation is `silu(gate) * up` or
+/// `gelu_tanh(gate) * up`.
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// Input projection, `[d_model, hidden]` (or `[d_model, 2 * hidden]` for SwiGLU).
     pub c_fc: Projection,
     /// Output projection back to the residual stream, `[hidden, d_model]`.
     pub c_proj: Projection,
-    /// Whether the activation is SwiGLU (else GeLU).
-    swiglu: bool,
+    /// The non-linearity (gated ones split `c_fc`'s outputs into gate and up).
+    #[module(skip)]
+    activation: Activation,
 }
 
 impl Mlp {
     /// A freshly initialised MLP.
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let hidden = config.mlp_hidden();
-        let swiglu = config.activation == Activation::Swiglu;
-        let fc_out = if swiglu { 2 * hidden } else { hidden };
+        let fc_out = if config.activation.is_gated() {
+            2 * hidden
+        } else {
+            hidden
+        };
         Mlp {
             c_fc: linear(config.d_model, fc_out, config.bias, INIT_STD, device),
             c_proj: linear(
@@ -35,7 +40,7 @@ impl Mlp {
                 residual_std(config.n_layer),
                 device,
             ),
-            swiglu,
+            activation: config.activation,
         }
     }
 
@@ -43,16 +48,35 @@ impl Mlp {
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.c_fc.forward(x);
-        let h = if self.swiglu {
-            let mut halves = h.chunk(2, 2);
-            let up = halves.pop().expect("two halves");
-            let gate = halves.pop().expect("two halves");
-            silu(gate) * up
-        } else {
-            gelu(h)
+        let h = match self.activation {
+            Activation::Gelu => gelu(h),
+            Activation::Swiglu => {
+                let [gate, up] = halves(h);
+                silu(gate) * up
+            }
+            Activation::GegluTanh => {
+                let [gate, up] = halves(h);
+                gelu_tanh(gate) * up
+            }
         };
         self.c_proj.forward(h)
     }
+}
+
+/// The gate and up halves of a gated MLP's input projection.
+fn halves(h: Tensor<3>) -> [Tensor<3>; 2] {
+    let mut halves = h.chunk(2, 2);
+    let up = halves.pop().expect("two halves");
+    let gate = halves.pop().expect("two halves");
+    [gate, up]
+}
+
+/// GeLU in its tanh approximation, `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, as ggml and
+/// Gemma compute it.
+fn gelu_tanh(x: Tensor<3>) -> Tensor<3> {
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * SQRT_2_OVER_PI;
+    x.clone() * 0.5 * (inner.tanh() + 1.0)
 }
 
 #[cfg(test)]

@@ -39,12 +39,14 @@ impl Norm {
                     .then(|| Initializer::Zeros.init([config.d_model], device)),
                 eps: config.norm_eps,
             }),
-            NormKind::Rmsnorm => Norm::Rms(
-                RmsNormConfig::new(config.d_model)
-                    .with_epsilon(config.norm_eps)
-                    .init(device),
-            ),
+            NormKind::Rmsnorm => Norm::rms(config.d_model, config.norm_eps, device),
         }
+    }
+
+    /// An RMSNorm over the last `width` values, with weights of one (the per-head query and key
+    /// norms, whatever the model's own norm kind).
+    pub fn rms(width: usize, eps: f64, device: &Device) -> Self {
+        Norm::Rms(RmsNormConfig::new(width).with_epsilon(eps).init(device))
     }
 
     /// Normalises the last dimension (LayerNorm through our kernel where there is one).
@@ -61,6 +63,16 @@ impl Norm {
             ),
             Norm::Rms(norm) => norm.forward(x),
         }
+    }
+
+    /// The norm over each head of queries or keys (the last dimension).
+    ///
+    /// # Shapes
+    /// - x: `[batch, heads, seq, head_dim]` -> the same
+    pub fn forward_heads(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, heads, seq, head_dim] = x.dims();
+        self.forward(x.reshape([batch, heads * seq, head_dim]))
+            .reshape([batch, heads, seq, head_dim])
     }
 }
 

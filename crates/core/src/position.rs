@@ -35,12 +35,21 @@ impl PositionEmbedding {
                     .with_max_sequence_size(config.context_length)
                     .init(device),
             ),
-            Positions::Rope => PositionEmbedding::Rope(
-                RotaryEncodingConfig::new(config.context_length, config.head_dim())
-                    .with_theta(config.rope_theta)
-                    .init(device),
-            ),
+            Positions::Rope => PositionEmbedding::Rope(rotary(
+                config,
+                config.rope_theta,
+                config.rope_scale,
+                device,
+            )),
         }
+    }
+
+    /// The rotary encoding of a sliding-window model's local layers (their own base, no
+    /// scaling), when the model has rotary positions and local layers.
+    pub fn local_rope(config: &ModelConfig, device: &Device) -> Option<RotaryEncoding> {
+        let window = config.sliding_window?;
+        (config.positions == Positions::Rope)
+            .then(|| rotary(config, window.rope_theta, None, device))
     }
 
     /// Adds absolute position embeddings for positions `start..start + seq` (a no-op for RoPE).
@@ -100,6 +109,17 @@ impl PositionEmbedding {
             PositionEmbedding::Rope(rope) => Some(rope),
             _ => None,
         }
+    }
+}
+
+/// Rotary positions over `config`'s head width with base `theta`; with a linear `scale`, every
+/// frequency is divided by it (positions count `scale` times slower).
+fn rotary(config: &ModelConfig, theta: f32, scale: Option<f32>, device: &Device) -> RotaryEncoding {
+    let rope =
+        RotaryEncodingConfig::new(config.context_length, config.head_dim()).with_theta(theta);
+    match scale {
+        Some(scale) => rope.init_with_frequency_scaling(move |freqs| freqs / scale, device),
+        None => rope.init(device),
     }
 }
 

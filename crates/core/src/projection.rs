@@ -83,6 +83,14 @@ impl Projection {
         }
     }
 
+    /// Whether the layer adds a bias.
+    pub fn has_bias(&self) -> bool {
+        match self {
+            Projection::Float(linear) => linear.bias.is_some(),
+            Projection::Packed(packed) => packed.bias.is_some(),
+        }
+    }
+
     /// `(d_in, d_out)` (without initialising a lazily initialised weight).
     pub fn dims(&self) -> (usize, usize) {
         match self {

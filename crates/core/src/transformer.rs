@@ -2,7 +2,7 @@
 //! projection to logits. Field names follow GPT-2's checkpoints (`wte`, `h.{i}`, `ln_f`).
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Dropout, DropoutConfig};
+use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
@@ -37,6 +37,8 @@ pub struct Gpt {
     pub ln_f: Norm,
     /// Output projection `[d_model, vocab]`; `None` when tied to `wte`.
     pub lm_head: Option<Projection>,
+    /// The rotary positions of the sliding-window layers, when they have their own base.
+    pub local_rope: Option<RotaryEncoding>,
     /// The configuration the model was built from.
     #[module(skip)]
     config: ModelConfig,
@@ -49,11 +51,12 @@ impl Gpt {
             wpe: PositionEmbedding::new(config, device),
             drop: DropoutConfig::new(config.dropout).init(),
             h: (0..config.n_layer)
-                .map(|_| Block::new(config, device))
+                .map(|layer| Block::new(config, layer, device))
                 .collect(),
             ln_f: Norm::new(config, device),
             lm_head: (!config.tie_embeddings)
                 .then(|| linear(config.d_model, config.vocab_size, false, INIT_STD, device)),
+            local_rope: PositionEmbedding::local_rope(config, device),
             config: config.clone(),
         }
     }
@@ -182,16 +185,34 @@ impl Gpt {
             "sequence of {seq} tokens exceeds the context length {}",
             self.context_length()
         );
-        let mut x = self
-            .drop
-            .forward(self.wpe.add_to(self.wte.forward(tokens), 0));
-        let rope = self.wpe.rope();
+        let mut x = self.drop.forward(self.wpe.add_to(self.embed(tokens), 0));
         let mut caches = caches.map(|caches| caches.iter_mut());
         for block in &self.h {
             let cache = caches.as_mut().and_then(Iterator::next);
-            x = block.forward(x, rope, cache);
+            x = block.forward(x, self.rope_of(block), cache);
         }
         x
+    }
+
+    /// The token embeddings of `tokens` (scaled by `sqrt(d_model)` where the model says so).
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` -> `[batch, seq, d_model]`
+    fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let x = self.wte.forward(tokens);
+        match self.config.scale_embeddings {
+            true => x * (self.config.d_model as f64).sqrt(),
+            false => x,
+        }
+    }
+
+    /// The rotary positions `block` uses: the local ones on a sliding-window layer that has
+    /// them, else the model's.
+    fn rope_of(&self, block: &Block) -> Option<&RotaryEncoding> {
+        match (block.attn.window(), &self.local_rope) {
+            (Some(_), Some(local)) => Some(local),
+            _ => self.wpe.rope(),
+        }
     }
 
     /// Feeds one new token per row of `cache` (each at its row's own position), extends the
@@ -209,12 +230,12 @@ impl Gpt {
         let device = tokens.device();
         let kv_heads = self.config.kv_heads();
         let group = self.config.n_head / kv_heads;
-        let step = DecodeStep::new(cache, kv_heads, group, &device);
-        let x = self.wte.forward(tokens.reshape([rows, 1]));
+        let window = self.config.sliding_window.map(|window| window.size);
+        let step = DecodeStep::new(cache, (kv_heads, group), window, &device);
+        let x = self.embed(tokens.reshape([rows, 1]));
         let mut x = self.drop.forward(self.wpe.add_at(x, &step.position_ids));
-        let rope = self.wpe.rope();
         for (block, layer) in self.h.iter().zip(&mut cache.layers) {
-            x = block.forward_decode(x, rope, &step, layer);
+            x = block.forward_decode(x, self.rope_of(block), &step, layer);
         }
         cache.advance();
         self.last_logits(x)

@@ -10,7 +10,7 @@ use claude_quant::RowFormat;
 use safetensors::{Dtype, SafeTensorError};
 
 use super::llama2c::HEADER_BYTES;
-use crate::config::{Activation, ConfigError, NormKind, Positions};
+use crate::config::ConfigError;
 
 /// A model file that cannot be read or written; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +238,12 @@ pub enum UnsupportedModelFile {
         /// The dimensions of each head.
         head_dim: usize,
     },
+    /// RoPE scaling other than linear (YaRN, LongRoPE).
+    #[error("RoPE scaling of type {kind:?} is not supported (linear is)")]
+    RopeScaling {
+        /// `{arch}.rope.scaling.type`.
+        kind: String,
+    },
     /// A tensor of a GGML type `claude-quant` does not decode.
     #[error("tensor {tensor}: {cause}")]
     TensorType {
@@ -247,20 +253,12 @@ pub enum UnsupportedModelFile {
         cause: claude_quant::Error,
     },
     /// A model no llama.cpp architecture computes, so not written as GGUF.
-    #[error(
-        "no llama.cpp architecture computes positions = {positions:?}, activation = \
-         {activation:?}, norm = {norm:?}, bias = {bias} (llama: rope, swiglu, rmsnorm, no \
-         biases; gpt2: learned, gelu, layernorm; starcoder2: rope, gelu, layernorm)"
-    )]
+    #[error("no llama.cpp architecture we write ({supported:?}) computes {variants}")]
     NoArchitecture {
-        /// The model's positions.
-        positions: Positions,
-        /// Its MLP activation.
-        activation: Activation,
-        /// Its norms.
-        norm: NormKind,
-        /// Whether it has biases.
-        bias: bool,
+        /// The model's variant choices.
+        variants: String,
+        /// The architectures this crate writes.
+        supported: Vec<&'static str>,
     },
     /// A weight packed as int8 rows, which have no GGML type, so not written as GGUF.
     #[error(

@@ -134,6 +134,7 @@ fn config(bytes: &[u8], path: &Path) -> Result<(ModelConfig, bool), ModelFileErr
         dropout: 0.0,
         rope_theta: 10_000.0,
         norm_eps: 1e-5,
+        ..ModelConfig::default()
     };
     config.validate().map_err(|cause| ModelFileError::Config {
         path: path.to_path_buf(),

@@ -93,10 +93,25 @@ pub fn decode_attention(
     key_lens: Tensor<1, Int>,
     mask: Tensor<4, Bool>,
 ) -> Tensor<4> {
-    let [rows, n_head, _, head_dim] = q.dims();
     if fused_attention_takes(&q) {
         return claude_shaders::flash_attention(q, keys, values, key_lens);
     }
+    masked_decode_attention(q, keys, values, mask)
+}
+
+/// [`decode_attention`] by the mask alone (`true` where a key is hidden), for masks that are not
+/// a prefix of each row's keys (sliding windows).
+///
+/// # Shapes
+/// - q: `[rows, n_head, 1, head_dim]`, keys and values: `[rows, n_kv_head, key_len, head_dim]`,
+///   mask: `[rows, n_kv_head, group, key_len]` -> `[rows, n_head, 1, head_dim]`
+pub fn masked_decode_attention(
+    q: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    mask: Tensor<4, Bool>,
+) -> Tensor<4> {
+    let [rows, n_head, _, head_dim] = q.dims();
     // A group's query heads read the same cached keys: as `group` queries of one head they
     // attend without copying the cache (with one query per head, the grouping is a reshape).
     let n_kv_head = keys.dims()[1];
@@ -202,6 +217,30 @@ pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
         ..Default::default()
     };
     attention(q, k, v, None, None, options)
+}
+
+/// Scaled dot-product attention where each query sees itself and the `window - 1` keys before
+/// it (sliding-window attention, as Gemma's and Mistral's local layers).
+///
+/// # Shapes
+/// - q, k, v: `[batch, heads, seq, head_dim]` -> `[batch, heads, seq, head_dim]`
+pub fn windowed_causal_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    window: usize,
+) -> Tensor<4> {
+    let [batch, heads, seq, _] = q.dims();
+    if seq <= window {
+        return causal_attention(q, k, v);
+    }
+    let hidden: Vec<bool> = (0..seq)
+        .flat_map(|query| (0..seq).map(move |key| key > query || query - key >= window))
+        .collect();
+    let mask = Tensor::<2, Bool>::from_data(TensorData::new(hidden, [seq, seq]), &q.device())
+        .reshape([1, 1, seq, seq])
+        .expand([batch, heads, seq, seq]);
+    attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
 }
 
 /// The exact (erf) GeLU, elementwise.

@@ -16,12 +16,13 @@ use burn::prelude::*;
 use claude_gguf::{GgufFile, Metadata, TensorInfo};
 use claude_quant::{GgmlType, PackedMatrix, dequantize};
 
-use super::arch::{Architecture, HeadRows, scatter_rows};
-use crate::config::ModelConfig;
+use super::arch::{Architecture, HeadRows, neox_order, scatter_rows};
+use crate::config::{ModelConfig, SlidingWindow};
 use crate::model_file::weights::{
     Matrix, Weight, float_table, set_norm, set_projection, set_token_table,
 };
 use crate::model_file::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
+use crate::norm::Norm;
 use crate::position::PositionEmbedding;
 use crate::projection::Projection;
 use crate::transformer::Gpt;
@@ -64,9 +65,27 @@ pub(in crate::model_file) fn load(file: &GgufFile, device: &Device) -> Result<Gp
             parts.iter().map(|p| (name(p), HeadRows::Plain)).collect()
         };
         reader.projection(&mut block.attn.c_proj, &plain(&["attn_output"]), device)?;
+        let head_norms = [
+            (&mut block.attn.q_norm, "attn_q_norm"),
+            (&mut block.attn.k_norm, "attn_k_norm"),
+        ];
+        for (norm, part) in head_norms {
+            if let Some(norm) = norm {
+                reader.head_norm(norm, &name(part), arch.neox(), device)?;
+            }
+        }
         reader.norm(&mut block.ln_2, &name("ffn_norm"), device)?;
         reader.projection(&mut block.mlp.c_fc, &plain(arch.mlp_in_parts()), device)?;
         reader.projection(&mut block.mlp.c_proj, &plain(&["ffn_down"]), device)?;
+        let post_norms = [&mut block.ln_1_post, &mut block.ln_2_post];
+        for (norm, part) in post_norms
+            .into_iter()
+            .zip(arch.post_norm_names().unwrap_or_default())
+        {
+            if let Some(norm) = norm {
+                reader.norm(norm, &name(part), device)?;
+            }
+        }
     }
     reader.norm(&mut model.ln_f, "output_norm", device)?;
     if let Some(head) = &mut model.lm_head {
@@ -101,18 +120,32 @@ fn config(file: &GgufFile, arch: Architecture, path: &Path) -> Result<ModelConfi
     let n_head = uint("attention.head_count")?;
     let kv = get(path, meta.opt_uint(&arch.key("attention.head_count_kv")))?;
     let variants = arch.variants();
+    let d_model = uint("embedding_length")?;
+    let head_dim = get(path, meta.opt_uint(&arch.key("attention.key_length")))?
+        .map(|width| width as usize)
+        .filter(|&width| width * n_head != d_model);
+    let sliding_window = match variants.sliding_window {
+        Some(window) => Some(SlidingWindow {
+            size: uint("attention.sliding_window")?,
+            ..window
+        }),
+        None => None,
+    };
     let config = ModelConfig {
         vocab_size: embedding.dims.get(1).copied().unwrap_or(0) as usize,
         context_length: uint("context_length")?,
         n_layer: uint("block_count")?,
         n_head,
         n_kv_head: kv.map(|kv| kv as usize).filter(|&kv| kv != n_head),
-        d_model: uint("embedding_length")?,
+        d_model,
         d_ff: Some(uint("feed_forward_length")?),
         tie_embeddings: output_is_token_table(file, embedding),
         dropout: 0.0,
         rope_theta: float("rope.freq_base", 10_000.0)? as f32,
         norm_eps: float(arch.eps_key(), 1e-5)?,
+        head_dim,
+        rope_scale: rope_scale(meta, arch, path)?,
+        sliding_window,
         ..variants
     };
     config.validate().map_err(|cause| ModelFileError::Config {
@@ -128,6 +161,31 @@ fn config(file: &GgufFile, arch: Architecture, path: &Path) -> Result<ModelConfi
         return Err(ModelFileError::unsupported(path, cause));
     }
     Ok(config)
+}
+
+/// The linear RoPE scaling factor the file asks for (`{arch}.rope.scaling.type` and `.factor`);
+/// another kind of scaling is refused by name.
+fn rope_scale(
+    meta: &Metadata,
+    arch: Architecture,
+    path: &Path,
+) -> Result<Option<f32>, ModelFileError> {
+    let kind = match meta.get(&arch.key("rope.scaling.type")) {
+        None => return Ok(None),
+        Some(_) => get(path, meta.get_str(&arch.key("rope.scaling.type")))?,
+    };
+    let factor = get(path, optional_float(meta, &arch.key("rope.scaling.factor")))?;
+    match (kind, factor) {
+        ("none", _) | (_, None) => Ok(None),
+        ("linear", Some(factor)) if factor == 1.0 => Ok(None),
+        ("linear", Some(factor)) => Ok(Some(factor as f32)),
+        (kind, Some(_)) => Err(ModelFileError::unsupported(
+            path,
+            UnsupportedModelFile::RopeScaling {
+                kind: kind.to_string(),
+            },
+        )),
+    }
 }
 
 /// Whether the output head is the token table: no `output.weight`, or one holding the same
@@ -205,7 +263,7 @@ impl Reader<'_> {
     ) -> Result<(), ModelFileError> {
         let (d_in, d_out) = layer.dims();
         let mut weights = Vec::with_capacity(parts.len());
-        let mut bias = self.config.bias.then(Vec::new);
+        let mut bias = layer.has_bias().then(Vec::new);
         for (name, head_rows) in parts {
             let order = head_rows.order(self.config);
             let weight_name = format!("{name}.weight");
@@ -235,13 +293,26 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Sets a norm from `{name}.weight` (and `{name}.bias` for a LayerNorm with biases).
-    fn norm(
+    /// Sets a per-head query or key norm from `{name}.weight`, its values put back in the
+    /// model's order when the architecture stores heads in NeoX order.
+    fn head_norm(
         &self,
-        norm: &mut crate::norm::Norm,
+        norm: &mut Norm,
         name: &str,
+        neox: bool,
         device: &Device,
     ) -> Result<(), ModelFileError> {
+        let width = self.config.head_dim();
+        let mut gamma = self.vector(&format!("{name}.weight"), width)?;
+        if neox {
+            gamma = scatter_rows(&gamma, 1, &neox_order(1, width));
+        }
+        set_norm(norm, gamma, None, device);
+        Ok(())
+    }
+
+    /// Sets a norm from `{name}.weight` (and `{name}.bias` for a LayerNorm with biases).
+    fn norm(&self, norm: &mut Norm, name: &str, device: &Device) -> Result<(), ModelFileError> {
         let width = self.config.d_model;
         let gamma = self.vector(&format!("{name}.weight"), width)?;
         let beta = match self.config.bias {

@@ -9,7 +9,7 @@ use std::path::Path;
 use claude_gguf::{GgufWriter, Value};
 use claude_quant::{GgmlType, PackedMatrix, RowFormat};
 
-use super::arch::{Architecture, HeadRows, gather_rows};
+use super::arch::{Architecture, HeadRows, gather_rows, neox_order};
 use crate::config::ModelConfig;
 use crate::embedding::TokenEmbedding;
 use crate::model_file::{ModelFileError, UnsupportedModelFile};
@@ -70,6 +70,15 @@ pub(in crate::model_file) fn save(
             &block.attn.c_proj,
             &[Part::plain(name("attn_output"), config.d_model)],
         )?;
+        let head_norms = [
+            (&block.attn.q_norm, "attn_q_norm"),
+            (&block.attn.k_norm, "attn_k_norm"),
+        ];
+        for (norm, part) in head_norms {
+            if let Some(norm) = norm {
+                tensors.head_norm(&name(part), norm);
+            }
+        }
         tensors.norm(&name("ffn_norm"), &block.ln_2);
         let hidden = config.mlp_hidden();
         let mlp_in: Vec<Part> = arch
@@ -82,6 +91,15 @@ pub(in crate::model_file) fn save(
             &block.mlp.c_proj,
             &[Part::plain(name("ffn_down"), config.d_model)],
         )?;
+        let post_norms = [&block.ln_1_post, &block.ln_2_post];
+        for (norm, part) in post_norms
+            .into_iter()
+            .zip(arch.post_norm_names().unwrap_or_default())
+        {
+            if let Some(norm) = norm {
+                tensors.norm(&name(part), norm);
+            }
+        }
     }
     tensors.norm("output_norm", &model.ln_f);
     match &model.lm_head {
@@ -146,6 +164,29 @@ impl Tensors<'_> {
             writer.set(arch.key("rope.freq_base"), config.rope_theta);
             writer.set(arch.key("rope.dimension_count"), uint(config.head_dim()));
         }
+        if let Some(scale) = config.rope_scale {
+            writer.set(arch.key("rope.scaling.type"), "linear");
+            writer.set(arch.key("rope.scaling.factor"), scale);
+        }
+        if config.head_dim.is_some() {
+            writer.set(arch.key("attention.key_length"), uint(config.head_dim()));
+            writer.set(arch.key("attention.value_length"), uint(config.head_dim()));
+        }
+        if let Some(window) = config.sliding_window {
+            writer.set(arch.key("attention.sliding_window"), uint(window.size));
+        }
+    }
+
+    /// A per-head query or key norm's `{name}.weight`, in the stored head order.
+    fn head_norm(&mut self, name: &str, norm: &Norm) {
+        let mut gamma = match norm {
+            Norm::Layer(layer) => values(layer.gamma.val()),
+            Norm::Rms(rms) => values(rms.gamma.val()),
+        };
+        if self.arch.neox() {
+            gamma = gather_rows(&gamma, 1, &neox_order(1, gamma.len()));
+        }
+        self.f32_vector(&format!("{name}.weight"), &gamma);
     }
 
     /// An F32 tensor of ggml shape `dims` (innermost first).
