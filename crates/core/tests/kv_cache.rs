@@ -3,7 +3,7 @@
 //! different lengths decoded together.
 
 use burn::prelude::*;
-use claude_core::{Activation, Gpt, KvCache, ModelConfig, Positions};
+use claude_core::{Activation, Gpt, KvCache, ModelConfig, Positions, SlidingWindow};
 
 use crate::support::device;
 
@@ -151,6 +151,93 @@ fn rows_of_different_lengths_decode_together() {
             assert_close(&logits[row], &uncached_logits(&model, seq, &device), &what);
         }
     }
+}
+
+/// The variants of the pretrained families: Qwen2's q/k/v biases, and Gemma 3's head width of
+/// its own, per-head query/key norms, post-norms, scaled embeddings, tanh-GeGLU and local layers
+/// that see a window of 5 positions with their own RoPE base.
+fn pretrained_variants() -> [(&'static str, ModelConfig); 2] {
+    let llama = ModelConfig {
+        n_kv_head: Some(1),
+        norm: claude_core::NormKind::Rmsnorm,
+        bias: false,
+        ..config(Positions::Rope, Activation::Swiglu)
+    };
+    let qwen2 = ModelConfig {
+        qkv_bias: true,
+        ..llama.clone()
+    };
+    let gemma3 = ModelConfig {
+        activation: Activation::GegluTanh,
+        head_dim: Some(12),
+        qk_norm: true,
+        post_norms: true,
+        scale_embeddings: true,
+        rope_theta: 1e6,
+        sliding_window: Some(SlidingWindow {
+            size: 5,
+            every: 2,
+            rope_theta: 100.0,
+        }),
+        ..llama
+    };
+    [("qwen2", qwen2), ("gemma3", gemma3)]
+}
+
+#[test]
+fn pretrained_variants_decode_as_they_run_whole_past_the_window() {
+    let device = device();
+    for (name, config) in pretrained_variants() {
+        device.seed(21);
+        let model = config.init(&device);
+        let mut sequences = vec![vec![1u32, 2, 3], vec![9u32, 8, 7, 6, 5, 4, 3, 2]];
+        let (_, mut cache) = prefill(&model, &sequences[0], &device);
+        cache.append(prefill(&model, &sequences[1], &device).1);
+        for step in 0..10u32 {
+            let next: Vec<u32> = (0..2).map(|row| (step * 7 + row * 3) % 40).collect();
+            let logits = decode(&model, &next, &mut cache, &device);
+            for (row, seq) in sequences.iter_mut().enumerate() {
+                seq.push(next[row]);
+                let what = format!("{name} row {row}, {} tokens", seq.len());
+                assert_close(&logits[row], &uncached_logits(&model, seq, &device), &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_window_hides_the_positions_before_it() {
+    let device = device();
+    let [_, (_, config)] = pretrained_variants();
+    device.seed(4);
+    let model = ModelConfig {
+        sliding_window: Some(SlidingWindow {
+            every: 100, // every layer local
+            ..config.sliding_window.unwrap()
+        }),
+        ..config
+    }
+    .init(&device);
+    // With every layer local and a window of 5, a position sees 4 before it per layer: after
+    // two layers the last token depends on the 8 before it and no earlier, so sequences that
+    // differ only in their first 6 of 15 positions give the same last logits.
+    let tail: Vec<u32> = (0..9).map(|i| (i * 5 + 1) % 40).collect();
+    let a: Vec<u32> = [vec![7u32; 6], tail.clone()].concat();
+    let b: Vec<u32> = [vec![30u32, 2, 9, 4, 11, 3], tail].concat();
+    assert_close(
+        &uncached_logits(&model, &a, &device),
+        &uncached_logits(&model, &b, &device),
+        "beyond the windows",
+    );
+    // One more position of difference inside the reach changes the logits.
+    let mut c = a.clone();
+    c[6] = 39;
+    let diff = uncached_logits(&model, &a, &device)
+        .iter()
+        .zip(uncached_logits(&model, &c, &device))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(diff > 1e-3, "a change inside the windows' reach moved nothing");
 }
 
 #[test]
