@@ -6,7 +6,8 @@
 //!   renamed into place). Errors are plain [`std::io::Error`]s: callers wrap them with the path
 //!   in their own error types.
 //! - [`shared_data`]: where the shared data (corpora, reference tokenizers, test vectors, small
-//!   models) lives: [`shared_data_dir`], overridden by [`SHARED_DATA_ENV`].
+//!   models) lives: [`shared_data_dir`], overridden by [`SHARED_DATA_ENV`]; and the larger real
+//!   models `fetch-models.sh` assembles: [`models_dir`], [`real_model`].
 //!
 //! ```
 //! let dir = tempfile::tempdir()?;
@@ -20,4 +21,6 @@ pub mod atomic;
 pub mod shared_data;
 
 pub use atomic::{AtomicDir, AtomicFile, AtomicPath, sync_dir, write_atomic};
-pub use shared_data::{SHARED_DATA_ENV, shared_data_dir};
+pub use shared_data::{
+    MODELS_ENV, REQUIRE_MODELS_ENV, SHARED_DATA_ENV, models_dir, real_model, shared_data_dir,
+};

@@ -18,6 +18,47 @@ pub fn shared_data_dir() -> PathBuf {
     find_beside_ancestors(&cwd).unwrap_or_else(|| PathBuf::from("../shared/data"))
 }
 
+/// The environment variable that names the folder of the larger real models
+/// (`../shared/scripts/fetch-models.sh` assembles them there).
+pub const MODELS_ENV: &str = "CLAUDE_RUST_MODELS";
+
+/// The environment variable that, set to `1`, makes tests fail (not skip) when a real model
+/// file is missing: CI sets it after running `fetch-models.sh`.
+pub const REQUIRE_MODELS_ENV: &str = "CLAUDE_RUST_REQUIRE_MODELS";
+
+/// The larger real models' folder: `$CLAUDE_RUST_MODELS`, else `~/.cache/claude-rust/models`
+/// (where `fetch-models.sh` puts them).
+pub fn models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(MODELS_ENV) {
+        return dir.into();
+    }
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    PathBuf::from(home).join(".cache/claude-rust/models")
+}
+
+/// The real model file `name` in [`models_dir`], or `None` (after saying so on stderr) when it
+/// is missing and [`REQUIRE_MODELS_ENV`] is not `1`, for tests to skip.
+///
+/// # Panics
+/// When the file is missing and [`REQUIRE_MODELS_ENV`] is `1`.
+pub fn real_model(name: &str) -> Option<PathBuf> {
+    let path = models_dir().join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    let required = std::env::var(REQUIRE_MODELS_ENV).is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{} is missing (run ../shared/scripts/fetch-models.sh)",
+        path.display()
+    );
+    eprintln!(
+        "skipped: {} is missing (run ../shared/scripts/fetch-models.sh; {REQUIRE_MODELS_ENV}=1 makes this a failure)",
+        path.display()
+    );
+    None
+}
+
 /// The first `<ancestor>/shared/data` directory of `start`, nearest first.
 fn find_beside_ancestors(start: &Path) -> Option<PathBuf> {
     start

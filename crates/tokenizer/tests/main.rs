@@ -4,6 +4,7 @@
 mod files;
 mod gguf_vocab;
 mod prepare;
+mod real_models;
 mod reference;
 mod roundtrip;
 mod support;
