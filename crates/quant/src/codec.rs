@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::types::GgmlType;
-use crate::{float, k_quants, q4, q8_0};
+use crate::{float, iq4, k_quantize, k_quants, k_quants_low, q4, q5, q8_0};
 
 /// Decodes `bytes` of type `ty` into `out`, bit-identical to GGML's reference dequantizers.
 ///
@@ -28,9 +28,15 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()> {
         GgmlType::Q8_0 => blocks(bytes, out, q8_0::dequantize_block),
         GgmlType::Q4_0 => blocks(bytes, out, q4::dequantize_q4_0_block),
         GgmlType::Q4_1 => blocks(bytes, out, q4::dequantize_q4_1_block),
+        GgmlType::Q5_0 => blocks(bytes, out, q5::dequantize_q5_0_block),
+        GgmlType::Q5_1 => blocks(bytes, out, q5::dequantize_q5_1_block),
+        GgmlType::Q2_K => blocks(bytes, out, k_quants_low::dequantize_q2_k_block),
+        GgmlType::Q3_K => blocks(bytes, out, k_quants_low::dequantize_q3_k_block),
         GgmlType::Q4_K => blocks(bytes, out, k_quants::dequantize_q4_k_block),
         GgmlType::Q5_K => blocks(bytes, out, k_quants::dequantize_q5_k_block),
         GgmlType::Q6_K => blocks(bytes, out, k_quants::dequantize_q6_k_block),
+        GgmlType::IQ4_NL => blocks(bytes, out, iq4::dequantize_iq4_nl_block),
+        GgmlType::IQ4_XS => blocks(bytes, out, iq4::dequantize_iq4_xs_block),
     }
     Ok(())
 }
@@ -46,17 +52,19 @@ pub fn dequantize_to_vec(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>> {
 }
 
 /// Encodes the values `x` as type `ty` into `out`, bit-identical to GGML's reference
-/// quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`, `quantize_row_q4_1_ref`, and
-/// GGML's f32 to f16 / bf16 conversions).
+/// quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`, `quantize_row_q4_1_ref`,
+/// `quantize_row_q5_0_ref`, `quantize_row_q5_1_ref`, `quantize_row_q4_K_ref`,
+/// `quantize_row_q5_K_ref`, `quantize_row_q6_K_ref`, and GGML's f32 to f16 / bf16 conversions).
 ///
 /// `x` must be a whole number of blocks: GGML quantizes rows whose length is a multiple of the
-/// block size (32 for Q8_0, Q4_0 and Q4_1) and so does this function; pad a row yourself if
-/// you must. Non-finite values give unspecified (but non-panicking) codes in the block formats.
+/// block size (32 for Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1, 256 for Q4_K, Q5_K and Q6_K) and so
+/// does this function; pad a row yourself if you must. Non-finite values give unspecified (but
+/// non-panicking) codes in the block formats.
 ///
 /// # Errors
-/// [`Error::QuantizeUnsupported`] for the k-quants, [`Error::RowLength`] when `x.len()` is not
-/// a multiple of the block size, [`Error::BufferLength`] when `out.len()` is not the encoded
-/// size ([`GgmlType::bytes_for`]).
+/// [`Error::QuantizeUnsupported`] for the decode-only types ([`GgmlType::can_quantize`]),
+/// [`Error::RowLength`] when `x.len()` is not a multiple of the block size,
+/// [`Error::BufferLength`] when `out.len()` is not the encoded size ([`GgmlType::bytes_for`]).
 pub fn quantize(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<()> {
     if !ty.can_quantize() {
         return Err(Error::QuantizeUnsupported(ty));
@@ -76,7 +84,12 @@ pub fn quantize(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<()> {
         GgmlType::Q8_0 => encode(x, out, q8_0::quantize_block),
         GgmlType::Q4_0 => encode(x, out, q4::quantize_q4_0_block),
         GgmlType::Q4_1 => encode(x, out, q4::quantize_q4_1_block),
-        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+        GgmlType::Q5_0 => encode(x, out, q5::quantize_q5_0_block),
+        GgmlType::Q5_1 => encode(x, out, q5::quantize_q5_1_block),
+        GgmlType::Q4_K => encode(x, out, k_quantize::quantize_q4_k_block),
+        GgmlType::Q5_K => encode(x, out, k_quantize::quantize_q5_k_block),
+        GgmlType::Q6_K => encode(x, out, k_quantize::quantize_q6_k_block),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
             return Err(Error::QuantizeUnsupported(ty));
         }
     }

@@ -36,9 +36,17 @@ pub fn vec_dot_f32(ty: GgmlType, row: &[u8], x: &[f32]) -> Result<f32> {
         GgmlType::Q4_0 => dot_q4_0(row.as_chunks().0, x.as_chunks().0),
         GgmlType::Q4_1 => dot_q4_1(row.as_chunks().0, x.as_chunks().0),
         GgmlType::F32 => dot_f32_bytes(row.as_chunks().0, x),
-        GgmlType::F16 | GgmlType::BF16 | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
-            dot_decoded(ty, row, x)?
-        }
+        GgmlType::F16
+        | GgmlType::BF16
+        | GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => dot_decoded(ty, row, x)?,
     })
 }
 

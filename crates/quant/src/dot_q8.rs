@@ -11,10 +11,34 @@
 //! `vpmaddwd` pair: unsigned 4-bit or absolute 8-bit weights times signed codes, summed in
 //! 16 then 32 bits (at most `2 * 127 * 127`, no overflow). Elsewhere a portable loop computes the
 //! same integers.
+//!
+//! Q4_0, Q4_1, Q8_0 and int8 rows have their kernels here. The other formats have one private
+//! module per family (`q5`: Q5_0 and Q5_1; `k_quants`: Q4_K, Q5_K and Q6_K; `k_quants_low`:
+//! Q2_K and Q3_K; `iq4`: IQ4_NL and IQ4_XS), each built the same way:
+//!
+//! - a kernel gives the integer sums of eight activation blocks (one k-quant super-block, or
+//!   eight 32-value blocks), with the weights' sub-block scales multiplied in, once in plain
+//!   Rust and once with AVX2 (eight vectors reduced together);
+//! - one driver per format, shared by both paths, walks the row, decodes the scales and turns
+//!   the sums into an f32 through `fold8`-like folds, whose AVX2 twins add in the same fixed
+//!   tree (`tree8`).
+//!
+//! So the two paths compute the same integers and the same f32, bit for bit (for finite f16
+//! fields; the tests check both). The sums stay below 2^24 in magnitude: they convert to f32
+//! exactly.
 
-use crate::float::f16_to_f32;
+mod iq4;
+mod k_quants;
+mod k_quants_low;
+#[cfg(test)]
+mod kernel_tests;
+mod q5;
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 use crate::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
 use crate::q8_0::BLOCK_BYTES as Q8_0_BYTES;
+use crate::types::GgmlType;
 
 /// Values per activation block (GGML's Q8_0 block).
 pub const Q8_BLOCK: usize = crate::q8_0::BLOCK_SIZE;
@@ -92,9 +116,56 @@ impl Q8Activations {
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
     }
+
+    /// The blocks: codes, scale, scaled code sum.
+    fn blocks(&self) -> impl Iterator<Item = (&[i8; Q8_BLOCK], f32, f32)> {
+        self.codes
+            .as_chunks::<Q8_BLOCK>()
+            .0
+            .iter()
+            .zip(self.scales.iter().zip(&self.sums))
+            .map(|(codes, (&d, &s))| (codes, d, s))
+    }
+
+    /// The blocks eight at a time (one k-quant super-block of 256 values): codes, scales,
+    /// scaled code sums. A last group of fewer than eight blocks is left out.
+    fn super_blocks(&self) -> impl Iterator<Item = (&[[i8; Q8_BLOCK]; 8], &[f32; 8], &[f32; 8])> {
+        let codes = self.codes.as_chunks::<Q8_BLOCK>().0.as_chunks::<8>().0;
+        let scales = self.scales.as_chunks::<8>().0;
+        let sums = self.sums.as_chunks::<8>().0;
+        codes
+            .iter()
+            .zip(scales.iter().zip(sums))
+            .map(|(c, (d, s))| (c, d, s))
+    }
 }
 
-/// The weight formats with an integer kernel.
+/// Which implementation computes the integer sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Plain loops, on any CPU.
+    Portable,
+    /// AVX2 with FMA and F16C: only [`Path::detect`] makes it, on a CPU that has them.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Path {
+    /// The fastest path this CPU runs.
+    pub(crate) fn detect() -> Path {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            return Path::Avx2;
+        }
+        Path::Portable
+    }
+}
+
+/// The weight formats with an integer kernel: a row's GGML blocks (see each format's module
+/// for its layout), or int8 codes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum IntegerRow<'a> {
     /// Q4_0 blocks: `d: f16, qs: [u8; 16]`, value `(q - 8) * d`.
@@ -105,25 +176,124 @@ pub(crate) enum IntegerRow<'a> {
     Q8_0(&'a [u8]),
     /// Int8 codes of one row with the row's scale.
     Int8(&'a [i8], f32),
+    /// Q5_0 blocks.
+    Q5_0(&'a [u8]),
+    /// Q5_1 blocks.
+    Q5_1(&'a [u8]),
+    /// Q2_K super-blocks.
+    Q2K(&'a [u8]),
+    /// Q3_K super-blocks.
+    Q3K(&'a [u8]),
+    /// Q4_K super-blocks.
+    Q4K(&'a [u8]),
+    /// Q5_K super-blocks.
+    Q5K(&'a [u8]),
+    /// Q6_K super-blocks.
+    Q6K(&'a [u8]),
+    /// IQ4_NL blocks.
+    Iq4Nl(&'a [u8]),
+    /// IQ4_XS super-blocks.
+    Iq4Xs(&'a [u8]),
+}
+
+impl<'a> IntegerRow<'a> {
+    /// The row of GGML blocks `bytes` of type `ty`, if an integer kernel reads that type.
+    pub(crate) fn ggml(ty: GgmlType, bytes: &'a [u8]) -> Option<Self> {
+        Some(match ty {
+            GgmlType::Q4_0 => IntegerRow::Q4_0(bytes),
+            GgmlType::Q4_1 => IntegerRow::Q4_1(bytes),
+            GgmlType::Q8_0 => IntegerRow::Q8_0(bytes),
+            GgmlType::Q5_0 => IntegerRow::Q5_0(bytes),
+            GgmlType::Q5_1 => IntegerRow::Q5_1(bytes),
+            GgmlType::Q2_K => IntegerRow::Q2K(bytes),
+            GgmlType::Q3_K => IntegerRow::Q3K(bytes),
+            GgmlType::Q4_K => IntegerRow::Q4K(bytes),
+            GgmlType::Q5_K => IntegerRow::Q5K(bytes),
+            GgmlType::Q6_K => IntegerRow::Q6K(bytes),
+            GgmlType::IQ4_NL => IntegerRow::Iq4Nl(bytes),
+            GgmlType::IQ4_XS => IntegerRow::Iq4Xs(bytes),
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => return None,
+        })
+    }
 }
 
 /// `row · x` with `x` quantized; the row and `x` must have the same number of values.
 pub(crate) fn dot(row: IntegerRow<'_>, x: &Q8Activations) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("f16c")
-    {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { avx2::dot(row, x) };
+    dot_with(Path::detect(), row, x)
+}
+
+/// `row · x` on the path `path`.
+pub(crate) fn dot_with(path: Path, row: IntegerRow<'_>, x: &Q8Activations) -> f32 {
+    match row {
+        IntegerRow::Q5_0(bytes) => q5::dot_q5_0(path, bytes, x),
+        IntegerRow::Q5_1(bytes) => q5::dot_q5_1(path, bytes, x),
+        IntegerRow::Q4K(bytes) => k_quants::dot_q4_k(path, bytes, x),
+        IntegerRow::Q5K(bytes) => k_quants::dot_q5_k(path, bytes, x),
+        IntegerRow::Q6K(bytes) => k_quants::dot_q6_k(path, bytes, x),
+        IntegerRow::Q2K(bytes) => k_quants_low::dot_q2_k(path, bytes, x),
+        IntegerRow::Q3K(bytes) => k_quants_low::dot_q3_k(path, bytes, x),
+        IntegerRow::Iq4Nl(bytes) => iq4::dot_iq4_nl(path, bytes, x),
+        IntegerRow::Iq4Xs(bytes) => iq4::dot_iq4_xs(path, bytes, x),
+        IntegerRow::Q4_0(_) | IntegerRow::Q4_1(_) | IntegerRow::Q8_0(_) | IntegerRow::Int8(..) => {
+            match path {
+                Path::Portable => portable::dot(row, x),
+                // SAFETY: `Path::Avx2` exists only where the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx2 => unsafe { avx2::dot(row, x) },
+            }
+        }
     }
-    portable::dot(row, x)
 }
 
 /// The f16 scale at `at` in a block.
 #[inline(always)]
 fn f16_at(block: &[u8], at: usize) -> f32 {
-    f16_to_f32([block[at], block[at + 1]])
+    f16_bits_to_f32(u16::from_le_bytes([block[at], block[at + 1]]))
+}
+
+/// Widens f16 bits to f32 exactly with integer operations and one multiplication: no run-time
+/// feature check in the hot loops, as `half`'s conversion makes (the tests compare every bit
+/// pattern with it).
+#[inline(always)]
+fn f16_bits_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits & 0x8000) << 16;
+    let magnitude = u32::from(bits & 0x7fff);
+    let value = if magnitude >= 0x7c00 {
+        // infinities and NaNs: all-ones exponent, the payload kept
+        f32::from_bits((magnitude << 13) | 0x7f80_0000)
+    } else {
+        // the f16 bits read as f32 bits are 2^-112 times the value (f16 subnormals become f32
+        // subnormals); scaling by a power of two is exact
+        f32::from_bits(magnitude << 13) * f32::from_bits(0x7780_0000)
+    };
+    f32::from_bits(value.to_bits() | sign)
+}
+
+/// `v[0] + ... + v[7]` in a fixed tree: the lanes of an eight-wide vector folded in halves, as
+/// the AVX2 paths add them, so both give the same f32.
+#[inline(always)]
+fn tree8(v: [f32; 8]) -> f32 {
+    let [a, b, c, d, e, f, g, h] = v;
+    ((a + e) + (c + g)) + ((b + f) + (d + h))
+}
+
+/// `tree8(a[k] * sums[k] as f32)`: eight integer sums scaled and added (the sums stay below
+/// 2^24 in magnitude, so they convert exactly).
+#[inline(always)]
+fn fold8(a: &[f32; 8], sums: [i32; 8]) -> f32 {
+    tree8(std::array::from_fn(|k| a[k] * sums[k] as f32))
+}
+
+/// `tree8(a[k] as f32 * b[k])`.
+#[inline(always)]
+fn weigh8(a: [u8; 8], b: &[f32; 8]) -> f32 {
+    tree8(std::array::from_fn(|k| f32::from(a[k]) * b[k]))
+}
+
+/// `tree8(a[k] * b[k])`.
+#[inline(always)]
+fn dot8(a: &[f32; 8], b: &[f32; 8]) -> f32 {
+    tree8(std::array::from_fn(|k| a[k] * b[k]))
 }
 
 /// Plain loops: the same integer sums, for CPUs without AVX2.
@@ -186,6 +356,7 @@ mod portable {
                     .sum();
                 scale * sum
             }
+            _ => unreachable!("{row:?} has its own module"),
         }
     }
 }
@@ -306,6 +477,7 @@ mod avx2 {
                 }
                 return scale * hsum(acc);
             }
+            _ => unreachable!("{row:?} has its own module"),
         }
         hsum(acc) + offsets
     }

@@ -58,7 +58,7 @@ pub enum Error {
         got: usize,
     },
     /// A format this crate decodes but cannot (yet) encode.
-    #[error("quantizing to {0} is not implemented (only Q8_0, Q4_0, Q4_1, F32, F16 and BF16 are)")]
+    #[error("quantizing to {0} is not implemented: it is decode-only (see GgmlType::can_quantize)")]
     QuantizeUnsupported(GgmlType),
     /// An int8 matrix whose parts disagree about its shape.
     #[error("int8 matrix of {rows} x {cols}: {what}")]

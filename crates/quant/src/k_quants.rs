@@ -36,7 +36,7 @@ pub const Q6_K_BLOCK_BYTES: usize = QK_K / 2 + QK_K / 4 + QK_K / 16 + 2;
 
 /// The 6-bit scale and minimum of sub-block `j` (0..8) from the 12 packed bytes `s`.
 #[inline(always)]
-fn scale_min(j: usize, s: &[u8]) -> (u8, u8) {
+pub(crate) fn scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {

@@ -109,15 +109,7 @@ impl Segment {
                 row_bytes,
                 bytes,
                 ..
-            } => {
-                let bytes = &bytes[row * row_bytes..(row + 1) * row_bytes];
-                match ty {
-                    GgmlType::Q4_0 => Some(IntegerRow::Q4_0(bytes)),
-                    GgmlType::Q4_1 => Some(IntegerRow::Q4_1(bytes)),
-                    GgmlType::Q8_0 => Some(IntegerRow::Q8_0(bytes)),
-                    _ => None,
-                }
-            }
+            } => IntegerRow::ggml(*ty, &bytes[row * row_bytes..(row + 1) * row_bytes]),
             Segment::Int8(m) if m.cols.is_multiple_of(Q8_BLOCK) => {
                 let (codes, scale) = int8_row(m, row);
                 Some(IntegerRow::Int8(codes, scale))
@@ -316,8 +308,9 @@ impl PackedMatrix {
     }
 
     /// `sum_j w[row][j] * x[j]` with the activations rounded to 8 bits (`xq`, quantized from
-    /// `x`): an integer kernel for Q4_0, Q4_1, Q8_0 and int8 rows, the exact
-    /// [`dot_row`](Self::dot_row) for the other formats (see [`crate::dot_q8`]).
+    /// `x`): an integer kernel for int8 rows and every GGML block format, the exact
+    /// [`dot_row`](Self::dot_row) for the float formats and int8 rows whose length is not a
+    /// multiple of 32 (see [`crate::dot_q8`]).
     ///
     /// # Panics
     /// If `row` is out of range or `x` and `xq` are not `cols` long.

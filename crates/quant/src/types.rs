@@ -25,29 +25,47 @@ pub enum GgmlType {
     Q4_0 = 2,
     /// 32 values: f16 scale `d`, f16 minimum `m`, 16 bytes of 4-bit codes; value = `q * d + m`.
     Q4_1 = 3,
+    /// 32 values: f16 scale `d`, 32 fifth bits, 16 bytes of 4-bit codes; value = `(q - 16) * d`.
+    Q5_0 = 6,
+    /// 32 values: f16 `d` and minimum `m`, 32 fifth bits, 4-bit codes; value = `q * d + m`.
+    Q5_1 = 7,
     /// 32 values: an f16 scale `d`, then 32 signed bytes; value = `q * d`.
     Q8_0 = 8,
+    /// 256 values in 16 sub-blocks of 16: 4-bit scales and mins, 2-bit codes, f16 `d`, `dmin`.
+    Q2_K = 10,
+    /// 256 values in 16 sub-blocks of 16: 3-bit codes, 6-bit signed scales, one f16 `d`.
+    Q3_K = 11,
     /// 256 values in 8 sub-blocks of 32: f16 `d` and `dmin`, 6-bit scales and mins, 4-bit codes.
     Q4_K = 12,
     /// 256 values in 8 sub-blocks of 32: as [`GgmlType::Q4_K`] plus a fifth bit per value.
     Q5_K = 13,
     /// 256 values in 16 sub-blocks of 16: 6-bit codes, signed 8-bit scales, one f16 `d`.
     Q6_K = 14,
+    /// 32 values: an f16 scale `d`, 4-bit indices into a fixed non-linear table of 16 codes.
+    IQ4_NL = 20,
+    /// 256 values in 8 sub-blocks of 32: IQ4_NL's table with a 6-bit scale per sub-block.
+    IQ4_XS = 23,
     /// bfloat16: the upper 16 bits of an f32, little-endian.
     BF16 = 30,
 }
 
 impl GgmlType {
     /// Every supported type, in id order.
-    pub const ALL: [GgmlType; 9] = [
+    pub const ALL: [GgmlType; 15] = [
         GgmlType::F32,
         GgmlType::F16,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
         GgmlType::Q8_0,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
         GgmlType::Q4_K,
         GgmlType::Q5_K,
         GgmlType::Q6_K,
+        GgmlType::IQ4_NL,
+        GgmlType::IQ4_XS,
         GgmlType::BF16,
     ];
 
@@ -67,10 +85,16 @@ impl GgmlType {
             1 => Ok(GgmlType::F16),
             2 => Ok(GgmlType::Q4_0),
             3 => Ok(GgmlType::Q4_1),
+            6 => Ok(GgmlType::Q5_0),
+            7 => Ok(GgmlType::Q5_1),
             8 => Ok(GgmlType::Q8_0),
+            10 => Ok(GgmlType::Q2_K),
+            11 => Ok(GgmlType::Q3_K),
             12 => Ok(GgmlType::Q4_K),
             13 => Ok(GgmlType::Q5_K),
             14 => Ok(GgmlType::Q6_K),
+            20 => Ok(GgmlType::IQ4_NL),
+            23 => Ok(GgmlType::IQ4_XS),
             30 => Ok(GgmlType::BF16),
             _ => Err(match ggml_type_name(id) {
                 Some(name) => Error::UnsupportedType { id, name },
@@ -86,10 +110,16 @@ impl GgmlType {
             GgmlType::F16 => "F16",
             GgmlType::Q4_0 => "Q4_0",
             GgmlType::Q4_1 => "Q4_1",
+            GgmlType::Q5_0 => "Q5_0",
+            GgmlType::Q5_1 => "Q5_1",
             GgmlType::Q8_0 => "Q8_0",
+            GgmlType::Q2_K => "Q2_K",
+            GgmlType::Q3_K => "Q3_K",
             GgmlType::Q4_K => "Q4_K",
             GgmlType::Q5_K => "Q5_K",
             GgmlType::Q6_K => "Q6_K",
+            GgmlType::IQ4_NL => "IQ4_NL",
+            GgmlType::IQ4_XS => "IQ4_XS",
             GgmlType::BF16 => "BF16",
         }
     }
@@ -98,8 +128,18 @@ impl GgmlType {
     pub const fn block_size(self) -> usize {
         match self {
             GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
-            GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => QK_K,
+            GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Q8_0
+            | GgmlType::IQ4_NL => 32,
+            GgmlType::Q2_K
+            | GgmlType::Q3_K
+            | GgmlType::Q4_K
+            | GgmlType::Q5_K
+            | GgmlType::Q6_K
+            | GgmlType::IQ4_XS => QK_K,
         }
     }
 
@@ -110,16 +150,26 @@ impl GgmlType {
             GgmlType::F16 | GgmlType::BF16 => 2,
             GgmlType::Q4_0 => crate::q4::Q4_0_BLOCK_BYTES,
             GgmlType::Q4_1 => crate::q4::Q4_1_BLOCK_BYTES,
+            GgmlType::Q5_0 => crate::q5::Q5_0_BLOCK_BYTES,
+            GgmlType::Q5_1 => crate::q5::Q5_1_BLOCK_BYTES,
             GgmlType::Q8_0 => crate::q8_0::BLOCK_BYTES,
+            GgmlType::Q2_K => crate::k_quants_low::Q2_K_BLOCK_BYTES,
+            GgmlType::Q3_K => crate::k_quants_low::Q3_K_BLOCK_BYTES,
             GgmlType::Q4_K => crate::k_quants::Q4_K_BLOCK_BYTES,
             GgmlType::Q5_K => crate::k_quants::Q5_K_BLOCK_BYTES,
             GgmlType::Q6_K => crate::k_quants::Q6_K_BLOCK_BYTES,
+            GgmlType::IQ4_NL => crate::iq4::IQ4_NL_BLOCK_BYTES,
+            GgmlType::IQ4_XS => crate::iq4::IQ4_XS_BLOCK_BYTES,
         }
     }
 
-    /// Whether [`crate::quantize`] can encode this type (the k-quants are decode-only).
+    /// Whether [`crate::quantize`] can encode this type (Q2_K, Q3_K and the IQ formats are
+    /// decode-only).
     pub const fn can_quantize(self) -> bool {
-        !matches!(self, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
+        !matches!(
+            self,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS
+        )
     }
 
     /// Bytes that `n_values` values take in this format.

@@ -4,6 +4,9 @@
 
 use claude_quant::Int8Matrix;
 
+mod bench;
+mod k_quantize;
+
 /// A small deterministic generator (SplitMix64), so the tests need no dependencies.
 struct Rng(u64);
 
@@ -144,6 +147,26 @@ mod vectors {
     }
 
     #[test]
+    fn dequantize_q5_0() {
+        check_dequantize(GgmlType::Q5_0);
+    }
+
+    #[test]
+    fn dequantize_q5_1() {
+        check_dequantize(GgmlType::Q5_1);
+    }
+
+    #[test]
+    fn dequantize_q2_k() {
+        check_dequantize(GgmlType::Q2_K);
+    }
+
+    #[test]
+    fn dequantize_q3_k() {
+        check_dequantize(GgmlType::Q3_K);
+    }
+
+    #[test]
     fn dequantize_q4_k() {
         check_dequantize(GgmlType::Q4_K);
     }
@@ -156,6 +179,16 @@ mod vectors {
     #[test]
     fn dequantize_q6_k() {
         check_dequantize(GgmlType::Q6_K);
+    }
+
+    #[test]
+    fn dequantize_iq4_nl() {
+        check_dequantize(GgmlType::IQ4_NL);
+    }
+
+    #[test]
+    fn dequantize_iq4_xs() {
+        check_dequantize(GgmlType::IQ4_XS);
     }
 
     fn check_quantize(ty: GgmlType, input: &str) {
@@ -198,6 +231,16 @@ mod vectors {
     }
 
     #[test]
+    fn quantize_q5_0() {
+        check_quantize(GgmlType::Q5_0, "quant_blocks_q5.f32");
+    }
+
+    #[test]
+    fn quantize_q5_1() {
+        check_quantize(GgmlType::Q5_1, "quant_blocks_q5.f32");
+    }
+
+    #[test]
     fn quantize_f16() {
         check_quantize(GgmlType::F16, "quant_floats.f32");
     }
@@ -230,6 +273,41 @@ mod vectors {
             let (dot, magnitude) = super::reference_dot(&want, &x);
             let got = claude_quant::vec_dot_f32(ty, &input, &x).unwrap();
             super::assert_dot_close(ty.name(), got, dot, magnitude);
+        }
+    }
+
+    /// Every block format's reference vector as a 4-row packed matrix: the integer path
+    /// (`dot_row_quantized`) stays within the activations' rounding of the exact `dot_row`.
+    #[test]
+    fn quantized_row_dot_on_every_block_format() {
+        use claude_quant::{PackedMatrix, Q8Activations};
+        let mut rng = super::Rng(8);
+        for ty in GgmlType::ALL.into_iter().filter(|ty| ty.block_size() > 1) {
+            let input = data(&format!("dequant_{ty}.bin"));
+            let want = f32s(&data(&format!("dequant_{ty}.f32")));
+            let (rows, cols) = (4, want.len() / 4);
+            let m = PackedMatrix::ggml(ty, rows, cols, input).unwrap();
+            let x: Vec<f32> = (0..cols).map(|_| rng.normal()).collect();
+            let xq = Q8Activations::quantize(&x).unwrap();
+            for (r, w) in want.chunks_exact(cols).enumerate() {
+                let exact = m.dot_row(r, &x);
+                let fast = m.dot_row_quantized(r, &x, &xq);
+                // half an activation step per value, plus f32 rounding
+                let mut bound = 0.0f64;
+                let mut magnitude = 0.0f64;
+                for (w, x) in w.chunks_exact(32).zip(x.chunks_exact(32)) {
+                    let step = f64::from(x.iter().fold(0.0f32, |m, v| m.max(v.abs()))) / 127.0;
+                    for (&w, &x) in w.iter().zip(x) {
+                        bound += f64::from(w).abs() * step * 0.5;
+                        magnitude += (f64::from(w) * f64::from(x)).abs();
+                    }
+                }
+                let err = (f64::from(fast) - f64::from(exact)).abs();
+                assert!(
+                    err <= bound * 1.001 + 1e-5 * magnitude,
+                    "{ty} row {r}: integer {fast} vs exact {exact} (error {err:e} > {bound:e})"
+                );
+            }
         }
     }
 }
@@ -304,6 +382,26 @@ mod round_trip {
         });
     }
 
+    /// Q5_0: as Q4_0 with `|d| = amax / 16` and codes centred on 16.
+    #[test]
+    fn q5_0_error_is_at_most_one_step() {
+        check(GgmlType::Q5_0, |w| {
+            let d = amax(w) / 16.0;
+            d + 16.0 * f16_error(d) + amax(w) * 1e-6
+        });
+    }
+
+    /// Q5_1: as Q4_1 with `d = (max - min) / 31`.
+    #[test]
+    fn q5_1_error_is_at_most_half_a_step() {
+        check(GgmlType::Q5_1, |w| {
+            let max = w.iter().copied().fold(f32::MIN, f32::max);
+            let min = w.iter().copied().fold(f32::MAX, f32::min);
+            let d = (max - min) / 31.0;
+            d * 0.5 + 31.0 * f16_error(d) + f16_error(min) + amax(w) * 1e-6
+        });
+    }
+
     /// F16 and BF16 round to nearest: relative error <= 2^-11 and 2^-8 in their normal ranges
     /// (and at most 2^-25 absolute in f16's subnormal range).
     #[test]
@@ -354,7 +452,7 @@ mod dot {
         let mut rng = Rng(11);
         for ty in GgmlType::ALL.into_iter().filter(|ty| ty.can_quantize()) {
             for n_blocks in [1, 2, 3, 7, 64, 129] {
-                let n = 32 * n_blocks;
+                let n = ty.block_size().max(32) * n_blocks;
                 let w = rng.scaled_rows(n, 32);
                 let x: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
                 let row = quantize_to_vec(ty, &w).unwrap();
@@ -569,6 +667,56 @@ mod layout {
         assert_eq!(v[0], 0.0); // scale 0
     }
 
+    #[test]
+    fn q5_0_fifth_bits_come_from_qh() {
+        let mut block = vec![0u8; 22];
+        block[..2].copy_from_slice(&f16(1.0));
+        block[2..6].copy_from_slice(&(1u32 | 1 << 17).to_le_bytes());
+        block[6] = 0x0f; // value 0: 15 + 16, value 16: 0
+        block[7] = 0x30; // value 1: 0, value 17: 3 + 16
+        let v = dequantize_to_vec(GgmlType::Q5_0, &block).unwrap();
+        assert_eq!((v[0], v[16], v[1], v[17]), (15.0, -16.0, -16.0, 3.0));
+    }
+
+    #[test]
+    fn q2_k_keeps_its_scales_first_and_its_f16_last() {
+        let mut block = vec![0u8; 84];
+        block[80..82].copy_from_slice(&f16(1.0)); // d
+        block[82..84].copy_from_slice(&f16(0.5)); // dmin
+        block[0] = 0x23; // sub-block 0: scale 3, min 2
+        block[2] = 0x05; // sub-block 2 (values 32..48): scale 5, min 0
+        block[16] = 0b0000_1110; // qs[0]: value 0 = 2, value 32 = 3
+        let v = dequantize_to_vec(GgmlType::Q2_K, &block).unwrap();
+        assert_eq!((v[0], v[32], v[1]), (3.0 * 2.0 - 1.0, 5.0 * 3.0, -1.0));
+    }
+
+    #[test]
+    fn q3_k_subtracts_four_where_the_mask_bit_is_clear() {
+        let mut block = vec![0u8; 110];
+        block[108..].copy_from_slice(&f16(1.0));
+        // every scale 33 - 32 = 1: low nibbles 1, top bits 2 (0b10 in each pair of s[8..12])
+        block[96..104].fill(0x11);
+        block[104..108].fill(0xaa);
+        block[0] = 0b0000_0001; // hmask[0]: value 0 (bit 0) set, value 32 (bit 1) clear
+        block[32] = 0b0000_1011; // qs[0]: value 0 = 3, value 32 = 2
+        let v = dequantize_to_vec(GgmlType::Q3_K, &block).unwrap();
+        assert_eq!((v[0], v[32], v[1]), (3.0, 2.0 - 4.0, -4.0));
+    }
+
+    #[test]
+    fn iq4_xs_scales_take_two_high_bits_each() {
+        let mut block = vec![0u8; 136];
+        block[..2].copy_from_slice(&f16(1.0));
+        // sub-block 1: low nibble 1 (high nibble of scales_l[0]), high bits 2 (bits 2..4 of
+        // scales_h): 1 + 32 - 32 = 1
+        block[2..4].copy_from_slice(&(2u16 << 2).to_le_bytes());
+        block[4] = 0x10;
+        block[8 + 16] = 0xf0; // sub-block 1: value 0 index 0 (-127), value 16 index 15 (113)
+        let v = dequantize_to_vec(GgmlType::IQ4_XS, &block).unwrap();
+        assert_eq!((v[32], v[48]), (-127.0, 113.0));
+        assert_eq!(v[0], 127.0 * 32.0); // sub-block 0: scale 0 - 32, index 0
+    }
+
     /// GGML's C quantizer starts its search from +0.0, so a zero block gets d = -0.0 however
     /// its first zero is signed (gguf's numpy port takes the first element and writes +0.0).
     #[test]
@@ -610,10 +758,16 @@ mod errors {
             (GgmlType::F16, 1, 1, 2),
             (GgmlType::Q4_0, 2, 32, 18),
             (GgmlType::Q4_1, 3, 32, 20),
+            (GgmlType::Q5_0, 6, 32, 22),
+            (GgmlType::Q5_1, 7, 32, 24),
             (GgmlType::Q8_0, 8, 32, 34),
+            (GgmlType::Q2_K, 10, 256, 84),
+            (GgmlType::Q3_K, 11, 256, 110),
             (GgmlType::Q4_K, 12, 256, 144),
             (GgmlType::Q5_K, 13, 256, 176),
             (GgmlType::Q6_K, 14, 256, 210),
+            (GgmlType::IQ4_NL, 20, 32, 18),
+            (GgmlType::IQ4_XS, 23, 256, 136),
             (GgmlType::BF16, 30, 1, 2),
         ];
         assert_eq!(table.len(), GgmlType::ALL.len());
@@ -633,22 +787,19 @@ mod errors {
 
     #[test]
     fn unsupported_and_unknown_types_are_named() {
-        let err = GgmlType::from_id(6).unwrap_err();
+        let err = GgmlType::from_id(9).unwrap_err();
         assert_eq!(
             err,
             Error::UnsupportedType {
-                id: 6,
-                name: "Q5_0"
+                id: 9,
+                name: "Q8_1"
             }
         );
         assert!(
-            err.to_string().contains("Q5_0 (id 6) is not supported"),
+            err.to_string().contains("Q8_1 (id 9) is not supported"),
             "{err}"
         );
         for (id, name) in [
-            (9, "Q8_1"),
-            (10, "Q2_K"),
-            (11, "Q3_K"),
             (15, "Q8_K"),
             (16, "IQ2_XXS"),
             (28, "F64"),
@@ -676,10 +827,10 @@ mod errors {
             "unknown GGML type id 1000"
         );
         assert_eq!(
-            "iq4_xs".parse::<GgmlType>().unwrap_err(),
+            "iq3_s".parse::<GgmlType>().unwrap_err(),
             Error::UnsupportedType {
-                id: 23,
-                name: "IQ4_XS"
+                id: 21,
+                name: "IQ3_S"
             }
         );
         assert_eq!(
@@ -722,11 +873,13 @@ mod errors {
                 got: 33
             }
         );
-        let err = quantize_to_vec(GgmlType::Q6_K, &[0.0; 256]).unwrap_err();
-        assert_eq!(err, Error::QuantizeUnsupported(GgmlType::Q6_K));
+        let decode_only = GgmlType::ALL.into_iter().find(|ty| !ty.can_quantize());
+        let ty = decode_only.expect("a decode-only type");
+        let err = quantize_to_vec(ty, &[0.0; 256]).unwrap_err();
+        assert_eq!(err, Error::QuantizeUnsupported(ty));
         assert!(
             err.to_string()
-                .contains("quantizing to Q6_K is not implemented")
+                .contains(&format!("quantizing to {ty} is not implemented"))
         );
         let err = vec_dot_f32(GgmlType::Q4_1, &[0; 40], &[0.0; 32]).unwrap_err();
         assert_eq!(
@@ -765,7 +918,7 @@ mod errors {
     fn random_input_never_panics() {
         let mut rng = Rng(31);
         for _ in 0..2000 {
-            let ty = GgmlType::ALL[(rng.next_u64() % 9) as usize];
+            let ty = GgmlType::ALL[(rng.next_u64() % GgmlType::ALL.len() as u64) as usize];
             let len = (rng.next_u64() % 700) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             match dequantize_to_vec(ty, &bytes) {

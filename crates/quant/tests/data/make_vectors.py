@@ -9,14 +9,16 @@ For every format this script writes, next to itself:
 
     dequant_<TYPE>.bin   raw blocks (random bytes; f16 scale fields set to finite values)
     dequant_<TYPE>.f32   gguf.quants.dequantize of them, little-endian f32
-    quant_<TYPE>.bin     gguf.quants.quantize of quant_blocks.f32 (Q8_0, Q4_0, Q4_1) or of
-                         quant_floats.f32 (F16, BF16)
+    quant_<TYPE>.bin     gguf.quants.quantize of quant_blocks.f32 (Q8_0, Q4_0, Q4_1), of
+                         quant_blocks_q5.f32 (Q5_0, Q5_1) or of quant_floats.f32 (F16, BF16)
     quant_blocks.f32     the f32 rows quantized to Q8_0 / Q4_0 / Q4_1, little-endian
+    quant_blocks_q5.f32  quant_blocks.f32 plus blocks near Q5_0's and Q5_1's rounding boundaries
     quant_floats.f32     the f32 values quantized to F16 / BF16 (holds NaNs, infinities, ties)
     manifest.json        seed, package versions, element and block counts
 
 Everything is drawn from one fixed seed, so a rerun with the same gguf and numpy versions
-rewrites identical files.
+rewrites identical files. Formats added later draw after everything else (NEW_F16_FIELDS), so
+adding one leaves the files of the others as they were.
 """
 
 import json
@@ -46,6 +48,16 @@ F16_FIELDS = {
     T.Q6_K: [208],  # ql[128], qh[64], scales[16], d
 }
 
+# The same for the formats added later, whose blocks are drawn last.
+NEW_F16_FIELDS = {
+    T.Q5_0: [0],  # d, qh[4], qs[16]
+    T.Q5_1: [0, 2],  # d, m, qh[4], qs[16]
+    T.Q2_K: [80, 82],  # scales[16], qs[64], d, dmin (the f16 fields come last)
+    T.Q3_K: [108],  # hmask[32], qs[64], scales[12], d
+    T.IQ4_NL: [0],  # d, qs[16]
+    T.IQ4_XS: [0],  # d, scales_h (u16), scales_l[4], qs[128]
+}
+
 # Scale values every vector starts with: zeros of both signs, the smallest and largest f16
 # subnormals, the smallest normal, one, and the largest finite f16 (all outputs stay finite).
 SPECIAL_SCALES = np.array(
@@ -73,7 +85,7 @@ def quant_blocks(qtype: T) -> np.ndarray:
     block_size, type_size = GGML_QUANT_SIZES[qtype]
     n_blocks = N_K_BLOCKS if block_size == 256 else N_ELEMENTS // block_size
     blocks = rng.integers(0, 256, size=(n_blocks, type_size), dtype=np.uint8)
-    for i, offset in enumerate(F16_FIELDS[qtype]):
+    for i, offset in enumerate({**F16_FIELDS, **NEW_F16_FIELDS}[qtype]):
         scales = random_scales(n_blocks)
         if i > 0:
             # the second field (m or dmin) walks the specials in another order
@@ -132,7 +144,16 @@ def near_ties(n: int, kind: str) -> np.ndarray:
     blocks = np.empty((n, 32), np.float32)
     for b in range(n):
         a = np.float32(10.0 ** rng.uniform(-3.0, 3.0)) * np.float32(rng.choice([-1.0, 1.0]))
-        if kind == "q8_0":  # x * id near k + 0.5, with d = |a| / 127
+        if kind == "q5_0":  # x * id + 16.5 near an integer, with d = a / -16
+            d = a / np.float32(-16)
+            t = (rng.integers(1, 32, 31) - np.float32(16.5)).astype(np.float32) * d
+            block = np.concatenate([[a], t])
+        elif kind == "q5_1":  # (x - min) * id + 0.5 near an integer, with d = (max - min) / 31
+            lo, hi = np.float32(-abs(a) * rng.uniform(0.0, 1.0)), np.float32(abs(a))
+            d = (hi - lo) / np.float32(31)
+            t = lo + (rng.integers(0, 31, 30) + np.float32(0.5)).astype(np.float32) * d
+            block = np.concatenate([[lo, hi], np.clip(t, lo, hi)])
+        elif kind == "q8_0":  # x * id near k + 0.5, with d = |a| / 127
             d = np.float32(abs(a)) / np.float32(127)
             t = (rng.integers(-127, 127, 31) + np.float32(0.5)).astype(np.float32) * d
             block = np.concatenate([[a], t])
@@ -147,7 +168,7 @@ def near_ties(n: int, kind: str) -> np.ndarray:
             block = np.concatenate([[lo, hi], np.clip(t, lo, hi)])
         block = block.astype(np.float32)
         # nudge all but the values that fix the scale by up to 3 ulps either way
-        fixed = 1 if kind != "q4_1" else 2
+        fixed = 2 if kind in ("q4_1", "q5_1") else 1
         bits = block.view(np.int32)
         bits[fixed:] += rng.integers(-3, 4, 32 - fixed).astype(np.int32)
         blocks[b] = bits.view(np.float32)
@@ -212,6 +233,22 @@ def main() -> None:
             q = quantize(floats, qtype)
             write(f"quant_{qtype.name}.bin", np.ascontiguousarray(q).view(np.uint8).reshape(-1))
             manifest["quantize"][qtype.name] = {"input": "quant_floats.f32", "elements": int(floats.size)}
+
+        # formats added later: drawn last, so the files above stay as they were
+        for qtype in NEW_F16_FIELDS:
+            raw = quant_blocks(qtype)
+            out = np.asarray(dequantize(raw, qtype), dtype="<f4").reshape(-1)
+            assert np.isfinite(out).all(), qtype.name
+            write(f"dequant_{qtype.name}.bin", raw)
+            write(f"dequant_{qtype.name}.f32", out)
+            manifest["dequantize"][qtype.name] = {"elements": int(out.size), "blocks": int(raw.shape[0])}
+
+        rows5 = np.concatenate([rows, near_ties(64, "q5_0").reshape(-1), near_ties(64, "q5_1").reshape(-1)])
+        write("quant_blocks_q5.f32", rows5.astype("<f4"))
+        for qtype in [T.Q5_0, T.Q5_1]:
+            q = quantize(rows5.reshape(1, -1), qtype)
+            write(f"quant_{qtype.name}.bin", q.view(np.uint8).reshape(-1))
+            manifest["quantize"][qtype.name] = {"input": "quant_blocks_q5.f32", "elements": int(rows5.size)}
 
     with open(os.path.join(HERE, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
