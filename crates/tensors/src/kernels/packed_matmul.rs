@@ -11,8 +11,9 @@
 //!
 //! Both compute with the exact decoded weights in f32 (the order of the additions differs).
 //! [`PackedArithmetic::Fast`] rounds the activations to 8 bits in blocks of 32 as llama.cpp
-//! does: the few-row path then runs integer kernels ([`claude_quant::dot_q8`]), the tiled path
-//! multiplies the rounded values.
+//! does: the few-row path then runs integer kernels ([`claude_quant::dot_q8`], one for every
+//! GGML block format), the tiled path multiplies the rounded values, so both compute the same
+//! products (up to the order of the additions).
 
 use rayon::prelude::*;
 
@@ -33,8 +34,8 @@ pub enum PackedArithmetic {
     /// f32 activations times the exactly decoded weights.
     Exact,
     /// Activations rounded to 8 bits in blocks of 32 (llama.cpp's arithmetic): integer dot
-    /// products with Q4_0, Q4_1, Q8_0 and int8 rows on the few-row path (other formats stay
-    /// exact there), several times faster than f32.
+    /// products with every GGML block format and int8 rows on the few-row path, several times
+    /// faster than f32; the many-row path multiplies the same rounded activations.
     #[default]
     Fast,
 }
@@ -190,6 +191,42 @@ mod tests {
                     assert!(
                         (got - exact).abs() < 1e-4,
                         "n {n}, ({r}, {o}): {got} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// With 8-bit activations, the few-row (integer kernels) and many-row (tiled gemm of the
+    /// rounded activations) paths give the same products for every block format.
+    #[test]
+    fn fast_paths_agree_for_every_block_format() {
+        let (rows, cols) = (40, 512);
+        let formats = [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+            GgmlType::Q4_K,
+            GgmlType::Q5_K,
+            GgmlType::Q6_K,
+        ];
+        for ty in formats {
+            let w =
+                PackedMatrix::quantize(RowFormat::Ggml(ty), rows, cols, &values(rows * cols, 7))
+                    .unwrap();
+            let n = GEMM_FROM_ROWS;
+            let x = values(n * cols, 99);
+            let many = packed_matmul_f32(&x, n, &w, PackedArithmetic::Fast);
+            for r in [0, 5, n - 1] {
+                let row = &x[r * cols..(r + 1) * cols];
+                let few = packed_matmul_f32(row, 1, &w, PackedArithmetic::Fast);
+                for o in 0..rows {
+                    let (a, b) = (few[o], many[r * rows + o]);
+                    assert!(
+                        (a - b).abs() < 2e-4 * (1.0 + a.abs()),
+                        "{ty} ({r}, {o}): {a} vs {b}"
                     );
                 }
             }
