@@ -4,5 +4,7 @@
 mod chat_templates;
 mod generate;
 mod gpu_bench;
+mod hf_folder;
 mod open;
 mod pretrained;
+mod real_models;
