@@ -1,7 +1,8 @@
 //! The real Q4_K_M models `fetch-models.sh` assembles (Qwen2.5 Coder 0.5B Instruct, `qwen2`;
 //! Gemma 3 270M, `gemma3`), run by us and by llama.cpp on the same files: WikiText-2 perplexity
-//! (`--ctx 512`, 10 chunks) within 1% of `llama-perplexity`'s, and greedy continuations equal to
-//! llama.cpp's up to its first near-tie. The references are in `data/llama-cpp/` (how they were
+//! (`--ctx 512`, 10 chunks) within 1% of `llama-perplexity`'s, greedy continuations equal to
+//! llama.cpp's up to its first near-tie, and Qwen's chat template (from its file) rendered as
+//! `llama-server --jinja` renders it. The references are in `data/llama-cpp/` (how they were
 //! made is in each file). Skipped when the models are missing, unless
 //! `CLAUDE_RUST_REQUIRE_MODELS=1`.
 
@@ -116,6 +117,33 @@ fn greedy_equals_llama_cpp_until_a_near_tie(model: &str) {
             parted.unwrap_or(theirs.len()),
             theirs.len()
         );
+    }
+}
+
+#[test]
+fn qwen2_5_coder_chat_template_renders_as_llama_server() {
+    let model = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+    let Some(path) = real_model(model) else {
+        return;
+    };
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/llama-cpp")
+        .join(model.replace(".gguf", ".json"));
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    let opened = claude_inference::open(&path, None, &Device::flex()).unwrap();
+    for case in reference["chat_template"]["cases"].as_array().unwrap() {
+        let messages: Vec<(String, String)> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let field = |key: &str| m[key].as_str().unwrap().to_string();
+                (field("role"), field("content"))
+            })
+            .collect();
+        let ours = opened.chat_template.render(&messages).unwrap();
+        assert_eq!(ours, case["prompt"].as_str().unwrap(), "{messages:?}");
     }
 }
 
