@@ -298,3 +298,68 @@ fn serve_answers_embeddings_alone() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("--model is required"), "{err}");
 }
+
+/// `serve --model` on each real Q4_K_M model (`fetch-models.sh`), driven by the official OpenAI
+/// client: Qwen2.5 Coder Instruct answers a chat turn through its own template and stops at its
+/// end-of-turn token (`<|im_end|>`: finish reason `stop`, well before the token limit), streamed
+/// and not; Gemma 3 270M (a base model without a template) answers a completion. Skipped where
+/// the models or the `openai` package are missing, unless CI's `CLAUDE_RUST_REQUIRE_*` are set.
+#[test]
+fn the_openai_client_chats_with_the_real_models() {
+    if !openai_client_available() {
+        return;
+    }
+    let Some(qwen) = claude_files::real_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else {
+        return;
+    };
+    let Some(gemma) = claude_files::real_model("gemma-3-270m-q4_k_m.gguf") else {
+        return;
+    };
+    let server = serve(&qwen, &["--ctx-size", "2048", "--model-name", "qwen"]);
+    let script = r#"
+import os, openai
+client = openai.OpenAI(base_url=os.environ["BASE_URL"], api_key="unused")
+question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+reply = client.chat.completions.create(model="qwen", messages=question, temperature=0, max_tokens=64)
+print("reply:", repr(reply.choices[0].message.content), reply.choices[0].finish_reason, reply.usage.completion_tokens)
+stream = client.chat.completions.create(model="qwen", messages=question, temperature=0, max_tokens=64, stream=True)
+chunks = [c for c in stream if c.choices]
+print("streamed:", repr("".join(c.choices[0].delta.content or "" for c in chunks)), chunks[-1].choices[0].finish_reason)
+"#;
+    let stdout = run_python(&server, script);
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap()
+            .to_string()
+    };
+    let (reply, streamed) = (line("reply:"), line("streamed:"));
+    assert!(
+        reply.contains("Paris") && reply.contains(" stop "),
+        "{stdout}"
+    );
+    assert!(
+        !reply.contains("im_end"),
+        "the end-of-turn token leaked: {stdout}"
+    );
+    assert!(
+        streamed.contains("Paris") && streamed.ends_with(" stop"),
+        "{stdout}"
+    );
+    drop(server);
+
+    let server = serve(&gemma, &["--ctx-size", "2048", "--model-name", "gemma"]);
+    let script = r#"
+import os, openai
+client = openai.OpenAI(base_url=os.environ["BASE_URL"], api_key="unused")
+reply = client.completions.create(model="gemma", prompt="The capital of France is", temperature=0, max_tokens=8)
+print("completion:", repr(reply.choices[0].text), reply.choices[0].finish_reason)
+"#;
+    let stdout = run_python(&server, script);
+    // llama.cpp's greedy continuation of this prompt begins " the capital of the country".
+    assert!(
+        stdout.contains("completion: ' the capital of the country"),
+        "{stdout}"
+    );
+}
