@@ -7,6 +7,13 @@
 //! run from the partial file it left), and a cached file used without asking the hub again
 //! (a quantization tag is matched against the cached files first, so a model fetched once runs
 //! offline; name the file to check the hub for it).
+//!
+//! A repository without GGUF files that holds a Hugging Face model folder (`config.json` and
+//! safetensors weights) is fetched as a folder ([`folder`]: config, weights or their shards,
+//! tokenizer, stop tokens, chat template) and loaded from its snapshot directory; once whole in
+//! the cache it runs offline too.
+
+mod folder;
 
 use std::path::PathBuf;
 
@@ -46,6 +53,17 @@ pub enum HubError {
     },
 }
 
+/// What a model name resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// One file of the repository (a GGUF file).
+    File(String),
+    /// A model folder to fetch: these files (and the shards of an index among them).
+    Folder(Vec<&'static str>),
+    /// A model folder already whole in the cache, at this snapshot directory.
+    Cached(PathBuf),
+}
+
 /// A model name split: the repository and what to take from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HubModel {
@@ -80,33 +98,58 @@ impl HubModel {
         }
     }
 
-    /// The file to fetch: named, or chosen among the GGUF files of the repository already in
-    /// the cache (no request at all, so a model fetched once runs offline), else among those
-    /// the hub lists.
-    fn file(&self, api: &Api) -> Result<String, HubError> {
+    /// What to fetch: the named file, or a GGUF file chosen among those of the repository
+    /// already in the cache (no request at all, so a model fetched once runs offline), or a
+    /// model folder whole in the cache, else a GGUF file among those the hub lists, or, where it
+    /// lists none, its model folder.
+    fn target(&self, api: &Api) -> Result<Target, HubError> {
         if let Some(file) = self.pick.as_ref().filter(|p| p.contains('.')) {
-            return Ok(file.clone());
+            return Ok(Target::File(file.clone()));
         }
         if let Ok(file) = self.choose(&self.cached_files()) {
-            return Ok(file);
+            return Ok(Target::File(file));
+        }
+        if self.pick.is_none()
+            && let Some(dir) = self.snapshot_dir()
+            && folder::is_complete(&dir)
+        {
+            return Ok(Target::Cached(dir));
         }
         let info = api
             .model(self.repo.clone())
             .info()
             .map_err(|e| self.hub_error(e))?;
         let listed: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
-        self.choose(&listed)
+        let no_gguf = !listed
+            .iter()
+            .any(|f| f.to_ascii_lowercase().ends_with(".gguf"));
+        match (self.choose(&listed), folder::plan(&listed)) {
+            (Ok(file), _) => Ok(Target::File(file)),
+            (Err(_), Some(wanted)) if no_gguf && self.pick.is_none() => Ok(Target::Folder(wanted)),
+            (Err(_), None) if no_gguf && self.pick.is_none() => Err(HubError::NoMatch {
+                repo: self.repo.clone(),
+                message: "no GGUF files, and no model folder (config.json with \
+                          model.safetensors or model.safetensors.index.json)"
+                    .into(),
+            }),
+            (Err(err), _) => Err(err),
+        }
+    }
+
+    /// The repository's cached snapshot directory (of `main`), if there is one.
+    fn snapshot_dir(&self) -> Option<PathBuf> {
+        let dir = Cache::from_env()
+            .path()
+            .join(Repo::model(self.repo.clone()).folder_name());
+        let commit = std::fs::read_to_string(dir.join("refs/main")).ok()?;
+        Some(dir.join("snapshots").join(commit.trim()))
     }
 
     /// The files of the repository's cached snapshot (of `main`).
     fn cached_files(&self) -> Vec<String> {
-        let dir = Cache::from_env()
-            .path()
-            .join(Repo::model(self.repo.clone()).folder_name());
-        let Ok(commit) = std::fs::read_to_string(dir.join("refs/main")) else {
+        let Some(snapshot) = self.snapshot_dir() else {
             return Vec::new();
         };
-        let snapshot = dir.join("snapshots").join(commit.trim());
         let Ok(entries) = std::fs::read_dir(snapshot) else {
             return Vec::new();
         };
@@ -151,7 +194,7 @@ impl HubModel {
 }
 
 /// The local path of the model `name` (`hf:OWNER/REPO[:FILE or quant]`), downloaded into the
-/// hub cache unless it is there already.
+/// hub cache unless it is there already: a GGUF file, or a model folder's snapshot directory.
 pub fn fetch_model(name: &str) -> Result<PathBuf, HubError> {
     let model = HubModel::parse(name)?;
     let api = ApiBuilder::from_env()
@@ -159,10 +202,14 @@ pub fn fetch_model(name: &str) -> Result<PathBuf, HubError> {
         .with_retries(RETRIES)
         .build()
         .map_err(|e| model.hub_error(e))?;
-    let file = model.file(&api)?;
-    api.model(model.repo.clone())
-        .get(&file)
-        .map_err(|e| model.hub_error(format!("{file}: {e}")))
+    let repo = api.model(model.repo.clone());
+    match model.target(&api)? {
+        Target::File(file) => repo
+            .get(&file)
+            .map_err(|e| model.hub_error(format!("{file}: {e}"))),
+        Target::Folder(wanted) => folder::fetch(&repo, &model.repo, &wanted),
+        Target::Cached(dir) => Ok(dir),
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod cli;
 mod export;
 mod hub;
+mod hub_folder;
 mod index;
 #[cfg(feature = "mpi")]
 mod mpi;

@@ -40,6 +40,7 @@ mod model_file;
 mod norm;
 mod position;
 mod projection;
+mod quant_mix;
 mod quantize;
 mod rows;
 mod transformer;
@@ -52,11 +53,12 @@ pub use embedding::{PackedTable, TokenEmbedding};
 pub use kv_cache::KvCache;
 pub use mlp::Mlp;
 pub use model_file::{
-    InvalidModelFile, MODEL_FILE, ModelFile, ModelFileError, ModelFormat, UnsupportedModelFile,
-    model_file, read_config,
+    HF_CONFIG_FILE, HfModel, InvalidModelFile, MODEL_FILE, ModelFile, ModelFileError, ModelFormat,
+    UnsupportedModelFile, model_file, read_config,
 };
 pub use norm::Norm;
 pub use position::PositionEmbedding;
 pub use projection::{PackedLinear, Projection};
+pub use quant_mix::{QuantScheme, TensorRole, more_bits};
 pub use quantize::QuantizeError;
 pub use transformer::Gpt;

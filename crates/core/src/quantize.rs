@@ -6,8 +6,10 @@ use burn::prelude::*;
 use claude_quant::{PackedMatrix, RowFormat};
 
 use crate::embedding::TokenEmbedding;
+use crate::model_file::gguf::arch::Architecture;
 use crate::model_file::weights::{Matrix, set_embedding, set_linear};
 use crate::projection::Projection;
+use crate::quant_mix::{QuantScheme, TensorRole};
 use crate::transformer::{Gpt, TOKEN_TABLE_NAME};
 
 /// Why a model cannot be quantized.
@@ -30,26 +32,82 @@ pub enum QuantizeError {
         /// The format's block size.
         block: usize,
     },
-    /// A format that cannot be encoded (the k-quants decode only).
+    /// A format that cannot be encoded.
     #[error("{0}")]
     Format(#[from] claude_quant::Error),
 }
 
 impl Gpt {
-    /// Packs every projection in `format`, and the token table (also a tied output head) when
-    /// `embeddings` is set. Each matrix is quantized row by row in llama.cpp's `[out][in]`
-    /// layout (GGML blocks run along the inputs; int8 has one scale per output).
-    pub fn quantize(&mut self, format: RowFormat, embeddings: bool) -> Result<(), QuantizeError> {
+    /// Packs every projection as `scheme` says (one format, or a llama.cpp K-quant mixture: see
+    /// [`QuantScheme`]), and the token table (also a tied output head) when `embeddings` is set
+    /// or the scheme always does. Each matrix is quantized row by row in llama.cpp's `[out][in]`
+    /// layout (GGML blocks run along the inputs; int8 has one scale per output); a fused
+    /// projection is quantized part by part (query, key, value; gate, up) as a GGUF file stores
+    /// it, so a mixture gives each part its own format.
+    pub fn quantize(&mut self, scheme: QuantScheme, embeddings: bool) -> Result<(), QuantizeError> {
         if let Some(name) = self.packed_tensor_names().into_iter().next() {
             return Err(QuantizeError::AlreadyQuantized(name));
         }
-        for (name, layer) in self.projections_mut() {
-            pack_projection(layer, format, &name)?;
+        let config = self.config().clone();
+        let layers = config.n_layer;
+        let fused_qkv =
+            Architecture::of_config(&config).is_ok_and(|arch| arch.attention_parts().len() == 1);
+        let (q, kv) = (
+            config.attention_width(),
+            config.kv_heads() * config.head_dim(),
+        );
+        let hidden = config.mlp_hidden();
+        for (layer, block) in self.h.iter_mut().enumerate() {
+            let name = |part: &str| format!("h.{layer}.{part}.weight");
+            let attention = match fused_qkv {
+                true => vec![(q + 2 * kv, TensorRole::AttentionQkv)],
+                false => vec![
+                    (q, TensorRole::Other),
+                    (kv, TensorRole::Other),
+                    (kv, TensorRole::AttentionValue { layer, layers }),
+                ],
+            };
+            pack_projection(
+                &mut block.attn.c_attn,
+                scheme,
+                &attention,
+                &name("attn.c_attn"),
+            )?;
+            let other = |rows| vec![(rows, TensorRole::Other)];
+            pack_projection(
+                &mut block.attn.c_proj,
+                scheme,
+                &other(config.d_model),
+                &name("attn.c_proj"),
+            )?;
+            let parts = if config.activation.is_gated() { 2 } else { 1 };
+            pack_projection(
+                &mut block.mlp.c_fc,
+                scheme,
+                &vec![(hidden, TensorRole::Other); parts],
+                &name("mlp.c_fc"),
+            )?;
+            let down = vec![(
+                config.d_model,
+                TensorRole::FeedForwardDown { layer, layers },
+            )];
+            pack_projection(&mut block.mlp.c_proj, scheme, &down, &name("mlp.c_proj"))?;
         }
-        if embeddings && let TokenEmbedding::Float(table) = &self.wte {
+        if let Some(head) = &mut self.lm_head {
+            let output = vec![(config.vocab_size, TensorRole::Output)];
+            pack_projection(head, scheme, &output, "lm_head.weight")?;
+        }
+        if (embeddings || scheme.quantizes_token_table())
+            && let TokenEmbedding::Float(table) = &self.wte
+        {
             let [vocab, width] = table.weight.dims();
-            let rows = values(table.weight.val());
+            let role = match self.lm_head {
+                Some(_) => TensorRole::TokenTable,
+                None => TensorRole::Output,
+            };
+            let format = scheme.format_for(role, width);
             check_width(format, width, TOKEN_TABLE_NAME)?;
+            let rows = values(table.weight.val());
             self.wte = TokenEmbedding::packed(PackedMatrix::quantize(format, vocab, width, &rows)?);
         }
         Ok(())
@@ -104,20 +162,39 @@ impl Gpt {
     }
 }
 
-/// Replaces a float projection by its weight packed in `format`, keeping its bias.
+/// Replaces a float projection by its weight packed part by part (`parts`: rows and role, top
+/// to bottom along the outputs), each in the format `scheme` gives its role, keeping the bias.
 fn pack_projection(
     layer: &mut Projection,
-    format: RowFormat,
+    scheme: QuantScheme,
+    parts: &[(usize, TensorRole)],
     name: &str,
 ) -> Result<(), QuantizeError> {
     let Projection::Float(linear) = layer else {
         return Ok(());
     };
     let [d_in, d_out] = linear.weight.dims();
-    check_width(format, d_in, name)?;
+    debug_assert_eq!(parts.iter().map(|&(rows, _)| rows).sum::<usize>(), d_out);
     // burn's `[in, out]` to the `[out][in]` rows the formats pack.
     let rows = values(linear.weight.val().transpose());
-    let weight = PackedMatrix::quantize(format, d_out, d_in, &rows)?;
+    // Neighbouring parts of one format are packed together: one segment each.
+    let mut runs: Vec<(usize, RowFormat)> = Vec::with_capacity(parts.len());
+    for &(count, role) in parts {
+        let format = scheme.format_for(role, d_in);
+        match runs.last_mut() {
+            Some((rows, last)) if *last == format => *rows += count,
+            _ => runs.push((count, format)),
+        }
+    }
+    let mut start = 0;
+    let mut packed = Vec::with_capacity(runs.len());
+    for (count, format) in runs {
+        check_width(format, d_in, name)?;
+        let part = &rows[start * d_in..(start + count) * d_in];
+        packed.push(PackedMatrix::quantize(format, count, d_in, part)?);
+        start += count;
+    }
+    let weight = PackedMatrix::stack(packed)?;
     let bias = layer.take_bias();
     *layer = Projection::packed(weight, bias);
     Ok(())

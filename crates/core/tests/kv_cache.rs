@@ -190,7 +190,7 @@ fn pretrained_variants_decode_as_they_run_whole_past_the_window() {
     for (name, config) in pretrained_variants() {
         device.seed(21);
         let model = config.init(&device);
-        let mut sequences = vec![vec![1u32, 2, 3], vec![9u32, 8, 7, 6, 5, 4, 3, 2]];
+        let mut sequences = [vec![1u32, 2, 3], vec![9u32, 8, 7, 6, 5, 4, 3, 2]];
         let (_, mut cache) = prefill(&model, &sequences[0], &device);
         cache.append(prefill(&model, &sequences[1], &device).1);
         for step in 0..10u32 {
@@ -237,7 +237,10 @@ fn a_window_hides_the_positions_before_it() {
         .zip(uncached_logits(&model, &c, &device))
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f64::max);
-    assert!(diff > 1e-3, "a change inside the windows' reach moved nothing");
+    assert!(
+        diff > 1e-3,
+        "a change inside the windows' reach moved nothing"
+    );
 }
 
 #[test]

@@ -2,8 +2,11 @@
 //! key/value cache against the full forward pass, and model files.
 
 mod gguf_export;
+mod hf;
+mod hf_real;
 mod kv_cache;
 mod model;
 mod model_file;
 mod pretrained;
+mod quant_mix;
 mod support;

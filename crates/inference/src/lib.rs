@@ -21,6 +21,7 @@ mod chat_template;
 pub mod engine;
 mod error;
 mod generate;
+pub mod hf_folder;
 mod load;
 mod perplexity;
 mod sampler;

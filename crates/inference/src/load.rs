@@ -6,8 +6,12 @@
 //! says about itself all come from that one read. A model format plugs in at [`ModelFile`]
 //! (claude-core); this module only adds the tokenizer and the chat template beside it.
 //!
+//! A Hugging Face model folder brings its own tokenizer (`tokenizer.json`), stop tokens
+//! (`generation_config.json`) and chat template ([`crate::hf_folder`]).
+//!
 //! The chat template follows one rule for every command: the model file's own template (GGUF
-//! `tokenizer.chat_template`, with its tokenizer's BOS and EOS texts) when it has one, else
+//! `tokenizer.chat_template`, or a Hugging Face folder's `chat_template`, with its tokenizer's BOS
+//! and EOS texts) when it has one, else
 //! [`ChatTemplate::default_for`] its tokenizer (ChatML where the tokenizer has ChatML's markers
 //! as special tokens, plain text otherwise).
 
@@ -43,6 +47,17 @@ pub enum LoadError {
         /// What is wrong with the template (in the message, so not also a `source`).
         cause: ChatTemplateError,
     },
+    /// A Hugging Face folder's `generation_config.json` or `tokenizer_config.json` (or its chat
+    /// template) cannot be read.
+    #[error("{file}: {field}: {message}")]
+    HfFolder {
+        /// The file.
+        file: PathBuf,
+        /// The field at fault, or `(file)`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No tokenizer was named, the model file holds none, and none sits in the run directory
     /// above the model.
     #[error(
@@ -59,11 +74,13 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// Its format.
     pub format: ModelFormat,
-    /// The architecture it names (GGUF `general.architecture`), if it names one.
+    /// The architecture it names (GGUF `general.architecture`, a Hugging Face folder's
+    /// `model_type`), if it names one.
     pub architecture: Option<String>,
     /// The model's own name (GGUF `general.name`), if it has one.
     pub name: Option<String>,
-    /// Where the tokenizer came from: a tokenizer directory, or the model file itself.
+    /// Where the tokenizer came from: a tokenizer directory, the model file itself, or a
+    /// Hugging Face folder's `tokenizer.json`.
     pub tokenizer_path: PathBuf,
     /// Whether [`OpenedModel::chat_template`] is the model file's own (else the default rule's).
     pub own_chat_template: bool,
@@ -90,10 +107,11 @@ impl OpenedModel {
     }
 }
 
-/// Opens the model at `model` (any model file [`ModelFile::open`] reads, or a checkpoint
-/// directory) on `device`, with the tokenizer in the directory `tokenizer`; without one, a GGUF
-/// file's own, else the run's `tokenizer/` directory above the model ([`find_tokenizer`]: our
-/// checkpoints, and GGUF files we exported without one). The file is read once.
+/// Opens the model at `model` (any model file [`ModelFile::open`] reads, a checkpoint
+/// directory, or a Hugging Face folder) on `device`, with the tokenizer in the directory
+/// `tokenizer`; without one, a GGUF file's or a Hugging Face folder's own, else the run's
+/// `tokenizer/` directory above the model ([`find_tokenizer`]: our checkpoints, and GGUF files we
+/// exported without one). The file is read once.
 pub fn open(
     model: &Path,
     tokenizer: Option<&Path>,
@@ -108,18 +126,27 @@ pub fn open(
         source_path: path.to_path_buf(),
         cause,
     };
-    let (tokenizer_path, tokenizer, own_template) = match (tokenizer, gguf_tokenizer) {
-        (Some(dir), _) => {
+    let hf = file.hf_folder();
+    let (tokenizer_path, tokenizer, own_template) = match (tokenizer, gguf_tokenizer, hf) {
+        (Some(dir), _, _) => {
             let loaded = Tokenizer::load(dir).map_err(|e| tokenizer_error(dir, e))?;
             (dir.to_path_buf(), loaded, None)
         }
-        (None, Some(gguf)) => {
+        (None, Some(gguf), _) => {
             let loaded = GgufTokenizer::from_metadata(gguf.metadata())
                 .map_err(|e| tokenizer_error(file.path(), e.into()))?;
             let template = own_chat_template(gguf, &loaded)?;
             (file.path().to_path_buf(), Tokenizer::Gguf(loaded), template)
         }
-        (None, None) => {
+        (None, None, Some(folder)) => {
+            let read = crate::hf_folder::read(folder.dir())?;
+            (
+                read.path,
+                Tokenizer::Gguf(read.tokenizer),
+                read.chat_template,
+            )
+        }
+        (None, None, None) => {
             let dir = find_tokenizer(model)?;
             let loaded = Tokenizer::load(&dir).map_err(|e| tokenizer_error(&dir, e))?;
             (dir, loaded, None)
@@ -128,7 +155,9 @@ pub fn open(
     let info = ModelInfo {
         path: file.path().to_path_buf(),
         format: file.format(),
-        architecture: gguf.and_then(|g| metadata_text(g, "general.architecture")),
+        architecture: gguf
+            .and_then(|g| metadata_text(g, "general.architecture"))
+            .or_else(|| hf.map(|folder| folder.model_type().to_string())),
         name: gguf.and_then(|g| metadata_text(g, "general.name")),
         tokenizer_path,
         own_chat_template: own_template.is_some(),

@@ -46,7 +46,7 @@ pub enum Error {
     },
     /// A directory holds neither our tokenizer files nor GPT-2's.
     #[error(
-        "{0}: no tokenizer found (expected vocab.json + merges.txt, or GPT-2's encoder.json + vocab.bpe)"
+        "{0}: no tokenizer found (expected vocab.json + merges.txt, GPT-2's encoder.json + vocab.bpe, or tokenizer.json)"
     )]
     NoTokenizer(PathBuf),
     /// The requested vocabulary size cannot hold the base alphabet.

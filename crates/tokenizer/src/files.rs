@@ -52,7 +52,8 @@ struct Meta {
     special_tokens: Vec<String>,
 }
 
-/// Loads the tokenizer in `dir`: ours, Hugging Face's `vocab.json` + `merges.txt`, or GPT-2's.
+/// Loads the tokenizer in `dir`: ours, Hugging Face's `vocab.json` + `merges.txt`, GPT-2's, or
+/// else Hugging Face's `tokenizer.json` ([`GgufTokenizer::from_hf_dir`](crate::GgufTokenizer::from_hf_dir)).
 pub fn load(dir: &Path) -> Result<Tokenizer> {
     let meta_path = dir.join(META_FILE);
     let meta: Option<Meta> = if meta_path.is_file() {
@@ -72,6 +73,9 @@ pub fn load(dir: &Path) -> Result<Tokenizer> {
         ours
     } else if gpt2.0.is_file() && gpt2.1.is_file() {
         gpt2
+    } else if dir.join(crate::gguf::TOKENIZER_JSON).is_file() {
+        // A Hugging Face folder with only its tokenizer.json.
+        return Ok(Tokenizer::Gguf(crate::GgufTokenizer::from_hf_dir(dir)?));
     } else {
         return Err(Error::NoTokenizer(dir.to_path_buf()));
     };

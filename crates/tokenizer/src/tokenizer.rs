@@ -28,8 +28,8 @@ pub enum Tokenizer {
 }
 
 impl Tokenizer {
-    /// Loads the tokenizer saved in `dir` (ours, Hugging Face's `vocab.json` + `merges.txt`, or
-    /// GPT-2's `encoder.json` + `vocab.bpe`).
+    /// Loads the tokenizer saved in `dir` (ours, Hugging Face's `vocab.json` + `merges.txt`,
+    /// GPT-2's `encoder.json` + `vocab.bpe`, or else Hugging Face's `tokenizer.json`).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         files::load(dir.as_ref())
     }

@@ -3,6 +3,7 @@
 
 mod files;
 mod gguf_vocab;
+mod hf_tokenizers;
 mod prepare;
 mod real_models;
 mod reference;

@@ -45,12 +45,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         );
     }
     let model = Gpt::load(&input, &Device::flex())?;
-    let (mut metadata, tokenizer_note) = tokenizer_metadata(&args, &input)?;
-    metadata.push(("general.name".into(), model_name(&args.checkpoint).into()));
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-    }
-    let arch = model.save_gguf(&args.out, metadata)?;
+    let (arch, tokenizer_note) = write_gguf(
+        &model,
+        &args.checkpoint,
+        args.tokenizer.as_deref(),
+        &args.out,
+    )?;
     let bytes = std::fs::metadata(&args.out)
         .with_context(|| format!("{}", args.out.display()))?
         .len();
@@ -62,12 +62,31 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `model`, read from `checkpoint`, as the GGUF file `out` with a tokenizer inside (from
+/// `tokenizer`, else the input's own or its run's); returns the architecture written and a note
+/// on the tokenizer for the user.
+pub(crate) fn write_gguf(
+    model: &Gpt,
+    checkpoint: &Path,
+    tokenizer: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<(&'static str, String)> {
+    let input = model_file(checkpoint);
+    let (mut metadata, tokenizer_note) = tokenizer_metadata(tokenizer, &input)?;
+    metadata.push(("general.name".into(), model_name(checkpoint).into()));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    }
+    let arch = model.save_gguf(out, metadata)?;
+    Ok((arch, tokenizer_note))
+}
+
 /// The tokenizer's `tokenizer.*` metadata, and a note on it for the user.
 fn tokenizer_metadata(
-    args: &ExportArgs,
+    tokenizer: Option<&Path>,
     input: &Path,
 ) -> anyhow::Result<(Vec<(String, Value)>, String)> {
-    if args.tokenizer.is_none() && ModelFormat::of(input)? == ModelFormat::Gguf {
+    if tokenizer.is_none() && ModelFormat::of(input)? == ModelFormat::Gguf {
         let file = GgufFile::open(input)?;
         let copied: Vec<(String, Value)> = file
             .metadata()
@@ -77,8 +96,8 @@ fn tokenizer_metadata(
             .collect();
         return Ok((copied, "tokenizer copied from the input".into()));
     }
-    let dir = match &args.tokenizer {
-        Some(dir) => dir.clone(),
+    let dir = match tokenizer {
+        Some(dir) => dir.to_path_buf(),
         None => match find_tokenizer(input) {
             Ok(dir) => dir,
             Err(_) => return Ok((Vec::new(), "no tokenizer found: none written".into())),

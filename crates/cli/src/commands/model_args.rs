@@ -14,13 +14,15 @@ use claude_tensors::parse_device;
 #[derive(Debug, clap::Args)]
 pub struct ModelArgs {
     /// The model: a checkpoint directory or its model.safetensors, a GGUF file (Llama family;
-    /// quantized weights stay packed), a llama2.c checkpoint, or hf:OWNER/REPO[:FILE or quant]
-    /// from the Hugging Face hub (downloaded into its cache; HF_ENDPOINT and HF_HOME honoured).
+    /// quantized weights stay packed), a llama2.c checkpoint, a Hugging Face model folder
+    /// (config.json, safetensors weights, tokenizer.json), or hf:OWNER/REPO[:FILE or quant] from
+    /// the Hugging Face hub (a GGUF file, else the repository's model folder; downloaded into its
+    /// cache; HF_ENDPOINT and HF_HOME honoured).
     /// (`serve` may go without one to serve embeddings only.)
     #[arg(long = "model", visible_alias = "checkpoint")]
     pub path: Option<PathBuf>,
-    /// Tokenizer directory (default: a GGUF file's own, else the run's `tokenizer/` beside
-    /// `checkpoints/`).
+    /// Tokenizer directory (default: a GGUF file's or a Hugging Face folder's own, else the
+    /// run's `tokenizer/` beside `checkpoints/`).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Device: cpu, wgpu, cuda:N, ...

@@ -185,6 +185,15 @@ pub enum InvalidModelFile {
         /// What `claude-quant` found wrong.
         cause: claude_quant::Error,
     },
+    /// A field of a Hugging Face `config.json` or `model.safetensors.index.json` that is not
+    /// JSON, is missing, or holds a value of the wrong type or range.
+    #[error("{field}: {message}")]
+    HfField {
+        /// The field (`text_config.hidden_size`, `weight_map`...), or `(file)` for the whole file.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A llama2.c checkpoint shorter than its header.
     #[error("{len} bytes: too short for a llama2.c header ({HEADER_BYTES} bytes)")]
     Llama2cShortHeader {
@@ -218,7 +227,10 @@ pub enum InvalidModelFile {
 #[derive(Debug, thiserror::Error)]
 pub enum UnsupportedModelFile {
     /// The file is none of the formats [`ModelFormat`](super::ModelFormat) lists.
-    #[error("not a model file claude-rust reads (our .safetensors, GGUF, or a llama2.c .bin)")]
+    #[error(
+        "not a model file claude-rust reads (our .safetensors, GGUF, a llama2.c .bin, or a \
+         Hugging Face folder: config.json and safetensors weights)"
+    )]
     Format,
     /// A GGUF file of an architecture this crate does not map onto its model.
     #[error("architecture {name:?} is not supported (supported: {supported:?})")]
@@ -243,6 +255,37 @@ pub enum UnsupportedModelFile {
     RopeScaling {
         /// `{arch}.rope.scaling.type`.
         kind: String,
+    },
+    /// A Hugging Face `model_type` this crate does not map onto its model.
+    #[error("model_type {model_type:?} is not supported (supported: {supported:?})")]
+    ModelType {
+        /// The config's `model_type`.
+        model_type: String,
+        /// The model types this crate reads.
+        supported: Vec<&'static str>,
+    },
+    /// A Hugging Face config setting that our model does not compute.
+    #[error("{field} = {value}: {reason}")]
+    HfSetting {
+        /// The config field (`hidden_act`, `text_config.final_logit_softcapping`...).
+        field: String,
+        /// Its value, as JSON.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A Hugging Face folder without safetensors weights.
+    #[error(
+        "no model.safetensors or model.safetensors.index.json (only safetensors weights are read)"
+    )]
+    NoSafetensors,
+    /// A safetensors tensor of a type other than F32, F16 and BF16.
+    #[error("tensor {tensor} is stored as {dtype:?}; F32, F16 and BF16 are read")]
+    TensorDtype {
+        /// The tensor's name.
+        tensor: String,
+        /// Its stored type.
+        dtype: Dtype,
     },
     /// A tensor of a GGML type `claude-quant` does not decode.
     #[error("tensor {tensor}: {cause}")]

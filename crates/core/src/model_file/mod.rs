@@ -4,15 +4,18 @@
 //! - our `.safetensors` files ([`safetensors`]: GPT-2-style tensor names, the [`ModelConfig`] in
 //!   the header), the only format [`Gpt::save`] writes, float or with packed projections
 //!   ([`quantized`]);
-//! - GGUF files ([`gguf`]: llama.cpp's format; the `llama`, `gpt2` and `starcoder2`
+//! - GGUF files ([`gguf`]: llama.cpp's format; the `llama`, `gpt2`, `starcoder2`, `qwen2`, `qwen3`, `gemma3` and `phi3`
 //!   architectures, every block type `claude-quant` decodes), which [`Gpt::save_gguf`] also
 //!   writes;
-//! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32).
+//! - llama2.c checkpoints ([`llama2c`]: Karpathy's `run.c` format, float32);
+//! - Hugging Face model folders ([`hf`]: `config.json` and safetensors weights, as
+//!   `save_pretrained` writes them: Llama, Mistral, Qwen2, Qwen3, Gemma 3, Phi-3).
 //!
 //! [`ModelConfig`]: crate::ModelConfig
 
 mod error;
-mod gguf;
+pub(crate) mod gguf;
+mod hf;
 mod llama2c;
 mod quantized;
 mod safetensors;
@@ -26,6 +29,7 @@ use burn::prelude::*;
 use crate::transformer::Gpt;
 
 pub use error::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
+pub use hf::{HF_CONFIG_FILE, HfModel};
 pub use safetensors::{MODEL_FILE, read_config};
 
 /// The formats [`Gpt::load`] reads.
@@ -37,13 +41,19 @@ pub enum ModelFormat {
     Gguf,
     /// A llama2.c checkpoint (`.bin`: seven `i32` sizes, then float32 weights).
     Llama2c,
+    /// A Hugging Face model folder (`config.json` beside safetensors weights).
+    HfFolder,
 }
 
 impl ModelFormat {
     /// The format of the model file at `path` (a file, or a checkpoint directory holding our
     /// `model.safetensors`), from its first bytes, else from its extension (`.safetensors`, and
-    /// `.bin` for llama2.c's headerless format).
+    /// `.bin` for llama2.c's headerless format); a directory holding `config.json` is a Hugging
+    /// Face model folder.
     pub fn of(path: &Path) -> Result<ModelFormat, ModelFileError> {
+        if hf::is_folder(path) {
+            return Ok(ModelFormat::HfFolder);
+        }
         let file = model_file(path);
         let mut head = [0u8; 9];
         let mut reader = std::fs::File::open(&file).map_err(|e| ModelFileError::io(&file, e))?;
@@ -89,17 +99,24 @@ pub enum ModelFile {
     Gguf(Box<claude_gguf::GgufFile>),
     /// A llama2.c checkpoint, at this path.
     Llama2c(PathBuf),
+    /// A Hugging Face model folder, its config read and its weights mapped.
+    HfFolder(Box<HfModel>),
 }
 
 impl ModelFile {
     /// Opens the model file at `path` (a file, or a checkpoint directory holding our
-    /// `model.safetensors`): tells its [`ModelFormat`] and, for GGUF, maps and parses it.
+    /// `model.safetensors`, or a Hugging Face model folder): tells its [`ModelFormat`] and, for
+    /// GGUF, maps and parses it; a folder's config is read and its weights mapped.
     pub fn open(path: &Path) -> Result<ModelFile, ModelFileError> {
+        if hf::is_folder(path) {
+            return Ok(ModelFile::HfFolder(Box::new(hf::open(path)?)));
+        }
         let file = model_file(path);
         Ok(match ModelFormat::of(&file)? {
             ModelFormat::Safetensors => ModelFile::Safetensors(file),
             ModelFormat::Gguf => ModelFile::Gguf(Box::new(gguf::open(&file)?)),
             ModelFormat::Llama2c => ModelFile::Llama2c(file),
+            ModelFormat::HfFolder => ModelFile::HfFolder(Box::new(hf::open(path)?)),
         })
     }
 
@@ -109,14 +126,25 @@ impl ModelFile {
             ModelFile::Safetensors(_) => ModelFormat::Safetensors,
             ModelFile::Gguf(_) => ModelFormat::Gguf,
             ModelFile::Llama2c(_) => ModelFormat::Llama2c,
+            ModelFile::HfFolder(_) => ModelFormat::HfFolder,
         }
     }
 
-    /// The file's path (for a checkpoint directory, its `model.safetensors`).
+    /// The file's path (for a checkpoint directory, its `model.safetensors`; for a Hugging Face
+    /// folder, the folder).
     pub fn path(&self) -> &Path {
         match self {
             ModelFile::Safetensors(path) | ModelFile::Llama2c(path) => path,
             ModelFile::Gguf(file) => file.path(),
+            ModelFile::HfFolder(folder) => folder.dir(),
+        }
+    }
+
+    /// The opened Hugging Face folder, for one.
+    pub fn hf_folder(&self) -> Option<&HfModel> {
+        match self {
+            ModelFile::HfFolder(folder) => Some(folder.as_ref()),
+            _ => None,
         }
     }
 
@@ -143,6 +171,7 @@ impl Gpt {
             ModelFile::Safetensors(path) => safetensors::load(path, device),
             ModelFile::Gguf(gguf) => gguf::load(gguf, device),
             ModelFile::Llama2c(path) => llama2c::load(path, device),
+            ModelFile::HfFolder(folder) => hf::load(folder, device),
         }
     }
 

@@ -42,6 +42,17 @@ pub enum GgufError {
         /// The names that are supported.
         supported: String,
     },
+    /// A Hugging Face `tokenizer.json` (or `tokenizer_config.json`) that is not JSON, lacks a
+    /// field, or describes a tokenizer this crate does not build.
+    #[error("{path}: {field}: {message}")]
+    HfTokenizer {
+        /// The JSON file.
+        path: PathBuf,
+        /// The field at fault (`model.type`, `pre_tokenizer`...), or `(file)`.
+        field: String,
+        /// What is wrong, or what is supported instead.
+        message: String,
+    },
     /// An error of the tokenizer proper (such as an id out of range while decoding).
     #[error(transparent)]
     Tokenizer(#[from] crate::Error),

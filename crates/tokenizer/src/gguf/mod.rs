@@ -13,6 +13,9 @@
 //! `tokenizer.ggml.add_bos_token` / `add_eos_token` (or llama.cpp's default for the model) say.
 //! Decoding follows llama.cpp's detokenizer ([`DecodeOptions`]).
 //!
+//! Hugging Face's `tokenizer.json` builds the same tokenizer ([`GgufTokenizer::from_hf_dir`]:
+//! byte-level BPE, and SentencePiece-style BPE with byte fallback; see `hf.rs`).
+//!
 //! ```no_run
 //! use claude_tokenizer::gguf::{DecodeOptions, EncodeOptions, GgufTokenizer};
 //!
@@ -28,6 +31,7 @@ mod decode;
 mod error;
 mod export;
 mod fixups;
+mod hf;
 mod pre;
 mod specials;
 mod spm;
@@ -43,6 +47,7 @@ pub use config::{MERGES_KEY, MODEL_KEY, ModelKind, PRE_KEY, SpecialIds};
 pub use decode::DecodeOptions;
 pub use error::{GgufError, GgufResult};
 pub use export::gguf_metadata;
+pub use hf::{TOKENIZER_CONFIG_JSON, TOKENIZER_JSON};
 pub use pre::PreTokenizer;
 pub use vocab::{SCORES_KEY, TOKEN_TYPE_KEY, TOKENS_KEY, TokenType};
 
@@ -79,6 +84,9 @@ pub struct GgufTokenizer {
     specials: Specials,
     eog: BTreeSet<u32>,
     model: Model,
+    /// Text is put in Unicode normalization form C before byte-level BPE (a Hugging Face
+    /// `NFC` normalizer, as Qwen2's); llama.cpp does not normalize.
+    nfc: bool,
 }
 
 impl GgufTokenizer {
@@ -107,6 +115,7 @@ impl GgufTokenizer {
             specials,
             eog,
             model,
+            nfc: false,
         })
     }
 
@@ -184,6 +193,11 @@ impl GgufTokenizer {
             Model::Bpe(bpe) => {
                 for fragment in fragments {
                     match fragment {
+                        Fragment::Text(text) if self.nfc => {
+                            use unicode_normalization::UnicodeNormalization;
+                            let text: String = text.nfc().collect();
+                            bpe.encode_into(&self.vocab, &text, &mut out);
+                        }
                         Fragment::Text(text) => bpe.encode_into(&self.vocab, text, &mut out),
                         Fragment::Token(id) => out.push(id),
                     }

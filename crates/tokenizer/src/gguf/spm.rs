@@ -4,9 +4,15 @@
 //! token as its bytes with the `<0xXX>` byte-fallback tokens.
 //!
 //! The text arrives with spaces already written as `▁` (U+2581) and the leading space added.
+//!
+//! Built from a Hugging Face `tokenizer.json` instead ([`Spm::with_merges`]), a pair joins only
+//! where the file lists it as a merge, the lowest-ranked first (the leftmost among equals), as
+//! Hugging Face's BPE with byte fallback runs it; the pieces and byte fallback are the same.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 
 use super::vocab::Vocab;
 
@@ -17,6 +23,9 @@ pub(crate) struct Spm {
     byte_ids: [Option<u32>; 256],
     /// Spelt where a byte has no token.
     unk: Option<u32>,
+    /// The rank of each merge `(left, right)`, when the pairs that join are listed (Hugging
+    /// Face); `None`: any pair whose joined text is a token joins, by the token's score.
+    ranks: Option<FxHashMap<(u32, u32), u32>>,
 }
 
 /// A run of the text that is one symbol: `start..start + len` (len 0 once merged away).
@@ -73,7 +82,17 @@ impl Spm {
                     .and_then(|b| vocab.id(&char::from(b).to_string()))
             });
         }
-        Spm { byte_ids, unk }
+        Spm {
+            byte_ids,
+            unk,
+            ranks: None,
+        }
+    }
+
+    /// Joins only the pairs `ranks` lists, the lowest rank first, instead of by token scores.
+    pub(crate) fn with_merges(mut self, ranks: FxHashMap<(u32, u32), u32>) -> Self {
+        self.ranks = Some(ranks);
+        self
     }
 
     /// Appends the ids of `text` (spaces already escaped) to `out`.
@@ -95,7 +114,7 @@ impl Spm {
         }
         let mut queue = BinaryHeap::new();
         for i in 1..symbols.len() {
-            push_bigram(vocab, text, &symbols, i - 1, i, &mut queue);
+            self.push_bigram(vocab, text, &symbols, i - 1, i, &mut queue);
         }
         while let Some(bigram) = queue.pop() {
             let (left, right) = (symbols[bigram.left], symbols[bigram.right]);
@@ -109,10 +128,10 @@ impl Spm {
                 symbols[next].prev = Some(bigram.left);
             }
             if let Some(prev) = left.prev {
-                push_bigram(vocab, text, &symbols, prev, bigram.left, &mut queue);
+                self.push_bigram(vocab, text, &symbols, prev, bigram.left, &mut queue);
             }
             if let Some(next) = right.next {
-                push_bigram(vocab, text, &symbols, bigram.left, next, &mut queue);
+                self.push_bigram(vocab, text, &symbols, bigram.left, next, &mut queue);
             }
         }
         let mut at = Some(0);
@@ -132,23 +151,45 @@ impl Spm {
     }
 }
 
-/// Queues the join of symbols `left` and `right` if their joined text is a token.
-fn push_bigram(
-    vocab: &Vocab,
-    text: &str,
-    symbols: &[Symbol],
-    left: usize,
-    right: usize,
-    queue: &mut BinaryHeap<Bigram>,
-) {
-    let (l, r) = (symbols[left], symbols[right]);
-    // Adjacent symbols are adjacent in the text, so the joined text is one slice.
-    let joined = &text[l.start..r.start + r.len];
-    if let Some(id) = vocab.id(joined) {
+impl Spm {
+    /// Queues the join of symbols `left` and `right` if their joined text is a token (and,
+    /// with listed merges, the pair is one).
+    fn push_bigram(
+        &self,
+        vocab: &Vocab,
+        text: &str,
+        symbols: &[Symbol],
+        left: usize,
+        right: usize,
+        queue: &mut BinaryHeap<Bigram>,
+    ) {
+        let (l, r) = (symbols[left], symbols[right]);
+        // Adjacent symbols are adjacent in the text, so the joined text is one slice.
+        let joined = &text[l.start..r.start + r.len];
+        let Some(id) = vocab.id(joined) else {
+            return;
+        };
+        let score = match &self.ranks {
+            None => vocab.scores[id as usize],
+            Some(ranks) => {
+                let pair = (
+                    vocab.id(&text[l.start..l.start + l.len]),
+                    vocab.id(&text[r.start..r.start + r.len]),
+                );
+                let (Some(a), Some(b)) = pair else {
+                    return;
+                };
+                let Some(&rank) = ranks.get(&(a, b)) else {
+                    return;
+                };
+                // Exact: ranks stay below 2^24.
+                -(rank as f32)
+            }
+        };
         queue.push(Bigram {
             left,
             right,
-            score: vocab.scores[id as usize],
+            score,
             len: joined.len(),
         });
     }

@@ -177,7 +177,7 @@ fn rope_scale(
     let factor = get(path, optional_float(meta, &arch.key("rope.scaling.factor")))?;
     match (kind, factor) {
         ("none", _) | (_, None) => Ok(None),
-        ("linear", Some(factor)) if factor == 1.0 => Ok(None),
+        ("linear", Some(1.0)) => Ok(None),
         ("linear", Some(factor)) => Ok(Some(factor as f32)),
         (kind, Some(_)) => Err(ModelFileError::unsupported(
             path,

@@ -26,9 +26,21 @@ pub(in crate::model_file) fn save(
     path: &Path,
     metadata: Vec<(String, Value)>,
 ) -> Result<&'static str, ModelFileError> {
-    let config = model.config();
-    let arch = Architecture::of_config(config)
+    let arch = Architecture::of_config(model.config())
         .map_err(|cause| ModelFileError::unsupported(path, cause))?;
+    save_as(model, path, metadata, arch)
+}
+
+/// Writes `model` to `path` as a file of architecture `arch`, which must compute what the
+/// model's config does (as [`Architecture::of_config`] finds, or another of the same
+/// computation, such as `phi3` for `llama`).
+pub(super) fn save_as(
+    model: &Gpt,
+    path: &Path,
+    metadata: Vec<(String, Value)>,
+    arch: Architecture,
+) -> Result<&'static str, ModelFileError> {
+    let config = model.config();
     let mut tensors = Tensors {
         writer: GgufWriter::new(),
         path,
@@ -80,11 +92,12 @@ pub(in crate::model_file) fn save(
             }
         }
         tensors.norm(&name("ffn_norm"), &block.ln_2);
-        let hidden = config.mlp_hidden();
-        let mlp_in: Vec<Part> = arch
-            .mlp_in_parts()
+        // The gate and up halves, stored apart or fused in one tensor.
+        let mlp_parts = arch.mlp_in_parts();
+        let rows = block.mlp.c_fc.dims().1 / mlp_parts.len();
+        let mlp_in: Vec<Part> = mlp_parts
             .iter()
-            .map(|part| Part::plain(name(part), hidden))
+            .map(|part| Part::plain(name(part), rows))
             .collect();
         tensors.projection(&block.mlp.c_fc, &mlp_in)?;
         tensors.projection(
