@@ -91,12 +91,12 @@ fn every_format_quantizes_a_checkpoint_that_then_loads_anywhere() {
         "--checkpoint",
         &s(&checkpoint),
         "--format",
-        "q4_k",
+        "q9_k",
         "--out",
         &s(&run_dir.join("k")),
     ]);
     assert!(
-        err.contains("--format \"q4_k\" is not one of int8, q8_0, q4_0, q4_1"),
+        err.contains("--format \"q9_k\" is not one of int8, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k"),
         "{err}"
     );
     let err = fails(&[

@@ -79,10 +79,10 @@ impl ModelFormat {
     }
 }
 
-/// The model file of `path`: `path` itself, or `path/model.safetensors` for a checkpoint
-/// directory.
+/// The model file of `path`: `path` itself (a file, or a Hugging Face model folder), or
+/// `path/model.safetensors` for our checkpoint directory.
 pub fn model_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
+    if path.is_dir() && !hf::is_folder(path) {
         path.join(MODEL_FILE)
     } else {
         path.to_path_buf()
