@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use claude_core::Gpt;
-use claude_files::models_dir;
+use claude_files::{models_dir, optional_fixture};
 use serde_json::Value;
 
 use crate::support::device;
@@ -22,21 +22,13 @@ const TOLERANCE: f32 = 5e-4;
 
 fn folder(name: &str) -> Option<PathBuf> {
     let dir = models_dir().join("hf-models").join(name);
-    if dir.join("reference.json").is_file() {
-        return Some(dir);
-    }
-    let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{} is missing (run crates/core/tests/data/hf/make_real.py)",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: {} is missing (run crates/core/tests/data/hf/make_real.py; {REQUIRE_ENV}=1 \
-         makes this a failure)",
-        dir.display()
-    );
-    None
+    optional_fixture(
+        &dir.join("reference.json"),
+        &dir,
+        "run crates/core/tests/data/hf/make_real.py",
+        REQUIRE_ENV,
+    )
+    .then_some(dir)
 }
 
 fn floats(value: &Value) -> Vec<f32> {

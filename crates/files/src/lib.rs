@@ -22,5 +22,6 @@ pub mod shared_data;
 
 pub use atomic::{AtomicDir, AtomicFile, AtomicPath, sync_dir, write_atomic};
 pub use shared_data::{
-    MODELS_ENV, REQUIRE_MODELS_ENV, SHARED_DATA_ENV, models_dir, real_model, shared_data_dir,
+    MODELS_ENV, REQUIRE_MODELS_ENV, SHARED_DATA_ENV, models_dir, optional_fixture, real_model,
+    shared_data_dir,
 };

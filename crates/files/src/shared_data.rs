@@ -43,20 +43,33 @@ pub fn models_dir() -> PathBuf {
 /// When the file is missing and [`REQUIRE_MODELS_ENV`] is `1`.
 pub fn real_model(name: &str) -> Option<PathBuf> {
     let path = models_dir().join(name);
-    if path.is_file() {
-        return Some(path);
+    optional_fixture(
+        &path,
+        &path,
+        "run ../shared/scripts/fetch-models.sh",
+        REQUIRE_MODELS_ENV,
+    )
+    .then_some(path)
+}
+
+/// Whether the fixture `needed` (a file that a script makes, such as a model folder's
+/// reference numbers) exists; when it does not, says so on stderr, naming `shown` and how to
+/// make it (`make`), for a test to skip.
+///
+/// # Panics
+/// When it is missing and the environment variable `require_env` is `1` (CI sets it where it
+/// makes the fixture).
+pub fn optional_fixture(needed: &Path, shown: &Path, make: &str, require_env: &str) -> bool {
+    if needed.exists() {
+        return true;
     }
-    let required = std::env::var(REQUIRE_MODELS_ENV).is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{} is missing (run ../shared/scripts/fetch-models.sh)",
-        path.display()
-    );
+    let required = std::env::var(require_env).is_ok_and(|v| v == "1");
+    assert!(!required, "{} is missing ({make})", shown.display());
     eprintln!(
-        "skipped: {} is missing (run ../shared/scripts/fetch-models.sh; {REQUIRE_MODELS_ENV}=1 makes this a failure)",
-        path.display()
+        "skipped: {} is missing ({make}; {require_env}=1 makes this a failure)",
+        shown.display()
     );
-    None
+    false
 }
 
 /// The first `<ancestor>/shared/data` directory of `start`, nearest first.

@@ -365,6 +365,8 @@ mod portable {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::simd::{load_codes, nibbles};
+
     use super::*;
 
     /// The sum of the eight lanes.
@@ -391,26 +393,6 @@ mod avx2 {
     fn products(unsigned: __m256i, signed: __m256i) -> __m256 {
         let pairs = _mm256_maddubs_epi16(unsigned, signed);
         _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
-    }
-
-    /// 32 bytes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn load32(bytes: &[i8; 32]) -> __m256i {
-        // SAFETY: `bytes` holds 32 bytes; the load is unaligned.
-        unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
-    }
-
-    /// 32 4-bit codes as bytes, in value order (low nibbles, then high nibbles).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn nibbles(qs: &[u8; 16]) -> __m256i {
-        // SAFETY: `qs` holds 16 bytes; the load is unaligned.
-        let packed = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
-        let mask = _mm_set1_epi8(0x0F);
-        let lo = _mm_and_si128(packed, mask);
-        let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-        _mm256_set_m128i(hi, lo)
     }
 
     /// Products of 32 signed weight codes with 32 activation codes (the weights' signs moved
@@ -444,7 +426,7 @@ mod avx2 {
                 {
                     let d = f16(w, 0);
                     let qs = w[2..].as_chunks::<16>().0[0];
-                    let p = products(nibbles(&qs), load32(xq));
+                    let p = products(nibbles(&qs), load_codes(xq));
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), p, acc);
                     offsets -= 8.0 * d * sx;
                 }
@@ -457,7 +439,7 @@ mod avx2 {
                     .zip(blocks(x))
                 {
                     let qs = w[4..].as_chunks::<16>().0[0];
-                    let p = products(nibbles(&qs), load32(xq));
+                    let p = products(nibbles(&qs), load_codes(xq));
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w, 0) * dx), p, acc);
                     offsets += f16(w, 2) * sx;
                 }
@@ -466,13 +448,13 @@ mod avx2 {
                 for (w, (xq, (&dx, _))) in bytes.as_chunks::<Q8_0_BYTES>().0.iter().zip(blocks(x)) {
                     let codes: &[i8] = bytemuck::cast_slice(&w[2..]);
                     let codes = codes.as_chunks::<32>().0[0];
-                    let p = signed_products(load32(&codes), load32(xq));
+                    let p = signed_products(load_codes(&codes), load_codes(xq));
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w, 0) * dx), p, acc);
                 }
             }
             IntegerRow::Int8(w, scale) => {
                 for (w, (xq, (&dx, _))) in w.as_chunks::<Q8_BLOCK>().0.iter().zip(blocks(x)) {
-                    let p = signed_products(load32(w), load32(xq));
+                    let p = signed_products(load_codes(w), load_codes(xq));
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(dx), p, acc);
                 }
                 return scale * hsum(acc);

@@ -74,6 +74,20 @@ pub fn dequantize_q4_1_block(block: &[u8; Q4_1_BLOCK_BYTES], out: &mut [f32; BLO
 
 /// Encodes 32 values as one Q4_1 block, bit for bit as GGML's `quantize_row_q4_1_ref`.
 pub fn quantize_q4_1_block(x: &[f32; BLOCK_SIZE], out: &mut [u8; Q4_1_BLOCK_BYTES]) {
+    let (min, d, id) = min_and_step(x, 15.0);
+    [out[0], out[1]] = f32_to_f16(d);
+    [out[2], out[3]] = f32_to_f16(min);
+    let (lo, hi) = x.split_at(BLOCK_SIZE / 2);
+    for (o, (l, h)) in out[4..].iter_mut().zip(lo.iter().zip(hi)) {
+        let ql = (((l - min) * id + 0.5) as u8).min(15);
+        let qh = (((h - min) * id + 0.5) as u8).min(15);
+        *o = ql | (qh << 4);
+    }
+}
+
+/// A block's minimum, the step `d = (max - min) / levels` between its codes and `1 / d` (0 for
+/// a constant block), computed as GGML's `_1` quantizers do (Q4_1, Q5_1).
+pub(crate) fn min_and_step(x: &[f32; BLOCK_SIZE], levels: f32) -> (f32, f32, f32) {
     let mut min = f32::MAX;
     let mut max = -f32::MAX;
     for &v in x {
@@ -84,14 +98,7 @@ pub fn quantize_q4_1_block(x: &[f32; BLOCK_SIZE], out: &mut [u8; Q4_1_BLOCK_BYTE
             max = v;
         }
     }
-    let d = (max - min) / 15.0;
+    let d = (max - min) / levels;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    [out[0], out[1]] = f32_to_f16(d);
-    [out[2], out[3]] = f32_to_f16(min);
-    let (lo, hi) = x.split_at(BLOCK_SIZE / 2);
-    for (o, (l, h)) in out[4..].iter_mut().zip(lo.iter().zip(hi)) {
-        let ql = (((l - min) * id + 0.5) as u8).min(15);
-        let qh = (((h - min) * id + 0.5) as u8).min(15);
-        *o = ql | (qh << 4);
-    }
+    (min, d, id)
 }

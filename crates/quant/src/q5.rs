@@ -89,18 +89,7 @@ pub fn dequantize_q5_1_block(block: &[u8; Q5_1_BLOCK_BYTES], out: &mut [f32; BLO
 
 /// Encodes 32 values as one Q5_1 block, bit for bit as GGML's `quantize_row_q5_1_ref`.
 pub fn quantize_q5_1_block(x: &[f32; BLOCK_SIZE], out: &mut [u8; Q5_1_BLOCK_BYTES]) {
-    let mut min = f32::MAX;
-    let mut max = -f32::MAX;
-    for &v in x {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-    }
-    let d = (max - min) / 31.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (min, d, id) = crate::q4::min_and_step(x, 31.0);
     [out[0], out[1]] = f32_to_f16(d);
     [out[2], out[3]] = f32_to_f16(min);
     let q = x.map(|v| (((v - min) * id + 0.5) as u8).min(31));
