@@ -87,6 +87,15 @@ impl ChatTemplate {
         JinjaTemplate::new(source, bos, eos).map(ChatTemplate::Jinja)
     }
 
+    /// The Jinja text of a model's own template (what GGUF `tokenizer.chat_template` holds);
+    /// `None` for the built-in formats.
+    pub fn jinja_source(&self) -> Option<&str> {
+        match self {
+            ChatTemplate::Jinja(template) => Some(template.source()),
+            ChatTemplate::Plain | ChatTemplate::ChatMl => None,
+        }
+    }
+
     /// The prompt for `messages` (role, text), ready for the assistant's reply. The built-in
     /// formats take the roles `system` (or `developer`), `user` and `assistant`; a Jinja
     /// template gets the roles as they are (and may refuse some, with its own message).

@@ -24,17 +24,20 @@ pub const GENERATION_CONFIG_JSON: &str = "generation_config.json";
 pub const CHAT_TEMPLATE_JINJA: &str = "chat_template.jinja";
 
 /// What [`open`](crate::open) takes from a Hugging Face folder besides the model.
-pub(crate) struct FolderTokenizer {
+#[derive(Debug)]
+pub struct FolderTokenizer {
     /// The tokenizer, stop tokens included.
-    pub(crate) tokenizer: GgufTokenizer,
+    pub tokenizer: GgufTokenizer,
     /// The folder's chat template, if it has one.
-    pub(crate) chat_template: Option<ChatTemplate>,
+    pub chat_template: Option<ChatTemplate>,
     /// `tokenizer.json`.
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
 }
 
-/// Reads the tokenizer, stop tokens and chat template of the folder `dir`.
-pub(crate) fn read(dir: &Path) -> Result<FolderTokenizer, LoadError> {
+/// Reads the tokenizer, stop tokens and chat template of the folder `dir` (what
+/// [`open`](crate::open) reads beside the model, for a caller that has the model already, such
+/// as `claude-rust export`).
+pub fn read(dir: &Path) -> Result<FolderTokenizer, LoadError> {
     let path = dir.join(TOKENIZER_JSON);
     let mut tokenizer = GgufTokenizer::from_hf_dir(dir).map_err(|e| LoadError::Tokenizer {
         source_path: path.clone(),

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use claude_files::models_dir;
+use claude_files::{models_dir, optional_fixture};
 use claude_tokenizer::gguf::{
     DecodeOptions, EncodeOptions, GgufTokenizer, ModelKind, PreTokenizer,
 };
@@ -20,21 +20,13 @@ const REQUIRE_ENV: &str = "CLAUDE_RUST_REQUIRE_HF_TOKENIZERS";
 /// The folder holding `name`'s tokenizer.json, or `None` (said on stderr) to skip.
 fn folder(name: &str) -> Option<PathBuf> {
     let dir = models_dir().join("hf-tokenizers").join(name);
-    if dir.join("tokenizer.json").is_file() {
-        return Some(dir);
-    }
-    let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{} has no tokenizer.json (run crates/tokenizer/tests/data/hf/make_tokenizers.py)",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: {} has no tokenizer.json (run crates/tokenizer/tests/data/hf/make_tokenizers.py; \
-         {REQUIRE_ENV}=1 makes this a failure)",
-        dir.display()
-    );
-    None
+    optional_fixture(
+        &dir.join("tokenizer.json"),
+        &dir,
+        "run crates/tokenizer/tests/data/hf/make_tokenizers.py",
+        REQUIRE_ENV,
+    )
+    .then_some(dir)
 }
 
 /// Checks every case of `name` against `tokenizers`' ids; returns the tokenizer.

@@ -2,6 +2,7 @@
 //! trips, and the reference tokenizers and test suites of `shared/data/tokenizer`.
 
 mod files;
+mod gguf_export;
 mod gguf_vocab;
 mod hf_tokenizers;
 mod prepare;

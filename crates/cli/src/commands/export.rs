@@ -1,5 +1,8 @@
 //! `claude-rust export`: write a model as a GGUF file that llama.cpp (and our own loader) runs,
-//! with its tokenizer inside.
+//! with its tokenizer inside: a GGUF input's own `tokenizer.*` metadata, a Hugging Face folder's
+//! `tokenizer.json` (with its chat template, and `config.json`'s special ids where the tokenizer
+//! names none, as llama.cpp's converter takes them), or the run's BPE tokenizer directory. The
+//! vocabulary is padded to the model's token table, as llama.cpp needs one token per row.
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +10,9 @@ use anyhow::{Context, bail};
 use burn::prelude::*;
 use claude_core::{Gpt, ModelFormat, model_file};
 use claude_gguf::{GgufFile, Value};
-use claude_inference::find_tokenizer;
+use claude_inference::{find_tokenizer, hf_folder};
 use claude_tokenizer::Tokenizer;
-use claude_tokenizer::gguf::gguf_metadata;
+use claude_tokenizer::gguf::{TOKENS_KEY, gguf_metadata, pad_gguf_vocabulary};
 
 use super::quantize::same_file;
 
@@ -17,7 +20,7 @@ use super::quantize::same_file;
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The model: a checkpoint directory or model file (float or quantized to q8_0, q4_0 or
-    /// q4_1), a llama2.c checkpoint or a GGUF file.
+    /// q4_1), a llama2.c checkpoint, a GGUF file or a Hugging Face model folder.
     #[arg(long, visible_alias = "model")]
     pub checkpoint: PathBuf,
     /// Output format: gguf.
@@ -27,7 +30,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Tokenizer directory to write into the file (default: the run's `tokenizer/` above the
-    /// checkpoint; a GGUF input's own).
+    /// checkpoint; a GGUF input's or a Hugging Face folder's own).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
 }
@@ -73,6 +76,11 @@ pub(crate) fn write_gguf(
 ) -> anyhow::Result<(&'static str, String)> {
     let input = model_file(checkpoint);
     let (mut metadata, tokenizer_note) = tokenizer_metadata(tokenizer, &input)?;
+    let n_tokens = model.config().vocab_size;
+    if metadata.iter().any(|(key, _)| key == TOKENS_KEY) {
+        pad_gguf_vocabulary(&mut metadata, n_tokens)
+            .with_context(|| format!("the model's token table has {n_tokens} rows"))?;
+    }
     metadata.push(("general.name".into(), model_name(checkpoint).into()));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
@@ -95,6 +103,9 @@ fn tokenizer_metadata(
             .map(|(key, value)| (key.to_string(), value.clone()))
             .collect();
         return Ok((copied, "tokenizer copied from the input".into()));
+    }
+    if tokenizer.is_none() && ModelFormat::of(input)? == ModelFormat::HfFolder {
+        return hf_folder_metadata(input);
     }
     let dir = match tokenizer {
         Some(dir) => dir.to_path_buf(),
@@ -121,6 +132,52 @@ fn tokenizer_metadata(
         }
         Err(err) => Err(err).with_context(|| format!("tokenizer {}", dir.display())),
     }
+}
+
+/// The tokenizer of the Hugging Face folder `dir` (its `tokenizer.json`) and its chat template,
+/// as `tokenizer.*` metadata; BOS, EOS, unknown and padding ids the tokenizer does not name come
+/// from `config.json`, as llama.cpp's converter takes them.
+fn hf_folder_metadata(dir: &Path) -> anyhow::Result<(Vec<(String, Value)>, String)> {
+    let read = hf_folder::read(dir)?;
+    let mut metadata = read.tokenizer.gguf_metadata();
+    let n_tokens = read.tokenizer.vocab_size();
+    let config_path = dir.join(claude_core::HF_CONFIG_FILE);
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&config_path)
+            .with_context(|| format!("{}", config_path.display()))?,
+    )
+    .with_context(|| format!("{}", config_path.display()))?;
+    for (field, key) in [
+        ("bos_token_id", "tokenizer.ggml.bos_token_id"),
+        ("eos_token_id", "tokenizer.ggml.eos_token_id"),
+        ("unk_token_id", "tokenizer.ggml.unknown_token_id"),
+        ("pad_token_id", "tokenizer.ggml.padding_token_id"),
+    ] {
+        // One id (a list, as Llama 3.1's EOS, is left out, as the converter leaves it).
+        let id = config[field]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .filter(|&id| (id as usize) < n_tokens);
+        if let Some(id) = id
+            && !metadata.iter().any(|(k, _)| k == key)
+        {
+            metadata.push((key.to_string(), id.into()));
+        }
+    }
+    let template = read.chat_template.as_ref().and_then(|t| t.jinja_source());
+    if let Some(source) = template {
+        metadata.push(("tokenizer.chat_template".into(), source.into()));
+    }
+    let note = format!(
+        "tokenizer: {n_tokens} tokens from {}{}",
+        read.path.display(),
+        if template.is_some() {
+            ", with its chat template"
+        } else {
+            ""
+        }
+    );
+    Ok((metadata, note))
 }
 
 /// `general.name`: the checkpoint directory's name, else the file's stem.

@@ -13,8 +13,9 @@ use super::export::write_gguf;
 /// Arguments of `claude-rust quantize`.
 #[derive(Debug, clap::Args)]
 pub struct QuantizeArgs {
-    /// The float model: a checkpoint directory or its model.safetensors, a float GGUF file, or a
-    /// llama2.c file.
+    /// The float model: a checkpoint directory or its model.safetensors, a float GGUF file, a
+    /// llama2.c file, or a Hugging Face model folder (config.json, safetensors and
+    /// tokenizer.json).
     #[arg(long, visible_alias = "model")]
     pub checkpoint: PathBuf,
     /// Format: int8 (one scale per output channel); GGML's q8_0, q4_0, q4_1, q5_0, q5_1 (blocks

@@ -22,6 +22,8 @@ const NAME: &str = "chat_template";
 #[derive(Clone)]
 pub struct JinjaTemplate {
     env: Arc<Environment<'static>>,
+    /// The template's text as given (for writing it into a model file).
+    source: Arc<str>,
     bos: String,
     eos: String,
     end_of_turn: Option<String>,
@@ -64,6 +66,7 @@ impl JinjaTemplate {
             .map_err(|e| ChatTemplateError::Compile(describe(&e).to_string()))?;
         Ok(JinjaTemplate {
             env: Arc::new(env),
+            source: source.into(),
             bos: bos.to_string(),
             eos: eos.to_string(),
             end_of_turn: None,
@@ -75,6 +78,12 @@ impl JinjaTemplate {
     pub fn with_end_of_turn(mut self, text: impl Into<String>) -> Self {
         self.end_of_turn = Some(text.into());
         self
+    }
+
+    /// The template's Jinja text, as it was given to [`JinjaTemplate::new`] (what a GGUF
+    /// file's `tokenizer.chat_template` holds).
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// The text that ends the assistant's turn, if one was set.

@@ -88,6 +88,16 @@ impl GgufBpe {
         self.pre
     }
 
+    /// The merges that can apply, in rank order, as `tokenizer.ggml.merges` lines (`left
+    /// right`, each in its stored text).
+    pub(crate) fn merge_lines(&self, vocab: &Vocab) -> Vec<String> {
+        self.inner
+            .merges()
+            .iter()
+            .map(|&(l, r)| format!("{} {}", vocab.texts[l as usize], vocab.texts[r as usize]))
+            .collect()
+    }
+
     /// The bytes an ordinary token stands for.
     pub(crate) fn token_bytes(&self, id: u32) -> &[u8] {
         &self.inner.tokens()[id as usize]

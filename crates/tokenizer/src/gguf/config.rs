@@ -13,9 +13,9 @@ pub const MODEL_KEY: &str = "tokenizer.ggml.model";
 pub const PRE_KEY: &str = "tokenizer.ggml.pre";
 /// The merges of a byte-level BPE model.
 pub const MERGES_KEY: &str = "tokenizer.ggml.merges";
-const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
-const ADD_EOS_KEY: &str = "tokenizer.ggml.add_eos_token";
-const ADD_SPACE_PREFIX_KEY: &str = "tokenizer.ggml.add_space_prefix";
+pub(crate) const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
+pub(crate) const ADD_EOS_KEY: &str = "tokenizer.ggml.add_eos_token";
+pub(crate) const ADD_SPACE_PREFIX_KEY: &str = "tokenizer.ggml.add_space_prefix";
 
 /// Which tokenizer a GGUF file describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,13 @@ pub(crate) struct Config {
     pub(crate) add_bos: bool,
     pub(crate) add_eos: bool,
     pub(crate) ids: SpecialIds,
+    /// The `tokenizer.ggml.pre` text the file gives (written back as it was); `None` for a
+    /// tokenizer from `tokenizer.json`.
+    pub(crate) pre_name: Option<String>,
+    /// The special ids as the file (or llama.cpp's defaults) gives them, before the fix-ups
+    /// find more by their text: what a GGUF file of this tokenizer declares, so that the
+    /// fix-ups run again, the same way, on reading it.
+    pub(crate) declared_ids: SpecialIds,
 }
 
 /// A byte-level BPE pre-tokenizer name's settings.
@@ -83,6 +90,36 @@ struct PreConfig {
     ignore_merges: bool,
     clean_spaces: bool,
     add_bos: bool,
+}
+
+/// The `tokenizer.ggml.pre` name for byte-level BPE with `pre`, `ignore_merges` and
+/// `clean_spaces`: the name llama.cpp's converter writes for that pre-tokenizer (`gpt-2`,
+/// `llama-bpe`, `qwen2`, `smollm`) when its settings match, else the first supported name with
+/// the same settings, else (no name has them all) the converter's name for `pre` and
+/// `ignore_merges`, so that ids stay the same and only the clean-up of spaces in decoding may
+/// differ.
+pub(crate) fn pre_name(pre: PreTokenizer, ignore_merges: bool, clean_spaces: bool) -> &'static str {
+    let canonical = match (pre, ignore_merges) {
+        (PreTokenizer::Default, _) => "default",
+        (PreTokenizer::Gpt2, _) => "gpt-2",
+        (PreTokenizer::Llama3, true) => "llama-bpe",
+        (PreTokenizer::Llama3, false) => "dbrx",
+        (PreTokenizer::Qwen2, _) => "qwen2",
+        (PreTokenizer::SmolLm, _) => "smollm",
+    };
+    let settings = |name: &str| pre_config(name).map(|c| (c.pre, c.ignore_merges, c.clean_spaces));
+    if settings(canonical) == Some((pre, ignore_merges, clean_spaces)) {
+        return canonical;
+    }
+    PRE_NAMES
+        .iter()
+        .filter(|&&(_, p, ignore, clean, _)| {
+            (p, ignore, clean) == (pre, ignore_merges, clean_spaces)
+        })
+        .flat_map(|(names, ..)| names.iter())
+        .find(|name| !name.is_empty())
+        .copied()
+        .unwrap_or(canonical)
 }
 
 /// The `tokenizer.ggml.pre` names supported, with the settings llama.cpp gives each.
@@ -201,7 +238,7 @@ fn supported_pre_names() -> String {
 pub(crate) type IdSlot = fn(&mut SpecialIds) -> &mut Option<u32>;
 
 /// The keys of the special-token ids.
-const ID_KEYS: &[(&str, IdSlot)] = &[
+pub(crate) const ID_KEYS: &[(&str, IdSlot)] = &[
     ("tokenizer.ggml.bos_token_id", |s| &mut s.bos),
     ("tokenizer.ggml.eos_token_id", |s| &mut s.eos),
     ("tokenizer.ggml.eot_token_id", |s| &mut s.eot),
@@ -249,6 +286,8 @@ impl Config {
                         eos: Some(11),
                         ..SpecialIds::default()
                     },
+                    pre_name: metadata.opt_str(PRE_KEY)?.map(str::to_owned),
+                    declared_ids: SpecialIds::default(),
                 }
             }
             "llama" => Config {
@@ -265,6 +304,8 @@ impl Config {
                     unk: Some(0),
                     ..SpecialIds::default()
                 },
+                pre_name: metadata.opt_str(PRE_KEY)?.map(str::to_owned),
+                declared_ids: SpecialIds::default(),
             },
             other => {
                 return Err(GgufError::UnsupportedModel {
@@ -315,6 +356,7 @@ impl Config {
                 });
             }
         }
+        config.declared_ids = config.ids;
         Ok(config)
     }
 }
@@ -332,6 +374,28 @@ mod tests {
         assert_eq!(pre_config("").unwrap().pre, PreTokenizer::Default);
         assert!(pre_config("bert-bge").is_none());
         assert!(supported_pre_names().contains("\"gpt-2\""));
+    }
+
+    #[test]
+    fn pre_names_are_chosen_by_settings() {
+        assert_eq!(pre_name(PreTokenizer::Llama3, true, true), "llama-bpe");
+        assert_eq!(pre_name(PreTokenizer::Qwen2, false, false), "qwen2");
+        assert_eq!(pre_name(PreTokenizer::SmolLm, false, false), "smollm");
+        assert_eq!(pre_name(PreTokenizer::Gpt2, false, true), "gpt-2");
+        // GPT-2's split without the clean-up of spaces, Qwen2's with it.
+        assert_eq!(pre_name(PreTokenizer::Gpt2, false, false), "trillion");
+        assert_eq!(pre_name(PreTokenizer::Qwen2, false, true), "megrez");
+        // No name has Llama 3's split, ignore_merges and no clean-up: the ids decide.
+        assert_eq!(pre_name(PreTokenizer::Llama3, true, false), "llama-bpe");
+        for (names, pre, ignore, clean, _) in PRE_NAMES {
+            let name = pre_name(*pre, *ignore, *clean);
+            let c = pre_config(name).unwrap();
+            assert_eq!(
+                (c.pre, c.ignore_merges, c.clean_spaces),
+                (*pre, *ignore, *clean),
+                "{names:?}"
+            );
+        }
     }
 
     #[test]

@@ -224,6 +224,7 @@ impl GgufTokenizer {
             .as_bool()
             .unwrap_or(false);
         let ignore_merges = model["ignore_merges"].as_bool().unwrap_or(false);
+        let declared_ids = ids;
         let eog = fixups::apply(&mut vocab, &mut ids, "");
         let config = Config {
             kind,
@@ -234,6 +235,8 @@ impl GgufTokenizer {
             add_bos,
             add_eos,
             ids,
+            pre_name: None,
+            declared_ids,
         };
         let specials = Specials::new(&vocab);
         let model = match pre {
@@ -658,6 +661,41 @@ mod tests {
         assert_eq!(tok.encode(" the€A<eos>", PARSE), [2, 15, 5, 6, 7, 4, 1]);
         assert_eq!(tok.special_ids().bos, Some(2));
         assert!(tok.is_end_of_generation(1));
+    }
+
+    #[test]
+    fn sentencepiece_style_gives_the_same_ids_through_gguf() {
+        let tok = GgufTokenizer::from_hf_json(&spm_json(), None, Path::new("t.json")).unwrap();
+        let metadata = tok.gguf_metadata();
+        let mut m = Metadata::new("t.gguf");
+        for (key, value) in metadata {
+            m.insert(key, value);
+        }
+        assert_eq!(m.get_str("tokenizer.ggml.model").unwrap(), "llama");
+        // "▁the" is made by rank 2 first, "▁th" by rank 3; tokens no merge makes score below
+        // the last rank, 4.
+        let scores = m.get_f32_array("tokenizer.ggml.scores").unwrap();
+        assert_eq!((scores[15], scores[14], scores[12]), (-2.0, -3.0, 0.0));
+        assert_eq!(scores[16], -5.0);
+        let back = GgufTokenizer::from_metadata(&m).unwrap();
+        for text in [" the€A<eos>", "the the thethe", "a th he"] {
+            for options in [PARSE, EncodeOptions::default()] {
+                assert_eq!(
+                    back.encode(text, options),
+                    tok.encode(text, options),
+                    "{text:?}"
+                );
+            }
+        }
+        // Without tokenizer_config.json there is no EOS: none is written, and reading takes
+        // llama.cpp's default for SentencePiece, id 2.
+        assert_eq!(tok.special_ids().eos, None);
+        let eos = SpecialIds {
+            eos: Some(2),
+            ..tok.special_ids()
+        };
+        assert_eq!(back.special_ids(), eos);
+        assert!(back.adds_bos() && back.is_end_of_generation(1));
     }
 
     #[test]

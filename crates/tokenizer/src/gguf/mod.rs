@@ -16,6 +16,10 @@
 //! Hugging Face's `tokenizer.json` builds the same tokenizer ([`GgufTokenizer::from_hf_dir`]:
 //! byte-level BPE, and SentencePiece-style BPE with byte fallback; see `hf.rs`).
 //!
+//! Either way, [`GgufTokenizer::gguf_metadata`] writes the tokenizer back as `tokenizer.ggml.*`
+//! metadata the way llama.cpp's converter does, for the GGUF files we write
+//! ([`pad_gguf_vocabulary`] pads it to a larger token table).
+//!
 //! ```no_run
 //! use claude_tokenizer::gguf::{DecodeOptions, EncodeOptions, GgufTokenizer};
 //!
@@ -46,7 +50,7 @@ use claude_gguf::{GgufFile, Metadata};
 pub use config::{MERGES_KEY, MODEL_KEY, ModelKind, PRE_KEY, SpecialIds};
 pub use decode::DecodeOptions;
 pub use error::{GgufError, GgufResult};
-pub use export::gguf_metadata;
+pub use export::{gguf_metadata, pad_gguf_vocabulary};
 pub use hf::{TOKENIZER_CONFIG_JSON, TOKENIZER_JSON};
 pub use pre::PreTokenizer;
 pub use vocab::{SCORES_KEY, TOKEN_TYPE_KEY, TOKENS_KEY, TokenType};

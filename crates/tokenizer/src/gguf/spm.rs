@@ -9,6 +9,7 @@
 //! where the file lists it as a merge, the lowest-ranked first (the leftmost among equals), as
 //! Hugging Face's BPE with byte fallback runs it; the pieces and byte fallback are the same.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -152,6 +153,30 @@ impl Spm {
 }
 
 impl Spm {
+    /// Each token's score for joining by scores, as llama.cpp does: the vocabulary's own, or,
+    /// with listed merges, minus the lowest rank of a merge that makes the token (the order
+    /// Hugging Face's converter gives SentencePiece's pieces), and below every merge for tokens
+    /// no merge makes.
+    pub(crate) fn scores<'a>(&self, vocab: &'a Vocab) -> Cow<'a, [f32]> {
+        let Some(ranks) = &self.ranks else {
+            return Cow::Borrowed(&vocab.scores);
+        };
+        // Exact: ranks stay below 2^24.
+        let floor = -(ranks.values().copied().max().unwrap_or(0) as f32) - 1.0;
+        let mut scores = vec![floor; vocab.len()];
+        let mut joined = String::new();
+        for (&(a, b), &rank) in ranks {
+            joined.clear();
+            joined.push_str(&vocab.texts[a as usize]);
+            joined.push_str(&vocab.texts[b as usize]);
+            if let Some(id) = vocab.id(&joined) {
+                let score = &mut scores[id as usize];
+                *score = score.max(-(rank as f32));
+            }
+        }
+        Cow::Owned(scores)
+    }
+
     /// Queues the join of symbols `left` and `right` if their joined text is a token (and,
     /// with listed merges, the pair is one).
     fn push_bigram(

@@ -48,6 +48,19 @@ impl TokenType {
             _ => TokenType::Undefined,
         }
     }
+
+    /// The on-disk id (0 for [`TokenType::Undefined`]).
+    pub fn id(self) -> i32 {
+        match self {
+            TokenType::Undefined => 0,
+            TokenType::Normal => 1,
+            TokenType::Unknown => 2,
+            TokenType::Control => 3,
+            TokenType::UserDefined => 4,
+            TokenType::Unused => 5,
+            TokenType::Byte => 6,
+        }
+    }
 }
 
 /// Token attributes as llama.cpp keeps them: the type as bits, plus fix-ups (a user-defined
