@@ -12,8 +12,7 @@ use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 
 use claude_tensors::kernels::{
-    causal_self_attention, decode_attention, masked_decode_attention, merge_heads, split_heads,
-    windowed_causal_attention,
+    causal_self_attention, decode_attention, merge_heads, split_heads, windowed_causal_attention,
 };
 
 use crate::config::ModelConfig;
@@ -146,11 +145,18 @@ impl CausalSelfAttention {
             k = rotate_at(rope, k, &step.position_ids);
         }
         cache.write_at(&step.positions, k, v);
-        let (keys, values) = cache.prefix(step.key_len);
-        let y = match (self.window, &step.window_mask) {
-            (Some(_), Some(mask)) => masked_decode_attention(q, keys, values, mask.clone()),
-            _ => decode_attention(q, keys, values, step.key_lens.clone(), step.mask.clone()),
+        // A sliding-window layer's cache is a ring of its window: its valid keys are the first
+        // `min(position + 1, window)` slots, the step's masks cut to that length.
+        let len = cache.readable(step.key_len);
+        let (keys, values) = cache.prefix(len);
+        let (key_lens, mask) = match len < step.key_len {
+            true => (
+                step.key_lens.clone().clamp_max(len as i32),
+                step.mask.clone().slice(s![.., .., .., 0..len]),
+            ),
+            false => (step.key_lens.clone(), step.mask.clone()),
         };
+        let y = decode_attention(q, keys, values, key_lens, mask);
         self.project(merge_heads(y))
     }
 

@@ -8,6 +8,13 @@
 //! positions beyond it, so sequences of different lengths advance in one forward pass. Writes go
 //! into the buffer in place (the cache holds the only reference), so a step costs O(1) in the
 //! sequence length besides attention itself (and an amortised O(1) for growing).
+//!
+//! A sliding-window layer (Gemma's local layers) keeps only its window: its buffers are a ring of
+//! `window` positions, position `p` at slot `p % window`, so its memory stops growing at the
+//! window whatever the context. After a step a row at position `p` holds exactly positions
+//! `p - window + 1 ..= p` there, in slots `0..min(p + 1, window)`: the valid keys are still a
+//! prefix of the buffer (their order does not matter to attention, the keys being rotated
+//! already), so the same masks and fused kernel serve both kinds of layer.
 
 use burn::prelude::*;
 
@@ -19,27 +26,48 @@ const FIRST_ALLOCATION: usize = 64;
 pub(crate) struct LayerCache {
     keys: Tensor<4>,
     values: Tensor<4>,
-    /// The most positions the buffers may grow to.
+    /// The most positions the buffers may grow to (the window, for a ring).
     capacity: usize,
+    /// Whether positions wrap around the buffers (a sliding-window layer whose window is shorter
+    /// than the context).
+    ring: bool,
 }
 
 impl LayerCache {
     /// Zeroed buffers for `rows` sequences of up to `capacity` positions, first allocated for
     /// `first` positions (at least [`FIRST_ALLOCATION`], at most `capacity`).
+    ///
+    /// With a `window` shorter than `capacity`, the buffers are a ring of `window` positions.
     pub(crate) fn zeros(
         rows: usize,
         heads: usize,
-        (first, capacity): (usize, usize),
+        (first, capacity, window): (usize, usize, Option<usize>),
         head_dim: usize,
         device: &Device,
     ) -> Self {
+        let ring = window.is_some_and(|window| window < capacity);
+        let capacity = window.map_or(capacity, |window| window.min(capacity));
         let allocated = first.max(FIRST_ALLOCATION).min(capacity);
         let shape = [rows, heads, allocated, head_dim];
         LayerCache {
             keys: Tensor::zeros(shape, device),
             values: Tensor::zeros(shape, device),
             capacity,
+            ring,
         }
+    }
+
+    /// The buffer slot of position `position`.
+    fn slot(&self, position: usize) -> usize {
+        match self.ring {
+            true => position % self.capacity,
+            false => position,
+        }
+    }
+
+    /// The keys to read when the longest row has `key_len`: all of them, or the whole ring.
+    pub(crate) fn readable(&self, key_len: usize) -> usize {
+        key_len.min(self.capacity)
     }
 
     /// Positions the buffers hold now.
@@ -73,8 +101,21 @@ impl LayerCache {
     ///
     /// # Shapes
     /// - keys, values: `[rows, heads, seq, head_dim]`
-    pub(crate) fn write_prefix(&mut self, keys: Tensor<4>, values: Tensor<4>) {
-        let seq = keys.dims()[2];
+    pub(crate) fn write_prefix(&mut self, mut keys: Tensor<4>, mut values: Tensor<4>) {
+        let mut seq = keys.dims()[2];
+        if self.ring && seq > self.capacity {
+            // The last `window` positions, each at its slot: the oldest kept one, `seq - window`,
+            // belongs at slot `(seq - window) % window`, so the tail is rotated by that much.
+            let window = self.capacity;
+            let first = (seq - window) % window;
+            let ring = |t: Tensor<4>| {
+                let tail = t.slice(s![.., .., seq - window..seq, ..]);
+                let wrapped = tail.clone().slice(s![.., .., window - first..window, ..]);
+                let rest = tail.slice(s![.., .., 0..window - first, ..]);
+                Tensor::cat(vec![wrapped, rest], 2)
+            };
+            (keys, values, seq) = (ring(keys), ring(values), window);
+        }
         self.reserve(seq);
         replace_with(&mut self.keys, |t| {
             t.slice_assign(s![.., .., 0..seq, ..], keys)
@@ -90,7 +131,8 @@ impl LayerCache {
     /// - keys, values: `[rows, heads, 1, head_dim]`
     pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
         self.reserve(positions.iter().max().map_or(0, |&p| p + 1));
-        for (row, &pos) in positions.iter().enumerate() {
+        for (row, &position) in positions.iter().enumerate() {
+            let pos = self.slot(position);
             let key = keys.clone().slice(s![row..row + 1, ..]);
             let value = values.clone().slice(s![row..row + 1, ..]);
             replace_with(&mut self.keys, |t| {
@@ -180,9 +222,14 @@ impl KvCache {
         self.capacity
     }
 
-    /// Positions the buffers hold now (every row has room for as many), at most the capacity.
+    /// Positions the buffers hold now (every row has room for as many), at most the capacity
+    /// (a sliding-window layer holds at most its window).
     pub fn allocated(&self) -> usize {
-        self.layers.first().map_or(0, LayerCache::allocated)
+        self.layers
+            .iter()
+            .map(LayerCache::allocated)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether `row` has no room for another token.
@@ -267,9 +314,6 @@ pub(crate) struct DecodeStep {
     /// Each row's number of keys after the step (its position + 1), `[rows]` in i32: what the
     /// fused attention kernel reads instead of the mask.
     pub key_lens: Tensor<1, Int>,
-    /// [`mask`](Self::mask) that also hides the keys that left a sliding window, for the local
-    /// layers; `None` while no row has left it (or the model has none).
-    pub window_mask: Option<Tensor<4, Bool>>,
 }
 
 impl DecodeStep {
@@ -277,12 +321,7 @@ impl DecodeStep {
     ///
     /// # Panics
     /// If a row is full.
-    pub(crate) fn new(
-        cache: &KvCache,
-        (kv_heads, group): (usize, usize),
-        window: Option<usize>,
-        device: &Device,
-    ) -> Self {
+    pub(crate) fn new(cache: &KvCache, (kv_heads, group): (usize, usize), device: &Device) -> Self {
         let positions = cache.lengths.clone();
         if let Some(row) = (0..cache.rows()).find(|&row| cache.is_full(row)) {
             panic!(
@@ -292,24 +331,19 @@ impl DecodeStep {
         }
         let rows = positions.len();
         let key_len = positions.iter().max().map_or(0, |&p| p + 1);
-        let shape = [rows, kv_heads, group, key_len];
-        let mask_where = |hidden: &dyn Fn(usize, usize) -> bool| {
-            let mut mask = Vec::with_capacity(rows * kv_heads * group * key_len);
-            for &pos in &positions {
-                for _ in 0..kv_heads * group {
-                    mask.extend((0..key_len).map(|key| hidden(pos, key)));
-                }
+        let mut mask = Vec::with_capacity(rows * kv_heads * group * key_len);
+        for &pos in &positions {
+            for _ in 0..kv_heads * group {
+                mask.extend((0..key_len).map(|key| key > pos));
             }
-            Tensor::<4, Bool>::from_data(TensorData::new(mask, shape), device)
-        };
-        let window_mask = window
-            .filter(|&window| positions.iter().any(|&pos| pos >= window))
-            .map(|window| mask_where(&|pos, key| key > pos || pos - key >= window));
-        let mask = mask_where(&|pos, key| key > pos);
+        }
+        let mask = Tensor::<4, Bool>::from_data(
+            TensorData::new(mask, [rows, kv_heads, group, key_len]),
+            device,
+        );
         let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
         let lens: Vec<i32> = ids.iter().map(|&p| p + 1).collect();
         DecodeStep {
-            window_mask,
             position_ids: Tensor::from_data(TensorData::new(ids, [rows]), device),
             key_lens: Tensor::from_data(
                 TensorData::new(lens, [rows]),
@@ -319,5 +353,42 @@ impl DecodeStep {
             positions,
             key_len,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[1, 1, n, 1]` keys whose values are their positions, `start..start + n`.
+    fn positions(start: usize, n: usize, device: &Device) -> Tensor<4> {
+        let values: Vec<f32> = (start..start + n).map(|p| p as f32).collect();
+        Tensor::<1>::from_floats(values.as_slice(), device).reshape([1, 1, n, 1])
+    }
+
+    fn slots(cache: &LayerCache, len: usize) -> Vec<f32> {
+        cache.prefix(len).0.into_data().try_to_vec().unwrap()
+    }
+
+    #[test]
+    fn a_window_layer_keeps_only_its_window_in_a_ring() {
+        let device = Device::flex();
+        let mut ring = LayerCache::zeros(1, 1, (7, 100, Some(4)), 1, &device);
+        // A prompt of 7: positions 3..=6 kept, position p at slot p % 4.
+        ring.write_prefix(positions(0, 7, &device), positions(0, 7, &device));
+        assert_eq!(ring.allocated(), 4);
+        assert_eq!(slots(&ring, 4), [4.0, 5.0, 6.0, 3.0]);
+        // Positions 7 and 8 overwrite the oldest, 3 and 4; the buffers never grow.
+        for p in 7..9 {
+            ring.write_at(&[p], positions(p, 1, &device), positions(p, 1, &device));
+        }
+        assert_eq!(ring.allocated(), 4);
+        assert_eq!(slots(&ring, 4), [8.0, 5.0, 6.0, 7.0]);
+        assert_eq!(ring.readable(9), 4);
+
+        // A window as long as the context is no ring: positions stay at their index.
+        let mut plain = LayerCache::zeros(1, 1, (3, 4, Some(4)), 1, &device);
+        plain.write_prefix(positions(0, 3, &device), positions(0, 3, &device));
+        assert_eq!(slots(&plain, 3), [0.0, 1.0, 2.0]);
     }
 }

@@ -161,8 +161,11 @@ impl Gpt {
         let device = tokens.device();
         let (kv_heads, head_dim) = (self.config.kv_heads(), self.config.head_dim());
         let context = self.context_length();
-        let mut layers: Vec<LayerCache> = (0..self.h.len())
-            .map(|_| LayerCache::zeros(rows, kv_heads, (seq, context), head_dim, &device))
+        let mut layers: Vec<LayerCache> = (self.h.iter())
+            .map(|block| {
+                let sizes = (seq, context, block.attn.window());
+                LayerCache::zeros(rows, kv_heads, sizes, head_dim, &device)
+            })
             .collect();
         let x = self.hidden_states(tokens, Some(&mut layers));
         let logits = self.last_logits(x.slice(s![.., seq - 1..seq, ..]));
@@ -230,8 +233,7 @@ impl Gpt {
         let device = tokens.device();
         let kv_heads = self.config.kv_heads();
         let group = self.config.n_head / kv_heads;
-        let window = self.config.sliding_window.map(|window| window.size);
-        let step = DecodeStep::new(cache, (kv_heads, group), window, &device);
+        let step = DecodeStep::new(cache, (kv_heads, group), &device);
         let x = self.embed(tokens.reshape([rows, 1]));
         let mut x = self.drop.forward(self.wpe.add_at(x, &step.position_ids));
         for (block, layer) in self.h.iter().zip(&mut cache.layers) {

@@ -93,25 +93,10 @@ pub fn decode_attention(
     key_lens: Tensor<1, Int>,
     mask: Tensor<4, Bool>,
 ) -> Tensor<4> {
+    let [rows, n_head, _, head_dim] = q.dims();
     if fused_attention_takes(&q) {
         return claude_shaders::flash_attention(q, keys, values, key_lens);
     }
-    masked_decode_attention(q, keys, values, mask)
-}
-
-/// [`decode_attention`] by the mask alone (`true` where a key is hidden), for masks that are not
-/// a prefix of each row's keys (sliding windows).
-///
-/// # Shapes
-/// - q: `[rows, n_head, 1, head_dim]`, keys and values: `[rows, n_kv_head, key_len, head_dim]`,
-///   mask: `[rows, n_kv_head, group, key_len]` -> `[rows, n_head, 1, head_dim]`
-pub fn masked_decode_attention(
-    q: Tensor<4>,
-    keys: Tensor<4>,
-    values: Tensor<4>,
-    mask: Tensor<4, Bool>,
-) -> Tensor<4> {
-    let [rows, n_head, _, head_dim] = q.dims();
     // A group's query heads read the same cached keys: as `group` queries of one head they
     // attend without copying the cache (with one query per head, the grouping is a reshape).
     let n_kv_head = keys.dims()[1];
