@@ -152,3 +152,99 @@ fn a_dequantized_model_computes_what_its_packed_weights_compute() {
         assert!(diff < 1e-4, "{format}: {diff}");
     }
 }
+
+/// The lengths of a model's rotary tables: the global one and, with sliding-window layers,
+/// the local layers' own.
+fn rope_lengths(model: &Gpt) -> (usize, Option<usize>) {
+    let global = model.wpe.rope().unwrap().freq_complex.dims()[0];
+    let local = model.local_rope.as_ref().map(|r| r.freq_complex.dims()[0]);
+    (global, local)
+}
+
+#[test]
+fn a_model_loaded_with_a_context_cap_builds_its_rotary_tables_at_the_cap() {
+    let device = device();
+    let config = ModelConfig {
+        context_length: 64,
+        n_layer: 2,
+        sliding_window: Some(claude_core::SlidingWindow {
+            size: 4,
+            every: 2,
+            rope_theta: 10_000.0,
+        }),
+        ..llama_like()
+    };
+    let model = config.init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    model.save(&path).unwrap();
+    let file = claude_core::ModelFile::open(&path).unwrap();
+
+    let capped = Gpt::from_file_limited(&file, &device, Some(8)).unwrap();
+    assert_eq!(capped.context_length(), 8);
+    assert_eq!(rope_lengths(&capped), (8, Some(8)));
+    // Within the cap it computes what the whole model does.
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3, 4, 5], [1, 5]), &device);
+    assert_eq!(
+        model.forward(ids.clone()).into_data(),
+        capped.forward(ids).into_data()
+    );
+
+    // As `limit_context`: at most the model's own, at least 1; no cap is the model's own.
+    let above = Gpt::from_file_limited(&file, &device, Some(1000)).unwrap();
+    assert_eq!(
+        (above.context_length(), rope_lengths(&above)),
+        (64, (64, Some(64)))
+    );
+    let zero = Gpt::from_file_limited(&file, &device, Some(0)).unwrap();
+    assert_eq!(
+        (zero.context_length(), rope_lengths(&zero)),
+        (1, (1, Some(1)))
+    );
+    let whole = Gpt::from_file(&file, &device).unwrap();
+    assert_eq!(
+        (whole.context_length(), rope_lengths(&whole)),
+        (64, (64, Some(64)))
+    );
+}
+
+#[test]
+fn a_gguf_file_loaded_with_a_context_cap_builds_its_rotary_table_at_the_cap() {
+    let device = device();
+    let config = ModelConfig {
+        context_length: 64,
+        bias: false,
+        ..llama_like()
+    };
+    let model = config.init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.gguf");
+    model.save_gguf(&path, Vec::new()).unwrap();
+    let file = claude_core::ModelFile::open(&path).unwrap();
+    let capped = Gpt::from_file_limited(&file, &device, Some(10)).unwrap();
+    assert_eq!(capped.context_length(), 10);
+    assert_eq!(rope_lengths(&capped), (10, None));
+}
+
+#[test]
+fn a_context_cap_on_learned_positions_keeps_the_files_table() {
+    let device = device();
+    let config = ModelConfig {
+        context_length: 32,
+        positions: Positions::Learned,
+        ..llama_like()
+    };
+    let model = config.init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    model.save(&path).unwrap();
+    let file = claude_core::ModelFile::open(&path).unwrap();
+    // The table is a weight of the file, read whole; the context is capped after.
+    let capped = Gpt::from_file_limited(&file, &device, Some(8)).unwrap();
+    assert_eq!(capped.context_length(), 8);
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1, 2, 3], [1, 3]), &device);
+    assert_eq!(
+        model.forward(ids.clone()).into_data(),
+        capped.forward(ids).into_data()
+    );
+}

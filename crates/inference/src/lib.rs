@@ -33,7 +33,7 @@ pub use generate::{
     Batch, Completion, FinishReason, Generator, OverflowPolicy, SequenceId, SequenceRequest,
     TokenEvent, generate_uncached,
 };
-pub use load::{LoadError, ModelInfo, OpenedModel, find_tokenizer, open};
+pub use load::{LoadError, ModelInfo, OpenedModel, find_tokenizer, open, open_limited};
 pub use perplexity::{Perplexity, PerplexityError, PerplexityOptions, perplexity_of_ids};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};

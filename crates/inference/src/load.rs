@@ -117,8 +117,20 @@ pub fn open(
     tokenizer: Option<&Path>,
     device: &Device,
 ) -> Result<OpenedModel, LoadError> {
+    open_limited(model, tokenizer, device, None)
+}
+
+/// [`open`], with the model's context capped at `context` positions when given (as llama.cpp's
+/// `-c`; at least 1, at most the model's own): the model is built at the capped length from the
+/// start ([`Gpt::from_file_limited`]), so its rotary tables take only what the cap needs.
+pub fn open_limited(
+    model: &Path,
+    tokenizer: Option<&Path>,
+    device: &Device,
+    context: Option<usize>,
+) -> Result<OpenedModel, LoadError> {
     let file = ModelFile::open(model)?;
-    let gpt = Gpt::from_file(&file, device)?;
+    let gpt = Gpt::from_file_limited(&file, device, context)?;
     let gguf = file.gguf();
     let gguf_tokenizer =
         gguf.filter(|gguf| gguf.metadata().contains(claude_tokenizer::gguf::MODEL_KEY));

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use claude_core::ModelFormat;
-use claude_inference::{ChatTemplate, open};
+use claude_inference::{ChatTemplate, open, open_limited};
 use claude_tokenizer::{CharTokenizer, Tokenizer};
 
 fn smollm2() -> std::path::PathBuf {
@@ -38,6 +38,14 @@ fn a_gguf_file_opens_into_its_model_tokenizer_chat_template_and_metadata() {
         prompt.contains("<|im_start|>user\nHi<|im_end|>"),
         "{prompt:?}"
     );
+}
+
+#[test]
+fn a_model_opened_within_a_context_cap_builds_its_rotary_table_at_the_cap() {
+    let capped = open_limited(&smollm2(), None, &Device::flex(), Some(256)).unwrap();
+    assert_eq!(capped.model.context_length(), 256);
+    let rope = capped.model.wpe.rope().unwrap();
+    assert_eq!(rope.freq_complex.dims()[0], 256);
 }
 
 #[test]

@@ -61,14 +61,21 @@ impl ModelArgs {
         }
     }
 
-    /// The model at `model` (from [`path`](Self::path)), read once ([`claude_inference::open`]):
+    /// The model at `model` (from [`path`](Self::path)), read once
+    /// ([`claude_inference::open_limited`], within `--ctx-size`):
     /// its generator, ready to generate, and its chat template.
     pub fn load(&self, model: &Path) -> anyhow::Result<LoadedModel> {
         if self.kernels == "off" {
             claude_tensors::shaders::set_enabled(false);
         }
         let device = parse_device(&self.device)?;
-        let opened = claude_inference::open(model, self.tokenizer.as_deref(), &device)?;
+        // The cap applies as the model is built, so its position tables fit the cap.
+        let opened = claude_inference::open_limited(
+            model,
+            self.tokenizer.as_deref(),
+            &device,
+            self.ctx_size,
+        )?;
         let chat_template = opened.chat_template.clone();
         let arithmetic = if self.exact {
             PackedArithmetic::Exact
@@ -77,7 +84,6 @@ impl ModelArgs {
         };
         let generator = opened
             .into_generator(&device)
-            .with_context_limit(self.ctx_size)
             .with_packed_arithmetic(arithmetic);
         Ok(LoadedModel {
             generator,

@@ -14,7 +14,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 use super::weights::{Matrix, set_embedding, set_linear, set_norm};
-use super::{InvalidModelFile, ModelFileError};
+use super::{InvalidModelFile, ModelFileError, init_capped};
 use crate::config::{Activation, ModelConfig, NormKind, Positions};
 use crate::transformer::Gpt;
 
@@ -22,7 +22,11 @@ use crate::transformer::Gpt;
 pub(super) const HEADER_BYTES: usize = 7 * 4;
 
 /// Loads the llama2.c checkpoint `path`.
-pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
+pub(super) fn load(
+    path: &Path,
+    device: &Device,
+    context: Option<usize>,
+) -> Result<Gpt, ModelFileError> {
     let bytes = std::fs::read(path).map_err(|e| ModelFileError::io(path, e))?;
     let (config, shared_classifier) = config(&bytes, path)?;
     let floats: Vec<f32> = bytes[HEADER_BYTES..]
@@ -64,7 +68,7 @@ pub(super) fn load(path: &Path, device: &Device) -> Result<Gpt, ModelFileError> 
         ));
     }
 
-    let mut model = config.init(device);
+    let mut model = init_capped(&config, context, device);
     set_embedding(&mut model.wte, embedding, device);
     let norms = rms_att.into_iter().zip(rms_ffn);
     for ((i, block), (rms_att, rms_ffn)) in model.h.iter_mut().enumerate().zip(norms) {

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+use crate::config::{ModelConfig, Positions};
 use crate::transformer::Gpt;
 
 pub use error::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
@@ -86,6 +87,20 @@ pub fn model_file(path: &Path) -> PathBuf {
         path.join(MODEL_FILE)
     } else {
         path.to_path_buf()
+    }
+}
+
+/// Builds a fresh model of `config` on `device` for a loader to fill, its context capped at
+/// `context` positions when given (see [`Gpt::from_file_limited`]). The cap is left off for
+/// learned positions, whose table the file holds at the model's own length.
+fn init_capped(config: &ModelConfig, context: Option<usize>, device: &Device) -> Gpt {
+    match context {
+        Some(context) if config.positions != Positions::Learned => {
+            let mut capped = config.clone();
+            capped.context_length = config.context_length.min(context.max(1));
+            capped.init(device)
+        }
+        _ => config.init(device),
     }
 }
 
@@ -165,14 +180,32 @@ impl Gpt {
         Gpt::from_file(&ModelFile::open(path)?, device)
     }
 
-    /// Builds the model that the opened model file `file` holds.
+    /// Builds the model that the opened model file `file` holds, at its own context length.
     pub fn from_file(file: &ModelFile, device: &Device) -> Result<Gpt, ModelFileError> {
-        match file {
-            ModelFile::Safetensors(path) => safetensors::load(path, device),
-            ModelFile::Gguf(gguf) => gguf::load(gguf, device),
-            ModelFile::Llama2c(path) => llama2c::load(path, device),
-            ModelFile::HfFolder(folder) => hf::load(folder, device),
+        Gpt::from_file_limited(file, device, None)
+    }
+
+    /// Builds the model that the opened model file `file` holds, its context capped at
+    /// `context` positions when given (as [`Gpt::limit_context`]: at least 1, at most the
+    /// model's own). The cap applies from the start: the rotary and sinusoidal tables are built
+    /// for the capped length only (32,768 positions of a 256-wide head's rotary table are
+    /// 64 MiB), not built whole and capped afterwards. Learned position tables are read whole
+    /// (they are weights of the file) and the context capped after.
+    pub fn from_file_limited(
+        file: &ModelFile,
+        device: &Device,
+        context: Option<usize>,
+    ) -> Result<Gpt, ModelFileError> {
+        let mut model = match file {
+            ModelFile::Safetensors(path) => safetensors::load(path, device, context),
+            ModelFile::Gguf(gguf) => gguf::load(gguf, device, context),
+            ModelFile::Llama2c(path) => llama2c::load(path, device, context),
+            ModelFile::HfFolder(folder) => hf::load(folder, device, context),
+        }?;
+        if let Some(context) = context {
+            model.limit_context(context);
         }
+        Ok(model)
     }
 
     /// Writes the model to `path` as our `.safetensors` model file, with its config in the

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use claude_files::AtomicPath;
 
-use super::{InvalidModelFile, ModelFileError, quantized};
+use super::{InvalidModelFile, ModelFileError, init_capped, quantized};
 use crate::config::ModelConfig;
 use crate::transformer::Gpt;
 
@@ -42,10 +42,14 @@ pub fn read_config(path: &Path) -> Result<ModelConfig, ModelFileError> {
 }
 
 /// Loads our model file `file`, float or quantized.
-pub(super) fn load(file: &Path, device: &Device) -> Result<Gpt, ModelFileError> {
+pub(super) fn load(
+    file: &Path,
+    device: &Device,
+    context: Option<usize>,
+) -> Result<Gpt, ModelFileError> {
     let file = file.to_path_buf();
     let config = read_config(&file)?;
-    let mut model = config.init(device);
+    let mut model = init_capped(&config, context, device);
     unpack_packed_weights(&mut model, &file)?;
     let mut store = SafetensorsStore::from_file(&file).skip_enum_variants(true);
     let result = model

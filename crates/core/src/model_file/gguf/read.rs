@@ -21,7 +21,7 @@ use crate::config::{ModelConfig, SlidingWindow};
 use crate::model_file::weights::{
     Matrix, Weight, float_table, set_norm, set_projection, set_token_table,
 };
-use crate::model_file::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
+use crate::model_file::{InvalidModelFile, ModelFileError, UnsupportedModelFile, init_capped};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
 use crate::projection::Projection;
@@ -34,7 +34,11 @@ pub(in crate::model_file) fn open(path: &Path) -> Result<GgufFile, ModelFileErro
 }
 
 /// Builds the model in the opened GGUF `file`.
-pub(in crate::model_file) fn load(file: &GgufFile, device: &Device) -> Result<Gpt, ModelFileError> {
+pub(in crate::model_file) fn load(
+    file: &GgufFile,
+    device: &Device,
+    context: Option<usize>,
+) -> Result<Gpt, ModelFileError> {
     let path = file.path();
     let arch = architecture(file, path)?;
     let config = config(file, arch, path)?;
@@ -43,7 +47,7 @@ pub(in crate::model_file) fn load(file: &GgufFile, device: &Device) -> Result<Gp
         path,
         config: &config,
     };
-    let mut model = config.init(device);
+    let mut model = init_capped(&config, context, device);
     set_token_table(
         &mut model.wte,
         reader.weight("token_embd.weight", None)?,

@@ -59,7 +59,7 @@ fn every_architecture_reads_back_what_it_wrote() {
             file.metadata().get_str("general.architecture").unwrap(),
             arch.name()
         );
-        let back = load(&file, &device).unwrap();
+        let back = load(&file, &device, None).unwrap();
         assert_eq!(back.config(), model.config(), "{}", arch.name());
         let (a, b) = (logits(&model, &device), logits(&back, &device));
         let diff = a

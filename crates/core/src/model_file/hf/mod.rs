@@ -39,9 +39,9 @@ use burn::prelude::*;
 use self::config::HfConfig;
 use self::weights::Tensors;
 use crate::config::ModelConfig;
-use crate::model_file::ModelFileError;
 use crate::model_file::gguf::arch::{Architecture, HeadRows, neox_order, scatter_rows};
 use crate::model_file::weights::{Matrix, Weight, set_norm, set_projection, set_token_table};
+use crate::model_file::{ModelFileError, init_capped};
 use crate::norm::Norm;
 use crate::projection::Projection;
 use crate::transformer::Gpt;
@@ -100,7 +100,11 @@ pub(crate) fn open(dir: &Path) -> Result<HfModel, ModelFileError> {
 }
 
 /// Builds the model of the opened folder `hf`.
-pub(crate) fn load(hf: &HfModel, device: &Device) -> Result<Gpt, ModelFileError> {
+pub(crate) fn load(
+    hf: &HfModel,
+    device: &Device,
+    context: Option<usize>,
+) -> Result<Gpt, ModelFileError> {
     let config = hf.config();
     let reader = Reader {
         tensors: &hf.tensors,
@@ -112,7 +116,7 @@ pub(crate) fn load(hf: &HfModel, device: &Device) -> Result<Gpt, ModelFileError>
             .find(|p| hf.tensors.contains(&format!("{p}embed_tokens.weight")))
             .unwrap_or(PREFIXES[0]),
     };
-    let mut model = config.init(device);
+    let mut model = init_capped(config, context, device);
     let d = config.d_model;
     let table = reader.matrix("embed_tokens.weight", Some(config.vocab_size), d)?;
     set_token_table(&mut model.wte, Weight::Float(table), device);
