@@ -4,7 +4,6 @@
 
 use claude_quant::Int8Matrix;
 
-mod bench;
 mod k_quantize;
 
 /// A small deterministic generator (SplitMix64), so the tests need no dependencies.

@@ -1,20 +1,20 @@
-//! A quick single-thread timing of a matrix-vector product through the exact f32 path
-//! (`dot_row`) and the integer path (`Q8Activations::quantize` once, then `dot_row_quantized`),
-//! for the shapes and formats of a Qwen2.5-0.5B `Q4_K_M` file. Ignored by default; run with
+//! Single-thread time of a matrix-vector product through the exact f32 path (`dot_row`) and
+//! the integer path (`Q8Activations::quantize` once, then `dot_row_quantized`), for the shapes
+//! and formats of a Qwen2.5-0.5B `Q4_K_M` file and the other block formats:
 //!
 //! ```text
-//! cargo test --release -p claude-quant --test main -- --ignored --nocapture bench
+//! cargo run --release -p claude-quant --example matvec_speed
 //! ```
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use claude_quant::{GgmlType, PackedMatrix, Q8Activations};
-
-use super::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// A `rows x cols` matrix of random blocks whose f16 fields hold small finite scales.
-fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> PackedMatrix {
+fn random_matrix(rng: &mut StdRng, ty: GgmlType, rows: usize, cols: usize) -> PackedMatrix {
     let fields: &[usize] = match ty {
         GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q5_1 | GgmlType::Q4_1 => &[0, 2],
         GgmlType::Q6_K => &[208],
@@ -23,10 +23,10 @@ fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Packe
         _ => &[0],
     };
     let n = ty.bytes_for(rows * cols).unwrap();
-    let mut bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+    let mut bytes: Vec<u8> = (0..n).map(|_| rng.random::<u8>()).collect();
     for block in bytes.chunks_exact_mut(ty.block_bytes()) {
         for &at in fields {
-            let scale = half::f16::from_f32(1e-3 * (1.0 + rng.uniform()));
+            let scale = half::f16::from_f32(1e-3 * (1.0 + rng.random::<f32>()));
             block[at..at + 2].copy_from_slice(&scale.to_le_bytes());
         }
     }
@@ -45,10 +45,8 @@ fn best(mut f: impl FnMut()) -> Duration {
     best
 }
 
-#[test]
-#[ignore = "timing: run with --release --ignored --nocapture"]
-fn bench_matvec_f32_vs_integer() {
-    let mut rng = Rng(5);
+fn main() {
+    let mut rng = StdRng::seed_from_u64(5);
     let cases = [
         (GgmlType::Q4_K, 896, 4864), // ffn_down
         (GgmlType::Q4_K, 1024, 1024),
@@ -65,7 +63,7 @@ fn bench_matvec_f32_vs_integer() {
     ];
     for (ty, rows, cols) in cases {
         let m = random_matrix(&mut rng, ty, rows, cols);
-        let x: Vec<f32> = (0..cols).map(|_| rng.normal()).collect();
+        let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-2.0..2.0)).collect();
         let mut out = vec![0.0f32; rows];
         let exact = best(|| {
             for (r, o) in out.iter_mut().enumerate() {
