@@ -40,16 +40,7 @@ pub fn dequantize_q4_0_block(block: &[u8; Q4_0_BLOCK_BYTES], out: &mut [f32; BLO
 
 /// Encodes 32 values as one Q4_0 block, bit for bit as GGML's `quantize_row_q4_0_ref`.
 pub fn quantize_q4_0_block(x: &[f32; BLOCK_SIZE], out: &mut [u8; Q4_0_BLOCK_BYTES]) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let d = max / -8.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (d, id) = signed_step(x, 8.0);
     [out[0], out[1]] = f32_to_f16(d);
     let (lo, hi) = x.split_at(BLOCK_SIZE / 2);
     for (o, (l, h)) in out[2..].iter_mut().zip(lo.iter().zip(hi)) {
@@ -101,4 +92,20 @@ pub(crate) fn min_and_step(x: &[f32; BLOCK_SIZE], levels: f32) -> (f32, f32, f32
     let d = (max - min) / levels;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     (min, d, id)
+}
+
+/// The step `d = max / -half` from the block's value of largest magnitude (sign kept), and
+/// `1 / d` (0 for a block of zeros), as GGML's `_0` quantizers compute them (Q4_0, Q5_0).
+pub(crate) fn signed_step(x: &[f32; BLOCK_SIZE], half: f32) -> (f32, f32) {
+    let mut amax = 0.0f32;
+    let mut max = 0.0f32;
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let d = max / -half;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, id)
 }

@@ -62,16 +62,7 @@ pub fn dequantize_q5_0_block(block: &[u8; Q5_0_BLOCK_BYTES], out: &mut [f32; BLO
 
 /// Encodes 32 values as one Q5_0 block, bit for bit as GGML's `quantize_row_q5_0_ref`.
 pub fn quantize_q5_0_block(x: &[f32; BLOCK_SIZE], out: &mut [u8; Q5_0_BLOCK_BYTES]) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let d = max / -16.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (d, id) = crate::q4::signed_step(x, 16.0);
     [out[0], out[1]] = f32_to_f16(d);
     // x * id lies in [-16, 16]; `as u8` truncates (and saturates at 0 for rounding noise).
     let q = x.map(|v| ((v * id + 16.5) as u8).min(31));
