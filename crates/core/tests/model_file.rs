@@ -161,6 +161,19 @@ fn rope_lengths(model: &Gpt) -> (usize, Option<usize>) {
     (global, local)
 }
 
+/// `model` saved in a temporary directory as `name` (ours, or GGUF for `.gguf`), opened again;
+/// the directory lives as long as the returned guard.
+fn saved_and_opened(model: &Gpt, name: &str) -> (tempfile::TempDir, claude_core::ModelFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    match name.ends_with(".gguf") {
+        true => model.save_gguf(&path, Vec::new()).map(|_| ()).unwrap(),
+        false => model.save(&path).unwrap(),
+    }
+    let file = claude_core::ModelFile::open(&path).unwrap();
+    (dir, file)
+}
+
 #[test]
 fn a_model_loaded_with_a_context_cap_builds_its_rotary_tables_at_the_cap() {
     let device = device();
@@ -175,10 +188,7 @@ fn a_model_loaded_with_a_context_cap_builds_its_rotary_tables_at_the_cap() {
         ..llama_like()
     };
     let model = config.init(&device);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    model.save(&path).unwrap();
-    let file = claude_core::ModelFile::open(&path).unwrap();
+    let (_dir, file) = saved_and_opened(&model, "model.safetensors");
 
     let capped = Gpt::from_file_limited(&file, &device, Some(8)).unwrap();
     assert_eq!(capped.context_length(), 8);
@@ -217,10 +227,7 @@ fn a_gguf_file_loaded_with_a_context_cap_builds_its_rotary_table_at_the_cap() {
         ..llama_like()
     };
     let model = config.init(&device);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.gguf");
-    model.save_gguf(&path, Vec::new()).unwrap();
-    let file = claude_core::ModelFile::open(&path).unwrap();
+    let (_dir, file) = saved_and_opened(&model, "model.gguf");
     let capped = Gpt::from_file_limited(&file, &device, Some(10)).unwrap();
     assert_eq!(capped.context_length(), 10);
     assert_eq!(rope_lengths(&capped), (10, None));
@@ -235,10 +242,7 @@ fn a_context_cap_on_learned_positions_keeps_the_files_table() {
         ..llama_like()
     };
     let model = config.init(&device);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    model.save(&path).unwrap();
-    let file = claude_core::ModelFile::open(&path).unwrap();
+    let (_dir, file) = saved_and_opened(&model, "model.safetensors");
     // The table is a weight of the file, read whole; the context is capped after.
     let capped = Gpt::from_file_limited(&file, &device, Some(8)).unwrap();
     assert_eq!(capped.context_length(), 8);
