@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::prelude::*;
-use claude_core::{Gpt, MODEL_FILE, QuantScheme, model_file};
+use claude_core::{Gpt, MODEL_FILE, QuantScheme, QuantizeError, model_file};
 
 use super::export::write_gguf;
 
@@ -62,10 +62,13 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     if args.allow_requantize {
         model.dequantize(&device);
     }
-    model
-        .quantize(scheme, args.embeddings)
-        .with_context(|| format!("{}", input.display()))
-        .context("(--allow-requantize quantizes a quantized model again)")?;
+    if let Err(err) = model.quantize(scheme, args.embeddings) {
+        let hint = match err {
+            QuantizeError::AlreadyQuantized(_) => " (--allow-requantize quantizes it again)",
+            _ => "",
+        };
+        bail!("{}: {err}{hint}", input.display());
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
     }
