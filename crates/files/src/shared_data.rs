@@ -92,7 +92,19 @@ mod tests {
         std::fs::create_dir_all(&data).unwrap();
         std::fs::create_dir_all(&deep).unwrap();
         assert_eq!(find_beside_ancestors(&deep), Some(data));
-        let bare = tempfile::tempdir().unwrap();
-        assert_eq!(find_beside_ancestors(bare.path()), None);
+    }
+
+    #[test]
+    fn the_nearest_shared_data_wins() {
+        // The temporary directory's own ancestors may hold a `shared/data` (CI clones into
+        // `/tmp` beside `/tmp/shared`), so only what this test makes is compared.
+        let root = tempfile::tempdir().unwrap();
+        let outer = root.path().join("shared/data");
+        let inner = root.path().join("work/shared/data");
+        let deep = root.path().join("work/clone/crates/core");
+        for dir in [&outer, &inner, &deep] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        assert_eq!(find_beside_ancestors(&deep), Some(inner));
     }
 }
