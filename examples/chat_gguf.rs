@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             ..SamplingParams::OPENAI
         },
         stop: template.stop_sequences(),
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     let completion = generator.generate(request, |event| {

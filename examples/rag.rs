@@ -95,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             ..SamplingParams::OPENAI
         },
         stop: template.stop_sequences(),
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     generator.generate(request, |event| {

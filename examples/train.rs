@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         max_new_tokens: args.sample_tokens,
         sampling: SamplingParams::NANOGPT,
         stop: Vec::new(),
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     generator.generate(request, |event| {

@@ -4,8 +4,11 @@
 //! templates models ship (`tokenizer.chat_template` in GGUF metadata), rendered by
 //! [`JinjaTemplate`].
 
+mod builtin;
 mod jinja;
+mod message;
 mod pyjson;
+mod pystr;
 mod strftime;
 
 use std::str::FromStr;
@@ -13,6 +16,7 @@ use std::str::FromStr;
 use claude_tokenizer::{AllowedSpecial, Tokenizer};
 
 pub use jinja::JinjaTemplate;
+pub use message::{ChatMessage, ToolCallMessage};
 
 /// A conversation format.
 #[derive(Debug, Clone)]
@@ -43,8 +47,12 @@ pub enum ChatTemplateError {
     #[error("unknown chat template {0:?} (expected plain or chatml)")]
     UnknownFormat(String),
     /// A role the built-in formats do not have.
-    #[error("unknown role {0:?} (expected system, user or assistant)")]
+    #[error("unknown role {0:?} (expected system, user, assistant or tool)")]
     UnknownRole(String),
+    /// Tools, tool calls or tool results (what the text names) given to the plain format,
+    /// which has no way to write them.
+    #[error("the plain chat format has no {0}")]
+    ToolsUnsupported(&'static str),
     /// A Jinja template that does not compile: the problem and its template line.
     #[error("cannot compile the chat template: {0}")]
     Compile(String),
@@ -96,35 +104,33 @@ impl ChatTemplate {
         }
     }
 
-    /// The prompt for `messages` (role, text), ready for the assistant's reply. The built-in
-    /// formats take the roles `system` (or `developer`), `user` and `assistant`; a Jinja
-    /// template gets the roles as they are (and may refuse some, with its own message).
+    /// The prompt for `messages` (role, text), ready for the assistant's reply: the
+    /// [conversation](Self::render_conversation) of those messages, with no tools.
     pub fn render(&self, messages: &[(String, String)]) -> Result<String, ChatTemplateError> {
-        let chatml = match self {
-            ChatTemplate::Jinja(template) => return template.render(messages),
-            ChatTemplate::Plain => false,
-            ChatTemplate::ChatMl => true,
-        };
-        let mut prompt = String::new();
-        for (role, text) in messages {
-            let role = match role.as_str() {
-                "system" | "developer" => "system",
-                "user" => "user",
-                "assistant" => "assistant",
-                other => return Err(ChatTemplateError::UnknownRole(other.to_string())),
-            };
-            if chatml {
-                prompt.push_str(&format!("{IM_START}{role}\n{text}{IM_END}\n"));
-            } else {
-                prompt.push_str(&format!("{}:\n{text}\n\n", role.to_uppercase()));
-            }
+        let messages: Vec<ChatMessage> = messages.iter().cloned().map(ChatMessage::from).collect();
+        self.render_conversation(&messages, &[])
+    }
+
+    /// The prompt for `messages`, ready for the assistant's reply, with `tools` (OpenAI tool
+    /// objects, `{"type": "function", "function": {"name", "description", "parameters"}}`)
+    /// offered to the model.
+    ///
+    /// A Jinja template gets what Hugging Face's `apply_chat_template(messages, tools=tools)`
+    /// gives it ([`JinjaTemplate::render_conversation`]). The built-in formats take the roles
+    /// `system` (or `developer`), `user`, `assistant` and (ChatML only) `tool`; ChatML writes
+    /// tools, tool calls and tool results as Qwen 2.5 does (the tools in the system turn, each
+    /// call as `<tool_call>\n{json}\n</tool_call>`, results as `tool` turns), and plain text
+    /// refuses them ([`ChatTemplateError::ToolsUnsupported`]).
+    pub fn render_conversation(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+    ) -> Result<String, ChatTemplateError> {
+        match self {
+            ChatTemplate::Jinja(template) => template.render_conversation(messages, tools),
+            ChatTemplate::Plain => builtin::render(false, messages, tools),
+            ChatTemplate::ChatMl => builtin::render(true, messages, tools),
         }
-        prompt.push_str(if chatml {
-            "<|im_start|>assistant\n"
-        } else {
-            "ASSISTANT:\n"
-        });
-        Ok(prompt)
     }
 
     /// The format for a model whose file has no template of its own: ChatML where `tokenizer`

@@ -257,6 +257,8 @@ impl<'g> Engine<'g> {
                     token: 0,
                     text: String::new(),
                     finish: Some(FinishReason::Length),
+                    logprobs: None,
+                    stop_sequence: None,
                 };
                 let _ = active.events.send(EngineEvent::Token(event));
                 self.batch.remove(id);

@@ -7,8 +7,10 @@ use burn::prelude::*;
 use claude_core::{Gpt, KvCache, PackedArithmetic};
 use claude_tokenizer::Tokenizer;
 
+use crate::constraint::{CompiledConstraint, ConstraintMatcher};
 use crate::error::GenerateError;
-use crate::sampler::{Sampler, SamplingParams};
+use crate::logprobs::{MAX_TOP_LOGPROBS, TokenLogprobs};
+use crate::sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 use crate::text::TextStream;
 
 /// What to do when a sequence would outgrow the model's context.
@@ -56,8 +58,8 @@ impl FinishReason {
     }
 }
 
-/// One sequence to continue.
-#[derive(Debug, Clone, PartialEq)]
+/// One sequence to continue. The default has no prompt and `max_new_tokens` 0: set both.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SequenceRequest {
     /// Prompt token ids.
     pub prompt: Vec<u32>,
@@ -67,6 +69,12 @@ pub struct SequenceRequest {
     pub sampling: SamplingParams,
     /// Stop before any of these strings (they are not part of the output).
     pub stop: Vec<String>,
+    /// A grammar the output must follow (see [`crate::constraint`]): disallowed tokens are
+    /// masked before sampling, and the sequence stops when the grammar is complete.
+    pub constraint: Option<CompiledConstraint>,
+    /// `None`: no logprobs. `Some(k)`: every event carries the chosen token's logprob and the
+    /// `k` most likely alternatives ([`TokenLogprobs`]; `k` at most [`MAX_TOP_LOGPROBS`]).
+    pub logprobs: Option<usize>,
 }
 
 /// One generated token.
@@ -79,6 +87,11 @@ pub struct TokenEvent {
     pub text: String,
     /// Set on a sequence's last event.
     pub finish: Option<FinishReason>,
+    /// The model's logprobs at this token, if the request asked for them (`None` on an event
+    /// that carries no newly chosen token, e.g. a context-full [`FinishReason::Length`]).
+    pub logprobs: Option<TokenLogprobs>,
+    /// On the last event of a sequence that a stop sequence ended: which one.
+    pub stop_sequence: Option<String>,
 }
 
 /// A finished single-sequence generation.
@@ -213,6 +226,12 @@ impl Generator {
             return Err(GenerateError::UnknownToken { id, vocab });
         }
         request.sampling.validate()?;
+        if let Some(k) = request.logprobs.filter(|&k| k > MAX_TOP_LOGPROBS) {
+            return Err(GenerateError::Sampling(InvalidSamplingParam {
+                field: "top_logprobs",
+                message: format!("must be in [0, {MAX_TOP_LOGPROBS}], got {k}"),
+            }));
+        }
         let context = self.context_length();
         match self.overflow {
             OverflowPolicy::Reject if prompt.len() > context => Err(GenerateError::PromptTooLong {
@@ -229,6 +248,11 @@ impl Generator {
             OverflowPolicy::Reject => Ok(prompt),
             OverflowPolicy::SlidingWindow => Ok(&prompt[prompt.len().saturating_sub(context)..]),
         }
+    }
+
+    /// The first token that ends generation, if the tokenizer has one.
+    fn end_of_generation(&self) -> Option<u32> {
+        (0..self.vocab_size() as u32).find(|&id| self.tokenizer.is_end_of_generation(id))
     }
 
     /// Tokens both the model and the tokenizer know (a model may pad its vocabulary).
@@ -308,6 +332,10 @@ struct Slot {
     max_new_tokens: usize,
     sampler: Sampler,
     text: TextStream,
+    /// The sequence's place in its grammar, if constrained.
+    constraint: Option<ConstraintMatcher>,
+    /// How many alternatives to report with each token's logprob, if any.
+    logprobs: Option<usize>,
 }
 
 impl Batch<'_> {
@@ -343,6 +371,8 @@ impl Batch<'_> {
             generated: 0,
             max_new_tokens: request.max_new_tokens,
             text: TextStream::new(request.stop),
+            constraint: request.constraint.as_ref().map(CompiledConstraint::matcher),
+            logprobs: request.logprobs,
         };
         let event = slot.choose(&logits, generator);
         if event.finish.is_none() {
@@ -421,6 +451,8 @@ impl Batch<'_> {
                         token: *slot.history.last().expect("a pending token"),
                         text: slot.text.finish(),
                         finish: Some(FinishReason::Length),
+                        logprobs: None,
+                        stop_sequence: None,
                     };
                     events.push((slot.id, event));
                 }
@@ -449,17 +481,41 @@ impl Batch<'_> {
 }
 
 impl Slot {
-    /// Samples the next token from `logits` and turns it into an event.
+    /// Samples the next token from `logits` (masked by the constraint, if any) and turns it
+    /// into an event.
     fn choose(&mut self, logits: &[f32], generator: &Generator) -> TokenEvent {
-        let token = self.sampler.sample(logits);
+        let tokenizer = &generator.tokenizer;
+        let mut grammar_done = false;
+        let token = match &mut self.constraint {
+            None => self.sampler.sample(logits),
+            Some(matcher) => {
+                let mut masked = logits.to_vec();
+                if matcher.mask(&mut masked) {
+                    let token = self.sampler.sample(&masked);
+                    // A refused token breaks the grammar: end after it rather than go on
+                    // unconstrained.
+                    grammar_done = !matcher.consume(token) || matcher.is_finished();
+                    token
+                } else {
+                    // Nothing is allowed (a broken grammar): end as if the model had.
+                    let end = generator.end_of_generation().unwrap_or(0);
+                    self.sampler.accept(end);
+                    end
+                }
+            }
+        };
+        let logprobs = self
+            .logprobs
+            .map(|k| TokenLogprobs::from_logits(logits, token, k));
         self.generated += 1;
         self.history.push(token);
-        let tokenizer = &generator.tokenizer;
         if tokenizer.is_end_of_generation(token) {
             return TokenEvent {
                 token,
                 text: self.text.finish(),
                 finish: Some(FinishReason::Stop),
+                logprobs,
+                stop_sequence: None,
             };
         }
         // Every id below the shared vocabulary decodes.
@@ -467,6 +523,9 @@ impl Slot {
         let emitted = self.text.push(&bytes);
         let mut text = emitted.text;
         let finish = if emitted.stopped {
+            Some(FinishReason::Stop)
+        } else if grammar_done {
+            text.push_str(&self.text.finish());
             Some(FinishReason::Stop)
         } else if self.generated >= self.max_new_tokens {
             text.push_str(&self.text.finish());
@@ -478,6 +537,8 @@ impl Slot {
             token,
             text,
             finish,
+            logprobs,
+            stop_sequence: self.text.stopped_at().map(str::to_string),
         }
     }
 }

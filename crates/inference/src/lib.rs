@@ -15,25 +15,41 @@
 //! - [`Generator::perplexity`] / [`perplexity_of_ids`]: perplexity as llama.cpp's
 //!   `llama-perplexity` computes it.
 //! - [`engine`]: the scheduler thread with its bounded queue.
+//! - [`constraint`]: constrained decoding: [`Constraint`] (a JSON object, a JSON schema, a Lark
+//!   grammar) compiled by a [`ConstraintCompiler`] into a [`CompiledConstraint`] that masks each
+//!   step's logits ([`SequenceRequest::constraint`]).
+//! - [`TokenLogprobs`]: the model's log-probabilities at each generated token, on request
+//!   ([`SequenceRequest::logprobs`]).
 //! - [`ChatTemplate`]: the prompt formats of chat models (plain, ChatML, a model's own Jinja).
 
 mod chat_template;
+pub mod constraint;
 pub mod engine;
 mod error;
 mod generate;
 pub mod hf_folder;
 mod load;
+mod logprobs;
 mod perplexity;
 mod sampler;
 mod text;
+pub mod tool_calls;
 
-pub use chat_template::{ChatTemplate, ChatTemplateError, JinjaTemplate};
+pub use chat_template::{
+    ChatMessage, ChatTemplate, ChatTemplateError, JinjaTemplate, ToolCallMessage,
+};
+pub use constraint::{CompiledConstraint, Constraint, ConstraintCompiler, ConstraintError};
 pub use error::GenerateError;
 pub use generate::{
     Batch, Completion, FinishReason, Generator, OverflowPolicy, SequenceId, SequenceRequest,
     TokenEvent, generate_uncached,
 };
 pub use load::{LoadError, ModelInfo, OpenedModel, find_tokenizer, open, open_limited};
+pub use logprobs::{MAX_TOP_LOGPROBS, TokenLogprobs};
 pub use perplexity::{Perplexity, PerplexityError, PerplexityOptions, perplexity_of_ids};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};
+pub use tool_calls::{
+    CallIds, FunctionSpec, ParsedCall, ParsedReply, ToolCallError, ToolCallEvent, ToolCallFormat,
+    ToolCallParser, parse_tool_calls, parse_tool_calls_with_ids,
+};

@@ -34,6 +34,8 @@ pub struct TextStream {
     /// Decoded text not emitted yet: a suffix that is a proper prefix of some stop sequence.
     held: String,
     stopped: bool,
+    /// Which stop sequence completed, once one has.
+    matched: Option<usize>,
 }
 
 impl TextStream {
@@ -77,12 +79,18 @@ impl TextStream {
         self.stopped
     }
 
+    /// The stop sequence that completed, once one has.
+    pub fn stopped_at(&self) -> Option<&str> {
+        self.matched.map(|index| self.stops[index].as_str())
+    }
+
     /// Emits `held` up to a completed stop sequence (and stops), or else up to the start of
     /// the longest suffix that could still grow into one (everything when `all`).
     fn release(&mut self, all: bool) -> Emitted {
-        if let Some(start) = self.first_stop() {
+        if let Some((index, start)) = self.first_stop() {
             self.held.truncate(start);
             self.stopped = true;
+            self.matched = Some(index);
             self.pending.clear();
             return Emitted {
                 text: std::mem::take(&mut self.held),
@@ -101,13 +109,16 @@ impl TextStream {
         }
     }
 
-    /// Start of the completed stop sequence that ends earliest in `held` (the longest on a tie).
-    fn first_stop(&self) -> Option<usize> {
-        self.stops
-            .iter()
-            .filter_map(|stop| self.held.find(stop.as_str()).map(|i| (i + stop.len(), i)))
+    /// The completed stop sequence that ends earliest in `held` (the longest on a tie): its
+    /// index among the stops and its start.
+    fn first_stop(&self) -> Option<(usize, usize)> {
+        (self.stops.iter().enumerate())
+            .filter_map(|(index, stop)| {
+                let start = self.held.find(stop.as_str())?;
+                Some((start + stop.len(), start, index))
+            })
             .min()
-            .map(|(_, start)| start)
+            .map(|(_, start, index)| (index, start))
     }
 
     /// Start of the longest suffix of `held` that is a non-empty proper prefix of some stop
@@ -212,6 +223,14 @@ mod tests {
         assert!(s.is_stopped());
         assert_eq!(s.push(b" more"), emitted("", true));
         assert_eq!(s.finish(), "");
+    }
+
+    #[test]
+    fn the_stop_that_completed_is_known() {
+        let mut s = stream(&["END", "\nUSER:"]);
+        assert_eq!(s.stopped_at(), None);
+        s.push(b"ok\nUSER:");
+        assert_eq!(s.stopped_at(), Some("\nUSER:"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use claude_inference::{ChatTemplate, ChatTemplateError};
+use claude_inference::{
+    ChatMessage, ChatTemplate, ChatTemplateError, JinjaTemplate, ToolCallMessage,
+};
 
 const SYSTEM: &str = "You are a terse assistant.";
 const USER_1: &str = "What is 2+2?";
@@ -340,4 +342,327 @@ fn a_developer_message_is_the_system_turn() {
         "{prompt:?}"
     );
     assert_eq!(prompt, qwen.render(&conversation(true)).unwrap());
+}
+
+/// Templates whose tool conversations minijinja renders differently from Hugging Face
+/// `transformers` (jinja2), and why.
+const TOOL_RENDER_DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "llama-cpp-deepseek-r1.jinja",
+        "jinja2's `map` gives a generator that `tojson` refuses; minijinja's gives a list, which \
+         renders (as in llama.cpp, which the template was written for)",
+    ),
+    (
+        "meetkai-functionary-medium-v3.1.jinja",
+        "jinja2's `'...'|safe + text` HTML-escapes `text` (Markup); minijinja's safe strings \
+         concatenate as they are",
+    ),
+];
+
+/// What `make_references.py` wrote: each template's renders of its conversations by
+/// `transformers`, or the error it raised.
+fn tool_references() -> serde_json::Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chat-templates-tools/expected.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The two tools `make_references.py` offers (keys sorted, as a `serde_json::Value` keeps them).
+fn reference_tools() -> Vec<serde_json::Value> {
+    let tool = |name: &str, description: &str, properties: serde_json::Value, required: &[&str]| {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": description,
+                "parameters": {"type": "object", "properties": properties, "required": required},
+            },
+        })
+    };
+    vec![
+        tool(
+            "get_weather",
+            "Get the current weather in a city.",
+            serde_json::json!({
+                "city": {"type": "string", "description": "The city, e.g. Paris"},
+                "unit": {
+                    "type": "string",
+                    "enum": ["celsius", "fahrenheit"],
+                    "description": "The temperature unit",
+                },
+            }),
+            &["city"],
+        ),
+        tool(
+            "add",
+            "Add two numbers.",
+            serde_json::json!({
+                "a": {"type": "number", "description": "The first number"},
+                "b": {"type": "number", "description": "The second number"},
+            }),
+            &["a", "b"],
+        ),
+    ]
+}
+
+/// `make_references.py`'s conversation `name`.
+fn reference_conversation(name: &str) -> Vec<ChatMessage> {
+    let system = ChatMessage::new("system", "You are a helpful assistant.");
+    let user = ChatMessage::new(
+        "user",
+        "What is the weather in Paris? Answer in \"celsius\", s'il vous plaît.",
+    );
+    let round_trip = |content: Option<&str>| {
+        // The arguments' keys in their written (unsorted) order.
+        let call = ToolCallMessage::new(
+            "call12345",
+            "get_weather",
+            r#"{"unit": "celsius", "city": "Paris"}"#,
+        );
+        vec![
+            system.clone(),
+            user.clone(),
+            ChatMessage::tool_calls(content.map(str::to_string), vec![call]),
+            ChatMessage::tool_result("call12345", r#"{"temperature": 18, "condition": "sunny"}"#)
+                .with_name("get_weather"),
+            ChatMessage::new("assistant", "It is 18 °C and sunny in Paris."),
+            ChatMessage::new("user", "Thanks! And what is 2 + 3?"),
+        ]
+    };
+    match name {
+        "tools" => vec![system.clone(), user.clone()],
+        "tool_round_trip" => round_trip(Some("")),
+        "tool_call_without_content" => round_trip(None),
+        other => panic!("unknown reference conversation {other:?}"),
+    }
+}
+
+#[test]
+fn tools_render_as_transformers_renders_them() {
+    let references = tool_references();
+    let clock = references["now_unix"].as_i64().unwrap();
+    let templates = references["templates"].as_object().unwrap();
+    assert!(templates.len() >= 60, "{} templates", templates.len());
+    // The references keep OpenAI's key order in the tools, which reach templates as
+    // `serde_json::Value`s: that needs serde_json's `preserve_order` feature.
+    let probe: serde_json::Value = serde_json::from_str(r#"{"b": 1, "a": 2}"#).unwrap();
+    assert_eq!(
+        probe.to_string(),
+        r#"{"b":1,"a":2}"#,
+        "serde_json's preserve_order feature is off: tools reach templates with sorted keys"
+    );
+    let tools = reference_tools();
+    let mut failures = Vec::new();
+    let mut differing = Vec::new();
+    for (name, conversations) in templates {
+        let source = std::fs::read_to_string(templates_dir().join(name)).unwrap();
+        let template = JinjaTemplate::new(&source, "<s>", "</s>")
+            .unwrap_or_else(|e| panic!("{name} does not compile: {e}"))
+            .with_clock(clock);
+        let mut same = true;
+        for (conversation, expected) in conversations.as_object().unwrap() {
+            let ours = template.render_conversation(&reference_conversation(conversation), &tools);
+            let problem = match (expected, &ours) {
+                (serde_json::Value::String(expected), Ok(ours)) if ours == expected => None,
+                (serde_json::Value::String(expected), Ok(ours)) => Some(format!(
+                    "renders differently at byte {}:\n  transformers: {:?}\n  ours:         {:?}",
+                    first_difference(expected, ours),
+                    around(expected, first_difference(expected, ours)),
+                    around(ours, first_difference(expected, ours)),
+                )),
+                (serde_json::Value::String(_), Err(e)) => Some(format!("fails: {e}")),
+                (_, Ok(ours)) => Some(format!(
+                    "renders where transformers raised {}: {:?}...",
+                    expected["error"],
+                    around(ours, 40)
+                )),
+                (_, Err(ChatTemplateError::Raised { message, .. })) => {
+                    let theirs = expected["error"].as_str().unwrap();
+                    (message != theirs).then(|| format!("raises {message:?}, not {theirs:?}"))
+                }
+                (_, Err(_)) => None,
+            };
+            if let Some(problem) = problem {
+                same = false;
+                failures.push(format!("{name} ({conversation}): {problem}"));
+            }
+        }
+        if !same {
+            differing.push(name.as_str());
+        }
+    }
+    let listed: Vec<&str> = TOOL_RENDER_DIFFERENCES.iter().map(|(n, _)| *n).collect();
+    let unexpected: Vec<&String> = failures
+        .iter()
+        .filter(|f| !listed.iter().any(|n| f.starts_with(&format!("{n} ("))))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} renders differ from transformers':\n{}",
+        unexpected.len(),
+        unexpected
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for name in listed {
+        assert!(
+            differing.contains(&name),
+            "{name} is listed as differing but renders as transformers does"
+        );
+    }
+}
+
+/// The byte offset where `a` and `b` first differ (at a character boundary of both).
+fn first_difference(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map(|((i, _), _)| i)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+/// Up to 80 bytes of `text` around byte `at`.
+fn around(text: &str, at: usize) -> &str {
+    let mut start = at.saturating_sub(40).min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (at + 40).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    &text[start..end]
+}
+
+fn weather_tool() -> serde_json::Value {
+    reference_tools().remove(0)
+}
+
+#[test]
+fn chatml_writes_tools_calls_and_results_as_qwen_does() {
+    let messages = vec![
+        ChatMessage::new("system", "Be brief."),
+        ChatMessage::new("user", "Weather in Paris?"),
+        ChatMessage::tool_calls(
+            None,
+            vec![ToolCallMessage::new(
+                "c1",
+                "get_weather",
+                r#"{"unit":"celsius","city":"Paris"}"#,
+            )],
+        ),
+        ChatMessage::tool_result("c1", "18 C"),
+    ];
+    let prompt = ChatTemplate::ChatMl
+        .render_conversation(&messages, &[weather_tool()])
+        .unwrap();
+    let tool = r#"{"type": "function", "function": {"name": "get_weather", "description": "Get the current weather in a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city, e.g. Paris"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "The temperature unit"}}, "required": ["city"]}}}"#;
+    let expected = format!(
+        "<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to \
+         assist with the user query.\n\nYou are provided with function signatures within \
+         <tools></tools> XML tags:\n<tools>\n{tool}\n</tools>\n\nFor each function call, \
+         return a json object with function name and arguments within <tool_call></tool_call> \
+         XML tags:\n<tool_call>\n{{\"name\": <function-name>, \"arguments\": \
+         <args-json-object>}}\n</tool_call><|im_end|>\n\
+         <|im_start|>user\nWeather in Paris?<|im_end|>\n\
+         <|im_start|>assistant\n<tool_call>\n\
+         {{\"name\": \"get_weather\", \"arguments\": {{\"unit\": \"celsius\", \"city\": \"Paris\"}}}}\n\
+         </tool_call><|im_end|>\n\
+         <|im_start|>tool\n18 C<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert_eq!(prompt, expected);
+    // Without tools and tool messages, the conversation is what `render` gives.
+    let pairs = conversation(true);
+    let messages: Vec<ChatMessage> = pairs.iter().cloned().map(ChatMessage::from).collect();
+    for format in [ChatTemplate::ChatMl, ChatTemplate::Plain] {
+        assert_eq!(
+            format.render_conversation(&messages, &[]).unwrap(),
+            format.render(&pairs).unwrap()
+        );
+    }
+}
+
+#[test]
+fn plain_text_refuses_tools() {
+    let user = ChatMessage::new("user", "hi");
+    let err = ChatTemplate::Plain
+        .render_conversation(std::slice::from_ref(&user), &[weather_tool()])
+        .unwrap_err();
+    assert_eq!(err, ChatTemplateError::ToolsUnsupported("tools"));
+    let call = ChatMessage::tool_calls(None, vec![ToolCallMessage::new("c", "f", "{}")]);
+    let err = ChatTemplate::Plain
+        .render_conversation(&[user.clone(), call], &[])
+        .unwrap_err();
+    assert_eq!(err.to_string(), "the plain chat format has no tool calls");
+    let err = ChatTemplate::Plain
+        .render_conversation(&[user, ChatMessage::tool_result("c", "1")], &[])
+        .unwrap_err();
+    assert_eq!(err, ChatTemplateError::ToolsUnsupported("tool results"));
+}
+
+#[test]
+fn templates_see_tool_messages_as_transformers_passes_them() {
+    let render = |source: &str, messages: &[ChatMessage], tools: &[serde_json::Value]| {
+        JinjaTemplate::new(source, "", "")
+            .unwrap()
+            .render_conversation(messages, tools)
+            .unwrap()
+    };
+    let call = ChatMessage::tool_calls(
+        None,
+        vec![
+            ToolCallMessage::new("a1", "f", r#"{"z": 1, "a": [true, null], "m": 0.5}"#),
+            ToolCallMessage::new("a2", "g", "not json"),
+        ],
+    );
+    let result = ChatMessage::tool_result("a1", "done").with_name("f");
+    let source = "{% for m in messages %}{{ m | tojson }}|{{ m.content is defined }}|\
+                  {% for c in m.tool_calls or [] %}{{ c.function.arguments is mapping }},\
+                  {% endfor %};{% endfor %}{{ tools is none }}";
+    assert_eq!(
+        render(source, &[call.clone(), result.clone()], &[]),
+        "{\"role\": \"assistant\", \"tool_calls\": [{\"id\": \"a1\", \"type\": \"function\", \
+         \"function\": {\"name\": \"f\", \"arguments\": {\"z\": 1, \"a\": [true, null], \"m\": 0.5}}}, \
+         {\"id\": \"a2\", \"type\": \"function\", \"function\": {\"name\": \"g\", \"arguments\": \
+         \"not json\"}}]}|False|True,False,;\
+         {\"role\": \"tool\", \"content\": \"done\", \"tool_call_id\": \"a1\", \"name\": \"f\"}|True|;\
+         True"
+    );
+    // Tools as given, keys in their order; `developer` is the system turn.
+    let source = "{{ tools | tojson }}|{{ tools[0].function.name }}|{{ messages[0].role }}";
+    let developer = ChatMessage::new("developer", "x");
+    let tool: serde_json::Value =
+        serde_json::from_str(r#"{"type": "function", "function": {"name": "f", "b": 1, "a": 2}}"#)
+            .unwrap();
+    assert_eq!(
+        render(source, &[developer], &[tool]),
+        r#"[{"type": "function", "function": {"name": "f", "b": 1, "a": 2}}]|f|system"#
+    );
+}
+
+#[test]
+fn a_fixed_clock_dates_the_prompt() {
+    let template = JinjaTemplate::new(
+        "{{ strftime_now('%d %b %Y %H:%M') }}|{{ datetime }}",
+        "",
+        "",
+    )
+    .unwrap()
+    .with_clock(1_722_027_909);
+    assert_eq!(
+        template.render(&conversation(true)).unwrap(),
+        "26 Jul 2024 21:05|Jul 26 2024 21:05:09 GMT"
+    );
+}
+
+#[test]
+fn tojson_refuses_undefined_as_python_does() {
+    let err = inline("{{ messages[0].no_such_key | tojson }}")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Undefined is not JSON serializable"), "{err}");
 }

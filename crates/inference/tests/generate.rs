@@ -40,6 +40,7 @@ fn request(prompt: &str, max_new_tokens: usize, sampling: SamplingParams) -> Seq
         max_new_tokens,
         sampling,
         stop: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -2,9 +2,11 @@
 //! loop, chat templates, the one loader, pretrained models and the GPU benchmark's smoke run.
 
 mod chat_templates;
+mod constraint;
 mod generate;
 mod gpu_bench;
 mod hf_folder;
 mod open;
 mod pretrained;
 mod real_models;
+mod tool_calls;

@@ -52,6 +52,7 @@ fn smollm2_on_wgpu_with_our_kernels_continues_as_the_reference() {
                     ..SamplingParams::NANOGPT
                 },
                 stop: Vec::new(),
+                ..Default::default()
             },
             |_| true,
         )
@@ -84,6 +85,7 @@ fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
                 max_new_tokens: 48,
                 sampling: greedy.clone(),
                 stop: Vec::new(),
+                ..Default::default()
             },
             |_| true,
         )
@@ -103,6 +105,7 @@ fn smollm2_gguf_tokenizes_and_continues_as_the_reference() {
                 max_new_tokens: 48,
                 sampling: greedy,
                 stop: Vec::new(),
+                ..Default::default()
             },
             |_| true,
         )

@@ -93,6 +93,7 @@ fn greedy_equals_llama_cpp_until_a_near_tie(model: &str) {
                         ..SamplingParams::NANOGPT
                     },
                     stop: Vec::new(),
+                    ..Default::default()
                 },
                 |_| true,
             )

@@ -87,6 +87,7 @@ fn main() {
         max_new_tokens: new_tokens(),
         sampling: sampling(),
         stop: Vec::new(),
+        ..Default::default()
     };
     generator
         .generate(request.clone(), |_| true)

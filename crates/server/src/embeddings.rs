@@ -21,7 +21,7 @@ pub async fn embeddings(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EmbeddingList>, ApiError> {
-    let request: EmbeddingRequest = parse_body(&state, body)?;
+    let request: EmbeddingRequest = parse_body(&state, body, None)?;
     let Some(served) = state.inner.embedder.clone() else {
         return Err(ApiError::invalid(
             Some("model".to_string()),

@@ -31,16 +31,20 @@
 //! sent, without the dropped messages. With the sliding-window policy nothing is dropped; the
 //! engine keeps the last tokens of the prompt instead.
 
+pub mod anthropic;
+mod conversation;
 mod embeddings;
 mod error;
+mod logprobs;
 mod metrics;
 pub mod openai;
 pub mod rag;
+mod reply;
 mod respond;
 mod routes;
 mod stream;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -56,8 +60,8 @@ pub use metrics::HttpMetrics;
 pub use openai::Usage;
 
 use self::rag::ServedIndex;
-use claude_inference::ChatTemplate;
 use claude_inference::OverflowPolicy;
+use claude_inference::{ChatTemplate, CompiledConstraint, Constraint, ConstraintCompiler};
 use claude_inference::engine::EngineHandle;
 
 /// How the server behaves.
@@ -111,10 +115,12 @@ struct Shared {
     index: Option<Arc<ServedIndex>>,
 }
 
-/// What generating needs: the model's tokenizer and the engine running it.
+/// What generating needs: the model's tokenizer and the engine running it, and the grammar
+/// compiler for constrained requests (built on first use: it indexes the vocabulary).
 struct Generation {
     tokenizer: Tokenizer,
     engine: EngineHandle,
+    constraints: OnceLock<Result<ConstraintCompiler, String>>,
 }
 
 /// The embedding model of `/v1/embeddings`, with the name clients pass as `model`.
@@ -127,7 +133,12 @@ struct ServedEmbedder {
 impl AppState {
     /// State for a server in front of `engine`, tokenizing with `tokenizer`.
     pub fn new(config: ServerConfig, tokenizer: Tokenizer, engine: EngineHandle) -> Self {
-        Self::with_generation(config, Some(Generation { tokenizer, engine }))
+        let generation = Generation {
+            tokenizer,
+            engine,
+            constraints: OnceLock::new(),
+        };
+        Self::with_generation(config, Some(generation))
     }
 
     /// State for a server of embeddings only (give it its model with
@@ -178,6 +189,23 @@ impl AppState {
         })
     }
 
+    /// `constraint` compiled for this server's model: a 400 naming what cannot be compiled
+    /// (such as an unsupported JSON-schema feature).
+    fn compile_constraint(&self, constraint: &Constraint) -> Result<CompiledConstraint, ApiError> {
+        let generation = self.generation()?;
+        let compiler = (generation.constraints)
+            .get_or_init(|| ConstraintCompiler::new(&generation.tokenizer).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| ApiError::internal(format!("cannot constrain this model's output: {e}")))?;
+        compiler.compile(constraint).map_err(|e| {
+            let param = match constraint {
+                Constraint::Lark(_) => "tools",
+                Constraint::JsonObject | Constraint::JsonSchema(_) => "response_format",
+            };
+            ApiError::invalid(Some(param.into()), e.to_string())
+        })
+    }
+
     /// Grounds chat answers in `index` (see [`rag`]).
     ///
     /// # Panics
@@ -202,6 +230,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/completions", post(routes::completions))
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/messages", post(routes::messages))
+        .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(routes::models))
         .route_layer(middleware::from_fn_with_state(

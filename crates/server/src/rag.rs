@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use claude_inference::ChatMessage;
 use claude_retrieval::{DocumentIndex, SearchMode, Source, TextEmbedder, ground};
 
 use crate::AppState;
@@ -40,7 +41,7 @@ pub struct ServedIndex {
 /// fits).
 pub async fn ground_conversation(
     state: &AppState,
-    messages: &mut [(String, String)],
+    messages: &mut [ChatMessage],
     retrieval: &Checked<Retrieval>,
     prompt_tokens: usize,
     reply_room: usize,
@@ -57,7 +58,7 @@ pub async fn ground_conversation(
             settings.mode.unwrap_or(served.mode),
         ),
     };
-    let Some(asked) = messages.iter().rposition(|(role, _)| role == "user") else {
+    let Some(asked) = messages.iter().rposition(|m| m.role == "user") else {
         return Ok(Vec::new());
     };
     let context = state.inner.config.context_length;
@@ -65,8 +66,9 @@ pub async fn ground_conversation(
     if budget == 0 || k == 0 {
         return Ok(Vec::new());
     }
-    let question = messages[asked].1.clone();
+    let question = messages[asked].content.clone().unwrap_or_default();
     let task_state = state.clone();
+    let asked_text = question.clone();
     let grounding = tokio::task::spawn_blocking(move || {
         let hits = (served.index)
             .search(&question, served.embedder.as_ref(), k, mode)
@@ -81,6 +83,6 @@ pub async fn ground_conversation(
     })
     .await
     .map_err(|_| ApiError::unavailable())??;
-    messages[asked].1 = grounding.ask(&messages[asked].1);
+    messages[asked].content = Some(grounding.ask(&asked_text));
     Ok(grounding.sources)
 }

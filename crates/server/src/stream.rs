@@ -1,7 +1,7 @@
-//! Streaming answers: engine events as Server-Sent Events in OpenAI's chunk format, ending with
-//! `data: [DONE]`. Every chunk carries the response's identity from [`ResponseMeta`], including
-//! a chat's `truncated_messages` count when older messages were dropped to fit the context.
+//! Streamed answers: a request's engine events as Server-Sent Events, in whichever API's format
+//! a [`StreamFormat`] writes. The stream ends after the last token's events or an error's.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::response::sse::{Event, Sse};
@@ -10,102 +10,84 @@ use futures_util::stream::{self, Stream};
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::openai::Usage;
-use crate::respond::{Endpoint, ResponseMeta};
+use crate::routes::generate::Started;
 use claude_inference::TokenEvent;
 use claude_inference::engine::{EngineEvent, Events};
 
-/// The SSE response for a request whose first token is `first`. Dropping the response (the
-/// client went away) drops `events`, which tells the engine to free the sequence.
+/// One API's way of streaming a reply.
+pub trait StreamFormat: Send + 'static {
+    /// The events for one token; `token.finish` is set on the last, whose events end the
+    /// stream.
+    fn token(&mut self, token: TokenEvent) -> Vec<Event>;
+
+    /// The events that report a failure midway; the stream ends after them.
+    fn error(&mut self, error: ApiError) -> Vec<Event>;
+}
+
+/// The SSE response of a started request: `opening` first, then what `format` makes of each
+/// token. Dropping the response (the client went away) drops the engine's channel, which
+/// frees the sequence.
 pub fn sse_response(
-    meta: ResponseMeta,
-    first: TokenEvent,
-    events: Events,
-    prompt_tokens: usize,
-    include_usage: bool,
+    opening: Vec<Event>,
+    started: Started,
+    mut format: impl StreamFormat,
 ) -> Response {
-    let mut opening = Vec::new();
-    if meta.endpoint == Endpoint::Chat {
-        opening.push(json_event(&meta.role_chunk()));
-    }
-    let state = ChunkStream {
-        meta,
-        events,
-        prompt_tokens,
-        completion_tokens: 0,
-        include_usage,
-        queued: opening,
-        done: false,
+    let mut queued: VecDeque<Event> = opening.into();
+    let done = started.first.finish.is_some();
+    queued.extend(format.token(started.first));
+    let state = Streaming {
+        format,
+        events: started.events,
+        queued,
+        done,
     };
-    let mut state = state;
-    state.on_token(first);
-    Sse::new(chunks(state)).into_response()
+    Sse::new(events(state)).into_response()
 }
 
-/// Turns engine events into SSE events.
-struct ChunkStream {
-    meta: ResponseMeta,
-    events: Events,
-    prompt_tokens: usize,
-    completion_tokens: usize,
-    include_usage: bool,
-    /// Events ready to send, oldest first.
-    queued: Vec<Event>,
-    /// `[DONE]` has been queued.
-    done: bool,
-}
-
-impl ChunkStream {
-    fn on_token(&mut self, token: TokenEvent) {
-        self.completion_tokens += 1;
-        let finish = token.finish.map(Into::into);
-        if token.text.is_empty() && finish.is_none() {
-            return; // nothing to show yet (a partial character or a possible stop sequence)
-        }
-        let usage = finish.map(|_| Usage::new(self.prompt_tokens, self.completion_tokens));
-        self.queued
-            .push(json_event(&self.meta.chunk(&token.text, finish, usage)));
-        if finish.is_some() {
-            if let Some(usage) = usage.filter(|_| self.include_usage) {
-                self.queued.push(json_event(&self.meta.usage_chunk(usage)));
-            }
-            self.finish();
-        }
-    }
-
-    fn on_error(&mut self, error: ApiError) {
-        self.queued.push(json_event(&error.body()));
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.queued.push(Event::default().data("[DONE]"));
-        self.done = true;
-    }
-}
-
-fn json_event(value: &impl Serialize) -> Event {
+/// An event whose data is `value`'s JSON.
+pub fn json_event(value: &impl Serialize) -> Event {
     // The wire types are plain data (string keys, no maps to fail on): serializing cannot fail.
     Event::default().data(serde_json::to_string(value).expect("a wire type serializes"))
 }
 
-/// The stream of SSE events: queued ones first, then one per engine event until `[DONE]`.
-fn chunks(state: ChunkStream) -> impl Stream<Item = Result<Event, Infallible>> {
+struct Streaming<F> {
+    format: F,
+    events: Events,
+    /// Events ready to send, oldest first.
+    queued: VecDeque<Event>,
+    /// The last events are queued.
+    done: bool,
+}
+
+/// Queued events first, then the format's events for each engine event until the end.
+fn events<F: StreamFormat>(state: Streaming<F>) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(state, |mut state| async move {
         loop {
-            if !state.queued.is_empty() {
-                let event = state.queued.remove(0);
+            if let Some(event) = state.queued.pop_front() {
                 return Some((Ok(event), state));
             }
             if state.done {
                 return None;
             }
-            match state.events.recv_async().await.ok() {
-                Some(EngineEvent::Token(token)) => state.on_token(token),
-                Some(EngineEvent::Failed(message)) => state.on_error(ApiError::internal(message)),
-                Some(EngineEvent::Rejected(error)) => state.on_error(error.into()),
-                None => state.on_error(ApiError::unavailable()),
-            }
+            let more = match state.events.recv_async().await.ok() {
+                Some(EngineEvent::Token(token)) => {
+                    state.done = token.finish.is_some();
+                    state.format.token(token)
+                }
+                Some(EngineEvent::Failed(message)) => {
+                    state.done = true;
+                    state.format.error(ApiError::internal(message))
+                }
+                Some(EngineEvent::Rejected(error)) => {
+                    state.done = true;
+                    state.format.error(error.into())
+                }
+                None => {
+                    state.done = true;
+                    state.format.error(ApiError::unavailable())
+                }
+            };
+            state.queued.extend(more);
         }
     })
 }

@@ -322,8 +322,16 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("malformed JSON", b"{\"model\": ".to_vec(), 400, "JSON"),
         ("invalid UTF-8", b"{\"model\": \"\xff\xfe\"}".to_vec(), 400, "UTF-8"),
-        ("missing messages", json!({"model": MODEL}).to_string().into_bytes(), 422, "messages"),
-        ("wrong type", json!({"model": MODEL, "messages": 3}).to_string().into_bytes(), 422, "invalid type"),
+        ("missing messages", json!({"model": MODEL}).to_string().into_bytes(), 400, "messages"),
+        ("wrong type", json!({"model": MODEL, "messages": 3}).to_string().into_bytes(), 400, "invalid type"),
+        ("unknown field", json!({"model": MODEL, "messages": msgs, "logit_bias": {"1": 5}}).to_string().into_bytes(), 400, "`logit_bias`"),
+        ("unknown message field", json!({"model": MODEL, "messages": [{"role": "user", "content": "x", "mood": "sad"}]}).to_string().into_bytes(), 400, "`mood`"),
+        ("malformed tool", json!({"model": MODEL, "messages": msgs, "tools": [{"type": "function", "function": {"description": "no name"}}]}).to_string().into_bytes(), 400, "tools[0].function"),
+        ("tools on a template without them", json!({"model": MODEL, "messages": msgs, "tools": [{"type": "function", "function": {"name": "f"}}]}).to_string().into_bytes(), 400, "does not take tools"),
+        ("a tool result without its call", json!({"model": MODEL, "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_9", "content": "r"}]}).to_string().into_bytes(), 400, "call_9"),
+        ("unknown response format", json!({"model": MODEL, "messages": msgs, "response_format": {"type": "yaml"}}).to_string().into_bytes(), 400, "yaml"),
+        ("top_logprobs without logprobs", json!({"model": MODEL, "messages": msgs, "top_logprobs": 3}).to_string().into_bytes(), 400, "top_logprobs"),
+        ("too many top_logprobs", json!({"model": MODEL, "messages": msgs, "logprobs": true, "top_logprobs": 21}).to_string().into_bytes(), 400, "top_logprobs"),
         ("unknown model", json!({"model": "gpt-9", "messages": msgs}).to_string().into_bytes(), 404, "gpt-9"),
         ("empty messages", json!({"model": MODEL, "messages": []}).to_string().into_bytes(), 400, "messages"),
         ("negative temperature", json!({"model": MODEL, "messages": msgs, "temperature": -1}).to_string().into_bytes(), 400, "temperature"),
@@ -884,7 +892,8 @@ async fn embeddings_answer_in_openai_format_as_floats_and_base64() {
             "384 dimensions",
         ),
         (json!({"model": "gpt-9", "input": "x"}), 404, "gpt-9"),
-        (json!({"model": "minilm", "input": 3}), 422, "invalid"),
+        (json!({"model": "minilm", "input": 3}), 400, "invalid"),
+        (json!({"model": "minilm", "input": "x", "user": "me"}), 400, "`user`"),
     ];
     for (body, status, needle) in cases {
         let (got, error) = post(&url, "/v1/embeddings", body.clone()).await;

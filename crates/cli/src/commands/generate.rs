@@ -87,6 +87,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         max_new_tokens: args.max_new_tokens,
         sampling,
         stop,
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     out.write_all(echo.as_bytes())?;

@@ -12,7 +12,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
-use super::{ChatTemplateError, at_line, pyjson, strftime};
+use super::{ChatMessage, ChatTemplateError, at_line, pyjson, pystr, strftime};
 
 /// The name the template is compiled under (errors name it with a line number).
 const NAME: &str = "chat_template";
@@ -27,6 +27,8 @@ pub struct JinjaTemplate {
     bos: String,
     eos: String,
     end_of_turn: Option<String>,
+    /// The clock templates read (seconds since the Unix epoch, UTC); `None`: the real one.
+    clock: Option<i64>,
 }
 
 impl fmt::Debug for JinjaTemplate {
@@ -35,6 +37,7 @@ impl fmt::Debug for JinjaTemplate {
             .field("bos", &self.bos)
             .field("eos", &self.eos)
             .field("end_of_turn", &self.end_of_turn)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +65,7 @@ impl JinjaTemplate {
         env.add_test("sequence", is_sequence);
         env.add_filter("tojson", pyjson::tojson);
         env.add_filter("from_json", pyjson::from_json);
+        env.add_filter("indent", pystr::indent);
         env.add_template_owned(NAME, generation_blocks_as_ifs(source).into_owned())
             .map_err(|e| ChatTemplateError::Compile(describe(&e).to_string()))?;
         Ok(JinjaTemplate {
@@ -70,6 +74,7 @@ impl JinjaTemplate {
             bos: bos.to_string(),
             eos: eos.to_string(),
             end_of_turn: None,
+            clock: None,
         })
     }
 
@@ -77,6 +82,14 @@ impl JinjaTemplate {
     /// sequence), for tokenizers whose end-of-turn token is not an end-of-generation token.
     pub fn with_end_of_turn(mut self, text: impl Into<String>) -> Self {
         self.end_of_turn = Some(text.into());
+        self
+    }
+
+    /// The same template reading a fixed clock: `strftime_now` (and Firefunction's `datetime`)
+    /// give the time `unix_seconds` (UTC) instead of now, for renders that must not change
+    /// from day to day.
+    pub fn with_clock(mut self, unix_seconds: i64) -> Self {
+        self.clock = Some(unix_seconds);
         self
     }
 
@@ -91,43 +104,53 @@ impl JinjaTemplate {
         self.end_of_turn.as_deref()
     }
 
-    /// The prompt for `messages` (role, content), ready for the assistant's reply
-    /// (`add_generation_prompt` is true). The template sees `messages` as a list of
-    /// `{role, content}` maps (OpenAI's `developer` role as `system`), `bos_token`, `eos_token`,
-    /// and `tools` and `documents` as none
-    /// (as Hugging Face's `apply_chat_template` gives them without tools).
-    /// An error says what went wrong and where, or what the template's `raise_exception` said.
+    /// The prompt for `messages` (role, content), ready for the assistant's reply: the
+    /// [conversation](Self::render_conversation) of those messages, with no tools.
     pub fn render(&self, messages: &[(String, String)]) -> Result<String, ChatTemplateError> {
-        let messages: Value = messages
-            .iter()
-            .map(|(role, content)| {
-                // OpenAI's `developer` role is the system prompt; many templates know only
-                // `system` and refuse other roles.
-                let role = if role == "developer" {
-                    "system"
-                } else {
-                    role.as_str()
-                };
-                Value::from_pairs([
-                    ("role", Value::from(role)),
-                    ("content", Value::from(content.as_str())),
-                ])
-            })
-            .collect();
+        let messages: Vec<ChatMessage> = messages.iter().cloned().map(ChatMessage::from).collect();
+        self.render_conversation(&messages, &[])
+    }
+
+    /// The prompt for `messages`, ready for the assistant's reply (`add_generation_prompt` is
+    /// true), with `tools` (OpenAI tool objects, `{"type": "function", "function": {"name",
+    /// "description", "parameters"}}`) offered to the model. The template sees what Hugging
+    /// Face's `apply_chat_template(messages, tools=tools)` gives it: `messages` as dicts (see
+    /// [`ChatMessage`]; OpenAI's `developer` role as `system`), `tools` as the list (none when
+    /// there are none), `documents` as none, `bos_token`, `eos_token`, and `strftime_now`. An
+    /// error says what went wrong and where, or what the template's `raise_exception` said.
+    pub fn render_conversation(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+    ) -> Result<String, ChatTemplateError> {
+        let messages: Value = messages.iter().map(ChatMessage::to_value).collect();
+        let (tools, functions) = if tools.is_empty() {
+            (Value::from(()), String::new())
+        } else {
+            let tools: Value = tools.iter().map(pyjson::from_serde).collect();
+            let functions = pyjson::dumps(&tools, Some(2)).map_err(|e| describe(&e))?;
+            (tools, functions)
+        };
+        let clock = self.clock;
+        let now = move |format: &str| match clock {
+            Some(seconds) => strftime::strftime(format, seconds),
+            None => strftime::strftime_now(format),
+        };
         let context = Value::from_pairs([
             ("messages", messages),
             ("add_generation_prompt", Value::from(true)),
             ("bos_token", Value::from(self.bos.as_str())),
             ("eos_token", Value::from(self.eos.as_str())),
-            ("tools", Value::from(())),
+            ("tools", tools),
             ("documents", Value::from(())),
             // What llama.cpp gives Firefunction v2's template, which needs them: the time, and
-            // the tools' JSON (none here).
+            // the tools' JSON (`json.dumps(tools, indent=2)`; empty without tools).
+            ("datetime", Value::from(now("%b %d %Y %H:%M:%S GMT"))),
+            ("functions", Value::from(functions)),
             (
-                "datetime",
-                Value::from(strftime::strftime_now("%b %d %Y %H:%M:%S GMT")),
+                "strftime_now",
+                Value::from_function(move |format: &str| now(format)),
             ),
-            ("functions", Value::from("")),
         ]);
         self.env
             .get_template(NAME)

@@ -53,29 +53,120 @@ pub fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
 
 /// `text | from_json`: the value JSON `text` describes.
 pub fn from_json(text: &str) -> Result<Value, Error> {
-    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    parse(text).map_err(|e| {
         Error::new(
             ErrorKind::InvalidOperation,
             format!("from_json: invalid JSON: {e}"),
         )
-    })?;
-    Ok(from_serde(json))
+    })
 }
 
-fn from_serde(json: serde_json::Value) -> Value {
+/// The value JSON `text` describes, as Python's `json.loads` reads it: objects keep their keys
+/// in written order (the last of repeated keys wins), integers stay integers.
+pub(crate) fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(Ordered, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// `value` as Python's `json.dumps(value, indent=indent, ensure_ascii=False)` writes it.
+pub(crate) fn dumps(value: &Value, indent: Option<usize>) -> Result<String, Error> {
+    let mut writer = Writer {
+        out: String::new(),
+        indent: indent.map(|n| " ".repeat(n)),
+        item_separator: if indent.is_some() { "," } else { ", " }.to_string(),
+        key_separator: ": ".to_string(),
+        ensure_ascii: false,
+        sort_keys: false,
+    };
+    writer.value(value, 0)?;
+    Ok(writer.out)
+}
+
+/// A `serde_json::Value` as a template value, objects' keys in the order the map gives them.
+pub(crate) fn from_serde(json: &serde_json::Value) -> Value {
     match json {
         serde_json::Value::Null => Value::from(()),
-        serde_json::Value::Bool(b) => Value::from(b),
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Value::from(i),
-            (None, Some(u)) => Value::from(u),
-            _ => Value::from(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => items.into_iter().map(from_serde).collect(),
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => number(n),
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => items.iter().map(from_serde).collect(),
         serde_json::Value::Object(map) => {
-            Value::from_pairs(map.into_iter().map(|(k, v)| (k, from_serde(v))))
+            Value::from_pairs(map.iter().map(|(k, v)| (k.as_str(), from_serde(v))))
         }
+    }
+}
+
+fn number(n: &serde_json::Number) -> Value {
+    match (n.as_i64(), n.as_u64()) {
+        (Some(i), _) => Value::from(i),
+        (None, Some(u)) => Value::from(u),
+        _ => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+/// Reads JSON straight into a template value, keeping objects' key order (which a
+/// `serde_json::Value` keeps only with serde_json's `preserve_order` feature).
+struct Ordered;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Ordered {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Ordered {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::from(()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Ordered)? {
+            items.push(item);
+        }
+        Ok(Value::from(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            entries.push((key, map.next_value_seed(Ordered)?));
+        }
+        Ok(Value::from_pairs(entries))
     }
 }
 
@@ -93,7 +184,14 @@ struct Writer {
 impl Writer {
     fn value(&mut self, value: &Value, depth: usize) -> Result<(), Error> {
         match value.kind() {
-            ValueKind::Undefined | ValueKind::None => self.out.push_str("null"),
+            // Python's json.dumps refuses jinja2's Undefined.
+            ValueKind::Undefined => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "tojson: Object of type Undefined is not JSON serializable",
+                ));
+            }
+            ValueKind::None => self.out.push_str("null"),
             ValueKind::Bool => self
                 .out
                 .push_str(if value.is_true() { "true" } else { "false" }),

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::response::{Extensions, FinishReason, Head, Logprobs, Role, Usage};
+use super::response::{ChatLogprobs, Extensions, FinishReason, Head, Role, Usage};
+use super::tools::ToolCallDelta;
 
 /// One chunk of a chat completion's stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,8 +30,8 @@ pub struct ChunkChoice {
     pub index: usize,
     /// What the chunk adds to the reply.
     pub delta: Delta,
-    /// Always `null`.
-    pub logprobs: Option<Logprobs>,
+    /// The log probabilities of the chunk's tokens when the request asked; else `null`.
+    pub logprobs: Option<ChatLogprobs>,
     /// Why the reply ended, in the chunk that ends it; else `null`.
     pub finish_reason: Option<FinishReason>,
 }
@@ -56,6 +57,9 @@ pub struct Delta {
     /// More text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Pieces of tool calls.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta>,
 }
 
 impl Delta {
@@ -64,6 +68,7 @@ impl Delta {
         Delta {
             role: Some(Role::Assistant),
             content: Some(String::new()),
+            tool_calls: Vec::new(),
         }
     }
 
@@ -72,6 +77,15 @@ impl Delta {
         Delta {
             role: None,
             content: Some(text.into()),
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// A piece of a tool call.
+    pub fn tool_call(piece: ToolCallDelta) -> Self {
+        Delta {
+            tool_calls: vec![piece],
+            ..Delta::default()
         }
     }
 }

@@ -14,6 +14,7 @@ pub enum EmbeddingInput {
 
 /// A `POST /v1/embeddings` body.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmbeddingRequest {
     /// Model name (must be the served embedding model).
     pub model: String,

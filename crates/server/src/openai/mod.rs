@@ -2,8 +2,8 @@
 //! `/v1/completions`, `/v1/chat/completions`, `/v1/embeddings` and `/v1/models`, the chunks of
 //! their streams, and the error body. A field of the format is one field of one type here.
 //!
-//! Unknown request fields are ignored, as OpenAI's clients send fields a small server has no
-//! use for. Chat completions carry extensions OpenAI's clients ignore: `retrieval` in requests
+//! A request field this server does not know is refused by name (400), never ignored: the
+//! request types list their fields (`FIELDS`) or deny unknown ones. Chat completions carry extensions OpenAI's clients ignore: `retrieval` in requests
 //! ([`Retrieval`]), `truncated_messages` and `sources` in responses ([`Extensions`]).
 
 mod chunk;
@@ -13,6 +13,8 @@ mod models;
 mod request;
 mod response;
 mod retrieval;
+mod structured;
+mod tools;
 
 pub use chunk::{ChatCompletionChunk, ChunkChoice, Delta};
 pub use embeddings::{
@@ -21,11 +23,16 @@ pub use embeddings::{
 pub use error::{ErrorBody, ErrorDetail};
 pub use models::{Model, ModelList};
 pub use request::{
-    ChatRequest, CompletionRequest, Content, ContentPart, GenerationFields, Message, Prompt, Stop,
-    StreamOptions,
+    ChatRequest, CompletionRequest, Content, ContentPart, GenerationFields, Message, MessageRole,
+    Prompt, Stop, StreamOptions,
 };
 pub use response::{
-    ChatChoice, ChatCompletion, Completion, CompletionChoice, Extensions, FinishReason, Head,
-    Logprobs, ResponseMessage, Role, Usage,
+    ChatChoice, ChatCompletion, ChatLogprobs, Completion, CompletionChoice, CompletionLogprobs,
+    Extensions, FinishReason, Head, ResponseMessage, Role, TokenLogprob, TopLogprob, Usage,
+};
+pub use structured::{JsonSchemaFormat, ResponseFormat};
+pub use tools::{
+    FunctionCall, FunctionCallDelta, FunctionDefinition, Tool, ToolCall, ToolCallDelta,
+    ToolChoice, ToolKind,
 };
 pub use retrieval::{Checked, MAX_K, Retrieval, RetrievalSettings};

@@ -3,6 +3,8 @@
 use serde::Deserialize;
 
 use super::retrieval::{Checked, Retrieval};
+use super::structured::ResponseFormat;
+use super::tools::{Tool, ToolCall, ToolChoice};
 
 /// A prompt: text, a one-element list of texts, or token ids.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +40,7 @@ impl Stop {
 
 /// `stream_options` of a streaming request.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StreamOptions {
     /// Send a last chunk with token counts.
     #[serde(default)]
@@ -77,6 +80,26 @@ pub struct GenerationFields {
     pub n: Option<i64>,
 }
 
+impl GenerationFields {
+    /// Every field of this type, which both endpoints take.
+    pub const FIELDS: &[&str] = &[
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "repetition_penalty",
+        "seed",
+        "stop",
+        "stream",
+        "stream_options",
+        "n",
+    ];
+}
+
 /// Body of `POST /v1/completions`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompletionRequest {
@@ -87,6 +110,15 @@ pub struct CompletionRequest {
     /// Sampling and length.
     #[serde(flatten)]
     pub fields: GenerationFields,
+    /// Return the log probability of each token and of this many most likely alternatives
+    /// (0-20; OpenAI's legacy form).
+    #[serde(default)]
+    pub logprobs: Option<i64>,
+}
+
+impl CompletionRequest {
+    /// Every top-level field a completion request may have; any other is refused by name.
+    pub const FIELDS: &[&str] = &["model", "prompt", "logprobs"];
 }
 
 /// Message content: text, or a list of parts of which the text parts are used.
@@ -101,6 +133,7 @@ pub enum Content {
 
 /// One part of a message's content.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContentPart {
     /// Part type; only `"text"` is understood.
     #[serde(rename = "type")]
@@ -127,13 +160,52 @@ impl Content {
     }
 }
 
+/// Who wrote a message of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    /// Instructions.
+    System,
+    /// OpenAI's newer name for `system`; given to the template as `system`.
+    Developer,
+    /// The person.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's result.
+    Tool,
+}
+
+impl MessageRole {
+    /// The role as chat templates know it (`developer` is `system`).
+    pub fn template_name(self) -> &'static str {
+        match self {
+            MessageRole::System | MessageRole::Developer => "system",
+            MessageRole::User => "user",
+            MessageRole::Assistant => "assistant",
+            MessageRole::Tool => "tool",
+        }
+    }
+}
+
 /// One chat message.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
-    /// `system`, `user`, `assistant` (`developer` is read as `system`).
-    pub role: String,
-    /// What was said.
-    pub content: Content,
+    /// `system`, `developer` (read as `system`), `user`, `assistant` or `tool`.
+    pub role: MessageRole,
+    /// What was said; may be `null` (or absent) in an assistant message with `tool_calls`.
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// A name for the speaker, or the tool's name in a `tool` message.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The calls an assistant message made.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// In a `tool` message: the call it answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
 }
 
 /// Body of `POST /v1/chat/completions`.
@@ -146,8 +218,42 @@ pub struct ChatRequest {
     /// Sampling and length.
     #[serde(flatten)]
     pub fields: GenerationFields,
+    /// Functions the model may call.
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    /// Whether and which tool the model must call.
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// Whether a reply may hold several calls (default true).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// Text, any JSON object, or JSON following a schema.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// Return each token's log probability.
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    /// How many of the most likely alternatives to return with each token (0-20; needs
+    /// `logprobs`).
+    #[serde(default)]
+    pub top_logprobs: Option<i64>,
     /// Retrieval for this request, when the server has an index (an extension; see
     /// [`crate::rag`]).
     #[serde(default)]
     pub retrieval: Checked<Retrieval>,
+}
+
+impl ChatRequest {
+    /// Every top-level field a chat request may have; any other is refused by name.
+    pub const FIELDS: &[&str] = &[
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
+        "retrieval",
+    ];
 }

@@ -4,6 +4,8 @@
 use claude_retrieval::Source;
 use serde::Serialize;
 
+use super::tools::ToolCall;
+
 /// Token counts of a request.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Usage {
@@ -56,12 +58,14 @@ fn is_zero(n: &usize) -> bool {
 
 /// Why a choice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// End of text or a stop sequence.
     Stop,
     /// The token limit (or the context) was reached.
     Length,
+    /// The reply is tool calls.
+    ToolCalls,
 }
 
 impl From<claude_inference::FinishReason> for FinishReason {
@@ -73,10 +77,50 @@ impl From<claude_inference::FinishReason> for FinishReason {
     }
 }
 
-/// A choice's log probabilities. None are computed, so there is no value: `logprobs` is
-/// always `null`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Logprobs {}
+/// The log probabilities of a chat choice's tokens (`logprobs` in a choice or a chunk's
+/// choice).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChatLogprobs {
+    /// One entry per token of the content, in order.
+    pub content: Vec<TokenLogprob>,
+}
+
+/// One token of a reply with its log probability and the most likely alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    /// The token's text (its bytes read as UTF-8, invalid sequences replaced).
+    pub token: String,
+    /// Natural log of its probability under the model.
+    pub logprob: f32,
+    /// The token's bytes.
+    pub bytes: Vec<u8>,
+    /// The most likely tokens at this position, most likely first.
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// An alternative of a [`TokenLogprob`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopLogprob {
+    /// Its text.
+    pub token: String,
+    /// Natural log of its probability under the model.
+    pub logprob: f32,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The log probabilities of a completion choice, in OpenAI's legacy form: parallel lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CompletionLogprobs {
+    /// Each token's text.
+    pub tokens: Vec<String>,
+    /// Each token's log probability.
+    pub token_logprobs: Vec<f32>,
+    /// For each token, the most likely alternatives' texts and log probabilities.
+    pub top_logprobs: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Where each token's text starts in the choice's text, in bytes.
+    pub text_offset: Vec<usize>,
+}
 
 /// Who wrote a message of an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,8 +151,8 @@ pub struct CompletionChoice {
     pub index: usize,
     /// The text generated (in a stream, since the previous chunk).
     pub text: String,
-    /// Always `null`.
-    pub logprobs: Option<Logprobs>,
+    /// The tokens' log probabilities when the request asked; else `null`.
+    pub logprobs: Option<CompletionLogprobs>,
     /// Why it ended; `null` in a stream's chunks before the last.
     pub finish_reason: Option<FinishReason>,
 }
@@ -148,8 +192,8 @@ pub struct ChatChoice {
     pub index: usize,
     /// The reply.
     pub message: ResponseMessage,
-    /// Always `null`.
-    pub logprobs: Option<Logprobs>,
+    /// The tokens' log probabilities when the request asked; else `null`.
+    pub logprobs: Option<ChatLogprobs>,
     /// Why it ended.
     pub finish_reason: FinishReason,
 }
@@ -159,10 +203,7 @@ impl ChatChoice {
     pub fn new(content: impl Into<String>, finish_reason: FinishReason) -> Self {
         ChatChoice {
             index: 0,
-            message: ResponseMessage {
-                role: Role::Assistant,
-                content: content.into(),
-            },
+            message: ResponseMessage::text(content),
             logprobs: None,
             finish_reason,
         }
@@ -174,6 +215,20 @@ impl ChatChoice {
 pub struct ResponseMessage {
     /// Always the assistant.
     pub role: Role,
-    /// What it said.
-    pub content: String,
+    /// What it said; `null` when the reply is only tool calls.
+    pub content: Option<String>,
+    /// The calls it made, if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl ResponseMessage {
+    /// A reply of text only.
+    pub fn text(content: impl Into<String>) -> Self {
+        ResponseMessage {
+            role: Role::Assistant,
+            content: Some(content.into()),
+            tool_calls: Vec::new(),
+        }
+    }
 }

@@ -1,14 +1,25 @@
 //! One request's answer in OpenAI's format, built from what the engine produced: the response,
-//! or the chunks of its stream. Every object carries the request's [`Head`] and, for a chat,
-//! its [`Extensions`]: `truncated_messages` in each, `sources` in the response and in a stream's
-//! first chunk.
+//! or the chunks of its stream ([`stream`]). Every object carries the request's [`Head`] and,
+//! for a chat, its [`Extensions`]: `truncated_messages` in each, `sources` in the response and in
+//! a stream's first chunk.
 
+mod stream;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use claude_tokenizer::Tokenizer;
 use serde::Serialize;
 
+pub use self::stream::{ChatStream, CompletionStream};
+use crate::logprobs;
 use crate::openai::{
-    ChatChoice, ChatCompletion, ChatCompletionChunk, ChunkChoice, Completion, CompletionChoice,
-    Delta, Extensions, FinishReason, Head, Usage,
+    ChatChoice, ChatCompletion, ChatCompletionChunk, ChatLogprobs, ChunkChoice, Completion,
+    CompletionChoice, CompletionLogprobs, Delta, Extensions, FinishReason, FunctionCall, Head,
+    ResponseMessage, Role, ToolCall, ToolKind, Usage,
 };
+use crate::reply::{Ending, Gathered};
+use crate::routes::generate::Finished;
+use crate::{AppState, unix_time};
 
 /// Which endpoint a response belongs to; decides the objects it is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,16 +28,6 @@ pub enum Endpoint {
     Completions,
     /// `/v1/chat/completions`.
     Chat,
-}
-
-/// A complete (non-streamed) answer of either endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Answer {
-    /// Of `/v1/completions`.
-    Completion(Completion),
-    /// Of `/v1/chat/completions`.
-    Chat(ChatCompletion),
 }
 
 /// A chunk of a stream of either endpoint.
@@ -52,21 +53,112 @@ pub struct ResponseMeta {
     pub extensions: Extensions,
 }
 
+/// The identity of a new response of `endpoint` on this server.
+pub fn response_meta(state: &AppState, endpoint: Endpoint, extensions: Extensions) -> ResponseMeta {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let prefix = match endpoint {
+        Endpoint::Completions => "cmpl",
+        Endpoint::Chat => "chatcmpl",
+    };
+    ResponseMeta {
+        endpoint,
+        head: Head {
+            id: format!("{prefix}-{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            created: unix_time().as_secs(),
+            model: state.inner.config.model_name.clone(),
+        },
+        extensions,
+    }
+}
+
+/// OpenAI's finish reason for an ending.
+pub fn finish_reason(ending: &Ending) -> FinishReason {
+    match ending {
+        Ending::EndOfTurn | Ending::StopSequence(_) => FinishReason::Stop,
+        Ending::Length => FinishReason::Length,
+        Ending::ToolCalls => FinishReason::ToolCalls,
+    }
+}
+
+/// A gathered reply as an answer's message: `content` null when it is only calls.
+fn reply_message(reply: Gathered) -> ResponseMessage {
+    let content = (!(reply.text.is_empty() && !reply.calls.is_empty())).then_some(reply.text);
+    let tool_calls = (reply.calls.into_iter())
+        .map(|(id, name, arguments)| ToolCall {
+            id,
+            kind: ToolKind::Function,
+            function: FunctionCall { name, arguments },
+        })
+        .collect();
+    ResponseMessage {
+        role: Role::Assistant,
+        content,
+        tool_calls,
+    }
+}
+
 impl ResponseMeta {
-    /// A complete (non-streamed) answer.
-    pub fn response(&self, text: String, finish: FinishReason, usage: Usage) -> Answer {
-        match self.endpoint {
-            Endpoint::Completions => Answer::Completion(Completion {
-                head: self.head.clone(),
-                choices: vec![CompletionChoice::new(text, Some(finish))],
-                usage: Some(usage),
-            }),
-            Endpoint::Chat => Answer::Chat(ChatCompletion {
-                head: self.head.clone(),
-                choices: vec![ChatChoice::new(text, finish)],
-                usage,
-                extensions: self.extensions.clone(),
-            }),
+    /// The answer of a finished chat request (`with_logprobs`: the request asked for them).
+    pub fn chat_response(
+        &self,
+        finished: Finished,
+        prompt_tokens: usize,
+        tokenizer: &Tokenizer,
+        with_logprobs: bool,
+    ) -> ChatCompletion {
+        let logprobs = with_logprobs.then(|| logprobs::chat(tokenizer, &finished.logprobs));
+        let usage = Usage::new(prompt_tokens, finished.completion_tokens);
+        let finish = finish_reason(&finished.ending);
+        self.chat_answer(reply_message(finished.reply), logprobs, finish, usage)
+    }
+
+    /// The answer of a finished completion request.
+    pub fn completion_response(
+        &self,
+        finished: Finished,
+        prompt_tokens: usize,
+        tokenizer: &Tokenizer,
+        with_logprobs: bool,
+    ) -> Completion {
+        let logprobs = with_logprobs.then(|| logprobs::completion(tokenizer, &finished.logprobs, 0));
+        let usage = Usage::new(prompt_tokens, finished.completion_tokens);
+        let finish = finish_reason(&finished.ending);
+        self.completion_answer(finished.reply.text, logprobs, finish, usage)
+    }
+
+    fn chat_answer(
+        &self,
+        message: ResponseMessage,
+        logprobs: Option<ChatLogprobs>,
+        finish: FinishReason,
+        usage: Usage,
+    ) -> ChatCompletion {
+        ChatCompletion {
+            head: self.head.clone(),
+            choices: vec![ChatChoice {
+                index: 0,
+                message,
+                logprobs,
+                finish_reason: finish,
+            }],
+            usage,
+            extensions: self.extensions.clone(),
+        }
+    }
+
+    fn completion_answer(
+        &self,
+        text: String,
+        logprobs: Option<CompletionLogprobs>,
+        finish: FinishReason,
+        usage: Usage,
+    ) -> Completion {
+        let mut choice = CompletionChoice::new(text, Some(finish));
+        choice.logprobs = logprobs;
+        Completion {
+            head: self.head.clone(),
+            choices: vec![choice],
+            usage: Some(usage),
         }
     }
 
@@ -149,6 +241,21 @@ mod tests {
         serde_json::to_value(object).unwrap()
     }
 
+    /// The text answer "hi", finished, of either endpoint.
+    fn answer(meta: &ResponseMeta) -> Value {
+        match meta.endpoint {
+            Endpoint::Completions => {
+                to_value(meta.completion_answer("hi".into(), None, FinishReason::Stop, USAGE))
+            }
+            Endpoint::Chat => to_value(meta.chat_answer(
+                ResponseMessage::text("hi"),
+                None,
+                FinishReason::Stop,
+                USAGE,
+            )),
+        }
+    }
+
     /// Each object serializes as the JSON the server built by hand before these types (written
     /// down from that code's output).
     fn assert_as_before(cases: Vec<(Value, &str)>) {
@@ -169,7 +276,7 @@ mod tests {
         let meta = meta(Endpoint::Completions, Extensions::default());
         assert_as_before(vec![
             (
-                to_value(meta.response("hi".into(), FinishReason::Stop, USAGE)),
+                answer(&meta),
                 r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"text":"hi"}],"created":7,"id":"chatcmpl-1","model":"m","object":"text_completion","usage":{"completion_tokens":2,"prompt_tokens":3,"total_tokens":5}}"#,
             ),
             (
@@ -196,7 +303,7 @@ mod tests {
         let meta = meta(Endpoint::Chat, Extensions::default());
         assert_as_before(vec![
             (
-                to_value(meta.response("hi".into(), FinishReason::Stop, USAGE)),
+                answer(&meta),
                 r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"message":{"content":"hi","role":"assistant"}}],"created":7,"id":"chatcmpl-1","model":"m","object":"chat.completion","usage":{"completion_tokens":2,"prompt_tokens":3,"total_tokens":5}}"#,
             ),
             (
@@ -240,7 +347,7 @@ mod tests {
         let meta = meta(Endpoint::Chat, extensions);
         assert_as_before(vec![
             (
-                to_value(meta.response("hi".into(), FinishReason::Stop, USAGE)),
+                answer(&meta),
                 r#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"message":{"content":"hi","role":"assistant"}}],"created":7,"id":"chatcmpl-1","model":"m","object":"chat.completion","sources":[{"end":5,"index":1,"score":0.5,"source":"a.md","start":0,"text":"hello"}],"truncated_messages":2,"usage":{"completion_tokens":2,"prompt_tokens":3,"total_tokens":5}}"#,
             ),
             (

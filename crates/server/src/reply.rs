@@ -1,0 +1,175 @@
+//! From the engine's tokens to a reply, whichever API answers: its text, its tool calls (parsed
+//! from the model's markup as it streams), each token's log probabilities, and why it ended.
+//! The wire formats (OpenAI's chat and completions, Anthropic's messages) are rendered from
+//! what [`ReplyReader`] reads.
+
+use claude_inference::TokenEvent;
+use claude_inference::tool_calls::{ToolCallEvent, ToolCallFormat, ToolCallParser};
+
+/// A piece of a reply, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// More text.
+    Text(String),
+    /// A tool call begins.
+    CallStart {
+        /// Its position among the reply's calls.
+        index: usize,
+        /// Its id.
+        id: String,
+        /// The function called.
+        name: String,
+    },
+    /// More of call `index`'s arguments (JSON text).
+    CallArguments {
+        /// The call.
+        index: usize,
+        /// The text.
+        fragment: String,
+    },
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The model ended its turn (an end-of-generation token, the template's end of turn, or
+    /// a finished grammar).
+    EndOfTurn,
+    /// One of the request's stop sequences was generated (not part of the text).
+    StopSequence(String),
+    /// The token limit, the context or the request's time limit.
+    Length,
+    /// The reply made tool calls.
+    ToolCalls,
+}
+
+/// Reads a request's engine tokens into [`Piece`]s, parsing tool calls when the request
+/// offered tools.
+pub struct ReplyReader {
+    /// Present when tool calls are parsed.
+    parser: Option<ToolCallParser>,
+    /// Bytes of text given out as pieces, while no call has started (for the fallback).
+    text_sent: usize,
+    /// Calls started.
+    calls: usize,
+    /// Tokens read.
+    tokens: usize,
+}
+
+impl ReplyReader {
+    /// A reader of plain text, or of text with tool calls in `format`.
+    pub fn new(format: Option<ToolCallFormat>) -> Self {
+        ReplyReader {
+            parser: format.map(ToolCallParser::new),
+            text_sent: 0,
+            calls: 0,
+            tokens: 0,
+        }
+    }
+
+    /// Tokens read so far.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Reads one token: the pieces it completes, and the reply's ending when it is the last.
+    pub fn read(&mut self, token: &TokenEvent) -> (Vec<Piece>, Option<Ending>) {
+        self.tokens += 1;
+        let Some(parser) = &mut self.parser else {
+            let pieces = text_piece(&token.text);
+            return (pieces, token.finish.map(|_| plain_ending(token)));
+        };
+        let mut events = parser.push(&token.text);
+        let Some(_) = token.finish else {
+            return (self.pieces(events), None);
+        };
+        match parser.finish() {
+            Ok(more) => events.extend(more),
+            Err(_) => {
+                // Not well-formed markup: what was held back goes out as text, unless a call
+                // was already announced (then the calls made stand).
+                let mut pieces = self.pieces(events);
+                if self.calls == 0 {
+                    let raw = self.parser.as_ref().map_or("", |p| p.raw_text());
+                    let rest = raw.get(self.text_sent..).unwrap_or_default().to_string();
+                    pieces.extend(text_piece(&rest));
+                }
+                let ending = self.ending(token);
+                return (pieces, Some(ending));
+            }
+        }
+        let pieces = self.pieces(events);
+        (pieces, Some(self.ending(token)))
+    }
+
+    fn pieces(&mut self, events: Vec<ToolCallEvent>) -> Vec<Piece> {
+        let mut pieces = Vec::with_capacity(events.len());
+        for event in events {
+            pieces.push(match event {
+                ToolCallEvent::Content(text) => {
+                    self.text_sent += text.len();
+                    Piece::Text(text)
+                }
+                ToolCallEvent::CallStart { index, id, name } => {
+                    self.calls += 1;
+                    Piece::CallStart { index, id, name }
+                }
+                ToolCallEvent::Arguments { index, fragment } => {
+                    Piece::CallArguments { index, fragment }
+                }
+            });
+        }
+        pieces
+    }
+
+    fn ending(&self, token: &TokenEvent) -> Ending {
+        if self.calls > 0 {
+            Ending::ToolCalls
+        } else {
+            plain_ending(token)
+        }
+    }
+}
+
+fn text_piece(text: &str) -> Vec<Piece> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        vec![Piece::Text(text.to_string())]
+    }
+}
+
+/// The ending a last token carries by itself.
+fn plain_ending(token: &TokenEvent) -> Ending {
+    match (token.finish, &token.stop_sequence) {
+        (Some(claude_inference::FinishReason::Length), _) => Ending::Length,
+        (_, Some(stop)) => Ending::StopSequence(stop.clone()),
+        _ => Ending::EndOfTurn,
+    }
+}
+
+/// A whole reply, gathered for a non-streamed answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    /// The text.
+    pub text: String,
+    /// The calls: id, name, arguments.
+    pub calls: Vec<(String, String, String)>,
+}
+
+impl Gathered {
+    /// Adds pieces.
+    pub fn add(&mut self, pieces: Vec<Piece>) {
+        for piece in pieces {
+            match piece {
+                Piece::Text(text) => self.text.push_str(&text),
+                Piece::CallStart { id, name, .. } => self.calls.push((id, name, String::new())),
+                Piece::CallArguments { index, fragment } => {
+                    if let Some(call) = self.calls.get_mut(index) {
+                        call.2.push_str(&fragment);
+                    }
+                }
+            }
+        }
+    }
+}
