@@ -1,7 +1,9 @@
 //! The `claude-rust` binary end to end, one test binary: tokenizer and prepare commands, training
 //! (resume, precision, quantization, the default corpus, MPI jobs with the `mpi` feature), generation,
-//! serving, document indexes and retrieval-augmented chat.
+//! serving (the agent API with the official OpenAI and Anthropic clients), document indexes and
+//! retrieval-augmented chat.
 
+mod agent_api;
 mod cli;
 mod export;
 mod hub;

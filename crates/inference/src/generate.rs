@@ -514,7 +514,8 @@ impl Slot {
                 token,
                 text: self.text.finish(),
                 finish: Some(FinishReason::Stop),
-                logprobs,
+                // The end marker is not part of the reply (OpenAI leaves it out too).
+                logprobs: None,
                 stop_sequence: None,
             };
         }
