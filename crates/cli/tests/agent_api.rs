@@ -35,7 +35,9 @@ fn qwen_server() -> Option<Server> {
 
 /// Runs `tests/agent/NAME` against `server`; its standard output.
 fn run_script(server: &Server, name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agent").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/agent")
+        .join(name);
     let script = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     run_python(server, &script)

@@ -111,7 +111,11 @@ impl Conversation {
 }
 
 /// A function as offered, its schema defaulted: no `parameters` means an empty object.
-pub fn function_spec(name: String, description: Option<String>, schema: Option<Value>) -> FunctionSpec {
+pub fn function_spec(
+    name: String,
+    description: Option<String>,
+    schema: Option<Value>,
+) -> FunctionSpec {
     FunctionSpec {
         name,
         description,
@@ -136,9 +140,7 @@ fn check_tools(tools: &[FunctionSpec]) -> Result<(), ApiError> {
         if !valid {
             return Err(ApiError::invalid(
                 param(),
-                format!(
-                    "tool name {name:?} must be 1-64 letters, digits, underscores or dashes"
-                ),
+                format!("tool name {name:?} must be 1-64 letters, digits, underscores or dashes"),
             ));
         }
         if !seen.insert(name.as_str()) {
@@ -217,9 +219,17 @@ mod tests {
         let user = vec![ChatMessage::new("user", "hi")];
         let cases = [
             (vec![tool("a b")], ToolMode::Auto, "tool name \"a b\""),
-            (vec![tool("f"), tool("f")], ToolMode::Auto, "two tools are named"),
+            (
+                vec![tool("f"), tool("f")],
+                ToolMode::Auto,
+                "two tools are named",
+            ),
             (Vec::new(), ToolMode::Required, "offers no tools"),
-            (vec![tool("f")], ToolMode::Named("g".into()), "names the tool \"g\""),
+            (
+                vec![tool("f")],
+                ToolMode::Named("g".into()),
+                "names the tool \"g\"",
+            ),
         ];
         for (tools, mode, expected) in cases {
             let error = Conversation::new(user.clone(), tools, mode, true).unwrap_err();
@@ -228,7 +238,11 @@ mod tests {
         let mut not_object = tool("f");
         not_object.parameters = json!({"type": "string"});
         let error = Conversation::new(user, vec![not_object], ToolMode::Auto, true).unwrap_err();
-        assert!(error.message.contains("schema of an object"), "{}", error.message);
+        assert!(
+            error.message.contains("schema of an object"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

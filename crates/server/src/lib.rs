@@ -61,8 +61,8 @@ pub use openai::Usage;
 
 use self::rag::ServedIndex;
 use claude_inference::OverflowPolicy;
-use claude_inference::{ChatTemplate, CompiledConstraint, Constraint, ConstraintCompiler};
 use claude_inference::engine::EngineHandle;
+use claude_inference::{ChatTemplate, CompiledConstraint, Constraint, ConstraintCompiler};
 
 /// How the server behaves.
 #[derive(Debug, Clone)]
@@ -194,9 +194,13 @@ impl AppState {
     fn compile_constraint(&self, constraint: &Constraint) -> Result<CompiledConstraint, ApiError> {
         let generation = self.generation()?;
         let compiler = (generation.constraints)
-            .get_or_init(|| ConstraintCompiler::new(&generation.tokenizer).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                ConstraintCompiler::new(&generation.tokenizer).map_err(|e| e.to_string())
+            })
             .as_ref()
-            .map_err(|e| ApiError::internal(format!("cannot constrain this model's output: {e}")))?;
+            .map_err(|e| {
+                ApiError::internal(format!("cannot constrain this model's output: {e}"))
+            })?;
         compiler.compile(constraint).map_err(|e| {
             let param = match constraint {
                 Constraint::Lark(_) => "tools",

@@ -893,7 +893,11 @@ async fn embeddings_answer_in_openai_format_as_floats_and_base64() {
         ),
         (json!({"model": "gpt-9", "input": "x"}), 404, "gpt-9"),
         (json!({"model": "minilm", "input": 3}), 400, "invalid"),
-        (json!({"model": "minilm", "input": "x", "user": "me"}), 400, "`user`"),
+        (
+            json!({"model": "minilm", "input": "x", "user": "me"}),
+            400,
+            "`user`",
+        ),
     ];
     for (body, status, needle) in cases {
         let (got, error) = post(&url, "/v1/embeddings", body.clone()).await;

@@ -849,7 +849,11 @@ fn bare_call(reply: &str, rule: BareStart) -> Bare {
         return Bare::Text;
     }
     let Some(object) = rest.strip_prefix('{') else {
-        return if rest.is_empty() { Bare::Undecided } else { Bare::Text };
+        return if rest.is_empty() {
+            Bare::Undecided
+        } else {
+            Bare::Text
+        };
     };
     if rule == BareStart::AnyObject {
         return Bare::Call;

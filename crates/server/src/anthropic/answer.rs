@@ -165,7 +165,13 @@ impl MessagesStream {
             Piece::Text(text) => {
                 let index = match self.open {
                     Some((Open::Text, index)) => index,
-                    _ => self.open(Open::Text, ResponseBlock::Text { text: String::new() }, events),
+                    _ => self.open(
+                        Open::Text,
+                        ResponseBlock::Text {
+                            text: String::new(),
+                        },
+                        events,
+                    ),
                 };
                 (index, BlockDelta::TextDelta { text })
             }
@@ -178,10 +184,16 @@ impl MessagesStream {
                 self.open(Open::Call(index), block, events);
                 return;
             }
-            Piece::CallArguments { index: call, fragment } => match self.open {
-                Some((Open::Call(open), index)) if open == call => {
-                    (index, BlockDelta::InputJsonDelta { partial_json: fragment })
-                }
+            Piece::CallArguments {
+                index: call,
+                fragment,
+            } => match self.open {
+                Some((Open::Call(open), index)) if open == call => (
+                    index,
+                    BlockDelta::InputJsonDelta {
+                        partial_json: fragment,
+                    },
+                ),
                 _ => return,
             },
         };
@@ -198,7 +210,13 @@ impl StreamFormat for MessagesStream {
         }
         if let Some(ending) = ending {
             if self.blocks == 0 {
-                self.open(Open::Text, ResponseBlock::Text { text: String::new() }, &mut events);
+                self.open(
+                    Open::Text,
+                    ResponseBlock::Text {
+                        text: String::new(),
+                    },
+                    &mut events,
+                );
             }
             self.close(&mut events);
             let (stop_reason, stop_sequence) = self.meta.stop(&ending);

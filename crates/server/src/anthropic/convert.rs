@@ -75,11 +75,24 @@ fn push_message(
         let param = format!("messages[{index}].content[{at}]");
         match (message.role, block) {
             (_, ContentBlock::Text { text: more, .. }) => text.push_str(more),
-            (InputRole::Assistant, ContentBlock::ToolUse { id, name, input, .. }) => {
+            (
+                InputRole::Assistant,
+                ContentBlock::ToolUse {
+                    id, name, input, ..
+                },
+            ) => {
                 let arguments = input.to_string();
                 calls.push(call_message(id.clone(), name.clone(), arguments, &param)?);
             }
-            (InputRole::User, ContentBlock::ToolResult { tool_use_id, content, is_error, .. }) => {
+            (
+                InputRole::User,
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                    ..
+                },
+            ) => {
                 let mut result = content.as_ref().map(|c| c.text()).unwrap_or_default();
                 if *is_error == Some(true) {
                     result = format!("Error: {result}");
@@ -145,7 +158,10 @@ mod tests {
         let roles: Vec<&str> = chat.messages.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "tool", "user"]);
         let call = &chat.messages[2].tool_calls[0];
-        assert_eq!((call.id.as_str(), call.name.as_str()), ("toolu_1", "get_weather"));
+        assert_eq!(
+            (call.id.as_str(), call.name.as_str()),
+            ("toolu_1", "get_weather")
+        );
         assert_eq!(call.arguments, r#"{"city":"Paris"}"#);
         assert_eq!(chat.messages[3].content.as_deref(), Some("18 C"));
     }

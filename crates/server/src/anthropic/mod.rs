@@ -16,9 +16,8 @@ pub use answer::{MessageMeta, MessagesStream};
 pub use convert::conversation;
 pub use error::AnthropicError;
 pub use request::{
-    ContentBlock, CountTokensRequest, InputContent, InputMessage, InputRole, Metadata,
-    MessagesRequest, SystemPrompt, TextBlock, TextKind, ToolChoice, ToolDefinition,
-    ToolResultContent,
+    ContentBlock, CountTokensRequest, InputContent, InputMessage, InputRole, MessagesRequest,
+    Metadata, SystemPrompt, TextBlock, TextKind, ToolChoice, ToolDefinition, ToolResultContent,
 };
 pub use response::{
     BlockDelta, DeltaUsage, ErrorBody, ErrorDetail, Message, MessageDelta, ResponseBlock,

@@ -30,9 +30,9 @@ pub use response::{
     ChatChoice, ChatCompletion, ChatLogprobs, Completion, CompletionChoice, CompletionLogprobs,
     Extensions, FinishReason, Head, ResponseMessage, Role, TokenLogprob, TopLogprob, Usage,
 };
+pub use retrieval::{Checked, MAX_K, Retrieval, RetrievalSettings};
 pub use structured::{JsonSchemaFormat, ResponseFormat};
 pub use tools::{
-    FunctionCall, FunctionCallDelta, FunctionDefinition, Tool, ToolCall, ToolCallDelta,
-    ToolChoice, ToolKind,
+    FunctionCall, FunctionCallDelta, FunctionDefinition, Tool, ToolCall, ToolCallDelta, ToolChoice,
+    ToolKind,
 };
-pub use retrieval::{Checked, MAX_K, Retrieval, RetrievalSettings};

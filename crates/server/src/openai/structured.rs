@@ -57,9 +57,10 @@ mod tests {
         assert_eq!(json_schema.name, "point");
         let error = read(json!({"type": "yaml"})).unwrap_err().to_string();
         assert!(error.contains("unknown variant `yaml`"), "{error}");
-        let error = read(json!({"type": "json_schema", "json_schema": {"name": "p", "grammar": 1}}))
-            .unwrap_err()
-            .to_string();
+        let error =
+            read(json!({"type": "json_schema", "json_schema": {"name": "p", "grammar": 1}}))
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("unknown field `grammar`"), "{error}");
     }
 }

@@ -184,7 +184,9 @@ mod tests {
     #[test]
     fn a_tool_with_an_unknown_field_is_refused_by_name() {
         let tool = json!({"type": "function", "function": {"name": "f", "returns": {}}});
-        let error = serde_json::from_value::<Tool>(tool).unwrap_err().to_string();
+        let error = serde_json::from_value::<Tool>(tool)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unknown field `returns`"), "{error}");
     }
 

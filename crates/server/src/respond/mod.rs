@@ -82,7 +82,7 @@ pub fn finish_reason(ending: &Ending) -> FinishReason {
 
 /// A gathered reply as an answer's message: `content` null when it is only calls.
 fn reply_message(reply: Gathered) -> ResponseMessage {
-    let content = (!(reply.text.is_empty() && !reply.calls.is_empty())).then_some(reply.text);
+    let content = (!reply.text.is_empty() || reply.calls.is_empty()).then_some(reply.text);
     let tool_calls = (reply.calls.into_iter())
         .map(|(id, name, arguments)| ToolCall {
             id,
@@ -120,7 +120,8 @@ impl ResponseMeta {
         tokenizer: &Tokenizer,
         with_logprobs: bool,
     ) -> Completion {
-        let logprobs = with_logprobs.then(|| logprobs::completion(tokenizer, &finished.logprobs, 0));
+        let logprobs =
+            with_logprobs.then(|| logprobs::completion(tokenizer, &finished.logprobs, 0));
         let usage = Usage::new(prompt_tokens, finished.completion_tokens);
         let finish = finish_reason(&finished.ending);
         self.completion_answer(finished.reply.text, logprobs, finish, usage)

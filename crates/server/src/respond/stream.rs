@@ -6,12 +6,12 @@ use axum::response::sse::Event;
 use claude_inference::{TokenEvent, TokenLogprobs};
 
 use super::{Chunk, ResponseMeta, finish_reason};
+use crate::AppState;
 use crate::error::ApiError;
 use crate::logprobs;
 use crate::openai::{ChatLogprobs, ChunkChoice, CompletionChoice, Delta, ToolCallDelta, Usage};
 use crate::reply::{Ending, Piece, ReplyReader};
 use crate::stream::{StreamFormat, json_event};
-use crate::AppState;
 
 /// Token counting and the closing chunks both streams share.
 struct Counts {
@@ -22,9 +22,18 @@ struct Counts {
 impl Counts {
     /// The last chunk (the finish reason, and the usage) then the usage chunk if asked, then
     /// `[DONE]`.
-    fn closing(&self, meta: &ResponseMeta, ending: &Ending, completion_tokens: usize) -> Vec<Event> {
+    fn closing(
+        &self,
+        meta: &ResponseMeta,
+        ending: &Ending,
+        completion_tokens: usize,
+    ) -> Vec<Event> {
         let usage = Usage::new(self.prompt_tokens, completion_tokens);
-        let mut events = vec![json_event(&meta.chunk("", Some(finish_reason(ending)), Some(usage)))];
+        let mut events = vec![json_event(&meta.chunk(
+            "",
+            Some(finish_reason(ending)),
+            Some(usage),
+        ))];
         if self.include_usage {
             events.push(json_event(&meta.usage_chunk(usage)));
         }
@@ -107,7 +116,9 @@ impl StreamFormat for ChatStream {
             if !self.pending.is_empty() {
                 events.push(self.chunk(Delta::default()));
             }
-            let closing = self.counts.closing(&self.meta, &ending, self.reader.tokens());
+            let closing = self
+                .counts
+                .closing(&self.meta, &ending, self.reader.tokens());
             events.extend(closing);
         }
         events
@@ -164,20 +175,27 @@ impl StreamFormat for CompletionStream {
             })
             .collect();
         let mut events = Vec::new();
-        if !text.is_empty() || (self.with_logprobs && token_logprobs.is_some() && ending.is_none()) {
+        if !text.is_empty() || (self.with_logprobs && token_logprobs.is_some() && ending.is_none())
+        {
             let mut choice = CompletionChoice::new(text.as_str(), None);
             if self.with_logprobs {
                 let tokens: Vec<TokenLogprobs> = token_logprobs.into_iter().collect();
                 if let Ok(generation) = self.state.generation() {
-                    choice.logprobs =
-                        Some(logprobs::completion(&generation.tokenizer, &tokens, self.offset));
+                    choice.logprobs = Some(logprobs::completion(
+                        &generation.tokenizer,
+                        &tokens,
+                        self.offset,
+                    ));
                 }
             }
             self.offset += text.len();
             events.push(json_event(&self.meta.completion_chunk(vec![choice], None)));
         }
         if let Some(ending) = ending {
-            events.extend(self.counts.closing(&self.meta, &ending, self.reader.tokens()));
+            events.extend(
+                self.counts
+                    .closing(&self.meta, &ending, self.reader.tokens()),
+            );
         }
         events
     }

@@ -36,7 +36,12 @@ pub async fn chat_completions(
     let logprobs = logprobs(request.logprobs, request.top_logprobs)?;
     let sampling = sampling_params(&request.fields)?;
     let mut plan = PromptPlan::new(&state, &conversation, format)?;
-    let (mut prompt, mut truncated) = fit_conversation(&state, &plan, &conversation.messages, request.fields.max_tokens)?;
+    let (mut prompt, mut truncated) = fit_conversation(
+        &state,
+        &plan,
+        &conversation.messages,
+        request.fields.max_tokens,
+    )?;
     let (wanted_room, _) = reply_room(request.fields.max_tokens, &state.inner.config);
     let sources = ground_conversation(
         &state,
@@ -47,9 +52,19 @@ pub async fn chat_completions(
     )
     .await?;
     if !sources.is_empty() {
-        (prompt, truncated) = fit_conversation(&state, &plan, &conversation.messages, request.fields.max_tokens)?;
+        (prompt, truncated) = fit_conversation(
+            &state,
+            &plan,
+            &conversation.messages,
+            request.fields.max_tokens,
+        )?;
     }
-    let user_stop = request.fields.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    let user_stop = request
+        .fields
+        .stop
+        .clone()
+        .map(|s| s.into_vec())
+        .unwrap_or_default();
     let order = Order {
         prompt,
         max_tokens: request.fields.max_tokens,
@@ -67,15 +82,25 @@ pub async fn chat_completions(
     let started = generate::start(&state, order).await?;
     let reader = ReplyReader::new(plan.tool_format());
     if request.fields.stream {
-        let include_usage = (request.fields.stream_options.as_ref()).is_some_and(|o| o.include_usage);
+        let include_usage =
+            (request.fields.stream_options.as_ref()).is_some_and(|o| o.include_usage);
         let opening = vec![json_event(&meta.role_chunk())];
-        let format = ChatStream::new(state.clone(), meta, reader, started.prompt_tokens, include_usage);
+        let format = ChatStream::new(
+            state.clone(),
+            meta,
+            reader,
+            started.prompt_tokens,
+            include_usage,
+        );
         return Ok(sse_response(opening, started, format));
     }
     let prompt_tokens = started.prompt_tokens;
     let finished = generate::finish(started, reader).await?;
     let tokenizer = &state.generation()?.tokenizer;
-    Ok(Json(meta.chat_response(finished, prompt_tokens, tokenizer, logprobs.is_some())).into_response())
+    Ok(
+        Json(meta.chat_response(finished, prompt_tokens, tokenizer, logprobs.is_some()))
+            .into_response(),
+    )
 }
 
 /// The request's messages and tools as a [`Conversation`].
@@ -105,7 +130,12 @@ fn conversation(request: &ChatRequest) -> Result<Conversation, ApiError> {
         ToolChoice::Required => ToolMode::Required,
         ToolChoice::Function(name) => ToolMode::Named(name),
     };
-    Conversation::new(messages, tools, mode, request.parallel_tool_calls != Some(false))
+    Conversation::new(
+        messages,
+        tools,
+        mode,
+        request.parallel_tool_calls != Some(false),
+    )
 }
 
 /// One request message as the template takes it.
@@ -139,7 +169,12 @@ fn chat_message(message: &Message, index: usize) -> Result<ChatMessage, ApiError
         .map(|(at, call)| {
             let function = &call.function;
             let field = param(&format!("tool_calls[{at}]"));
-            call_message(call.id.clone(), function.name.clone(), function.arguments.clone(), &field)
+            call_message(
+                call.id.clone(),
+                function.name.clone(),
+                function.arguments.clone(),
+                &field,
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ChatMessage {

@@ -47,7 +47,11 @@ pub async fn completions(
         k => k.map(|k| k as usize),
     };
     let fields = &request.fields;
-    let user_stop = fields.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    let user_stop = fields
+        .stop
+        .clone()
+        .map(|s| s.into_vec())
+        .unwrap_or_default();
     let order = Order {
         prompt,
         max_tokens: fields.max_tokens,
@@ -62,8 +66,13 @@ pub async fn completions(
     let prompt_tokens = started.prompt_tokens;
     if fields.stream {
         let include_usage = (fields.stream_options.as_ref()).is_some_and(|o| o.include_usage);
-        let format =
-            CompletionStream::new(state.clone(), meta, prompt_tokens, include_usage, logprobs.is_some());
+        let format = CompletionStream::new(
+            state.clone(),
+            meta,
+            prompt_tokens,
+            include_usage,
+            logprobs.is_some(),
+        );
         return Ok(sse_response(Vec::new(), started, format));
     }
     let finished = generate::finish(started, ReplyReader::new(None)).await?;

@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use claude_inference::engine::{EngineEvent, Events, SubmitError};
 use claude_inference::{
-    CompiledConstraint, OverflowPolicy, SamplingParams, SequenceRequest, TokenEvent,
-    TokenLogprobs,
+    CompiledConstraint, OverflowPolicy, SamplingParams, SequenceRequest, TokenEvent, TokenLogprobs,
 };
 
 use crate::error::ApiError;
@@ -97,9 +96,7 @@ pub struct Finished {
 
 /// Reads a started request to its end.
 pub async fn finish(started: Started, mut reader: ReplyReader) -> Result<Finished, ApiError> {
-    let Started {
-        first, events, ..
-    } = started;
+    let Started { first, events, .. } = started;
     let mut reply = Gathered::default();
     let mut logprobs = Vec::new();
     let mut token = first;
@@ -188,7 +185,9 @@ pub fn seed(requested: Option<u64>) -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     requested.unwrap_or_else(|| {
         let nanos = unix_time().as_nanos() as u64;
-        SamplingParams::OPENAI.seed ^ nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        SamplingParams::OPENAI.seed
+            ^ nanos
+            ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
     })
 }
 

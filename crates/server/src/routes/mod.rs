@@ -24,8 +24,8 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 use crate::openai::{Model, ModelList};
 use claude_inference::engine::{EngineStats, panic_text};
 
@@ -118,13 +118,13 @@ pub(super) fn parse_body<T: DeserializeOwned>(
     })?;
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
-    if let (Some(known), Some(object)) = (known, value.as_object()) {
-        if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
-            return Err(ApiError::invalid(
-                Some(unknown.clone()),
-                format!("unknown field `{unknown}`: this server does not support it"),
-            ));
-        }
+    if let (Some(known), Some(object)) = (known, value.as_object())
+        && let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str()))
+    {
+        return Err(ApiError::invalid(
+            Some(unknown.clone()),
+            format!("unknown field `{unknown}`: this server does not support it"),
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();

@@ -2,9 +2,9 @@
 //! format its tool calls come back in, the grammar a forced call or a JSON format imposes, and
 //! the fitting of a long conversation to the context (module docs of the crate: Length).
 
+use claude_inference::OverflowPolicy;
 use claude_inference::tool_calls::ToolCallFormat;
 use claude_inference::{ChatMessage, ChatTemplate, CompiledConstraint, Constraint, GenerateError};
-use claude_inference::OverflowPolicy;
 use serde_json::Value;
 
 use crate::conversation::Conversation;
@@ -88,7 +88,9 @@ impl<'s> PromptPlan<'s> {
             .render_conversation(messages, &self.tools)
             .map_err(|e| ApiError::invalid(Some("messages".into()), e.to_string()))?;
         let tokenizer = &state.generation()?.tokenizer;
-        self.template.encode(tokenizer, &text).map_err(super::cannot_tokenize)
+        self.template
+            .encode(tokenizer, &text)
+            .map_err(super::cannot_tokenize)
     }
 }
 
