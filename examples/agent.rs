@@ -12,15 +12,18 @@
 //! It starts the server in-process on a free port of 127.0.0.1, serving Qwen2.5 Coder 0.5B
 //! Instruct from `$CLAUDE_RUST_MODELS/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf` (the folder
 //! defaults to `~/.cache/claude-rust/models`; `../shared/scripts/fetch-models.sh qwen` fetches
-//! the file there), and asks "What is 1234 * 5678 + 42?". It prints something like
+//! the file there), and asks "What is 1234 * 5678 + 42?". It prints
 //!
 //! ```text
+//! serving ~/.cache/claude-rust/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf on http://127.0.0.1:36221/v1 (loaded in 0.6 s)
 //! user: What is 1234 * 5678 + 42?
-//! round 1: the model calls calculate({"expression": "1234 * 5678 + 42"})
+//! round 1: the model calls calculate({"expression": "(1234 * 5678) + 42"}) (4.8 s)
 //!          result: 7006694
-//! round 2: the model answers
-//! answer: The result of 1234 * 5678 + 42 is 7006694.
+//! round 2: the model answers (6.5 s)
+//! answer: 1234 * 5678 + 42 equals 7006694.
 //! ```
+//!
+//! (seconds on two CPU cores; the model chose the expression, our code computed it).
 //!
 //! Options: `--model FILE.gguf` serves another model, `--question "..."` asks something else,
 //! `--url http://HOST:PORT/v1` talks to an already running `claude-rust serve --model
@@ -302,15 +305,11 @@ impl Agent {
             None => request,
         }
         .build()?;
-        if self.show_json
-            && let Some(body) = request.body().and_then(|body| body.as_bytes())
-        {
-            eprintln!(
-                ">>> {} {}\n{}",
-                request.method(),
-                request.url(),
-                String::from_utf8_lossy(body)
-            );
+        if self.show_json {
+            eprintln!(">>> {} {}", request.method(), request.url());
+            if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
+                eprintln!("{}", String::from_utf8_lossy(body));
+            }
         }
         let url = request.url().clone();
         let response = self

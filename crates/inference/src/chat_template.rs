@@ -149,23 +149,6 @@ impl ChatTemplate {
         }
     }
 
-    /// The messages that may be dropped to make a long conversation fit the context, oldest
-    /// first: every message before the latest user message except the system (or developer)
-    /// ones. The latest user message and anything after it are always kept (with no user
-    /// message, the last message is).
-    pub fn droppable(messages: &[(String, String)]) -> Vec<usize> {
-        let latest = messages
-            .iter()
-            .rposition(|(role, _)| role == "user")
-            .unwrap_or(messages.len().saturating_sub(1));
-        messages[..latest]
-            .iter()
-            .enumerate()
-            .filter(|(_, (role, _))| !matches!(role.as_str(), "system" | "developer"))
-            .map(|(index, _)| index)
-            .collect()
-    }
-
     /// The text that ends the assistant's turn, if one does: `\n\n` for plain, `<|im_end|>`
     /// for ChatML; for a Jinja template, none unless [`JinjaTemplate::with_end_of_turn`] set
     /// one (its end-of-generation tokens come from the tokenizer).
@@ -239,30 +222,6 @@ mod tests {
             .enumerate()
             .map(|(i, role)| (role.to_string(), format!("message {i}")))
             .collect()
-    }
-
-    #[test]
-    fn droppable_keeps_system_messages_and_the_latest_user_turn() {
-        let roles = [
-            "system",
-            "user",
-            "assistant",
-            "developer",
-            "user",
-            "assistant",
-            "user",
-        ];
-        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![1, 2, 4, 5]);
-        // Whatever follows the latest user message (an assistant prefix) stays too.
-        let roles = ["user", "assistant", "user", "assistant"];
-        assert_eq!(ChatTemplate::droppable(&messages(&roles)), vec![0, 1]);
-        // No user message: the last message stays.
-        assert_eq!(
-            ChatTemplate::droppable(&messages(&["system", "assistant", "assistant"])),
-            vec![1]
-        );
-        assert!(ChatTemplate::droppable(&messages(&["user"])).is_empty());
-        assert!(ChatTemplate::droppable(&[]).is_empty());
     }
 
     #[test]

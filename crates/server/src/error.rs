@@ -41,14 +41,6 @@ impl ApiError {
         }
     }
 
-    /// 422: well-formed JSON of the wrong shape (a missing or mistyped field).
-    pub fn unprocessable(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            ..ApiError::invalid(None, message)
-        }
-    }
-
     /// 401: a missing or wrong API key.
     pub fn unauthorized() -> Self {
         ApiError {

@@ -1,12 +1,21 @@
-//! An OpenAI-compatible HTTP server (axum + tokio) in front of claude-inference's
-//! [engine](claude_inference::engine).
+//! An OpenAI- and Anthropic-compatible HTTP server (axum + tokio) in front of
+//! claude-inference's [engine](claude_inference::engine).
 //!
 //! Routes: `POST /v1/completions`, `POST /v1/chat/completions` (both with `"stream": true` as
-//! Server-Sent Events ending in `data: [DONE]`), `POST /v1/embeddings` (with an embedding
-//! model, [`AppState::with_embedder`]), `GET /v1/models`, `GET /health`,
-//! `GET /metrics` (Prometheus text) and a chat page at `/`. With an index
-//! ([`AppState::with_index`]), chat answers are grounded in retrieved chunks and return their
-//! sources (see [`rag`]). The wire format is serde types, in [`openai`].
+//! Server-Sent Events ending in `data: [DONE]`), `POST /v1/messages` and
+//! `POST /v1/messages/count_tokens` (Anthropic's Messages API, [`anthropic`]),
+//! `POST /v1/embeddings` (with an embedding model, [`AppState::with_embedder`]),
+//! `GET /v1/models`, `GET /health`, `GET /metrics` (Prometheus text) and a chat page at `/`. With
+//! an index ([`AppState::with_index`]), chat answers are grounded in retrieved chunks and return
+//! their sources (see [`rag`]). The wire formats are serde types, in [`openai`] and
+//! [`anthropic`].
+//!
+//! Chat requests of either API become one conversation (messages with tool calls and results,
+//! the tools offered, whether a call is forced), rendered by the model's chat template; a forced
+//! call or a JSON `response_format` becomes a grammar every sampled token must follow
+//! (llguidance, through [`claude_inference::constraint`]); the reply's tool-call markup is parsed
+//! as it streams into calls; each API renders the same reply in its own format. A request field
+//! the server does not know is refused by name.
 //!
 //! Safe defaults: the CLI binds 127.0.0.1; an optional API key guards `/v1/*`; bodies are
 //! limited in size; `max_tokens` is capped; each request has a deadline; a panic while serving
@@ -20,8 +29,9 @@
 //! `context_length_exceeded`.
 //!
 //! A chat conversation that is too long loses its oldest turns instead: the oldest messages
-//! before the latest user message, except system (and developer) messages, are dropped, as few
-//! as make the rendered prompt leave room for the reply. That room is `max_tokens` when given;
+//! before the latest user message, except system (and developer) messages, are dropped (a
+//! dropped tool call takes its results along), as few as make the rendered prompt leave room for
+//! the reply. That room is `max_tokens` when given;
 //! without it, a quarter of the context (at most the cap) where dropping can make that much,
 //! else at least 1 token. Only when the system messages plus the latest user message (and
 //! anything after it) leave too little is the request refused with `context_length_exceeded`.

@@ -52,18 +52,31 @@ pub struct ReplyReader {
     text_sent: usize,
     /// Calls started.
     calls: usize,
+    /// Whether calls after the first are kept (OpenAI's `parallel_tool_calls`).
+    parallel: bool,
     /// Tokens read.
     tokens: usize,
 }
 
 impl ReplyReader {
-    /// A reader of plain text, or of text with tool calls in `format`.
-    pub fn new(format: Option<ToolCallFormat>) -> Self {
+    /// A reader of plain text.
+    pub fn text() -> Self {
         ReplyReader {
-            parser: format.map(ToolCallParser::new),
+            parser: None,
             text_sent: 0,
             calls: 0,
+            parallel: true,
             tokens: 0,
+        }
+    }
+
+    /// A reader of text with tool calls in `format`; without `parallel`, calls after the
+    /// first are dropped.
+    pub fn with_tools(format: ToolCallFormat, parallel: bool) -> Self {
+        ReplyReader {
+            parser: Some(ToolCallParser::new(format)),
+            parallel,
+            ..ReplyReader::text()
         }
     }
 
@@ -109,6 +122,11 @@ impl ReplyReader {
                 ToolCallEvent::Content(text) => {
                     self.text_sent += text.len();
                     Piece::Text(text)
+                }
+                ToolCallEvent::CallStart { index, .. } | ToolCallEvent::Arguments { index, .. }
+                    if index > 0 && !self.parallel =>
+                {
+                    continue;
                 }
                 ToolCallEvent::CallStart { index, id, name } => {
                     self.calls += 1;
@@ -171,5 +189,78 @@ impl Gathered {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use claude_inference::FinishReason;
+
+    use super::*;
+
+    /// Reads `pieces` of text as tokens, the last one finishing with `finish`.
+    fn read(reader: &mut ReplyReader, texts: &[&str], finish: FinishReason) -> (Gathered, Ending) {
+        let mut gathered = Gathered::default();
+        for (at, text) in texts.iter().enumerate() {
+            let last = at + 1 == texts.len();
+            let token = TokenEvent {
+                token: 0,
+                text: text.to_string(),
+                finish: last.then_some(finish),
+                logprobs: None,
+                stop_sequence: None,
+            };
+            let (pieces, ending) = reader.read(&token);
+            gathered.add(pieces);
+            if let Some(ending) = ending {
+                return (gathered, ending);
+            }
+        }
+        panic!("no ending");
+    }
+
+    const TWO_CALLS: &[&str] = &[
+        "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>\n",
+        "<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>",
+    ];
+
+    #[test]
+    fn calls_end_the_reply_as_tool_calls_and_parallel_ones_can_be_cut() {
+        let hermes = ToolCallFormat::Hermes;
+        let (reply, ending) = read(
+            &mut ReplyReader::with_tools(hermes, true),
+            TWO_CALLS,
+            FinishReason::Stop,
+        );
+        assert_eq!(ending, Ending::ToolCalls);
+        let names: Vec<&str> = reply
+            .calls
+            .iter()
+            .map(|(_, name, _)| name.as_str())
+            .collect();
+        assert_eq!(names, ["f", "g"]);
+        assert_eq!(reply.calls[0].2, "{\"a\": 1}");
+        let (reply, _) = read(
+            &mut ReplyReader::with_tools(hermes, false),
+            TWO_CALLS,
+            FinishReason::Stop,
+        );
+        assert_eq!(reply.calls.len(), 1);
+    }
+
+    #[test]
+    fn broken_markup_comes_back_as_text() {
+        let texts = ["Sure. <tool_call>\n{\"name\": \"f\", ", "\"argu"];
+        let mut reader = ReplyReader::with_tools(ToolCallFormat::Hermes, true);
+        let (reply, ending) = read(&mut reader, &texts, FinishReason::Length);
+        assert_eq!(ending, Ending::Length);
+        assert_eq!(reply.text, texts.concat());
+        assert!(reply.calls.is_empty());
+    }
+
+    #[test]
+    fn plain_text_ends_as_the_engine_says() {
+        let (reply, ending) = read(&mut ReplyReader::text(), &["Hel", "lo"], FinishReason::Stop);
+        assert_eq!((reply.text.as_str(), ending), ("Hello", Ending::EndOfTurn));
     }
 }

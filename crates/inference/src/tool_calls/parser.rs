@@ -104,6 +104,10 @@ pub struct ToolCallParser {
     at_reply_start: bool,
     /// A call section just ended: blank text after it is dropped.
     after_call: bool,
+    /// The call began without a marker, so none closes it.
+    bare: bool,
+    /// The marker-less call was wrapped in a Markdown fence, whose closing ``` is dropped.
+    fenced: bool,
     /// Inside a JSON `[...]` list of calls.
     in_list: bool,
     calls: usize,
@@ -134,6 +138,8 @@ impl ToolCallParser {
             stage,
             at_reply_start: true,
             after_call: false,
+            bare: false,
+            fenced: false,
             in_list: false,
             calls: 0,
             call: None,
@@ -187,7 +193,8 @@ impl ToolCallParser {
             Stage::Failed(error) => Err(error.clone()),
             Stage::Text => {
                 let rest = std::mem::take(&mut self.buf);
-                if !(self.after_call && rest.trim().is_empty()) {
+                let closing_fence = self.fenced && FENCE.starts_with(rest.trim());
+                if !(self.after_call && (rest.trim().is_empty() || closing_fence)) {
                     self.content(&rest);
                 }
                 Ok(())
@@ -254,6 +261,17 @@ impl ToolCallParser {
     fn text(&mut self) -> Stepped {
         if self.after_call {
             self.skip_blank();
+            if self.fenced {
+                match starts(&self.buf, FENCE) {
+                    Lit::Yes => {
+                        self.buf.drain(..FENCE.len());
+                        self.fenced = false;
+                        self.skip_blank();
+                    }
+                    Lit::Maybe => return Ok(false),
+                    Lit::No => self.fenced = false,
+                }
+            }
             if self.buf.is_empty() {
                 return Ok(false);
             }
@@ -264,9 +282,11 @@ impl ToolCallParser {
             if let Syntax::Json(json) = syntax {
                 match bare_call(&self.buf, json.bare_start) {
                     Bare::Undecided => return Ok(false),
-                    Bare::Call => {
+                    Bare::Call { start, fenced } => {
                         self.at_reply_start = false;
-                        self.skip_blank();
+                        self.bare = true;
+                        self.fenced = fenced;
+                        self.buf.drain(..start);
                         self.stage = Stage::JsonCall(JsonCall::new());
                         return Ok(true);
                     }
@@ -483,7 +503,8 @@ impl ToolCallParser {
     }
 
     fn json_close(&mut self) -> Stepped {
-        let Some(close) = self.json_syntax().close else {
+        let close = self.json_syntax().close.filter(|_| !self.bare);
+        let Some(close) = close else {
             self.end_section();
             return Ok(true);
         };
@@ -832,22 +853,51 @@ fn starts(text: &str, literal: &str) -> Lit {
     }
 }
 
+/// The Markdown fence a model may wrap a marker-less call in (```` ```json ````).
+const FENCE: &str = "```";
+
 /// What the start of a reply says about a marker-less call.
 enum Bare {
     /// Too little text to tell.
     Undecided,
-    /// The reply is a call.
-    Call,
+    /// The reply is a call: its JSON object starts at byte `start`, after `fenced` a fence.
+    Call {
+        /// Where the object starts.
+        start: usize,
+        /// Whether a fence line came first.
+        fenced: bool,
+    },
     /// The reply is text.
     Text,
 }
 
-/// Whether `reply` (its text so far) starts with a call that needs no marker, per `rule`.
+/// Whether `reply` (its text so far) starts with a call that needs no marker, per `rule`. A
+/// Hermes-style reply may also wrap it in a fence (```` ```json ````), as small models do.
 fn bare_call(reply: &str, rule: BareStart) -> Bare {
-    let rest = reply.trim_start();
     if rule == BareStart::Never {
         return Bare::Text;
     }
+    let mut start = reply.len() - reply.trim_start().len();
+    let mut fenced = false;
+    if rule == BareStart::NamedObject {
+        let rest = &reply[start..];
+        if rest.starts_with(FENCE) {
+            let Some(line_end) = rest.find('\n') else {
+                let language = &rest[FENCE.len()..];
+                return if language.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    Bare::Undecided
+                } else {
+                    Bare::Text
+                };
+            };
+            start += line_end + 1;
+            start += reply[start..].len() - reply[start..].trim_start().len();
+            fenced = true;
+        } else if !rest.is_empty() && FENCE.starts_with(rest) {
+            return Bare::Undecided;
+        }
+    }
+    let rest = &reply[start..];
     let Some(object) = rest.strip_prefix('{') else {
         return if rest.is_empty() {
             Bare::Undecided
@@ -856,12 +906,12 @@ fn bare_call(reply: &str, rule: BareStart) -> Bare {
         };
     };
     if rule == BareStart::AnyObject {
-        return Bare::Call;
+        return Bare::Call { start, fenced };
     }
     const NAME: &str = "\"name\"";
     let key = object.trim_start();
     if key.starts_with(NAME) {
-        Bare::Call
+        Bare::Call { start, fenced }
     } else if NAME.starts_with(key) {
         Bare::Undecided
     } else {

@@ -59,6 +59,18 @@ fn cases() -> Vec<Case> {
             "",
             vec![("get_weather", paris())],
         ),
+        case(
+            Hermes,
+            "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n```",
+            "",
+            vec![("get_weather", paris())],
+        ),
+        case(
+            Hermes,
+            "```python\nprint(1)\n```",
+            "```python\nprint(1)\n```",
+            vec![],
+        ),
         case(Hermes, "{\"answer\": 4}", "{\"answer\": 4}", vec![]),
         case(Hermes, "{ \"nam", "{ \"nam", vec![]),
         case(

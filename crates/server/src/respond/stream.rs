@@ -153,7 +153,7 @@ impl CompletionStream {
         CompletionStream {
             state,
             meta,
-            reader: ReplyReader::new(None),
+            reader: ReplyReader::text(),
             counts: Counts {
                 prompt_tokens,
                 include_usage,

@@ -19,7 +19,6 @@ use crate::openai::{
     ChatRequest, Extensions, GenerationFields, Message, MessageRole, ResponseFormat, ToolChoice,
 };
 use crate::rag::ground_conversation;
-use crate::reply::ReplyReader;
 use crate::respond::{ChatStream, Endpoint, response_meta};
 use crate::stream::{json_event, sse_response};
 
@@ -80,7 +79,7 @@ pub async fn chat_completions(
     };
     let meta = response_meta(&state, Endpoint::Chat, extensions);
     let started = generate::start(&state, order).await?;
-    let reader = ReplyReader::new(plan.tool_format());
+    let reader = plan.reader();
     if request.fields.stream {
         let include_usage =
             (request.fields.stream_options.as_ref()).is_some_and(|o| o.include_usage);

@@ -75,7 +75,7 @@ pub async fn completions(
         );
         return Ok(sse_response(Vec::new(), started, format));
     }
-    let finished = generate::finish(started, ReplyReader::new(None)).await?;
+    let finished = generate::finish(started, ReplyReader::text()).await?;
     let tokenizer = &state.generation()?.tokenizer;
     let answer = meta.completion_response(finished, prompt_tokens, tokenizer, logprobs.is_some());
     Ok(Json(answer).into_response())

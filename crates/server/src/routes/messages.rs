@@ -17,7 +17,6 @@ use crate::anthropic::{
     conversation,
 };
 use crate::error::ApiError;
-use crate::reply::ReplyReader;
 use crate::stream::sse_response;
 
 /// `POST /v1/messages`.
@@ -50,7 +49,7 @@ pub async fn messages(
     };
     let meta = MessageMeta::new(state.inner.config.model_name.clone(), user_stop);
     let started = generate::start(&state, order).await?;
-    let reader = ReplyReader::new(plan.tool_format());
+    let reader = plan.reader();
     let prompt_tokens = started.prompt_tokens;
     if request.stream {
         let format = MessagesStream::new(meta, reader);

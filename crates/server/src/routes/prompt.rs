@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::conversation::Conversation;
 use crate::error::ApiError;
+use crate::reply::ReplyReader;
 use crate::{AppState, ServerConfig};
 
 /// How a chat request's prompt is made and its reply read.
@@ -16,6 +17,7 @@ pub struct PromptPlan<'s> {
     template: &'s ChatTemplate,
     tools: Vec<Value>,
     tool_format: Option<ToolCallFormat>,
+    parallel: bool,
     constraint: Option<CompiledConstraint>,
 }
 
@@ -63,13 +65,17 @@ impl<'s> PromptPlan<'s> {
             template,
             tools: conversation.template_tools(),
             tool_format,
+            parallel: conversation.parallel,
             constraint,
         })
     }
 
-    /// The format tool calls come back in, when tools are offered.
-    pub fn tool_format(&self) -> Option<ToolCallFormat> {
-        self.tool_format
+    /// The reader of the reply: its tool calls parsed when tools are offered.
+    pub fn reader(&self) -> ReplyReader {
+        match self.tool_format {
+            Some(format) => ReplyReader::with_tools(format, self.parallel),
+            None => ReplyReader::text(),
+        }
     }
 
     /// The grammar the reply must follow, once (it goes with the engine request).
@@ -241,6 +247,38 @@ pub fn reply_room(max_tokens: Option<i64>, config: &ServerConfig) -> (usize, usi
 mod tests {
     use super::*;
     use claude_inference::ToolCallMessage;
+
+    fn roles(roles: &[&str]) -> Vec<ChatMessage> {
+        (roles.iter().enumerate())
+            .map(|(i, role)| ChatMessage::new(*role, format!("message {i}")))
+            .collect()
+    }
+
+    #[test]
+    fn system_messages_and_the_latest_user_turn_stay() {
+        let conversation = roles(&[
+            "system",
+            "user",
+            "assistant",
+            "system",
+            "user",
+            "assistant",
+            "user",
+        ]);
+        assert_eq!(droppable(&conversation), [1, 2, 4, 5]);
+        // Whatever follows the latest user message (an assistant prefix) stays too.
+        assert_eq!(
+            droppable(&roles(&["user", "assistant", "user", "assistant"])),
+            [0, 1]
+        );
+        // No user message: the last message stays.
+        assert_eq!(
+            droppable(&roles(&["system", "assistant", "assistant"])),
+            [1]
+        );
+        assert!(droppable(&roles(&["user"])).is_empty());
+        assert!(droppable(&[]).is_empty());
+    }
 
     #[test]
     fn a_dropped_call_takes_its_results_along() {
