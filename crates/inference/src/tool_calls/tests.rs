@@ -71,6 +71,12 @@ fn cases() -> Vec<Case> {
             "```python\nprint(1)\n```",
             vec![],
         ),
+        case(
+            Hermes,
+            "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\nDone.",
+            "Done.",
+            vec![("get_weather", paris())],
+        ),
         case(Hermes, "{\"answer\": 4}", "{\"answer\": 4}", vec![]),
         case(Hermes, "{ \"nam", "{ \"nam", vec![]),
         case(
