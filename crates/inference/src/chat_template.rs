@@ -216,14 +216,6 @@ mod tests {
         );
     }
 
-    fn messages(roles: &[&str]) -> Vec<(String, String)> {
-        roles
-            .iter()
-            .enumerate()
-            .map(|(i, role)| (role.to_string(), format!("message {i}")))
-            .collect()
-    }
-
     #[test]
     fn unknown_roles_are_refused() {
         let err = ChatTemplate::Plain

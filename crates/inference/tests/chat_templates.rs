@@ -654,7 +654,9 @@ fn a_fixed_clock_dates_the_prompt() {
     .unwrap()
     .with_clock(1_722_027_909);
     assert_eq!(
-        template.render(&conversation(true)).unwrap(),
+        ChatTemplate::Jinja(template)
+            .render(&conversation(true))
+            .unwrap(),
         "26 Jul 2024 21:05|Jul 26 2024 21:05:09 GMT"
     );
 }

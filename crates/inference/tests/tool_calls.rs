@@ -1,7 +1,12 @@
 //! Tool-call format detection on every shared chat template: each template's expected
 //! [`ToolCallFormat`] (or `None` where it renders no tool calls or uses a markup not supported).
+//! And every format's forced-call grammar against its own parser, on a real vocabulary.
 
+use burn::prelude::*;
 use claude_inference::ToolCallFormat::{self, *};
+use claude_inference::tool_calls::{CallIds, FunctionSpec, parse_tool_calls_with_ids};
+use claude_inference::{Constraint, ConstraintCompiler, open};
+use serde_json::{Value, json};
 
 /// Every shared template and the format it teaches.
 const EXPECTED: &[(&str, Option<ToolCallFormat>)] = &[
@@ -135,4 +140,136 @@ fn every_shared_template_gets_its_tool_call_format() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Two tools whose arguments a walk through the grammar cannot make endless (enums and bounded
+/// integers): what a forced call may go to.
+fn alarm_tools() -> Vec<FunctionSpec> {
+    let alarm = json!({
+        "type": "object",
+        "properties": {
+            "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+            "period": {"type": "string", "enum": ["am", "pm"]}
+        },
+        "required": ["hour", "period"],
+        "additionalProperties": false
+    });
+    vec![
+        FunctionSpec {
+            name: "set_alarm".into(),
+            description: None,
+            parameters: alarm,
+        },
+        FunctionSpec {
+            name: "ping".into(),
+            description: None,
+            parameters: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        },
+    ]
+}
+
+/// Whether `arguments` fit the tool `name` of [`alarm_tools`].
+fn fits(name: &str, arguments: &Value) -> bool {
+    match name {
+        "set_alarm" => {
+            let hour = arguments["hour"].as_i64();
+            let period = arguments["period"].as_str();
+            hour.is_some_and(|h| (0..=23).contains(&h)) && matches!(period, Some("am" | "pm"))
+        }
+        "ping" => arguments.as_object().is_some_and(|o| o.is_empty()),
+        _ => false,
+    }
+}
+
+/// Every format's forced-call grammar compiles for SmolLM2's vocabulary, and walks through it
+/// (at each step the end where allowed, else the shortest allowed token that is not blank,
+/// ties broken by a seeded generator) are text that the format's own parser reads as calls to
+/// offered tools with arguments that fit their schemas: one call without `parallel`, one or
+/// more with it.
+#[test]
+fn forced_call_grammars_write_what_the_parsers_read() {
+    let path = claude_files::shared_data_dir()
+        .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let device = Device::flex();
+    let generator = open(&path, None, &device).unwrap().into_generator(&device);
+    let tokenizer = generator.tokenizer();
+    let compiler = ConstraintCompiler::new(tokenizer).unwrap();
+    // End wherever the grammar allows it (else a parallel walk repeats calls forever), never
+    // write blank text where there is a choice (these grammars never require it), and take
+    // short tokens (a long one such as `};` would run past the end into another call).
+    let weight: Vec<f32> = (0..tokenizer.vocab_size() as u32)
+        .map(|id| {
+            let bytes = tokenizer.decode_bytes(&[id]).unwrap_or_default();
+            if tokenizer.is_end_of_generation(id) {
+                1e6
+            } else if bytes.iter().all(u8::is_ascii_whitespace) {
+                -1e3
+            } else {
+                100.0 - bytes.len() as f32
+            }
+        })
+        .collect();
+    let tools = alarm_tools();
+    let mut failures = Vec::new();
+    for (at, format) in ToolCallFormat::ALL.iter().enumerate() {
+        for parallel in [false, true] {
+            let grammar = format.forced_call_grammar(&tools, parallel);
+            let compiled = match compiler.compile(&Constraint::Lark(grammar.clone())) {
+                Ok(compiled) => compiled,
+                Err(error) => {
+                    failures.push(format!("{format:?}: does not compile: {error}\n{grammar}"));
+                    continue;
+                }
+            };
+            let mut matcher = compiled.matcher();
+            let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (at as u64) << 8 ^ parallel as u64;
+            let mut text = Vec::new();
+            for _ in 0..3000 {
+                let mut scores: Vec<f32> = (weight.iter())
+                    .map(|w| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        w + (seed >> 40) as f32 / (1u64 << 24) as f32
+                    })
+                    .collect();
+                if !matcher.mask(&mut scores) {
+                    break;
+                }
+                let token = (0..scores.len())
+                    .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+                    .unwrap() as u32;
+                if tokenizer.is_end_of_generation(token) || !matcher.consume(token) {
+                    break;
+                }
+                text.extend(tokenizer.decode_bytes(&[token]).unwrap());
+                if matcher.is_finished() {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let shown: String = text.chars().take(300).collect();
+            let parsed = match parse_tool_calls_with_ids(*format, &text, CallIds::seeded(1)) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    failures.push(format!(
+                        "{format:?} (parallel {parallel}): {error}: {text:?}"
+                    ));
+                    continue;
+                }
+            };
+            let calls_fit = !parsed.calls.is_empty()
+                && (parallel || parsed.calls.len() == 1)
+                && parsed.calls.iter().all(|call| {
+                    let arguments: Value = serde_json::from_str(&call.arguments).unwrap();
+                    fits(&call.name, &arguments)
+                });
+            if !calls_fit || !parsed.content.trim().is_empty() {
+                failures.push(format!(
+                    "{format:?} (parallel {parallel}): {parsed:?} from {text:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

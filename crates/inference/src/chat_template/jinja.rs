@@ -104,13 +104,6 @@ impl JinjaTemplate {
         self.end_of_turn.as_deref()
     }
 
-    /// The prompt for `messages` (role, content), ready for the assistant's reply: the
-    /// [conversation](Self::render_conversation) of those messages, with no tools.
-    pub fn render(&self, messages: &[(String, String)]) -> Result<String, ChatTemplateError> {
-        let messages: Vec<ChatMessage> = messages.iter().cloned().map(ChatMessage::from).collect();
-        self.render_conversation(&messages, &[])
-    }
-
     /// The prompt for `messages`, ready for the assistant's reply (`add_generation_prompt` is
     /// true), with `tools` (OpenAI tool objects, `{"type": "function", "function": {"name",
     /// "description", "parameters"}}`) offered to the model. The template sees what Hugging

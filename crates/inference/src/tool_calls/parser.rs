@@ -504,6 +504,11 @@ impl ToolCallParser {
 
     fn json_close(&mut self) -> Stepped {
         let close = self.json_syntax().close.filter(|_| !self.bare);
+        self.close_section(close)
+    }
+
+    /// Ends the section at its `close` marker (at once where it has none).
+    fn close_section(&mut self, close: Option<&str>) -> Stepped {
         let Some(close) = close else {
             self.end_section();
             return Ok(true);
@@ -686,18 +691,7 @@ impl ToolCallParser {
                 Lit::No => {}
             }
         }
-        let Some(close) = syntax.close else {
-            self.end_section();
-            return Ok(true);
-        };
-        match self.eat(close) {
-            Lit::Yes => {
-                self.end_section();
-                Ok(true)
-            }
-            Lit::Maybe => Ok(false),
-            Lit::No => Err(self.malformed(&format!("`{close}`"))),
-        }
+        self.close_section(syntax.close)
     }
 
     // ---- calls and events ----
