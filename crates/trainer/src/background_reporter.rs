@@ -119,15 +119,19 @@ impl Drop for BackgroundReporter {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
 
-    /// Records what it is given, after waiting for `gate` to open.
+    /// Records what it is given, after counting the call in `entered` and waiting for `gate` to
+    /// open.
     struct Recorder {
         gate: Arc<Mutex<()>>,
+        entered: Arc<AtomicUsize>,
         seen: Arc<Mutex<Vec<String>>>,
     }
 
     impl Reporter for Recorder {
         fn step(&mut self, metrics: &StepMetrics, _: usize) {
+            self.entered.fetch_add(1, Ordering::SeqCst);
             let _open = self.gate.lock().unwrap();
             self.seen
                 .lock()
@@ -162,18 +166,25 @@ mod tests {
         let gate = Arc::new(Mutex::new(()));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stalled = gate.lock().unwrap();
+        let entered = Arc::new(AtomicUsize::new(0));
         let recorder = Recorder {
             gate: gate.clone(),
+            entered: entered.clone(),
             seen: seen.clone(),
         };
         let mut reporter = BackgroundReporter::spawn(move || Box::new(recorder));
-        // The thread takes the first report and waits at the gate; the queue fills behind it.
+        // The thread takes the first report and waits at the gate (however late it starts);
+        // then the queue fills behind it.
         let steps = QUEUE_LENGTH + 100;
-        for step in 1..=steps {
+        reporter.step(&metrics(1), steps);
+        while entered.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for step in 2..=steps {
             reporter.step(&metrics(step), steps);
         }
         let dropped = reporter.dropped;
-        assert!(dropped >= 99, "dropped {dropped}");
+        assert_eq!(dropped, steps - 1 - QUEUE_LENGTH);
         drop(stalled);
         let started = std::time::Instant::now();
         while seen.lock().unwrap().len() < steps - dropped {
@@ -197,6 +208,7 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = Recorder {
             gate: Arc::new(Mutex::new(())),
+            entered: Arc::default(),
             seen: seen.clone(),
         };
         let mut reporter = BackgroundReporter::spawn(move || Box::new(recorder));
