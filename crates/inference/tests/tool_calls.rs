@@ -253,7 +253,7 @@ fn forced_call_grammars_write_what_the_parsers_read() {
                 Ok(parsed) => parsed,
                 Err(error) => {
                     failures.push(format!(
-                        "{format:?} (parallel {parallel}): {error}: {text:?}"
+                        "{format:?} (parallel {parallel}): {error}: {shown:?}"
                     ));
                     continue;
                 }
@@ -266,7 +266,7 @@ fn forced_call_grammars_write_what_the_parsers_read() {
                 });
             if !calls_fit || !parsed.content.trim().is_empty() {
                 failures.push(format!(
-                    "{format:?} (parallel {parallel}): {parsed:?} from {text:?}"
+                    "{format:?} (parallel {parallel}): {parsed:?} from {shown:?}"
                 ));
             }
         }

@@ -875,10 +875,9 @@ fn bare_call(reply: &str, rule: BareStart) -> Bare {
     let mut fenced = false;
     if rule == BareStart::NamedObject {
         let rest = &reply[start..];
-        if rest.starts_with(FENCE) {
+        if let Some(after_fence) = rest.strip_prefix(FENCE) {
             let Some(line_end) = rest.find('\n') else {
-                let language = &rest[FENCE.len()..];
-                return if language.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return if after_fence.chars().all(|c| c.is_ascii_alphanumeric()) {
                     Bare::Undecided
                 } else {
                     Bare::Text
