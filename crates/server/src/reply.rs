@@ -140,11 +140,13 @@ impl ReplyReader {
         pieces
     }
 
+    /// The reply's ending: a cut is a cut (a call it interrupted stays incomplete, as OpenAI
+    /// reports it), else calls end it as calls.
     fn ending(&self, token: &TokenEvent) -> Ending {
-        if self.calls > 0 {
-            Ending::ToolCalls
-        } else {
-            plain_ending(token)
+        match plain_ending(token) {
+            Ending::Length => Ending::Length,
+            _ if self.calls > 0 => Ending::ToolCalls,
+            ending => ending,
         }
     }
 }
@@ -249,8 +251,17 @@ mod tests {
     }
 
     #[test]
+    fn a_call_cut_by_the_token_limit_ends_as_length() {
+        let texts = ["<tool_call>\n{\"name\": \"f\", ", "\"arguments\": {\"a"];
+        let mut reader = ReplyReader::with_tools(ToolCallFormat::Hermes, true);
+        let (reply, ending) = read(&mut reader, &texts, FinishReason::Length);
+        assert_eq!(ending, Ending::Length);
+        assert_eq!(reply.calls.len(), 1);
+    }
+
+    #[test]
     fn broken_markup_comes_back_as_text() {
-        let texts = ["Sure. <tool_call>\n{\"name\": \"f\", ", "\"argu"];
+        let texts = ["Sure. <tool_call>\n{\"argu", "ments\": {}"];
         let mut reader = ReplyReader::with_tools(ToolCallFormat::Hermes, true);
         let (reply, ending) = read(&mut reader, &texts, FinishReason::Length);
         assert_eq!(ending, Ending::Length);
