@@ -200,8 +200,23 @@ impl AppState {
     }
 
     /// `constraint` compiled for this server's model: a 400 naming what cannot be compiled
-    /// (such as an unsupported JSON-schema feature).
-    fn compile_constraint(&self, constraint: &Constraint) -> Result<CompiledConstraint, ApiError> {
+    /// (such as an unsupported JSON-schema feature). Runs off the async workers: the first
+    /// call also indexes the vocabulary (up to a second for 262k tokens).
+    async fn compile_constraint(
+        &self,
+        constraint: Constraint,
+    ) -> Result<CompiledConstraint, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.compile_now(&constraint))
+            .await
+            .map_err(|_| ApiError::internal("compiling the constraint failed"))?
+    }
+
+    fn compile_now(&self, constraint: &Constraint) -> Result<CompiledConstraint, ApiError> {
+        let param = match constraint {
+            Constraint::Lark(_) => "tool_choice",
+            Constraint::JsonObject | Constraint::JsonSchema(_) => "response_format",
+        };
         let generation = self.generation()?;
         let compiler = (generation.constraints)
             .get_or_init(|| {
@@ -209,15 +224,12 @@ impl AppState {
             })
             .as_ref()
             .map_err(|e| {
-                ApiError::internal(format!("cannot constrain this model's output: {e}"))
+                let message = format!("this model's output cannot be constrained: {e}");
+                ApiError::invalid(Some(param.into()), message)
             })?;
-        compiler.compile(constraint).map_err(|e| {
-            let param = match constraint {
-                Constraint::Lark(_) => "tools",
-                Constraint::JsonObject | Constraint::JsonSchema(_) => "response_format",
-            };
-            ApiError::invalid(Some(param.into()), e.to_string())
-        })
+        compiler
+            .compile(constraint)
+            .map_err(|e| ApiError::invalid(Some(param.into()), e.to_string()))
     }
 
     /// Grounds chat answers in `index` (see [`rag`]).

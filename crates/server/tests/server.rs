@@ -329,6 +329,7 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
         ("malformed tool", json!({"model": MODEL, "messages": msgs, "tools": [{"type": "function", "function": {"description": "no name"}}]}).to_string().into_bytes(), 400, "tools[0].function"),
         ("tools on a template without them", json!({"model": MODEL, "messages": msgs, "tools": [{"type": "function", "function": {"name": "f"}}]}).to_string().into_bytes(), 400, "does not take tools"),
         ("a tool result without its call", json!({"model": MODEL, "messages": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_9", "content": "r"}]}).to_string().into_bytes(), 400, "call_9"),
+        ("a format on a model that cannot end one", json!({"model": MODEL, "messages": msgs, "response_format": {"type": "json_object"}}).to_string().into_bytes(), 400, "cannot be constrained"),
         ("unknown response format", json!({"model": MODEL, "messages": msgs, "response_format": {"type": "yaml"}}).to_string().into_bytes(), 400, "yaml"),
         ("top_logprobs without logprobs", json!({"model": MODEL, "messages": msgs, "top_logprobs": 3}).to_string().into_bytes(), 400, "top_logprobs"),
         ("too many top_logprobs", json!({"model": MODEL, "messages": msgs, "logprobs": true, "top_logprobs": 21}).to_string().into_bytes(), 400, "top_logprobs"),

@@ -34,7 +34,7 @@ pub async fn chat_completions(
     let format = response_format(request.response_format.as_ref())?;
     let logprobs = logprobs(request.logprobs, request.top_logprobs)?;
     let sampling = sampling_params(&request.fields)?;
-    let mut plan = PromptPlan::new(&state, &conversation, format)?;
+    let mut plan = PromptPlan::new(&state, &conversation, format).await?;
     let (mut prompt, mut truncated) = fit_conversation(
         &state,
         &plan,

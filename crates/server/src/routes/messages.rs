@@ -34,7 +34,7 @@ pub async fn messages(
         request.tool_choice.as_ref(),
     )?;
     let sampling = sampling_params(&request)?;
-    let mut plan = PromptPlan::new(&state, &conversation, None)?;
+    let mut plan = PromptPlan::new(&state, &conversation, None).await?;
     let max_tokens = Some(request.max_tokens);
     let (prompt, _) = fit_conversation(&state, &plan, &conversation.messages, max_tokens)?;
     let user_stop = request.stop_sequences.clone().unwrap_or_default();
@@ -74,7 +74,7 @@ pub async fn count_tokens(
         tools,
         request.tool_choice.as_ref(),
     )?;
-    let plan = PromptPlan::new(&state, &conversation, None)?;
+    let plan = PromptPlan::new(&state, &conversation, None).await?;
     let prompt = plan.encode(&state, &conversation.messages)?;
     Ok(Json(TokenCount {
         input_tokens: prompt.len(),

@@ -25,7 +25,7 @@ impl<'s> PromptPlan<'s> {
     /// The plan for `conversation` on this server's model, with `format` (a `response_format`)
     /// if the request set one. Tools need a template that takes them; a forced call and a
     /// JSON format exclude each other.
-    pub fn new(
+    pub async fn new(
         state: &'s AppState,
         conversation: &Conversation,
         format: Option<Constraint>,
@@ -58,9 +58,10 @@ impl<'s> PromptPlan<'s> {
             (None, format, _) => format,
             (Some(_), None, None) => unreachable!("forced tools come with a tool format"),
         };
-        let constraint = constraint
-            .map(|constraint| state.compile_constraint(&constraint))
-            .transpose()?;
+        let constraint = match constraint {
+            Some(constraint) => Some(state.compile_constraint(constraint).await?),
+            None => None,
+        };
         Ok(PromptPlan {
             template,
             tools: conversation.template_tools(),
