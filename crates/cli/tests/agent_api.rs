@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::serve::{Server, run_python, serve_with};
+use crate::serve::{Server, run_python_for, serve_with};
 use crate::support::python_module_available;
 
 /// Qwen served as `qwen`, when the model file and every Python package the scripts import are
@@ -33,6 +33,10 @@ fn qwen_server() -> Option<Server> {
     Some(serve_with(&args))
 }
 
+/// How long a script may take: tens of requests to a 0.5B model on two cores that the other
+/// tests share.
+const SCRIPT_SECONDS: u32 = 1200;
+
 /// Runs `tests/agent/NAME` against `server`; its standard output.
 fn run_script(server: &Server, name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +44,7 @@ fn run_script(server: &Server, name: &str) -> String {
         .join(name);
     let script = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    run_python(server, &script)
+    run_python_for(server, &script, SCRIPT_SECONDS)
 }
 
 /// The OpenAI client: a tool-call round trip streamed and not, `chat.completions.parse` with a

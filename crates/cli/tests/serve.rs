@@ -202,8 +202,14 @@ pub fn openai_client_available() -> bool {
 
 /// Runs a Python `script` with `BASE_URL` set to the server's `/v1`; its standard output.
 pub fn run_python(server: &Server, script: &str) -> String {
+    run_python_for(server, script, 300)
+}
+
+/// [`run_python`] with a time limit of `seconds` (scripts of many requests on a real model, on
+/// two cores shared with the other tests, need more than the default).
+pub fn run_python_for(server: &Server, script: &str, seconds: u32) -> String {
     let output = Command::new("timeout")
-        .args(["300", "python3", "-c", script])
+        .args([&seconds.to_string(), "python3", "-c", script])
         .env("BASE_URL", format!("http://{}/v1", server.address))
         .output()
         .unwrap();
