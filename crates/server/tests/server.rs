@@ -188,6 +188,69 @@ async fn completions_answer_in_openai_format() {
     assert_eq!(again["choices"][0]["text"], text);
 }
 
+/// Log probabilities in both of OpenAI's forms, whole and streamed: one entry per generated
+/// character (the model's tokens), the greedy choice first among the alternatives.
+#[tokio::test]
+async fn logprobs_come_in_both_forms_whole_and_streamed() {
+    let url = start(Setup::default()).await;
+    let completion = json!({"model": MODEL, "prompt": "ROMEO:", "max_tokens": 6,
+                            "temperature": 0, "logprobs": 2});
+    let (status, body) = post(&url, "/v1/completions", completion.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let text = body["choices"][0]["text"].as_str().unwrap();
+    let logprobs = &body["choices"][0]["logprobs"];
+    let tokens: Vec<&str> = (logprobs["tokens"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.concat(), text);
+    assert_eq!(logprobs["text_offset"], json!([0, 1, 2, 3, 4, 5]));
+    for (at, top) in logprobs["top_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let top = top.as_object().unwrap();
+        assert!(top.len() <= 2 && top.contains_key(tokens[at]), "{top:?}");
+        let chosen = logprobs["token_logprobs"][at].as_f64().unwrap();
+        assert!(chosen <= 0.0 && top.values().all(|l| l.as_f64().unwrap() <= chosen + 1e-6));
+    }
+    let mut streamed = completion;
+    streamed["stream"] = json!(true);
+    let (_, chunks) = post_stream(&url, "/v1/completions", streamed).await;
+    let streamed_tokens: Vec<String> = (chunks.iter())
+        .filter_map(|c| serde_json::from_str::<Value>(c).ok())
+        .flat_map(|c| {
+            let tokens = c["choices"][0]["logprobs"]["tokens"].clone();
+            tokens.as_array().cloned().unwrap_or_default()
+        })
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(streamed_tokens, tokens);
+
+    let chat = chat_request(
+        &[("user", "hi")],
+        json!({"max_tokens": 4, "temperature": 0, "logprobs": true, "top_logprobs": 3}),
+    );
+    let (status, body) = post(&url, "/v1/chat/completions", chat).await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    let reply = body["choices"][0]["message"]["content"].as_str().unwrap();
+    // Every generated token is listed: those of the stop sequence that ended the turn (`\n\n`
+    // for the plain template) too, though the reply leaves that text out.
+    let joined: String = content
+        .iter()
+        .map(|e| e["token"].as_str().unwrap())
+        .collect();
+    assert!(joined.starts_with(reply), "{joined:?} vs {reply:?}");
+    for entry in content {
+        assert_eq!(entry["top_logprobs"].as_array().unwrap().len(), 3);
+        assert_eq!(entry["top_logprobs"][0]["token"], entry["token"]);
+    }
+}
+
 #[tokio::test]
 async fn streaming_chat_sends_chunks_then_done() {
     let url = start(Setup::default()).await;
