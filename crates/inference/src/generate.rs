@@ -363,7 +363,7 @@ impl Batch<'_> {
     ) -> Result<TokenEvent, GenerateError> {
         let generator = self.generator;
         let prompt = generator.admit(&request)?.to_vec();
-        let (logits, cache) = generator.prefill(&prompt);
+        let (mut logits, cache) = generator.prefill(&prompt);
         let mut slot = Slot {
             id,
             sampler: Sampler::with_prompt(request.sampling, &prompt),
@@ -374,7 +374,7 @@ impl Batch<'_> {
             constraint: request.constraint.as_ref().map(CompiledConstraint::matcher),
             logprobs: request.logprobs,
         };
-        let event = slot.choose(&logits, generator);
+        let event = slot.choose(&mut logits, generator);
         if event.finish.is_none() {
             self.slots.push(slot);
             match &mut self.cache {
@@ -405,8 +405,8 @@ impl Batch<'_> {
         );
         let logits = generator.rows_of(generator.model.decode(tokens, cache));
         let mut finished = Vec::new();
-        for (row, (slot, logits)) in self.slots.iter_mut().zip(logits).enumerate() {
-            let event = slot.choose(&logits, generator);
+        for (row, (slot, mut logits)) in self.slots.iter_mut().zip(logits).enumerate() {
+            let event = slot.choose(&mut logits, generator);
             if event.finish.is_some() {
                 finished.push(row);
             }
@@ -481,17 +481,20 @@ impl Batch<'_> {
 }
 
 impl Slot {
-    /// Samples the next token from `logits` (masked by the constraint, if any) and turns it
-    /// into an event.
-    fn choose(&mut self, logits: &[f32], generator: &Generator) -> TokenEvent {
+    /// Samples the next token from `logits` (masked in place by the constraint, if any) and
+    /// turns it into an event.
+    fn choose(&mut self, logits: &mut [f32], generator: &Generator) -> TokenEvent {
         let tokenizer = &generator.tokenizer;
+        // Log probabilities describe the model, before the mask: keep a copy only when both
+        // are asked for.
+        let unmasked =
+            (self.constraint.is_some() && self.logprobs.is_some()).then(|| logits.to_vec());
         let mut grammar_done = false;
         let token = match &mut self.constraint {
             None => self.sampler.sample(logits),
             Some(matcher) => {
-                let mut masked = logits.to_vec();
-                if matcher.mask(&mut masked) {
-                    let token = self.sampler.sample(&masked);
+                if matcher.mask(logits) {
+                    let token = self.sampler.sample(logits);
                     // A refused token breaks the grammar: end after it rather than go on
                     // unconstrained.
                     grammar_done = !matcher.consume(token) || matcher.is_finished();
@@ -504,9 +507,10 @@ impl Slot {
                 }
             }
         };
+        let model_logits = unmasked.as_deref().unwrap_or(logits);
         let logprobs = self
             .logprobs
-            .map(|k| TokenLogprobs::from_logits(logits, token, k));
+            .map(|k| TokenLogprobs::from_logits(model_logits, token, k));
         self.generated += 1;
         self.history.push(token);
         if tokenizer.is_end_of_generation(token) {

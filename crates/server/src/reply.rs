@@ -1,33 +1,12 @@
 //! From the engine's tokens to a reply, whichever API answers: its text, its tool calls (parsed
 //! from the model's markup as it streams), each token's log probabilities, and why it ended.
 //! The wire formats (OpenAI's chat and completions, Anthropic's messages) are rendered from
-//! what [`ReplyReader`] reads.
+//! what [`ReplyReader`] reads: the parser's [`ToolCallEvent`]s (plain text as `Content`),
+//! gathered for a whole answer into a
+//! [`ParsedReply`](claude_inference::tool_calls::ParsedReply).
 
 use claude_inference::TokenEvent;
 use claude_inference::tool_calls::{ToolCallEvent, ToolCallFormat, ToolCallParser};
-
-/// A piece of a reply, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
-    /// More text.
-    Text(String),
-    /// A tool call begins.
-    CallStart {
-        /// Its position among the reply's calls.
-        index: usize,
-        /// Its id.
-        id: String,
-        /// The function called.
-        name: String,
-    },
-    /// More of call `index`'s arguments (JSON text).
-    CallArguments {
-        /// The call.
-        index: usize,
-        /// The text.
-        fragment: String,
-    },
-}
 
 /// Why a reply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +22,13 @@ pub enum Ending {
     ToolCalls,
 }
 
-/// Reads a request's engine tokens into [`Piece`]s, parsing tool calls when the request
-/// offered tools.
+/// Reads a request's engine tokens into [`ToolCallEvent`]s, parsing tool calls when the
+/// request offered tools.
 pub struct ReplyReader {
     /// Present when tool calls are parsed.
     parser: Option<ToolCallParser>,
-    /// Bytes of text given out as pieces, while no call has started (for the fallback).
+    /// Bytes of text given out, while no call has started (for the fallback).
     text_sent: usize,
-    /// Calls started.
-    calls: usize,
     /// Whether calls after the first are kept (OpenAI's `parallel_tool_calls`).
     parallel: bool,
     /// Tokens read.
@@ -64,7 +41,6 @@ impl ReplyReader {
         ReplyReader {
             parser: None,
             text_sent: 0,
-            calls: 0,
             parallel: true,
             tokens: 0,
         }
@@ -85,77 +61,73 @@ impl ReplyReader {
         self.tokens
     }
 
-    /// Reads one token: the pieces it completes, and the reply's ending when it is the last.
-    pub fn read(&mut self, token: &TokenEvent) -> (Vec<Piece>, Option<Ending>) {
+    /// Reads one token: the events it completes, and the reply's ending when it is the last.
+    pub fn read(&mut self, token: &TokenEvent) -> (Vec<ToolCallEvent>, Option<Ending>) {
         self.tokens += 1;
         let Some(parser) = &mut self.parser else {
-            let pieces = text_piece(&token.text);
-            return (pieces, token.finish.map(|_| plain_ending(token)));
+            let events = text_event(&token.text);
+            return (events, token.finish.map(|_| plain_ending(token)));
         };
         let mut events = parser.push(&token.text);
-        let Some(_) = token.finish else {
-            return (self.pieces(events), None);
-        };
+        if token.finish.is_none() {
+            return (self.kept(events), None);
+        }
         match parser.finish() {
             Ok(more) => events.extend(more),
             Err(_) => {
                 // Not well-formed markup: what was held back goes out as text, unless a call
                 // was already announced (then the calls made stand).
-                let mut pieces = self.pieces(events);
-                if self.calls == 0 {
-                    let raw = self.parser.as_ref().map_or("", |p| p.raw_text());
-                    let rest = raw.get(self.text_sent..).unwrap_or_default().to_string();
-                    pieces.extend(text_piece(&rest));
+                let mut events = self.kept(events);
+                if let Some(parser) = self.parser.as_ref().filter(|p| p.calls_started() == 0) {
+                    let rest = parser.raw_text().get(self.text_sent..).unwrap_or_default();
+                    events.extend(text_event(rest));
                 }
-                let ending = self.ending(token);
-                return (pieces, Some(ending));
+                return (events, Some(self.ending(token)));
             }
         }
-        let pieces = self.pieces(events);
-        (pieces, Some(self.ending(token)))
+        (self.kept(events), Some(self.ending(token)))
     }
 
-    fn pieces(&mut self, events: Vec<ToolCallEvent>) -> Vec<Piece> {
-        let mut pieces = Vec::with_capacity(events.len());
-        for event in events {
-            pieces.push(match event {
-                ToolCallEvent::Content(text) => {
-                    self.text_sent += text.len();
-                    Piece::Text(text)
+    /// The events that go out: calls after the first dropped without parallel calls; the text
+    /// counted for the fallback.
+    fn kept(&mut self, events: Vec<ToolCallEvent>) -> Vec<ToolCallEvent> {
+        let parallel = self.parallel;
+        let events: Vec<ToolCallEvent> = (events.into_iter())
+            .filter(|event| match event {
+                ToolCallEvent::CallStart { index, .. } | ToolCallEvent::Arguments { index, .. } => {
+                    parallel || *index == 0
                 }
-                ToolCallEvent::CallStart { index, .. } | ToolCallEvent::Arguments { index, .. }
-                    if index > 0 && !self.parallel =>
-                {
-                    continue;
-                }
-                ToolCallEvent::CallStart { index, id, name } => {
-                    self.calls += 1;
-                    Piece::CallStart { index, id, name }
-                }
-                ToolCallEvent::Arguments { index, fragment } => {
-                    Piece::CallArguments { index, fragment }
-                }
-            });
+                ToolCallEvent::Content(_) => true,
+            })
+            .collect();
+        for event in &events {
+            if let ToolCallEvent::Content(text) = event {
+                self.text_sent += text.len();
+            }
         }
-        pieces
+        events
     }
 
     /// The reply's ending: a cut is a cut (a call it interrupted stays incomplete, as OpenAI
     /// reports it), else calls end it as calls.
     fn ending(&self, token: &TokenEvent) -> Ending {
+        let calls = self
+            .parser
+            .as_ref()
+            .map_or(0, ToolCallParser::calls_started);
         match plain_ending(token) {
             Ending::Length => Ending::Length,
-            _ if self.calls > 0 => Ending::ToolCalls,
+            _ if calls > 0 => Ending::ToolCalls,
             ending => ending,
         }
     }
 }
 
-fn text_piece(text: &str) -> Vec<Piece> {
+fn text_event(text: &str) -> Vec<ToolCallEvent> {
     if text.is_empty() {
         Vec::new()
     } else {
-        vec![Piece::Text(text.to_string())]
+        vec![ToolCallEvent::Content(text.to_string())]
     }
 }
 
@@ -168,41 +140,20 @@ fn plain_ending(token: &TokenEvent) -> Ending {
     }
 }
 
-/// A whole reply, gathered for a non-streamed answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Gathered {
-    /// The text.
-    pub text: String,
-    /// The calls: id, name, arguments.
-    pub calls: Vec<(String, String, String)>,
-}
-
-impl Gathered {
-    /// Adds pieces.
-    pub fn add(&mut self, pieces: Vec<Piece>) {
-        for piece in pieces {
-            match piece {
-                Piece::Text(text) => self.text.push_str(&text),
-                Piece::CallStart { id, name, .. } => self.calls.push((id, name, String::new())),
-                Piece::CallArguments { index, fragment } => {
-                    if let Some(call) = self.calls.get_mut(index) {
-                        call.2.push_str(&fragment);
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use claude_inference::FinishReason;
+    use claude_inference::tool_calls::ParsedReply;
 
     use super::*;
 
     /// Reads `pieces` of text as tokens, the last one finishing with `finish`.
-    fn read(reader: &mut ReplyReader, texts: &[&str], finish: FinishReason) -> (Gathered, Ending) {
-        let mut gathered = Gathered::default();
+    fn read(
+        reader: &mut ReplyReader,
+        texts: &[&str],
+        finish: FinishReason,
+    ) -> (ParsedReply, Ending) {
+        let mut gathered = ParsedReply::default();
         for (at, text) in texts.iter().enumerate() {
             let last = at + 1 == texts.len();
             let token = TokenEvent {
@@ -213,7 +164,7 @@ mod tests {
                 stop_sequence: None,
             };
             let (pieces, ending) = reader.read(&token);
-            gathered.add(pieces);
+            gathered.extend(pieces);
             if let Some(ending) = ending {
                 return (gathered, ending);
             }
@@ -235,13 +186,9 @@ mod tests {
             FinishReason::Stop,
         );
         assert_eq!(ending, Ending::ToolCalls);
-        let names: Vec<&str> = reply
-            .calls
-            .iter()
-            .map(|(_, name, _)| name.as_str())
-            .collect();
+        let names: Vec<&str> = reply.calls.iter().map(|call| call.name.as_str()).collect();
         assert_eq!(names, ["f", "g"]);
-        assert_eq!(reply.calls[0].2, "{\"a\": 1}");
+        assert_eq!(reply.calls[0].arguments, "{\"a\": 1}");
         let (reply, _) = read(
             &mut ReplyReader::with_tools(hermes, false),
             TWO_CALLS,
@@ -265,13 +212,16 @@ mod tests {
         let mut reader = ReplyReader::with_tools(ToolCallFormat::Hermes, true);
         let (reply, ending) = read(&mut reader, &texts, FinishReason::Length);
         assert_eq!(ending, Ending::Length);
-        assert_eq!(reply.text, texts.concat());
+        assert_eq!(reply.content, texts.concat());
         assert!(reply.calls.is_empty());
     }
 
     #[test]
     fn plain_text_ends_as_the_engine_says() {
         let (reply, ending) = read(&mut ReplyReader::text(), &["Hel", "lo"], FinishReason::Stop);
-        assert_eq!((reply.text.as_str(), ending), ("Hello", Ending::EndOfTurn));
+        assert_eq!(
+            (reply.content.as_str(), ending),
+            ("Hello", Ending::EndOfTurn)
+        );
     }
 }

@@ -111,22 +111,27 @@ impl ParsedReply {
     /// Folds parser events into the reply they describe.
     pub fn from_events(events: impl IntoIterator<Item = ToolCallEvent>) -> Self {
         let mut reply = ParsedReply::default();
+        reply.extend(events);
+        reply
+    }
+
+    /// Adds what more events describe (text, a new call, more of a call's arguments).
+    pub fn extend(&mut self, events: impl IntoIterator<Item = ToolCallEvent>) {
         for event in events {
             match event {
-                ToolCallEvent::Content(text) => reply.content.push_str(&text),
-                ToolCallEvent::CallStart { id, name, .. } => reply.calls.push(ParsedCall {
+                ToolCallEvent::Content(text) => self.content.push_str(&text),
+                ToolCallEvent::CallStart { id, name, .. } => self.calls.push(ParsedCall {
                     id,
                     name,
                     arguments: String::new(),
                 }),
                 ToolCallEvent::Arguments { index, fragment } => {
-                    if let Some(call) = reply.calls.get_mut(index) {
+                    if let Some(call) = self.calls.get_mut(index) {
                         call.arguments.push_str(&fragment);
                     }
                 }
             }
         }
-        reply
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::sse::Event;
 use claude_inference::TokenEvent;
+use claude_inference::tool_calls::{ParsedReply, ToolCallEvent};
 use serde_json::{Value, json};
 
 use super::response::{
@@ -12,7 +13,7 @@ use super::response::{
     StreamEvent, Usage,
 };
 use crate::error::ApiError;
-use crate::reply::{Ending, Gathered, Piece, ReplyReader};
+use crate::reply::{Ending, ReplyReader};
 use crate::routes::generate::Finished;
 use crate::stream::StreamFormat;
 
@@ -80,14 +81,20 @@ impl MessageMeta {
 }
 
 /// A gathered reply's blocks: its text (when any), then its calls.
-fn blocks(reply: Gathered) -> Vec<ResponseBlock> {
+fn blocks(reply: ParsedReply) -> Vec<ResponseBlock> {
     let mut blocks = Vec::new();
-    if !reply.text.is_empty() || reply.calls.is_empty() {
-        blocks.push(ResponseBlock::Text { text: reply.text });
+    if !reply.content.is_empty() || reply.calls.is_empty() {
+        blocks.push(ResponseBlock::Text {
+            text: reply.content,
+        });
     }
-    for (id, name, arguments) in reply.calls {
-        let input = serde_json::from_str(&arguments).unwrap_or_else(|_| json!({}));
-        blocks.push(ResponseBlock::ToolUse { id, name, input });
+    for call in reply.calls {
+        let input = serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+        blocks.push(ResponseBlock::ToolUse {
+            id: call.id,
+            name: call.name,
+            input,
+        });
     }
     blocks
 }
@@ -160,9 +167,9 @@ impl MessagesStream {
         index
     }
 
-    fn piece(&mut self, piece: Piece, events: &mut Vec<Event>) {
+    fn piece(&mut self, piece: ToolCallEvent, events: &mut Vec<Event>) {
         let (index, delta) = match piece {
-            Piece::Text(text) => {
+            ToolCallEvent::Content(text) => {
                 let index = match self.open {
                     Some((Open::Text, index)) => index,
                     _ => self.open(
@@ -175,7 +182,7 @@ impl MessagesStream {
                 };
                 (index, BlockDelta::TextDelta { text })
             }
-            Piece::CallStart { index, id, name } => {
+            ToolCallEvent::CallStart { index, id, name } => {
                 let block = ResponseBlock::ToolUse {
                     id,
                     name,
@@ -184,7 +191,7 @@ impl MessagesStream {
                 self.open(Open::Call(index), block, events);
                 return;
             }
-            Piece::CallArguments {
+            ToolCallEvent::Arguments {
                 index: call,
                 fragment,
             } => match self.open {

@@ -17,7 +17,9 @@ use crate::openai::{
     CompletionChoice, CompletionLogprobs, Delta, Extensions, FinishReason, FunctionCall, Head,
     ResponseMessage, Role, ToolCall, ToolKind, Usage,
 };
-use crate::reply::{Ending, Gathered};
+use claude_inference::tool_calls::ParsedReply;
+
+use crate::reply::Ending;
 use crate::routes::generate::Finished;
 use crate::{AppState, unix_time};
 
@@ -81,13 +83,16 @@ pub fn finish_reason(ending: &Ending) -> FinishReason {
 }
 
 /// A gathered reply as an answer's message: `content` null when it is only calls.
-fn reply_message(reply: Gathered) -> ResponseMessage {
-    let content = (!reply.text.is_empty() || reply.calls.is_empty()).then_some(reply.text);
+fn reply_message(reply: ParsedReply) -> ResponseMessage {
+    let content = (!reply.content.is_empty() || reply.calls.is_empty()).then_some(reply.content);
     let tool_calls = (reply.calls.into_iter())
-        .map(|(id, name, arguments)| ToolCall {
-            id,
+        .map(|call| ToolCall {
+            id: call.id,
             kind: ToolKind::Function,
-            function: FunctionCall { name, arguments },
+            function: FunctionCall {
+                name: call.name,
+                arguments: call.arguments,
+            },
         })
         .collect();
     ResponseMessage {
@@ -124,7 +129,7 @@ impl ResponseMeta {
             with_logprobs.then(|| logprobs::completion(tokenizer, &finished.logprobs, 0));
         let usage = Usage::new(prompt_tokens, finished.completion_tokens);
         let finish = finish_reason(&finished.ending);
-        self.completion_answer(finished.reply.text, logprobs, finish, usage)
+        self.completion_answer(finished.reply.content, logprobs, finish, usage)
     }
 
     fn chat_answer(

@@ -3,6 +3,7 @@
 //! completion's, ending with `data: [DONE]`.
 
 use axum::response::sse::Event;
+use claude_inference::tool_calls::ToolCallEvent;
 use claude_inference::{TokenEvent, TokenLogprobs};
 
 use super::{Chunk, ResponseMeta, finish_reason};
@@ -10,7 +11,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::logprobs;
 use crate::openai::{ChatLogprobs, ChunkChoice, CompletionChoice, Delta, ToolCallDelta, Usage};
-use crate::reply::{Ending, Piece, ReplyReader};
+use crate::reply::{Ending, ReplyReader};
 use crate::stream::{StreamFormat, json_event};
 
 /// Token counting and the closing chunks both streams share.
@@ -101,11 +102,11 @@ impl StreamFormat for ChatStream {
         let mut events: Vec<Event> = (pieces.into_iter())
             .map(|piece| {
                 let delta = match piece {
-                    Piece::Text(text) => Delta::text(text),
-                    Piece::CallStart { index, id, name } => {
+                    ToolCallEvent::Content(text) => Delta::text(text),
+                    ToolCallEvent::CallStart { index, id, name } => {
                         Delta::tool_call(ToolCallDelta::start(index, id, name))
                     }
-                    Piece::CallArguments { index, fragment } => {
+                    ToolCallEvent::Arguments { index, fragment } => {
                         Delta::tool_call(ToolCallDelta::arguments(index, fragment))
                     }
                 };
@@ -170,7 +171,7 @@ impl StreamFormat for CompletionStream {
         let (pieces, ending) = self.reader.read(&token);
         let text: String = (pieces.into_iter())
             .filter_map(|piece| match piece {
-                Piece::Text(text) => Some(text),
+                ToolCallEvent::Content(text) => Some(text),
                 _ => None,
             })
             .collect();

@@ -9,7 +9,9 @@ use claude_inference::{
 };
 
 use crate::error::ApiError;
-use crate::reply::{Ending, Gathered, ReplyReader};
+use claude_inference::tool_calls::ParsedReply;
+
+use crate::reply::{Ending, ReplyReader};
 use crate::{AppState, ServerConfig, unix_time};
 
 /// Most stop sequences per request (OpenAI's limit).
@@ -85,7 +87,7 @@ pub async fn start(state: &AppState, order: Order) -> Result<Started, ApiError> 
 /// ended and how many tokens it took.
 pub struct Finished {
     /// Text and calls.
-    pub reply: Gathered,
+    pub reply: ParsedReply,
     /// Per token, when the request asked.
     pub logprobs: Vec<TokenLogprobs>,
     /// Why it ended.
@@ -97,13 +99,13 @@ pub struct Finished {
 /// Reads a started request to its end.
 pub async fn finish(started: Started, mut reader: ReplyReader) -> Result<Finished, ApiError> {
     let Started { first, events, .. } = started;
-    let mut reply = Gathered::default();
+    let mut reply = ParsedReply::default();
     let mut logprobs = Vec::new();
     let mut token = first;
     loop {
         logprobs.extend(token.logprobs.take());
         let (pieces, ending) = reader.read(&token);
-        reply.add(pieces);
+        reply.extend(pieces);
         if let Some(ending) = ending {
             return Ok(Finished {
                 reply,
