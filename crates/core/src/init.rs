@@ -16,14 +16,12 @@ pub fn residual_std(n_layer: usize) -> f64 {
 
 /// A float projection with N(0, `std`) weights and zero biases.
 pub fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Projection {
-    let mut layer = LinearConfig::new(d_in, d_out)
+    let layer = LinearConfig::new(d_in, d_out)
         .with_bias(false)
         .with_initializer(Initializer::Normal { mean: 0.0, std })
         .init(device);
-    if bias {
-        layer.bias = Some(Initializer::Zeros.init([d_out], device));
-    }
-    Projection::Float(layer)
+    let bias = bias.then(|| Initializer::Zeros.init([d_out], device));
+    Projection::float(layer.weight, bias)
 }
 
 /// A float embedding table with N(0, 0.02) entries.

@@ -35,6 +35,7 @@ mod init;
 #[cfg(test)]
 mod known_answers;
 mod kv_cache;
+mod lora;
 mod mlp;
 mod model_file;
 mod norm;
@@ -51,6 +52,7 @@ pub use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions, SlidingWindow};
 pub use embedding::{PackedTable, TokenEmbedding};
 pub use kv_cache::KvCache;
+pub use lora::{Adapter, Lora, LoraError, LoraSettings, LoraSlice, LoraTarget};
 pub use mlp::Mlp;
 pub use model_file::{
     HF_CONFIG_FILE, HfModel, InvalidModelFile, MODEL_FILE, ModelFile, ModelFileError, ModelFormat,
@@ -58,7 +60,7 @@ pub use model_file::{
 };
 pub use norm::Norm;
 pub use position::PositionEmbedding;
-pub use projection::{PackedLinear, Projection};
+pub use projection::{FloatLinear, PackedLinear, Projection};
 pub use quant_mix::{QuantScheme, TensorRole, more_bits};
 pub use quantize::QuantizeError;
 pub use transformer::Gpt;

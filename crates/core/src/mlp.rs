@@ -202,10 +202,10 @@ mod tests {
         // overwrite them.
         assert_eq!(mlp.c_fc.dims(), (8, fc_out));
         assert_eq!(mlp.c_proj.dims(), (4, 8));
-        let fc = mlp.c_fc.float_mut().unwrap();
+        let fc = mlp.c_fc.as_float_mut().unwrap();
         fc.weight = Param::from_tensor(tensor(fc_w, [8, fc_out], device));
         fc.bias = Some(Param::from_tensor(tensor(fc_b, [fc_out], device)));
-        let proj = mlp.c_proj.float_mut().unwrap();
+        let proj = mlp.c_proj.as_float_mut().unwrap();
         proj.weight = Param::from_tensor(tensor(proj_w, [4, 8], device));
         proj.bias = Some(Param::from_tensor(tensor(proj_b, [8], device)));
         mlp

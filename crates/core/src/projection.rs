@@ -5,20 +5,33 @@
 use std::sync::Arc;
 
 use burn::module::Param;
-use burn::nn::Linear;
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
+use crate::lora::Lora;
 use crate::rows::{matmul_rows, packed_rows};
 
-/// A linear projection `x W + b`.
+/// A linear projection `x W + b`, plus `s · x A B` where LoRA adapters are attached ([`Lora`]).
 #[derive(Module, Debug)]
 pub enum Projection {
-    /// Weight `[d_in, d_out]` in a float type (burn's `Linear`): trainable.
-    Float(Linear),
-    /// Weight kept packed: inference only (no gradient flows into it).
+    /// Weight `[d_in, d_out]` in a float type: trainable.
+    Float(FloatLinear),
+    /// Weight kept packed: no gradient flows into it (the activations' gradient passes through
+    /// it, so adapters before and beside it train: QLoRA).
     Packed(PackedLinear),
+}
+
+/// A projection whose weight is a float matrix (burn's `Linear`, with room for adapters): the
+/// tensor names are burn's, `weight` and `bias`.
+#[derive(Module, Debug)]
+pub struct FloatLinear {
+    /// Weight, `[d_in, d_out]`.
+    pub weight: Param<Tensor<2>>,
+    /// Bias, `[d_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// LoRA adapters on some of the outputs.
+    pub lora: Option<Lora>,
 }
 
 /// A projection whose weight stays packed: `[d_out][d_in]` rows of GGML blocks or int8.
@@ -32,6 +45,8 @@ pub struct PackedLinear {
     /// How activations meet the packed weight.
     #[module(skip)]
     pub arithmetic: PackedArithmetic,
+    /// LoRA adapters on some of the outputs.
+    pub lora: Option<Lora>,
 }
 
 impl Projection {
@@ -41,7 +56,33 @@ impl Projection {
             weight: Arc::new(weight),
             bias,
             arithmetic: PackedArithmetic::default(),
+            lora: None,
         })
+    }
+
+    /// A float projection with weight `weight` (`[d_in, d_out]`) and `bias`.
+    pub fn float(weight: Param<Tensor<2>>, bias: Option<Param<Tensor<1>>>) -> Self {
+        Projection::Float(FloatLinear {
+            weight,
+            bias,
+            lora: None,
+        })
+    }
+
+    /// The attached LoRA adapters, if any.
+    pub fn lora(&self) -> Option<&Lora> {
+        match self {
+            Projection::Float(linear) => linear.lora.as_ref(),
+            Projection::Packed(packed) => packed.lora.as_ref(),
+        }
+    }
+
+    /// The attached LoRA adapters, mutably (`None` to detach them).
+    pub fn lora_mut(&mut self) -> &mut Option<Lora> {
+        match self {
+            Projection::Float(linear) => &mut linear.lora,
+            Projection::Packed(packed) => &mut packed.lora,
+        }
     }
 
     /// Takes the bias out (to keep it when the weight is replaced).
@@ -61,7 +102,7 @@ impl Projection {
     }
 
     /// The float layer, when the weight is not packed.
-    pub fn float(&self) -> Option<&Linear> {
+    pub fn as_float(&self) -> Option<&FloatLinear> {
         match self {
             Projection::Float(linear) => Some(linear),
             Projection::Packed(_) => None,
@@ -69,7 +110,7 @@ impl Projection {
     }
 
     /// The float layer, mutably, when the weight is not packed.
-    pub fn float_mut(&mut self) -> Option<&mut Linear> {
+    pub fn as_float_mut(&mut self) -> Option<&mut FloatLinear> {
         match self {
             Projection::Float(linear) => Some(linear),
             Projection::Packed(_) => None,
@@ -108,6 +149,7 @@ impl Projection {
     /// # Shapes
     /// - x: `[batch, seq, d_in]` -> `[batch, seq, d_out]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let adapted = (self.lora()).map(|lora| lora.forward_columns(x.clone(), self.dims().1));
         let (y, bias) = match self {
             Projection::Float(linear) => (matmul_rows(x, linear.weight.val()), &linear.bias),
             Projection::Packed(packed) => (
@@ -115,8 +157,12 @@ impl Projection {
                 &packed.bias,
             ),
         };
-        match bias {
+        let y = match bias {
             Some(bias) => y + bias.val().unsqueeze::<3>(),
+            None => y,
+        };
+        match adapted {
+            Some(delta) => y + delta,
             None => y,
         }
     }

@@ -117,23 +117,33 @@ impl Gpt {
     /// rounding: the same model run by burn's float matmuls (to compare speed and memory with the
     /// packed products, or to fine-tune a quantized model's decoded weights).
     pub fn dequantize(&mut self, device: &Device) {
-        let decoded = |packed: &PackedMatrix| Matrix {
-            data: packed.dequantize(),
-            rows: packed.rows(),
-            cols: packed.cols(),
-        };
-        for (_, layer) in self.projections_mut() {
-            let Projection::Packed(packed) = layer else {
-                continue;
-            };
-            let weight = decoded(&packed.weight);
-            let bias = layer.take_bias();
-            set_linear(layer, &[&weight], device);
-            layer.set_bias(bias);
-        }
+        self.dequantize_projections(device, |_| true);
         if let TokenEmbedding::Packed(packed) = &self.wte {
             let table = decoded(&packed.table);
             set_embedding(&mut self.wte, table, device);
+        }
+    }
+
+    /// Unpacks to f32 the packed projections that carry LoRA adapters (to merge them).
+    pub(crate) fn dequantize_adapted(&mut self, device: &Device) {
+        self.dequantize_projections(device, |layer| layer.lora().is_some());
+    }
+
+    /// Unpacks the packed projections `which` picks, keeping their bias and adapters.
+    fn dequantize_projections(&mut self, device: &Device, which: impl Fn(&Projection) -> bool) {
+        for (_, layer) in self.projections_mut() {
+            let Projection::Packed(packed) = &*layer else {
+                continue;
+            };
+            if !which(layer) {
+                continue;
+            }
+            let weight = decoded(&packed.weight);
+            let bias = layer.take_bias();
+            let lora = layer.lora_mut().take();
+            set_linear(layer, &[&weight], device);
+            layer.set_bias(bias);
+            *layer.lora_mut() = lora;
         }
     }
 
@@ -220,4 +230,12 @@ pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .try_into_vec_as::<f32>()
         .expect("float weights convert to f32")
+}
+/// A packed matrix decoded to f32 rows.
+fn decoded(packed: &PackedMatrix) -> Matrix {
+    Matrix {
+        data: packed.dequantize(),
+        rows: packed.rows(),
+        cols: packed.cols(),
+    }
 }

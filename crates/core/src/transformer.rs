@@ -4,6 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, FloatDType};
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
@@ -262,6 +263,31 @@ impl Gpt {
             Some(head) => head.forward(x),
             None => self.wte.project_out(x),
         }
+    }
+
+    /// Cross-entropy of predicting `targets`, averaged over the positions whose `weights` are
+    /// 1 (fine-tuning on chat data: the assistant's tokens; 0 for the prompt and padding).
+    ///
+    /// # Shapes
+    /// - inputs, targets, weights: `[batch, seq]` -> `[1]`
+    pub fn masked_loss(
+        &self,
+        inputs: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        weights: Tensor<2>,
+    ) -> Tensor<1> {
+        let mut logits = self.forward(inputs);
+        if logits.dtype() != DType::F32 {
+            logits = logits.cast(FloatDType::F32);
+        }
+        let [batch, seq, vocab] = logits.dims();
+        let log_probs = log_softmax(logits.reshape([batch * seq, vocab]), 1);
+        let picked = log_probs
+            .gather(1, targets.reshape([batch * seq, 1]))
+            .reshape([batch * seq]);
+        let weights = weights.cast(FloatDType::F32).reshape([batch * seq]);
+        let count = weights.clone().sum().clamp_min(1.0);
+        -(picked * weights).sum() / count
     }
 
     /// Mean cross-entropy of predicting `targets` (the inputs shifted by one).

@@ -6,6 +6,7 @@ mod gguf_export;
 mod hf;
 mod hf_real;
 mod kv_cache;
+mod lora;
 mod model;
 mod model_file;
 mod pretrained;

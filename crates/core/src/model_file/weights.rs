@@ -4,7 +4,7 @@
 //! become our fused ones.
 
 use burn::module::Param;
-use burn::nn::{Embedding, Linear};
+use burn::nn::Embedding;
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
 
@@ -33,13 +33,13 @@ pub(crate) fn set_linear(layer: &mut Projection, parts: &[&Matrix], device: &Dev
             data.extend((0..part.rows).map(|o| part.data[o * part.cols + i]));
         }
     }
-    *layer = Projection::Float(Linear {
-        weight: Param::from_tensor(Tensor::from_data(
+    *layer = Projection::float(
+        Param::from_tensor(Tensor::from_data(
             TensorData::new(data, [d_in, d_out]),
             device,
         )),
-        bias: None,
-    });
+        None,
+    );
 }
 
 /// Sets a float embedding table (`[tokens][width]`, already burn's layout).

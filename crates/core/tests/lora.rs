@@ -1,0 +1,244 @@
+//! LoRA adapters: the gradient reaches only the adapters, equals finite differences and the full
+//! model's weight gradient projected on the adapters (`dA = s G Bᵀ`, `dB = s Aᵀ G` for the
+//! gradient `G` of the merged weight), and merging gives the adapted model's logits.
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use claude_core::{Activation, Gpt, LoraSettings, LoraTarget, ModelConfig, Projection};
+
+use crate::support::{device, tokens, values};
+
+fn llama_like() -> ModelConfig {
+    ModelConfig {
+        vocab_size: 40,
+        context_length: 12,
+        n_layer: 2,
+        n_head: 4,
+        n_kv_head: Some(2),
+        d_model: 32,
+        activation: Activation::Swiglu,
+        ..ModelConfig::default()
+    }
+}
+
+fn settings(targets: &[LoraTarget]) -> LoraSettings {
+    LoraSettings {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: targets.to_vec(),
+    }
+}
+
+/// A model with adapters on every target whose `B` is random too (a fresh `B` is zero, which
+/// would leave `A` without gradient).
+fn adapted(device: &Device) -> Gpt {
+    device.seed(3);
+    let model = llama_like().init(device);
+    let mut model = model
+        .with_lora(&settings(&LoraTarget::ALL), device)
+        .unwrap();
+    for (layer, target, a, b, scale) in adapter_values(&model) {
+        let b = Tensor::<2>::random(
+            b.dims(),
+            burn::tensor::Distribution::Normal(0.0, 0.3),
+            device,
+        );
+        model.set_adapter(layer, target, a, b, scale).unwrap();
+    }
+    model
+}
+
+fn adapter_values(model: &Gpt) -> Vec<(usize, LoraTarget, Tensor<2>, Tensor<2>, f64)> {
+    model
+        .adapters()
+        .into_iter()
+        .map(|adapter| {
+            let slice = adapter.slice;
+            (
+                adapter.layer,
+                slice.target,
+                slice.a.val(),
+                slice.b.val(),
+                slice.scale,
+            )
+        })
+        .collect()
+}
+
+fn loss(model: &Gpt, device: &Device) -> Tensor<1> {
+    let ids = [3, 17, 5, 9, 22, 1, 30, 8, 12, 4];
+    let weights = Tensor::<2>::from_data(
+        TensorData::new(vec![0.0f32, 0., 1., 1., 0., 1., 1., 1., 0.], [1, 9]),
+        device,
+    );
+    model.masked_loss(
+        tokens(&ids[..9], device),
+        tokens(&ids[1..], device),
+        weights,
+    )
+}
+
+#[test]
+fn only_the_adapters_get_gradients() {
+    let device = device().autodiff();
+    let model = adapted(&device);
+    let grads = loss(&model, &device).backward();
+    for adapter in model.adapters() {
+        assert!(adapter.slice.a.val().grad(&grads).is_some());
+        assert!(adapter.slice.b.val().grad(&grads).is_some());
+    }
+    let projection = model.h[0].attn.c_attn.as_float().unwrap();
+    assert!(
+        projection.weight.val().grad(&grads).is_none(),
+        "the base is frozen"
+    );
+    let grads = GradientsParams::from_grads(grads, &model);
+    // 2 layers x 7 targets x (A, B).
+    assert_eq!(grads.len(), 28);
+}
+
+#[test]
+fn adapter_gradients_are_the_weight_gradient_projected() {
+    let device = device().autodiff();
+    let model = adapted(&device);
+    let grads = loss(&model, &device).backward();
+    // The same function of the merged weights: G = dL/dW at W + sAB.
+    let mut merged = model.clone();
+    merged.merge_lora(&device);
+    let merged = merged.unfreeze();
+    let merged_grads = loss(&merged, &device).backward();
+    for adapter in model.adapters() {
+        let slice = adapter.slice;
+        let projection = site(&merged, adapter.layer, slice.target);
+        let weight = projection.as_float().unwrap().weight.val();
+        let [d_in, _] = weight.dims();
+        let columns = slice.start..slice.start + slice.width();
+        let g = weight
+            .grad(&merged_grads)
+            .unwrap()
+            .slice(s![0..d_in, columns]);
+        let (a, b) = (slice.a.val().inner(), slice.b.val().inner());
+        let expected_a = g.clone().matmul(b.clone().transpose()) * slice.scale;
+        let expected_b = a.transpose().matmul(g) * slice.scale;
+        let got_a = slice.a.val().grad(&grads).unwrap();
+        let got_b = slice.b.val().grad(&grads).unwrap();
+        assert_close(&values(got_a), &values(expected_a), 1e-4, "dA");
+        assert_close(&values(got_b), &values(expected_b), 1e-4, "dB");
+    }
+}
+
+#[test]
+fn adapter_gradients_match_finite_differences() {
+    let device = device().autodiff();
+    let model = adapted(&device);
+    let grads = loss(&model, &device).backward();
+    let plain = device.clone().without_autodiff();
+    let base = model.clone().valid();
+    let step = 1e-2;
+    for (index, adapter) in model.adapters().iter().enumerate().step_by(5) {
+        let analytic = values(adapter.slice.b.val().grad(&grads).unwrap());
+        // The three largest entries of dB.
+        let mut order: Vec<usize> = (0..analytic.len()).collect();
+        order.sort_by(|&i, &j| analytic[j].abs().total_cmp(&analytic[i].abs()));
+        for &entry in &order[..3] {
+            let shifted = |delta: f64| {
+                let mut model = base.clone();
+                let (layer, target, a, b, scale) = adapter_values(&model).swap_remove(index);
+                let mut b_values = values(b.clone());
+                b_values[entry] += delta;
+                let b = Tensor::from_data(
+                    TensorData::new(b_values.iter().map(|&v| v as f32).collect(), b.dims()),
+                    &plain,
+                );
+                model.set_adapter(layer, target, a, b, scale).unwrap();
+                values(loss(&model, &plain))[0]
+            };
+            let numeric = (shifted(step) - shifted(-step)) / (2.0 * step);
+            let relative = (numeric - analytic[entry]).abs() / analytic[entry].abs().max(1e-3);
+            assert!(
+                relative < 2e-2,
+                "adapter {index} entry {entry}: finite difference {numeric}, gradient {}",
+                analytic[entry]
+            );
+        }
+    }
+}
+
+#[test]
+fn merging_gives_the_adapted_logits() {
+    let device = device();
+    let model = adapted(&device);
+    let ids = tokens(&[3, 17, 5, 9, 22], &device);
+    let adapted_logits = values(model.forward(ids.clone()));
+    let base_logits = values(model.clone().without_adapters().forward(ids.clone()));
+    let mut merged = model;
+    merged.merge_lora(&device);
+    assert!(!merged.has_adapters());
+    assert_close(
+        &values(merged.forward(ids)),
+        &adapted_logits,
+        1e-4,
+        "merged",
+    );
+    let moved = adapted_logits
+        .iter()
+        .zip(&base_logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(moved > 1e-2, "the adapters change the logits ({moved})");
+}
+
+#[test]
+fn a_fresh_adapter_leaves_the_model_as_it_was() {
+    let device = device();
+    device.seed(5);
+    let model = llama_like().init(&device);
+    let ids = tokens(&[3, 17, 5], &device);
+    let before = values(model.forward(ids.clone()));
+    let model = model
+        .with_lora(&settings(&[LoraTarget::Q, LoraTarget::V]), &device)
+        .unwrap();
+    assert_eq!(model.adapters().len(), 4);
+    assert_close(&values(model.forward(ids)), &before, 1e-6, "fresh adapters");
+}
+
+#[test]
+fn a_gate_on_an_ungated_mlp_is_refused() {
+    let device = device();
+    let config = ModelConfig {
+        activation: Activation::Gelu,
+        ..llama_like()
+    };
+    let error = config
+        .init(&device)
+        .with_lora(&settings(&[LoraTarget::Gate]), &device)
+        .unwrap_err();
+    assert!(error.to_string().contains("Gate"), "{error}");
+}
+
+/// The projection `target` sits in.
+fn site(model: &Gpt, layer: usize, target: LoraTarget) -> &Projection {
+    let block = &model.h[layer];
+    match target {
+        LoraTarget::Q | LoraTarget::K | LoraTarget::V => &block.attn.c_attn,
+        LoraTarget::O => &block.attn.c_proj,
+        LoraTarget::Gate | LoraTarget::Up => &block.mlp.c_fc,
+        LoraTarget::Down => &block.mlp.c_proj,
+    }
+}
+
+fn assert_close(got: &[f64], expected: &[f64], tolerance: f64, what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}");
+    let scale = expected
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-6);
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!(
+            (g - e).abs() <= tolerance * scale.max(1.0),
+            "{what}[{i}]: {g} vs {e} (scale {scale})"
+        );
+    }
+}
