@@ -359,6 +359,27 @@ impl Gpt {
         self
     }
 
+    /// Every projection's adapters, cloned, in the order of [`Gpt::projections`] (an empty
+    /// entry where a projection has none): the trainable part of an adapted model, to save
+    /// (a checkpoint's resume file) and restore with [`Gpt::set_adapter_modules`].
+    pub fn adapter_modules(&self) -> Vec<Option<Lora>> {
+        (self.projections().into_iter())
+            .map(|(_, layer)| layer.lora().cloned())
+            .collect()
+    }
+
+    /// Puts back adapters taken by [`Gpt::adapter_modules`] (of a model of the same shape).
+    ///
+    /// # Panics
+    /// If `modules` does not have one entry per projection.
+    pub fn set_adapter_modules(&mut self, modules: Vec<Option<Lora>>) {
+        let mut layers = self.projections_mut();
+        assert_eq!(layers.len(), modules.len(), "one entry per projection");
+        for ((_, layer), lora) in layers.iter_mut().zip(modules) {
+            *layer.lora_mut() = lora;
+        }
+    }
+
     /// Whether any adapter is attached.
     pub fn has_adapters(&self) -> bool {
         !self.adapters().is_empty()

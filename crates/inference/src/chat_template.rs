@@ -126,10 +126,25 @@ impl ChatTemplate {
         messages: &[ChatMessage],
         tools: &[serde_json::Value],
     ) -> Result<String, ChatTemplateError> {
+        self.render_conversation_with(messages, tools, true)
+    }
+
+    /// [`render_conversation`](Self::render_conversation), with or without the generation
+    /// prompt (Hugging Face's `add_generation_prompt`): `false` renders the conversation as it
+    /// stands, ending after its last message (for training data, or a transcript), with no
+    /// opening of an assistant turn (`<|im_start|>assistant\n`, `ASSISTANT:\n`).
+    pub fn render_conversation_with(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
         match self {
-            ChatTemplate::Jinja(template) => template.render_conversation(messages, tools),
-            ChatTemplate::Plain => builtin::render(false, messages, tools),
-            ChatTemplate::ChatMl => builtin::render(true, messages, tools),
+            ChatTemplate::Jinja(template) => {
+                template.render_conversation_with(messages, tools, add_generation_prompt)
+            }
+            ChatTemplate::Plain => builtin::render(false, messages, tools, add_generation_prompt),
+            ChatTemplate::ChatMl => builtin::render(true, messages, tools, add_generation_prompt),
         }
     }
 
@@ -213,6 +228,40 @@ mod tests {
         assert_eq!(
             prompt,
             "<|im_start|>system\nSpeak in verse.<|im_end|>\n<|im_start|>user\nWho art thou?<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn without_the_generation_prompt_the_conversation_ends_at_its_last_message() {
+        let mut messages: Vec<ChatMessage> =
+            conversation().into_iter().map(ChatMessage::from).collect();
+        messages.push(ChatMessage::new("assistant", "A player."));
+        let chatml = ChatTemplate::ChatMl
+            .render_conversation_with(&messages, &[], false)
+            .unwrap();
+        assert_eq!(
+            chatml,
+            "<|im_start|>system\nSpeak in verse.<|im_end|>\n<|im_start|>user\nWho art thou?<|im_end|>\n<|im_start|>assistant\nA player.<|im_end|>\n"
+        );
+        let plain = ChatTemplate::Plain
+            .render_conversation_with(&messages, &[], false)
+            .unwrap();
+        assert_eq!(
+            plain,
+            "SYSTEM:\nSpeak in verse.\n\nUSER:\nWho art thou?\n\nASSISTANT:\nA player.\n\n"
+        );
+        let source = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}\
+            {% if add_generation_prompt %}[assistant]{% endif %}";
+        let jinja = ChatTemplate::jinja(source, "", "").unwrap();
+        assert_eq!(
+            jinja
+                .render_conversation_with(&messages[1..2], &[], false)
+                .unwrap(),
+            "[user]Who art thou?"
+        );
+        assert_eq!(
+            jinja.render_conversation(&messages[1..2], &[]).unwrap(),
+            "[user]Who art thou?[assistant]"
         );
     }
 

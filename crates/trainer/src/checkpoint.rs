@@ -1,10 +1,12 @@
 //! Checkpoints.
 //!
 //! Each checkpoint is a directory `<out>/checkpoints/step-00000250/` holding
-//! - `model.safetensors`: the model file ([`Gpt::save`]), the file to share, generate from or
-//!   convert;
-//! - `model.bpk` and `optim.bpk`: burnpack files of the weights and AdamW moments (burnpack keeps
-//!   the parameter ids that the optimizer state is keyed by), for `--resume`;
+//! - the files to share, generate from or convert, as the [`Trainee`] writes them: the model
+//!   file `model.safetensors` ([`Gpt::save`]) of a model trained whole, the adapter of one
+//!   trained with LoRA;
+//! - `model.bpk` and `optim.bpk`: burnpack files of the trained weights (the whole model, or
+//!   only its adapters) and AdamW moments (burnpack keeps the parameter ids that the optimizer
+//!   state is keyed by), for `--resume`;
 //! - `state.json`: step, losses and tokens seen.
 //!
 //! A checkpoint is written into a temporary directory and renamed into place, so a crash never
@@ -14,12 +16,13 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use claude_core::{Gpt, MODEL_FILE};
+use claude_core::Gpt;
 use claude_files::AtomicDir;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::precision::LossScaler;
+use crate::trainee::Trainee;
 
 /// Weights with parameter ids, for resuming.
 const RESUME_MODEL_FILE: &str = "model.bpk";
@@ -70,44 +73,25 @@ impl Checkpoints {
     pub fn save(
         &self,
         model: &Gpt,
+        trainee: &dyn Trainee,
         optim: &ModuleOptimizer,
         state: &TrainState,
         is_best: bool,
     ) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let dir = self.root.join(format!("step-{:08}", state.step));
-        self.write_atomically(&dir, model, optim, state)?;
+        let checkpoint = Checkpoint {
+            model,
+            trainee,
+            optim,
+            state,
+        };
+        checkpoint.write_atomically(&dir)?;
         if is_best {
-            self.write_atomically(&self.best(), model, optim, state)?;
+            checkpoint.write_atomically(&self.best())?;
         }
         self.prune()?;
         Ok(dir)
-    }
-
-    /// Writes the checkpoint into `.tmp-NAME` beside `dir`, then renames it over `dir`.
-    fn write_atomically(
-        &self,
-        dir: &Path,
-        model: &Gpt,
-        optim: &ModuleOptimizer,
-        state: &TrainState,
-    ) -> Result<()> {
-        let staging = AtomicDir::create(dir).map_err(|e| Error::io(dir, e))?;
-        let tmp = staging.path();
-        model.save(&tmp.join(MODEL_FILE))?;
-        let bpk = tmp.join(RESUME_MODEL_FILE);
-        model
-            .clone()
-            .save_file(&bpk)
-            .map_err(|e| Error::checkpoint(&bpk, e.to_string()))?;
-        let optim_path = tmp.join(OPTIM_FILE);
-        optim
-            .save(&optim_path)
-            .map_err(|e| Error::checkpoint(&optim_path, e.to_string()))?;
-        let json = serde_json::to_string_pretty(state).expect("state serializes");
-        let state_path = tmp.join(STATE_FILE);
-        std::fs::write(&state_path, json).map_err(|e| Error::io(&state_path, e))?;
-        staging.commit().map_err(|e| Error::io(dir, e))
     }
 
     /// Step checkpoints, oldest first.
@@ -154,9 +138,15 @@ impl Checkpoints {
         let state: TrainState = serde_json::from_str(&text)
             .map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
         let bpk = dir.join(RESUME_MODEL_FILE);
-        let model = model
-            .try_load_file(&bpk)
-            .map_err(|e| Error::checkpoint(&bpk, e.to_string()))?;
+        let fail = |e: burn::store::RecordError| Error::checkpoint(&bpk, e.to_string());
+        let model = if model.has_adapters() {
+            let mut model = model;
+            let adapters = model.adapter_modules().try_load_file(&bpk).map_err(fail)?;
+            model.set_adapter_modules(adapters);
+            model
+        } else {
+            model.try_load_file(&bpk).map_err(fail)?
+        };
         Ok((model, state))
     }
 
@@ -167,5 +157,38 @@ impl Checkpoints {
         optim
             .load(&path)
             .map_err(|e| Error::checkpoint(&path, e.to_string()))
+    }
+}
+
+/// What one checkpoint holds.
+struct Checkpoint<'a> {
+    model: &'a Gpt,
+    trainee: &'a dyn Trainee,
+    optim: &'a ModuleOptimizer,
+    state: &'a TrainState,
+}
+
+impl Checkpoint<'_> {
+    /// Writes the checkpoint into `.tmp-NAME` beside `dir`, then renames it over `dir`.
+    fn write_atomically(&self, dir: &Path) -> Result<()> {
+        let staging = AtomicDir::create(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = staging.path();
+        self.trainee.write_files(self.model, tmp)?;
+        let bpk = tmp.join(RESUME_MODEL_FILE);
+        let saved = if self.model.has_adapters() {
+            // Only the adapters train: the frozen base is rebuilt, not saved.
+            self.model.adapter_modules().save_file(&bpk)
+        } else {
+            self.model.clone().save_file(&bpk)
+        };
+        saved.map_err(|e| Error::checkpoint(&bpk, e.to_string()))?;
+        let optim_path = tmp.join(OPTIM_FILE);
+        (self.optim)
+            .save(&optim_path)
+            .map_err(|e| Error::checkpoint(&optim_path, e.to_string()))?;
+        let json = serde_json::to_string_pretty(self.state).expect("state serializes");
+        let state_path = tmp.join(STATE_FILE);
+        std::fs::write(&state_path, json).map_err(|e| Error::io(&state_path, e))?;
+        staging.commit().map_err(|e| Error::io(dir, e))
     }
 }

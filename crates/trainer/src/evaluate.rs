@@ -3,12 +3,12 @@
 use burn::prelude::*;
 use claude_core::Gpt;
 
-use crate::batch::{batch_of_windows, batch_rng, sample_batch};
+use crate::batch::batch_rng;
 use crate::config::TrainConfig;
-use crate::data::Dataset;
 use crate::error::Result;
 use crate::metrics::{Reporter, StepMetrics};
 use crate::precision::working_copy;
+use crate::rows::{Batch, TrainingRows};
 use crate::setup::Run;
 use crate::step::StepOutcome;
 
@@ -33,7 +33,7 @@ impl Run {
         let evaluated = (step.is_multiple_of(config.train.eval_interval) || last)
             .then(|| working_copy(model, config.train.precision).valid());
         let val_loss = match &evaluated {
-            Some(model) => Some(evaluate_loss(model, &self.data, config, &self.eval_device)?),
+            Some(model) => Some(evaluate_loss(model, self.data.as_ref(), config, &self.eval_device)?),
             None => None,
         };
         self.state.val_loss = val_loss;
@@ -49,7 +49,7 @@ impl Run {
             .as_ref()
             .filter(|_| last && config.train.final_eval_tokens > 0)
         {
-            self.full_val_loss = Some(evaluate_full(model, &self.data, config, &self.eval_device)?);
+            self.full_val_loss = Some(evaluate_full(model, self.data.as_ref(), config, &self.eval_device));
         }
         let metrics = StepMetrics {
             step,
@@ -65,57 +65,45 @@ impl Run {
         self.metrics_log.write(&metrics)?;
         reporter.step(&metrics, config.train.max_steps);
         if step.is_multiple_of(config.train.checkpoint_interval) || last || outcome.stop_requested {
-            let dir = self
-                .checkpoints
-                .save(&model.valid(), &self.optim, &self.state, is_best)?;
+            let dir = self.checkpoints.save(
+                &model.valid(),
+                self.trainee.as_ref(),
+                &self.optim,
+                &self.state,
+                is_best,
+            )?;
             self.last_checkpoint = Some(dir);
         }
         Ok(())
     }
 }
 
-/// Mean loss over `eval_iters` fixed batches of `val.bin`, without autodiff.
+/// Mean loss over `eval_iters` fixed batches of validation rows, without autodiff.
 fn evaluate_loss(
     model: &Gpt,
-    data: &Dataset,
+    data: &dyn TrainingRows,
     config: &TrainConfig,
     device: &Device,
 ) -> Result<f64> {
     let mut total = 0.0;
     for i in 0..config.train.eval_iters {
         let mut rng = batch_rng(EVAL_SEED, i, 0);
-        let batch = sample_batch(
-            &data.val,
-            config.train.batch_size,
-            config.model.context_length,
-            &mut rng,
-            device,
-        )?;
-        total += f64::from(model.loss(batch.inputs, batch.targets).into_scalar::<f32>());
+        let rows = data.val_rows(config.train.batch_size, &mut rng)?;
+        let loss = Batch::of_rows(&rows, device).loss(model);
+        total += f64::from(loss.into_scalar::<f32>());
     }
     Ok(total / config.train.eval_iters as f64)
 }
 
-/// Mean loss over consecutive windows covering the first `final_eval_tokens` of `val.bin` (the
-/// whole file when it is shorter), without autodiff: deterministic and free of sampling noise.
-fn evaluate_full(
-    model: &Gpt,
-    data: &Dataset,
-    config: &TrainConfig,
-    device: &Device,
-) -> Result<f64> {
-    let context = config.model.context_length;
-    let max_windows = (config.train.final_eval_tokens / context).max(1);
-    let windows: Vec<&[u32]> = data
-        .val
-        .sequential_windows(context)
-        .take(max_windows)
-        .collect();
+/// Mean loss over the validation rows in order, about `final_eval_tokens` of them (consecutive
+/// windows of `val.bin`; every example of a fine-tuning set that fits), without autodiff:
+/// deterministic and free of sampling noise.
+fn evaluate_full(model: &Gpt, data: &dyn TrainingRows, config: &TrainConfig, device: &Device) -> f64 {
+    let rows = data.val_in_order(config.train.final_eval_tokens);
     let mut total = 0.0;
-    for chunk in windows.chunks(FULL_EVAL_ROWS) {
-        let batch = batch_of_windows(chunk, device);
-        let loss = model.loss(batch.inputs, batch.targets).into_scalar::<f32>();
+    for chunk in rows.chunks(FULL_EVAL_ROWS) {
+        let loss = Batch::of_rows(chunk, device).loss(model).into_scalar::<f32>();
         total += f64::from(loss) * chunk.len() as f64;
     }
-    Ok(total / windows.len() as f64)
+    total / rows.len() as f64
 }

@@ -16,7 +16,9 @@ use crate::config::TrainConfig;
 use crate::distributed::Mpi;
 use crate::error::Result;
 use crate::metrics::{Reporter, peak_memory_bytes};
+use crate::rows::TrainingRows;
 use crate::setup::Run;
+use crate::trainee::{FreshModel, Trainee};
 
 /// How to run a config.
 #[derive(Debug, Clone)]
@@ -112,7 +114,17 @@ pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Trains as `config` says; `reporter` shows progress.
+/// A run: its settings, its rows and what it trains.
+pub struct Job {
+    /// The settings (`config.data` is read only when `data` is `None`).
+    pub config: TrainConfig,
+    /// The rows; `None`: windows of the token files `config.data` names.
+    pub data: Option<Box<dyn TrainingRows>>,
+    /// The model trained, and what its checkpoints share.
+    pub trainee: Box<dyn Trainee>,
+}
+
+/// Trains a fresh model as `config` says; `reporter` shows progress.
 ///
 /// The loop, as in nanoGPT's `train.py`: set up (or resume), then step, evaluate and checkpoint
 /// until `max_steps` or a stop request (Ctrl-C, the dashboard's `q`, or any rank's).
@@ -121,7 +133,18 @@ pub fn train(
     options: &RunOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<RunSummary> {
-    let (mut run, mut model) = Run::start(config, options, reporter)?;
+    let job = Job {
+        config,
+        data: None,
+        trainee: Box::new(FreshModel),
+    };
+    run_job(job, options, reporter)
+}
+
+/// Runs `job` ([`train`] with its rows and model given: fine-tuning a pretrained model on
+/// chat data goes through the same loop).
+pub fn run_job(job: Job, options: &RunOptions, reporter: &mut dyn Reporter) -> Result<RunSummary> {
+    let (mut run, mut model) = Run::start(job, options, reporter)?;
     let interrupt = interrupt_flag();
     interrupt.store(false, Ordering::SeqCst);
     let mut interrupted = false;

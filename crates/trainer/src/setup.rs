@@ -13,13 +13,15 @@ use claude_tensors::parse_devices;
 
 use crate::checkpoint::{Checkpoints, TrainState};
 use crate::config::TrainConfig;
-use crate::data::{Dataset, open_dataset};
+use crate::data::open_dataset;
 use crate::distributed::{Group, rank_rows};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricsLog, Reporter};
 use crate::optim::build_optimizer;
 use crate::precision::{LossScaler, cast_params};
-use crate::run::RunOptions;
+use crate::rows::{TrainingRows, Windows};
+use crate::run::{Job, RunOptions};
+use crate::trainee::Trainee;
 
 /// Everything a run holds between steps but the model, which each optimizer step consumes and
 /// returns (AdamW updates the weights in place when it holds the only reference).
@@ -32,8 +34,10 @@ pub(crate) struct Run {
     pub eval_device: Device,
     /// Rows of every micro-batch this process computes.
     pub rows: Range<usize>,
-    /// Training and validation tokens.
-    pub data: Dataset,
+    /// Training and validation rows.
+    pub data: Box<dyn TrainingRows>,
+    /// What is trained, and what checkpoints share.
+    pub trainee: Box<dyn Trainee>,
     /// AdamW with its state.
     pub optim: ModuleOptimizer,
     /// Step, tokens seen, losses, loss scale.
@@ -61,11 +65,12 @@ pub(crate) struct Run {
 impl Run {
     /// Opens the devices and the data, builds or restores the model (f32 master weights under
     /// mixed precision) and its optimizer, and joins the other ranks.
-    pub fn start(
-        mut config: TrainConfig,
-        options: &RunOptions,
-        reporter: &mut dyn Reporter,
-    ) -> Result<(Run, Gpt)> {
+    pub fn start(job: Job, options: &RunOptions, reporter: &mut dyn Reporter) -> Result<(Run, Gpt)> {
+        let Job {
+            mut config,
+            data,
+            trainee,
+        } = job;
         if let Some(max_steps) = options.max_steps {
             config.train.max_steps = max_steps;
         }
@@ -82,14 +87,23 @@ impl Run {
         )?;
         let out_dir = options.rank_dir();
         std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-        let data = open_dataset(&config.data, &out_dir)?;
-        fit_model_to_data(&mut config.model, &data)?;
+        let data: Box<dyn TrainingRows> = match data {
+            Some(rows) => rows,
+            None => {
+                let dataset = open_dataset(&config.data, &out_dir)?;
+                let context = config.model.context_length;
+                let windows = Windows { dataset, context };
+                windows.check()?;
+                Box::new(windows)
+            }
+        };
+        fit_model_to_data(&mut config.model, data.as_ref())?;
         write_config(&config, &out_dir)?;
 
         let eval_device = devices[0].clone();
         let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
         let precision = config.train.precision;
-        let mut model = config.model.init(&train_devices[0]);
+        let mut model = trainee.build(&config.model, &train_devices[0])?;
         if precision.has_master_weights() {
             model = cast_params(model, FloatDType::F32);
         }
@@ -132,13 +146,14 @@ impl Run {
             config.model.vocab_size,
             options.device
         ));
-        let group = join_group(options, &config, &data, state.step, reporter)?;
+        let group = join_group(options, &config, data.as_ref(), state.step, reporter)?;
         let metrics_log = MetricsLog::open(&out_dir, state.step)?;
         let run = Run {
             train_devices,
             eval_device,
             rows,
             data,
+            trainee,
             optim,
             checkpoints,
             group,
@@ -200,9 +215,10 @@ fn check_rows_per_device(
     )))
 }
 
-/// Fills in the vocabulary size from the tokenizer and checks that the data fits the context.
-fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
-    let vocab = data.tokenizer.vocab_size();
+/// Fills in the vocabulary size from the data's tokenizer and checks that the rows fit the
+/// context.
+fn fit_model_to_data(model: &mut ModelConfig, data: &dyn TrainingRows) -> Result<()> {
+    let vocab = data.vocab_size();
     if model.vocab_size == 0 {
         model.vocab_size = vocab;
     } else if model.vocab_size != vocab {
@@ -212,15 +228,12 @@ fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
         )));
     }
     model.validate()?;
-    for (name, file) in [("train", &data.train), ("val", &data.val)] {
-        if file.len() <= model.context_length {
-            return Err(Error::Invalid(format!(
-                "model.context_length {} is larger than the {name} data ({} tokens in {})",
-                model.context_length,
-                file.len(),
-                file.path().display()
-            )));
-        }
+    let longest = data.longest_row();
+    if longest > model.context_length + 1 {
+        return Err(Error::Invalid(format!(
+            "a row of {longest} tokens does not fit model.context_length {}",
+            model.context_length
+        )));
     }
     Ok(())
 }
@@ -229,7 +242,7 @@ fn fit_model_to_data(model: &mut ModelConfig, data: &Dataset) -> Result<()> {
 fn join_group(
     options: &RunOptions,
     config: &TrainConfig,
-    data: &Dataset,
+    data: &dyn TrainingRows,
     step: usize,
     reporter: &mut dyn Reporter,
 ) -> Result<Group> {
@@ -252,17 +265,13 @@ fn join_group(
 
 /// What every rank of a multi-process run must agree on: the run's settings, the data's size and
 /// vocabulary, and the step it starts from.
-fn run_fingerprint(config: &TrainConfig, data: &Dataset, step: usize) -> serde_json::Value {
+fn run_fingerprint(config: &TrainConfig, data: &dyn TrainingRows, step: usize) -> serde_json::Value {
     serde_json::json!({
         "model": config.model,
         "optim": config.optim,
         "schedule": config.schedule,
         "train": config.train,
-        "data": {
-            "train_tokens": data.train.len(),
-            "val_tokens": data.val.len(),
-            "vocab_size": data.tokenizer.vocab_size(),
-        },
+        "data": data.fingerprint(),
         "resumed_step": step,
     })
 }

@@ -9,15 +9,15 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use claude_core::Gpt;
-use claude_tokenizer::data::TokenFile;
 
-use crate::batch::{batch_of_windows, batch_rng};
+use crate::batch::batch_rng;
 use crate::clip::clip_global_norm;
 use crate::config::TrainConfig;
 use crate::distributed::{all_reduce_gradients, rank_rows};
 use crate::error::{Error, Result};
 use crate::metrics::Reporter;
 use crate::precision::{grads_to_master, working_copy};
+use crate::rows::{Batch, Row, TrainingRows};
 use crate::run::interrupt_flag;
 use crate::setup::Run;
 
@@ -54,7 +54,7 @@ impl Run {
         let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
         let (grads, loss) = accumulate_gradients(
             &working_copy(&model, precision),
-            &self.data.train,
+            self.data.as_ref(),
             config,
             step,
             &self.train_devices,
@@ -114,7 +114,7 @@ impl Run {
 /// micro-batch index, so the result does not depend on the number of devices or processes.
 fn accumulate_gradients(
     model: &Gpt,
-    train: &TokenFile,
+    data: &dyn TrainingRows,
     config: &TrainConfig,
     step: usize,
     devices: &[Device],
@@ -125,7 +125,7 @@ fn accumulate_gradients(
     let micro_batches = (0..config.train.grad_accum)
         .map(|micro| {
             let mut rng = batch_rng(config.train.seed, step, micro);
-            train.random_windows(batch, config.model.context_length, &mut rng)
+            data.train_rows(batch, &mut rng)
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let main = &devices[0];
@@ -177,7 +177,7 @@ fn accumulate_gradients(
 /// sum to those of the mean loss over the step; the gradients are of the loss times `loss_scale`.
 fn worker_gradients(
     model: &Gpt,
-    micro_batches: &[Vec<&[u32]>],
+    micro_batches: &[Vec<Row<'_>>],
     rows: Range<usize>,
     loss_scale: f64,
     device: &Device,
@@ -188,8 +188,7 @@ fn worker_gradients(
     for windows in micro_batches {
         let part = &windows[rows.clone()];
         let weight = part.len() as f64 / total_rows as f64;
-        let batch = batch_of_windows(part, device);
-        let loss = model.loss(batch.inputs, batch.targets);
+        let loss = Batch::of_rows(part, device).loss(model);
         let scaled = loss.clone().mul_scalar(weight * loss_scale);
         let grads = GradientsParams::from_grads(scaled.backward(), model);
         weighted_loss += f64::from(loss.into_scalar::<f32>()) * weight;

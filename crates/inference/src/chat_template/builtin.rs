@@ -22,14 +22,15 @@ const TOOLS_OUTRO: &str = "\n</tools>\n\nFor each function call, return a json o
     {\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>";
 
 /// The prompt for `messages` with `tools` in ChatML (`chatml`) or plain text, ready for the
-/// assistant's reply.
+/// assistant's reply when `add_generation_prompt`, else ending after the last message.
 pub(super) fn render(
     chatml: bool,
     messages: &[ChatMessage],
     tools: &[serde_json::Value],
+    add_generation_prompt: bool,
 ) -> Result<String, ChatTemplateError> {
     if !chatml {
-        return plain(messages, tools);
+        return plain(messages, tools, add_generation_prompt);
     }
     let mut prompt = String::new();
     let mut rest = messages;
@@ -71,14 +72,18 @@ pub(super) fn render(
         }
         prompt.push_str(&format!("{IM_END}\n"));
     }
-    prompt.push_str(&format!("{IM_START}assistant\n"));
+    if add_generation_prompt {
+        prompt.push_str(&format!("{IM_START}assistant\n"));
+    }
     Ok(prompt)
 }
 
-/// Plain text: `ROLE:\n<content>\n\n` a message, then `ASSISTANT:\n`.
+/// Plain text: `ROLE:\n<content>\n\n` a message, then `ASSISTANT:\n` when
+/// `add_generation_prompt`.
 fn plain(
     messages: &[ChatMessage],
     tools: &[serde_json::Value],
+    add_generation_prompt: bool,
 ) -> Result<String, ChatTemplateError> {
     if !tools.is_empty() {
         return Err(ChatTemplateError::ToolsUnsupported("tools"));
@@ -95,7 +100,9 @@ fn plain(
         let text = message.content.as_deref().unwrap_or_default();
         prompt.push_str(&format!("{}:\n{text}\n\n", role.to_uppercase()));
     }
-    prompt.push_str("ASSISTANT:\n");
+    if add_generation_prompt {
+        prompt.push_str("ASSISTANT:\n");
+    }
     Ok(prompt)
 }
 

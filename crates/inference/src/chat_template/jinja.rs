@@ -116,6 +116,18 @@ impl JinjaTemplate {
         messages: &[ChatMessage],
         tools: &[serde_json::Value],
     ) -> Result<String, ChatTemplateError> {
+        self.render_conversation_with(messages, tools, true)
+    }
+
+    /// [`render_conversation`](Self::render_conversation) with `add_generation_prompt` as
+    /// given: `false` renders the conversation as it stands, without opening the assistant's
+    /// turn (Hugging Face's `apply_chat_template(..., add_generation_prompt=False)`).
+    pub fn render_conversation_with(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
         let messages: Value = messages.iter().map(ChatMessage::to_value).collect();
         let (tools, functions) = if tools.is_empty() {
             (Value::from(()), String::new())
@@ -131,7 +143,7 @@ impl JinjaTemplate {
         };
         let context = Value::from_pairs([
             ("messages", messages),
-            ("add_generation_prompt", Value::from(true)),
+            ("add_generation_prompt", Value::from(add_generation_prompt)),
             ("bos_token", Value::from(self.bos.as_str())),
             ("eos_token", Value::from(self.eos.as_str())),
             ("tools", tools),

@@ -8,7 +8,7 @@
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
-//! | [`packed_matmul`] | dot products on the packed rows, or gemm on decoded tiles ([`packed_matmul`](self::packed_matmul)) | the same, the activations visiting the host |
+//! | [`packed_matmul`] | dot products on the packed rows, or gemm on decoded tiles, + own backward for the activations ([`packed_matmul`](self::packed_matmul)) | the same, the activations visiting the host (no gradient) |
 //! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
 
 use std::sync::Arc;
@@ -36,6 +36,14 @@ pub mod rotary;
 /// activations); a weight without a GPU layout, and every weight on the CPU, is multiplied by
 /// the CPU kernel (on a GPU the activations then visit the host).
 ///
+/// Gradients: the weight is a constant (QLoRA's frozen base). On Flex (`f32`, with or without
+/// autodiff) the product is our extension op ([`flex::packed_matmul`]), whose backward step gives
+/// `x` the gradient `dy · w`, decoding the weight a tile of rows at a time
+/// ([`packed_matmul::packed_matmul_transposed_f32`]). On other backends (wgpu, CUDA, or a float
+/// type other than `f32`) the product is a constant for autodiff (the GPU kernel is inference
+/// only, the host path builds a new tensor): no gradient reaches `x` there, so adapters placed
+/// before a packed projection train only on Flex.
+///
 /// # Shapes
 /// - x: `[n, w.cols()]` -> `[n, w.rows()]`
 pub fn packed_matmul(
@@ -48,6 +56,9 @@ pub fn packed_matmul(
         && let Some(weight) = device_weights::device_weight(w, &device)
     {
         return claude_shaders::packed_matmul(x, &weight);
+    }
+    if flex::supports(&x) {
+        return flex::packed_matmul(x, w, arithmetic);
     }
     let [n, _] = x.dims();
     let dtype = x.dtype();

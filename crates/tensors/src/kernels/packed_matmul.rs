@@ -14,12 +14,15 @@
 //! does: the few-row path then runs integer kernels ([`claude_quant::dot_q8`], one for every
 //! GGML block format), the tiled path multiplies the rounded values, so both compute the same
 //! products (up to the order of the additions).
+//!
+//! [`packed_matmul_transposed_f32`] is the other product, `dy · w`: the gradient of `x · wᵀ` with
+//! respect to `x`, with the weight decoded a tile of rows at a time in the same way.
 
 use rayon::prelude::*;
 
 use claude_quant::{PackedMatrix, Q8Activations};
 
-use super::gemm::{Mat, Threads, product};
+use super::gemm::{Mat, Threads, gemm_into, product};
 
 /// Activation rows from which the tiled gemm path beats per-row dot products.
 pub const GEMM_FROM_ROWS: usize = 32;
@@ -122,6 +125,66 @@ fn by_dot_products(
     out
 }
 
+/// `dy · w` for `n` row-major rows `dy` of `w.rows()` values (the gradient of `x · wᵀ` with
+/// respect to `x` when `dy` is the output's): row-major `[n, w.cols()]`.
+///
+/// The weight is decoded exactly to f32 a tile of [`TILE_ROWS`] rows at a time (its rows over
+/// rayon's threads), and each tile adds `dy[:, tile] · w[tile, :]` to the result with gemm (over
+/// rayon's threads too): only one tile of the weight is ever held as f32.
+///
+/// # Panics
+/// If `dy` is not `n * w.rows()` long.
+pub fn packed_matmul_transposed_f32(dy: &[f32], n: usize, w: &PackedMatrix) -> Vec<f32> {
+    let (rows, cols) = (w.rows(), w.cols());
+    assert_eq!(dy.len(), n * rows, "output gradient length");
+    if n == 0 || cols == 0 || rows == 0 {
+        return vec![0.0; n * cols];
+    }
+    let mut out = vec![0.0f32; n * cols];
+    let mut tile = vec![0.0f32; TILE_ROWS.min(rows) * cols];
+    // The products of the tiles after the first, added to `out` (gemm overwrites its output).
+    let mut partial = Vec::new();
+    for first in (0..rows).step_by(TILE_ROWS) {
+        let count = TILE_ROWS.min(rows - first);
+        let tile = &mut tile[..count * cols];
+        decode_tile(w, first, tile);
+        // `[n, count]`: the columns of `dy` that meet this tile's weight rows.
+        let grads = Mat::strided(&dy[first..], [n, count], [rows, 1]);
+        let weights = Mat::rows(tile, count, cols);
+        if first == 0 {
+            gemm_into(&mut out, grads, weights, 1.0, Threads::All);
+        } else {
+            partial.resize(n * cols, 0.0);
+            gemm_into(&mut partial, grads, weights, 1.0, Threads::All);
+            out.par_chunks_mut(ADD_CHUNK)
+                .zip(partial.par_chunks(ADD_CHUNK))
+                .for_each(|(out, part)| {
+                    for (o, p) in out.iter_mut().zip(part) {
+                        *o += p;
+                    }
+                });
+        }
+    }
+    out
+}
+
+/// Elements per task when a tile's product is added to the result.
+const ADD_CHUNK: usize = 1 << 14;
+
+/// Weight rows `first..first + tile.len() / cols` decoded into `tile`, over rayon's threads.
+fn decode_tile(w: &PackedMatrix, first: usize, tile: &mut [f32]) {
+    let cols = w.cols();
+    if cols == 0 {
+        return;
+    }
+    tile.par_chunks_mut(DOT_ROWS_PER_TASK * cols)
+        .enumerate()
+        .for_each(|(task, part)| {
+            let start = first + task * DOT_ROWS_PER_TASK;
+            w.dequantize_rows(start..start + part.len() / cols, part);
+        });
+}
+
 /// Tiles of decoded weight rows, each multiplied by every activation row with gemm.
 fn by_tiles(x: &[f32], n: usize, w: &PackedMatrix) -> Vec<f32> {
     let (rows, cols) = (w.rows(), w.cols());
@@ -131,12 +194,7 @@ fn by_tiles(x: &[f32], n: usize, w: &PackedMatrix) -> Vec<f32> {
     for first in (0..rows).step_by(TILE_ROWS) {
         let count = TILE_ROWS.min(rows - first);
         let tile = &mut tile[..count * cols];
-        tile.par_chunks_mut(DOT_ROWS_PER_TASK * cols)
-            .enumerate()
-            .for_each(|(task, part)| {
-                let start = first + task * DOT_ROWS_PER_TASK;
-                w.dequantize_rows(start..start + part.len() / cols, part);
-            });
+        decode_tile(w, first, tile);
         // `[n, count]` = x · tileᵀ.
         let block = product(activations, Mat::rows(tile, count, cols).t(), Threads::All);
         for (r, values) in block.chunks_exact(count).enumerate() {
@@ -194,6 +252,96 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// `dy · w` against an f64 product of the decoded weights, for the block formats QLoRA
+    /// meets, a few row counts, and a weight whose rows span two full tiles and a partial one.
+    #[test]
+    fn the_transposed_product_matches_a_float64_product_of_the_decoded_weights() {
+        let (rows, cols) = (2 * TILE_ROWS + 37, 256);
+        for ty in [
+            GgmlType::Q8_0,
+            GgmlType::Q4_1,
+            GgmlType::Q4_K,
+            GgmlType::Q6_K,
+        ] {
+            let w =
+                PackedMatrix::quantize(RowFormat::Ggml(ty), rows, cols, &values(rows * cols, 3))
+                    .unwrap();
+            let decoded = w.dequantize();
+            for n in [1, 5, 40] {
+                let dy = values(n * rows, 500 + n as u64);
+                let dx = packed_matmul_transposed_f32(&dy, n, &w);
+                assert_eq!(dx.len(), n * cols);
+                for r in 0..n {
+                    for j in 0..cols {
+                        let terms = (0..rows).map(|o| {
+                            f64::from(dy[r * rows + o]) * f64::from(decoded[o * cols + j])
+                        });
+                        let (exact, size) =
+                            terms.fold((0.0, 0.0), |(sum, size), t| (sum + t, size + t.abs()));
+                        let got = f64::from(dx[r * cols + j]);
+                        assert!(
+                            (got - exact).abs() <= 1e-5 * size + 1e-6,
+                            "{ty} n {n}, ({r}, {j}): {got} vs {exact}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_transposed_product_of_nothing_is_zeros() {
+        let w =
+            PackedMatrix::quantize(RowFormat::Ggml(GgmlType::Q8_0), 3, 32, &values(96, 1)).unwrap();
+        assert!(packed_matmul_transposed_f32(&[], 0, &w).is_empty());
+    }
+
+    /// Timings of the backward product against the forward one, for a prompt-sized batch:
+    /// `cargo test --release -p claude-tensors --lib packed_matmul_timings -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing, not a check"]
+    fn packed_matmul_timings() {
+        let best_of = |f: &mut dyn FnMut()| {
+            (0..7)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    f();
+                    start.elapsed().as_secs_f64() * 1e3
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let n = 512;
+        for (rows, cols) in [(576, 1536), (1536, 576)] {
+            let w = PackedMatrix::quantize(
+                RowFormat::Ggml(GgmlType::Q4_1),
+                rows,
+                cols,
+                &values(rows * cols, 5),
+            )
+            .unwrap();
+            let x = values(n * cols, 6);
+            let dy = values(n * rows, 7);
+            let exact = best_of(&mut || {
+                std::hint::black_box(packed_matmul_f32(&x, n, &w, PackedArithmetic::Exact));
+            });
+            let fast = best_of(&mut || {
+                std::hint::black_box(packed_matmul_f32(&x, n, &w, PackedArithmetic::Fast));
+            });
+            let backward = best_of(&mut || {
+                std::hint::black_box(packed_matmul_transposed_f32(&dy, n, &w));
+            });
+            let decoded = w.dequantize();
+            let dense = best_of(&mut || {
+                let (a, b) = (Mat::rows(&dy, n, rows), Mat::rows(&decoded, rows, cols));
+                std::hint::black_box(product(a, b, Threads::All));
+            });
+            println!(
+                "Q4_1 {rows}x{cols}, n {n}: forward exact {exact:.2} ms, forward fast {fast:.2} ms, \
+                 backward {backward:.2} ms (dense f32 gemm of the decoded weight {dense:.2} ms)"
+            );
         }
     }
 

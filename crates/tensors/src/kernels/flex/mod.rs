@@ -1,6 +1,11 @@
 //! Our CPU kernels as a burn backend extension of the Flex backend, with their own backward pass
 //! on burn's autodiff (burn would otherwise record attention as a dozen decomposed ops, each
 //! keeping a `[batch, heads, seq, seq]` tensor for the backward pass, and GeLU as five).
+//! A packed weight ([`PackedMatrix`]) passes through the extension as an ordinary argument (the
+//! macro forwards non-tensor arguments as they are): the product with it is tracked for the
+//! activations only, the weight being a constant.
+
+use std::sync::Arc;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
@@ -11,12 +16,16 @@ use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
+use claude_quant::PackedMatrix;
+
+use crate::kernels::packed_matmul::PackedArithmetic;
 
 mod adamw;
 mod attention;
 mod gelu;
 mod layer_norm;
 mod matmul;
+mod packed_matmul;
 mod rotary;
 
 pub use adamw::{adamw_step, supports_adamw};
@@ -26,6 +35,7 @@ use attention::{
 use gelu::{GeluBackward, gelu_forward};
 use layer_norm::{LayerNormBackward, layer_norm_forward};
 use matmul::{MatmulBackward, matmul_forward, matrix};
+use packed_matmul::{PackedMatmulBackward, packed_matmul_forward};
 use rotary::{RotaryBackward, Rotation};
 
 /// Operations we run with our own CPU kernels.
@@ -52,6 +62,15 @@ pub trait CpuKernels: Backend {
 
     /// The matrix product of `[m, k]` and `[k, n]` matrices (strided views are read in place).
     fn fused_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x · wᵀ` for `[n, weight.cols()]` activations and a packed weight (a constant: under
+    /// autodiff only `x` gets a gradient, `dy · w` with the exactly decoded weight), giving
+    /// `[n, weight.rows()]`.
+    fn fused_packed_matmul(
+        x: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FloatTensor<Self>;
 
     /// Causal self-attention with `n_head` heads from the packed projection
     /// `[batch, seq, 3·width]`, giving `[batch, seq, width]` with the heads merged.
@@ -92,6 +111,20 @@ pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
     Tensor::from_dispatch(Dispatch::fused_matmul(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
+    ))
+}
+
+/// `x · wᵀ` for a packed weight through our Flex kernel, differentiable in `x`; see
+/// [`supports`].
+pub fn packed_matmul(
+    x: Tensor<2>,
+    weight: &Arc<PackedMatrix>,
+    arithmetic: PackedArithmetic,
+) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::fused_packed_matmul(
+        x.into_dispatch(),
+        Arc::clone(weight),
+        arithmetic,
     ))
 }
 
@@ -143,6 +176,14 @@ impl CpuKernels for Flex {
 
     fn fused_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         matmul_forward(&matrix(lhs), &matrix(rhs))
+    }
+
+    fn fused_packed_matmul(
+        x: FlexTensor,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FlexTensor {
+        packed_matmul_forward(x, &weight, arithmetic)
     }
 
     fn fused_self_attention(qkv: FlexTensor, n_head: usize) -> FlexTensor {
@@ -206,6 +247,20 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         );
         let out = matmul_forward(&lhs, &rhs);
         record(prep, [lhs, rhs], out)
+    }
+
+    fn fused_packed_matmul(
+        x: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FloatTensor<Self> {
+        // The weight is the state: a pointer to the packed blocks, dropped when x is untracked.
+        let prep = PackedMatmulBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let out = packed_matmul_forward(x.primitive().clone(), &weight, arithmetic);
+        record(prep, weight, out)
     }
 
     fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self> {
