@@ -26,6 +26,8 @@ enum Command {
     Prepare(commands::prepare::PrepareArgs),
     /// Train a GPT from a config file.
     Train(commands::train::TrainArgs),
+    /// Fine-tune a pretrained model on chat data: full, LoRA or QLoRA.
+    Finetune(commands::finetune::FinetuneArgs),
     /// Generate text from a checkpoint.
     Generate(commands::generate::GenerateArgs),
     /// Serve a checkpoint over an OpenAI-compatible HTTP API.
@@ -50,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Tokenizer(command) => commands::tokenizer::run(command),
         Command::Prepare(args) => commands::prepare::run(args),
         Command::Train(args) => commands::train::run(args).map(|_| ()),
+        Command::Finetune(args) => commands::finetune::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Perplexity(args) => commands::perplexity::run(args),

@@ -55,8 +55,9 @@ pub use kv_cache::KvCache;
 pub use lora::{Adapter, Lora, LoraError, LoraSettings, LoraSlice, LoraTarget};
 pub use mlp::Mlp;
 pub use model_file::{
-    HF_CONFIG_FILE, HfModel, InvalidModelFile, MODEL_FILE, ModelFile, ModelFileError, ModelFormat,
-    UnsupportedModelFile, model_file, read_config,
+    AdapterFormat, AdapterInfo, HF_CONFIG_FILE, HfModel, InvalidModelFile, MODEL_FILE, ModelFile,
+    ModelFileError, ModelFormat, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, UnsupportedModelFile,
+    model_file, read_config,
 };
 pub use norm::Norm;
 pub use position::PositionEmbedding;

@@ -1,6 +1,7 @@
 //! claude-core's integration tests, one binary: the model against independent references, the
 //! key/value cache against the full forward pass, and model files.
 
+mod adapter;
 mod gguf_errors;
 mod gguf_export;
 mod hf;

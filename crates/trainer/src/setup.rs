@@ -101,7 +101,13 @@ impl Run {
         write_config(&config, &out_dir)?;
 
         let eval_device = devices[0].clone();
-        let train_devices: Vec<Device> = devices.into_iter().map(Device::autodiff).collect();
+        let checkpointing = config.train.activation_checkpointing;
+        let train_devices: Vec<Device> = (devices.into_iter())
+            .map(|device| match checkpointing {
+                true => device.autodiff().gradient_checkpointing(),
+                false => device.autodiff(),
+            })
+            .collect();
         let precision = config.train.precision;
         let mut model = trainee.build(&config.model, &train_devices[0])?;
         if precision.has_master_weights() {

@@ -3,6 +3,7 @@
 pub mod embed;
 pub mod embedder;
 pub mod export;
+pub mod finetune;
 mod fault_injection;
 pub mod generate;
 pub mod index;

@@ -40,6 +40,11 @@ pub struct ModelArgs {
     /// burn's ops instead (for comparisons; also CLAUDE_RUST_KERNELS=off).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub kernels: String,
+    /// LoRA adapters to apply at load, kept beside the weights (repeatable): a PEFT folder
+    /// (adapter_config.json + adapter_model.safetensors, e.g. a finetune checkpoint's
+    /// `adapter/`) or a llama.cpp GGUF LoRA file, made for this model.
+    #[arg(long)]
+    pub lora: Vec<PathBuf>,
 }
 
 impl ModelArgs {
@@ -54,11 +59,7 @@ impl ModelArgs {
     /// The model's local path, which most commands require: a name on the hub is fetched
     /// first (or found in its cache). Resolve it once, then [`load`](Self::load) it.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
-        let path = self.path.as_deref().context("--model is required")?;
-        match path.to_str() {
-            Some(name) if name.starts_with(HUB_PREFIX) => Ok(fetch_model(name)?),
-            _ => Ok(path.to_path_buf()),
-        }
+        resolve_model(self.path.as_deref().context("--model is required")?)
     }
 
     /// The model at `model` (from [`path`](Self::path)), read once
@@ -70,12 +71,19 @@ impl ModelArgs {
         }
         let device = parse_device(&self.device)?;
         // The cap applies as the model is built, so its position tables fit the cap.
-        let opened = claude_inference::open_limited(
+        let mut opened = claude_inference::open_limited(
             model,
             self.tokenizer.as_deref(),
             &device,
             self.ctx_size,
         )?;
+        for adapter in &self.lora {
+            let (format, count) = opened.model.load_adapter(adapter, &device)?;
+            eprintln!(
+                "applied {count} LoRA adapters ({format:?}) from {}",
+                adapter.display()
+            );
+        }
         let chat_template = opened.chat_template.clone();
         let arithmetic = if self.exact {
             PackedArithmetic::Exact
@@ -89,6 +97,15 @@ impl ModelArgs {
             generator,
             chat_template,
         })
+    }
+}
+
+/// A model's local path: a name on the hub (`hf:OWNER/REPO...`) is fetched first (or found in
+/// its cache); anything else is a path already.
+pub fn resolve_model(path: &Path) -> anyhow::Result<PathBuf> {
+    match path.to_str() {
+        Some(name) if name.starts_with(HUB_PREFIX) => Ok(fetch_model(name)?),
+        _ => Ok(path.to_path_buf()),
     }
 }
 

@@ -88,22 +88,7 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
         mpi,
     };
     let (rank, world_size) = options.rank_and_world_size();
-    // Rank 0 speaks for the job: the other ranks' losses are the same reduced numbers. It
-    // reports from a thread of its own, so that a console that stops reading (as `mpirun`'s
-    // does while it stops a job) cannot hold training back.
-    let reporter: Box<dyn Reporter> = if rank > 0 {
-        Box::new(SilentReporter)
-    } else {
-        let text = args.no_tui || !std::io::stdout().is_terminal();
-        let every = config.train.log_interval;
-        Box::new(BackgroundReporter::spawn(move || -> Box<dyn Reporter> {
-            if text {
-                Box::new(TextReporter { every })
-            } else {
-                Box::new(DashboardReporter::new())
-            }
-        }))
-    };
+    let reporter = reporter_for(rank, args.no_tui, config.train.log_interval);
     let mut reporter = super::fault_injection::panic_after_step(reporter)?;
     let summary = train(config, &options, reporter.as_mut())?;
     // Shows what is still queued before the summary line.
@@ -119,7 +104,31 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
     } else {
         String::new()
     };
-    println!(
+    println!("{}", summary_line(&summary, &communication));
+    Ok(summary)
+}
+
+/// How rank `rank` reports: rank 0 speaks for the job (the other ranks' losses are the same
+/// reduced numbers), from a thread of its own, so that a console that stops reading (as
+/// `mpirun`'s does while it stops a job) cannot hold training back; the dashboard on a terminal
+/// unless `no_tui`, else a line every `every` steps.
+pub(super) fn reporter_for(rank: usize, no_tui: bool, every: usize) -> Box<dyn Reporter> {
+    if rank > 0 {
+        return Box::new(SilentReporter);
+    }
+    let text = no_tui || !std::io::stdout().is_terminal();
+    Box::new(BackgroundReporter::spawn(move || -> Box<dyn Reporter> {
+        if text {
+            Box::new(TextReporter { every })
+        } else {
+            Box::new(DashboardReporter::new())
+        }
+    }))
+}
+
+/// The summary line of a finished run.
+pub(super) fn summary_line(summary: &RunSummary, communication: &str) -> String {
+    format!(
         "done: {} steps, val loss {} (best {}, full val {}), {:.0} tokens/s, {:.1} ms/step{communication}, peak memory {}, checkpoint {}",
         summary.steps,
         format_loss(summary.val_loss),
@@ -134,8 +143,7 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
                 b as f64 / (1 << 20) as f64
             )),
         summary.checkpoint.display()
-    );
-    Ok(summary)
+    )
 }
 
 /// A loss with four decimals, or `-` when there is none.

@@ -194,6 +194,33 @@ pub enum InvalidModelFile {
         /// What is wrong.
         message: String,
     },
+    /// A field of an adapter's config (PEFT's `adapter_config.json`, a GGUF adapter's
+    /// metadata) that is missing, or holds a value of the wrong type or range.
+    #[error("{field}: {message}")]
+    AdapterField {
+        /// The field (`r`, `lora_alpha`, `general.type`...).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor of an adapter file that is no LoRA tensor of a module we adapt, or whose partner
+    /// (`lora_A` for `lora_B`, and the reverse) is missing.
+    #[error("tensor {tensor}: {message}")]
+    AdapterTensor {
+        /// The tensor's name.
+        tensor: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An adapter that does not fit the model it is attached to (its shape, or a module the
+    /// model does not have).
+    #[error("tensor {tensor}: {cause}")]
+    Adapter {
+        /// The adapter's `B` tensor's name.
+        tensor: String,
+        /// Why it does not fit.
+        cause: crate::lora::LoraError,
+    },
     /// A llama2.c checkpoint shorter than its header.
     #[error("{len} bytes: too short for a llama2.c header ({HEADER_BYTES} bytes)")]
     Llama2cShortHeader {
@@ -320,6 +347,43 @@ pub enum UnsupportedModelFile {
         /// Its rows' formats, top to bottom.
         formats: Vec<RowFormat>,
     },
+    /// An adapter setting whose computation our adapters do not reproduce (such as PEFT's
+    /// `use_rslora`), or an adapter made for another architecture.
+    #[error("{field} = {value}: {reason}")]
+    AdapterSetting {
+        /// The setting (`use_rslora`, `general.architecture`...).
+        field: String,
+        /// Its value, as written in the file.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A module an adapter cannot be read for or written to: unknown to us, or stored fused
+    /// with others in the file's layout.
+    #[error("module {module}: {reason}")]
+    AdapterModule {
+        /// The module's name.
+        module: String,
+        /// Why.
+        reason: String,
+    },
+    /// Adapters of different ranks, where the file stores one rank for all.
+    #[error("adapters of ranks {ranks:?}: {format} stores one rank for every adapter")]
+    AdapterRanks {
+        /// The ranks found, smallest first.
+        ranks: Vec<usize>,
+        /// The format.
+        format: &'static str,
+    },
+    /// A model without adapters, written as an adapter file.
+    #[error("the model has no adapters to write")]
+    NoAdapters,
+    /// A path that is neither adapter format.
+    #[error(
+        "not an adapter: a PEFT folder (adapter_config.json, adapter_model.safetensors) or a GGUF \
+         LoRA file is read"
+    )]
+    AdapterFormat,
     /// A parameter of a type our model file does not store.
     #[error("tensor {tensor}: a safetensors model file does not store {dtype:?} parameters")]
     ParameterType {

@@ -11,8 +11,12 @@
 //! - Hugging Face model folders ([`hf`]: `config.json` and safetensors weights, as
 //!   `save_pretrained` writes them: Llama, Mistral, Qwen2, Qwen3, Gemma 3, Phi-3).
 //!
+//! LoRA adapters alone are read and written by [`adapter`]: PEFT folders and llama.cpp's GGUF
+//! LoRA files ([`Gpt::load_adapter`], [`Gpt::save_adapter_peft`], [`Gpt::save_adapter_gguf`]).
+//!
 //! [`ModelConfig`]: crate::ModelConfig
 
+mod adapter;
 mod error;
 pub(crate) mod gguf;
 mod hf;
@@ -29,6 +33,7 @@ use burn::prelude::*;
 use crate::config::{ModelConfig, Positions};
 use crate::transformer::Gpt;
 
+pub use adapter::{AdapterFormat, AdapterInfo, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE};
 pub use error::{InvalidModelFile, ModelFileError, UnsupportedModelFile};
 pub use hf::{HF_CONFIG_FILE, HfModel};
 pub use safetensors::{MODEL_FILE, read_config};

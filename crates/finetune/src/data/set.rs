@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use claude_inference::ChatTemplate;
 use claude_tokenizer::Tokenizer;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Example;
 use super::conversation::{conversation_example, text_example};
@@ -13,7 +13,8 @@ use super::error::{DataError, Fault};
 use super::record::{Record, parse};
 
 /// What to do with an example longer than the context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Overlong {
     /// Keep its first `context` tokens (skipped if none of them counts).
     #[default]
