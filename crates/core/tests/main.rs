@@ -10,6 +10,7 @@ mod kv_cache;
 mod lora;
 mod model;
 mod model_file;
+mod peft;
 mod pretrained;
 mod quant_mix;
 mod support;

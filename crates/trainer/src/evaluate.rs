@@ -56,7 +56,7 @@ impl Run {
             loss: outcome.loss,
             lr: outcome.lr,
             grad_norm: outcome.grad_norm,
-            tokens_per_sec: config.tokens_per_step() as f64 / outcome.seconds,
+            tokens_per_sec: outcome.tokens as f64 / outcome.seconds,
             elapsed_s: self.state.elapsed_s,
             val_loss,
             val_perplexity: val_loss.map(f64::exp),

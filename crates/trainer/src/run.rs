@@ -175,7 +175,7 @@ impl Run {
         } else {
             0.0
         };
-        let tokens = trained_steps * self.config.tokens_per_step();
+        let tokens = self.state.tokens_seen - self.first_tokens_seen;
         Ok(RunSummary {
             steps: self.state.step,
             val_loss: self.state.val_loss,

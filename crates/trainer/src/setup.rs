@@ -56,6 +56,8 @@ pub(crate) struct Run {
     pub resumed_elapsed_s: f64,
     /// The step this process started from.
     pub first_step: usize,
+    /// The tokens seen before this process started.
+    pub first_tokens_seen: u64,
     /// Seconds spent in this process's steps (evaluation and checkpoints excluded).
     pub stepping_s: f64,
     /// The loss over the start of `val.bin` in order, once the last step has run.
@@ -168,6 +170,7 @@ impl Run {
             started: Instant::now(),
             resumed_elapsed_s: state.elapsed_s,
             first_step: state.step,
+            first_tokens_seen: state.tokens_seen,
             stepping_s: 0.0,
             full_val_loss: None,
             state,

@@ -31,6 +31,8 @@ pub(crate) struct StepOutcome {
     pub grad_norm: f64,
     /// Seconds the step took (evaluation and checkpoints excluded).
     pub seconds: f64,
+    /// Tokens the step's rows fed the model, padding excluded (every rank's).
+    pub tokens: usize,
     /// Whether any rank was asked to stop.
     pub stop_requested: bool,
 }
@@ -52,7 +54,7 @@ impl Run {
             device.seed(config.train.seed.wrapping_add(step as u64));
         }
         let loss_scale = self.state.loss_scaler.as_ref().map_or(1.0, |s| s.scale);
-        let (grads, loss) = accumulate_gradients(
+        let (grads, loss, tokens) = accumulate_gradients(
             &working_copy(&model, precision),
             self.data.as_ref(),
             config,
@@ -94,13 +96,14 @@ impl Run {
         };
         let seconds = started.elapsed().as_secs_f64();
         self.state.step += 1;
-        self.state.tokens_seen += self.config.tokens_per_step() as u64;
+        self.state.tokens_seen += tokens as u64;
         self.state.elapsed_s = self.resumed_elapsed_s + self.started.elapsed().as_secs_f64();
         let outcome = StepOutcome {
             loss,
             lr,
             grad_norm,
             seconds,
+            tokens,
             stop_requested,
         };
         Ok((model, outcome))
@@ -108,8 +111,9 @@ impl Run {
 }
 
 /// Runs rows `rows` of the step's micro-batches and returns their part of the gradient of the
-/// mean loss over all rows (times `loss_scale`), on the first device, and their part of that
-/// loss (unscaled). With several devices the rows are split between them, every worker on its
+/// mean loss over all rows (times `loss_scale`), on the first device, their part of that
+/// loss (unscaled), and the tokens all the step's rows feed the model (every rank draws them
+/// all). With several devices the rows are split between them, every worker on its
 /// own thread with a replica of the model; the batches depend only on the step and the
 /// micro-batch index, so the result does not depend on the number of devices or processes.
 fn accumulate_gradients(
@@ -120,23 +124,21 @@ fn accumulate_gradients(
     devices: &[Device],
     rows: Range<usize>,
     loss_scale: f64,
-) -> Result<(GradientsParams, f64)> {
+) -> Result<(GradientsParams, f64, usize)> {
     let batch = config.train.batch_size;
     let micro_batches = (0..config.train.grad_accum)
         .map(|micro| {
             let mut rng = batch_rng(config.train.seed, step, micro);
             data.train_rows(batch, &mut rng)
         })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    let tokens = (micro_batches.iter().flatten())
+        .map(|row| row.tokens.len() - 1)
+        .sum();
     let main = &devices[0];
     if devices.len() == 1 {
-        return Ok(worker_gradients(
-            model,
-            &micro_batches,
-            rows,
-            loss_scale,
-            main,
-        ));
+        let (grads, loss) = worker_gradients(model, &micro_batches, rows, loss_scale, main);
+        return Ok((grads, loss, tokens));
     }
     let results: Vec<(GradientsParams, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = devices
@@ -169,7 +171,7 @@ fn accumulate_gradients(
         accumulator.accumulate(model, grads);
         loss += worker_loss;
     }
-    Ok((accumulator.grads(), loss))
+    Ok((accumulator.grads(), loss, tokens))
 }
 
 /// Forward and backward passes over rows `rows` of every micro-batch on `device`. Each part's
