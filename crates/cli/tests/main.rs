@@ -6,6 +6,7 @@
 mod agent_api;
 mod cli;
 mod export;
+mod finetune;
 mod hub;
 mod hub_folder;
 mod index;

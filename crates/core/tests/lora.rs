@@ -242,3 +242,52 @@ fn assert_close(got: &[f64], expected: &[f64], tolerance: f64, what: &str) {
         );
     }
 }
+
+/// QLoRA: adapters on a packed (Q8_0) base. Their gradients equal those of the same adapters on
+/// the float model of the decoded weights, which the tests above check against finite
+/// differences and the projected weight gradient.
+#[test]
+fn adapters_on_a_packed_base_get_the_float_gradients() {
+    use claude_core::{PackedArithmetic, QuantScheme};
+    use claude_quant::{GgmlType, RowFormat};
+
+    let device = device().autodiff();
+    let plain = device.clone().without_autodiff();
+    device.seed(9);
+    let mut packed = llama_like().init(&plain);
+    packed
+        .quantize(QuantScheme::Uniform(RowFormat::Ggml(GgmlType::Q8_0)), true)
+        .unwrap();
+    packed.set_packed_arithmetic(PackedArithmetic::Exact);
+    let mut decoded = packed.clone();
+    decoded.dequantize(&plain);
+    let with_adapters =
+        |model: Gpt, adapters: &[(usize, LoraTarget, Tensor<2>, Tensor<2>, f64)]| {
+            let mut model = model
+                .fork(&device)
+                .with_lora(&settings(&LoraTarget::ALL), &device)
+                .unwrap();
+            for (layer, target, a, b, scale) in adapters {
+                let (a, b) = (a.clone().inner().autodiff(), b.clone().inner().autodiff());
+                model.set_adapter(*layer, *target, a, b, *scale).unwrap();
+            }
+            model
+        };
+    // The adapters of `adapted`, with random B, on both bases.
+    let adapters = adapter_values(&adapted(&device));
+    let packed = with_adapters(packed, &adapters);
+    let decoded = with_adapters(decoded, &adapters);
+    assert!(matches!(packed.h[0].attn.c_attn, Projection::Packed(_)));
+    assert!(matches!(decoded.h[0].attn.c_attn, Projection::Float(_)));
+    let (packed_grads, decoded_grads) = (
+        loss(&packed, &device).backward(),
+        loss(&decoded, &device).backward(),
+    );
+    for (p, d) in packed.adapters().iter().zip(decoded.adapters()) {
+        for (pa, da) in [(&p.slice.a, &d.slice.a), (&p.slice.b, &d.slice.b)] {
+            let got = values(pa.val().grad(&packed_grads).expect("a QLoRA gradient"));
+            let expected = values(da.val().grad(&decoded_grads).unwrap());
+            assert_close(&got, &expected, 1e-4, "QLoRA gradient");
+        }
+    }
+}

@@ -14,15 +14,23 @@ use claude_inference::{find_tokenizer, hf_folder};
 use claude_tokenizer::Tokenizer;
 use claude_tokenizer::gguf::{TOKENS_KEY, gguf_metadata, pad_gguf_vocabulary};
 
-use super::quantize::same_file;
+use claude_finetune::Origin;
+
+use super::quantize::{parse_scheme, same_file};
 
 /// Arguments of `claude-rust export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The model: a checkpoint directory or model file (float or quantized to q8_0, q4_0 or
-    /// q4_1), a llama2.c checkpoint, a GGUF file or a Hugging Face model folder.
+    /// q4_1), a llama2.c checkpoint, a GGUF file or a Hugging Face model folder; or a
+    /// `claude-rust finetune` checkpoint (its adapters are merged into the base it names).
     #[arg(long, visible_alias = "model")]
     pub checkpoint: PathBuf,
+    /// Quantize the weights first (decoding quantized ones): a format of `claude-rust quantize`
+    /// (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, int8) or llama.cpp's mixtures q4_k_m,
+    /// q5_k_m. Default: the weights as they are.
+    #[arg(long)]
+    pub quant: Option<String>,
     /// Output format: gguf.
     #[arg(long, default_value = "gguf")]
     pub format: String,
@@ -47,13 +55,23 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let model = Gpt::load(&input, &Device::flex())?;
-    let (arch, tokenizer_note) = write_gguf(
-        &model,
-        &args.checkpoint,
-        args.tokenizer.as_deref(),
-        &args.out,
-    )?;
+    let device = Device::flex();
+    // A fine-tuning checkpoint: its adapters merged into the base, whose tokenizer it keeps.
+    let (mut model, source) = match Origin::of_checkpoint(&args.checkpoint)? {
+        Some(origin) => (
+            origin.load_merged(&args.checkpoint, &device)?,
+            origin.base.clone(),
+        ),
+        None => (Gpt::load(&input, &device)?, args.checkpoint.clone()),
+    };
+    if let Some(format) = &args.quant {
+        let scheme = parse_scheme(format)?;
+        model.dequantize(&device);
+        model
+            .quantize(scheme, false)
+            .with_context(|| format!("--quant {format}"))?;
+    }
+    let (arch, tokenizer_note) = write_gguf(&model, &source, args.tokenizer.as_deref(), &args.out)?;
     let bytes = std::fs::metadata(&args.out)
         .with_context(|| format!("{}", args.out.display()))?
         .len();

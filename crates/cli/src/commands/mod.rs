@@ -3,8 +3,8 @@
 pub mod embed;
 pub mod embedder;
 pub mod export;
-pub mod finetune;
 mod fault_injection;
+pub mod finetune;
 pub mod generate;
 pub mod index;
 pub mod model_args;

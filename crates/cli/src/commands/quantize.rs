@@ -93,9 +93,13 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
 }
 
 /// One of [`QuantScheme::NAMES`].
-fn parse_scheme(text: &str) -> anyhow::Result<QuantScheme> {
-    text.parse::<QuantScheme>()
-        .map_err(|_| anyhow::anyhow!("--format {text:?} is not one of {}", QuantScheme::NAMES))
+pub(super) fn parse_scheme(text: &str) -> anyhow::Result<QuantScheme> {
+    text.parse::<QuantScheme>().map_err(|_| {
+        anyhow::anyhow!(
+            "{text:?} is not a quantization format: one of {}",
+            QuantScheme::NAMES
+        )
+    })
 }
 
 /// The model file `--out` names.
