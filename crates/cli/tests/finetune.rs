@@ -73,7 +73,14 @@ fn perplexity(model: &Path, lora: Option<&Path>, file: &Path) -> f64 {
     if let Some(lora) = lora {
         args.extend(["--lora".into(), s(lora)]);
     }
-    args.extend(["--file".into(), s(file), "--ctx".into(), "64".into()]);
+    // Exact products: the packed weights meet f32 activations, as the merged f32 ones do.
+    args.extend([
+        "--exact".into(),
+        "--file".into(),
+        s(file),
+        "--ctx".into(),
+        "64".into(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = ok(&args);
     let value = (out.split("PPL = ").nth(1))
@@ -135,6 +142,7 @@ fn lora_teaches_smollm2_facts_it_did_not_know() {
     let server = serve(&smollm2(), &["--lora", &s(&adapter)]);
     let (question, fact) = &questions[0];
     let body = serde_json::json!({
+        "model": "SmolLM2-135M-Instruct.Q4_1",
         "messages": [{"role": "user", "content": question}],
         "temperature": 0,
         "max_tokens": 20,
@@ -258,4 +266,47 @@ fn bad_data_is_named_by_file_and_line() {
         &s(&dir.path().join("run")),
     ]);
     assert!(error.contains("chat.jsonl:3"), "{error}");
+}
+
+#[test]
+fn full_fine_tuning_writes_a_model_that_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), |config| {
+        config.method = Method::Full;
+        config.lora = None;
+        config.schedule.lr = 1e-4;
+        config.train.max_steps = 2;
+        config.train.batch_size = 2;
+        config.train.eval_interval = 2;
+        config.train.checkpoint_interval = 2;
+        config.train.keep_last = 1;
+    });
+    let (run, facts) = (dir.path().join("run"), facts());
+    ok(&[
+        "finetune",
+        "--model",
+        &s(&smollm2()),
+        "--data",
+        &s(&facts.join("train.jsonl")),
+        "--config",
+        &s(&config),
+        "--out",
+        &s(&run),
+        "--no-tui",
+    ]);
+    let checkpoint = run.join("checkpoints/best");
+    assert!(checkpoint.join("model.safetensors").is_file());
+    assert!(!checkpoint.join("adapter").exists());
+    let exported = dir.path().join("full-q8_0.gguf");
+    ok(&[
+        "export",
+        "--checkpoint",
+        &s(&checkpoint),
+        "--quant",
+        "q8_0",
+        "--out",
+        &s(&exported),
+    ]);
+    let (question, _) = &held_out()[0];
+    assert!(!answer(&exported, None, question).is_empty());
 }

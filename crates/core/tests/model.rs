@@ -11,7 +11,9 @@ use crate::support::{device, tokens, values};
 
 /// Plain-Rust reference: row vector times a float projection's `[d_in, d_out]` matrix plus bias.
 fn affine(x: &[f64], layer: &Projection) -> Vec<f64> {
-    let layer = layer.as_float().expect("a freshly initialised model is float");
+    let layer = layer
+        .as_float()
+        .expect("a freshly initialised model is float");
     let w = values(layer.weight.val());
     let d_out = layer.weight.dims()[1];
     let mut y = layer

@@ -2,12 +2,13 @@
 //! the training loop.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use claude_finetune::{FinetuneConfig, FinetuneJob, finetune};
-use claude_trainer::RunOptions;
+use claude_trainer::Mpi;
 
 use super::model_args::resolve_model;
-use super::train::{reporter_for, summary_line};
+use super::train::{LoopArgs, as_mpi_rank, reporter_for, summary_line};
 
 /// Arguments of `claude-rust finetune`.
 #[derive(Debug, clap::Args)]
@@ -31,23 +32,19 @@ pub struct FinetuneArgs {
     /// whole model), metrics.jsonl.
     #[arg(long)]
     pub out: PathBuf,
-    /// Device: cpu, wgpu, cuda:N (QLoRA trains on the CPU).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Print metric lines instead of the dashboard.
-    #[arg(long)]
-    pub no_tui: bool,
-    /// Continue from the newest checkpoint in the output directory.
-    #[arg(long)]
-    pub resume: bool,
-    /// Stop after this many steps (overrides train.max_steps).
-    #[arg(long)]
-    pub max_steps: Option<usize>,
+    /// Devices, progress, resume and MPI, as `train` takes them (QLoRA trains on the CPU).
+    #[command(flatten)]
+    pub run: LoopArgs,
 }
 
 /// Fine-tunes and prints a summary.
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
-    claude_tensors::threads::main_thread_joins_pool();
+    let mpi = args.run.mpi;
+    as_mpi_rank(mpi, |mpi| finetune_as_rank(args, mpi))
+}
+
+/// Fine-tunes as this process's rank (the only one without MPI).
+fn finetune_as_rank(args: FinetuneArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<()> {
     let config = FinetuneConfig::load(&args.config)?;
     let every = config.train.log_interval;
     let job = FinetuneJob {
@@ -56,15 +53,13 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
         val: args.val,
         config,
     };
-    let options = RunOptions {
-        device: args.device,
-        resume: args.resume,
-        max_steps: args.max_steps,
-        ..RunOptions::new(args.out)
-    };
-    let mut reporter = reporter_for(0, args.no_tui, every);
+    let options = args.run.options(args.out, mpi);
+    let (rank, _) = options.rank_and_world_size();
+    let mut reporter = reporter_for(rank, args.run.no_tui, every);
     let summary = finetune(job, &options, reporter.as_mut())?;
     drop(reporter);
-    println!("{}", summary_line(&summary.run, ""));
+    if rank == 0 {
+        println!("{}", summary_line(&summary.run, ""));
+    }
     Ok(())
 }

@@ -19,6 +19,14 @@ pub struct TrainArgs {
     /// Output directory (default: out/<config name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Devices, progress, resume and MPI.
+    #[command(flatten)]
+    pub run: LoopArgs,
+}
+
+/// How a training loop runs: shared by `train` and `finetune`.
+#[derive(Debug, clap::Args)]
+pub struct LoopArgs {
     /// Device: cpu, wgpu, wgpu:N, cuda:N; a comma-separated list (cuda:0,cuda:1)
     /// trains data parallel, splitting each step's micro-batches over the devices. Under
     /// --mpi, `{local_rank}` stands for the rank's index on its machine (cuda:{local_rank}).
@@ -47,10 +55,20 @@ pub struct TrainArgs {
 
 /// Trains and prints a summary.
 pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
-    let mpi = args.mpi.then(Mpi::initialize).transpose()?.map(Arc::new);
-    let result = train_as_rank(args, mpi.clone());
+    let mpi = args.run.mpi;
+    as_mpi_rank(mpi, |mpi| train_as_rank(args, mpi))
+}
+
+/// Runs `job` as this process's rank of an MPI job when `mpi` (else alone); an error on a rank
+/// of a job of several ends the whole job, as the other ranks may be waiting for this one in a
+/// collective.
+pub(super) fn as_mpi_rank<T>(
+    mpi: bool,
+    job: impl FnOnce(Option<Arc<Mpi>>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mpi = mpi.then(Mpi::initialize).transpose()?.map(Arc::new);
+    let result = job(mpi.clone());
     match (&result, &mpi) {
-        // The other ranks may be waiting for this one in a collective: end the whole job.
         (Err(err), Some(mpi)) if mpi.world_size() > 1 => {
             eprintln!("error: rank {}: {err:#}", mpi.rank());
             mpi.abort(1)
@@ -59,18 +77,31 @@ pub fn run(args: TrainArgs) -> anyhow::Result<RunSummary> {
     }
 }
 
+impl LoopArgs {
+    /// The run's options, writing to `out_dir`, as rank `mpi` of a job (or alone). With one
+    /// device, the calling thread (which runs the loop) joins rayon's pool and runs its share
+    /// of the ops (with several, worker threads do).
+    pub(super) fn options(&self, out_dir: PathBuf, mpi: Option<Arc<Mpi>>) -> RunOptions {
+        let device = match &mpi {
+            Some(mpi) => (self.device).replace("{local_rank}", &mpi.local_rank().to_string()),
+            None => self.device.clone(),
+        };
+        if !device.contains(',') {
+            claude_tensors::threads::main_thread_joins_pool();
+        }
+        RunOptions {
+            out_dir,
+            device,
+            resume: self.resume,
+            max_steps: self.max_steps,
+            mpi_timeout: Duration::from_secs(self.mpi_timeout),
+            mpi,
+        }
+    }
+}
+
 /// Trains as this process's rank (the only one without MPI) and prints a summary.
 fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSummary> {
-    let device = match &mpi {
-        Some(mpi) => args
-            .device
-            .replace("{local_rank}", &mpi.local_rank().to_string()),
-        None => args.device.clone(),
-    };
-    if !device.contains(',') {
-        // One device: the loop's thread runs the ops (with several, worker threads do).
-        claude_tensors::threads::main_thread_joins_pool();
-    }
     let config = TrainConfig::load(&args.config)?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let name = args
@@ -79,16 +110,9 @@ fn train_as_rank(args: TrainArgs, mpi: Option<Arc<Mpi>>) -> anyhow::Result<RunSu
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("out").join(name)
     });
-    let options = RunOptions {
-        out_dir,
-        device,
-        resume: args.resume,
-        max_steps: args.max_steps,
-        mpi_timeout: Duration::from_secs(args.mpi_timeout),
-        mpi,
-    };
+    let options = args.run.options(out_dir, mpi);
     let (rank, world_size) = options.rank_and_world_size();
-    let reporter = reporter_for(rank, args.no_tui, config.train.log_interval);
+    let reporter = reporter_for(rank, args.run.no_tui, config.train.log_interval);
     let mut reporter = super::fault_injection::panic_after_step(reporter)?;
     let summary = train(config, &options, reporter.as_mut())?;
     // Shows what is still queued before the summary line.
