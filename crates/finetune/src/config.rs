@@ -85,7 +85,10 @@ impl FinetuneConfig {
             return Err("max_length must be at least 2".into());
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return Err(format!("val_fraction {} is not in [0, 1)", self.val_fraction));
+            return Err(format!(
+                "val_fraction {} is not in [0, 1)",
+                self.val_fraction
+            ));
         }
         Ok(())
     }

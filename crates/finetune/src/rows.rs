@@ -20,7 +20,12 @@ pub struct ExampleRows {
 impl ExampleRows {
     /// `train`'s examples, and `val`'s or, without one, every `1 / val_fraction`-th training
     /// example held out (the examples stay in their order; at least one each way).
-    pub fn split(train: ExampleSet, val: Option<ExampleSet>, val_fraction: f64, vocab_size: usize) -> Self {
+    pub fn split(
+        train: ExampleSet,
+        val: Option<ExampleSet>,
+        val_fraction: f64,
+        vocab_size: usize,
+    ) -> Self {
         let (train, val) = match val {
             Some(val) => (train.examples, val.examples),
             None => hold_out(train.examples, val_fraction),

@@ -45,12 +45,8 @@ pub fn finetune(
     reporter: &mut dyn Reporter,
 ) -> Result<FinetuneSummary> {
     let config = job.config;
-    let opened = claude_inference::open_limited(
-        &job.model,
-        None,
-        &Device::flex(),
-        Some(config.max_length),
-    )?;
+    let opened =
+        claude_inference::open_limited(&job.model, None, &Device::flex(), Some(config.max_length))?;
     let read = ReadOptions::new(config.max_length).with_overlong(config.overlong);
     let (template, tokenizer) = (&opened.chat_template, &opened.tokenizer);
     let train = read_examples(&job.data, template, tokenizer, read)?;

@@ -50,7 +50,10 @@ impl Trainee for Pretrained {
             .ok_or_else(|| claude_trainer::Error::Invalid("the model was already built".into()))?;
         let mut model = model.fork(device);
         let lora = |model: Gpt| {
-            let settings = self.lora.as_ref().expect("LoRA methods have settings (validated)");
+            let settings = self
+                .lora
+                .as_ref()
+                .expect("LoRA methods have settings (validated)");
             model
                 .with_lora(settings, device)
                 .map_err(|e| claude_trainer::Error::Invalid(e.to_string()))

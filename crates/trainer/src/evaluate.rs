@@ -33,7 +33,12 @@ impl Run {
         let evaluated = (step.is_multiple_of(config.train.eval_interval) || last)
             .then(|| working_copy(model, config.train.precision).valid());
         let val_loss = match &evaluated {
-            Some(model) => Some(evaluate_loss(model, self.data.as_ref(), config, &self.eval_device)?),
+            Some(model) => Some(evaluate_loss(
+                model,
+                self.data.as_ref(),
+                config,
+                &self.eval_device,
+            )?),
             None => None,
         };
         self.state.val_loss = val_loss;
@@ -49,7 +54,12 @@ impl Run {
             .as_ref()
             .filter(|_| last && config.train.final_eval_tokens > 0)
         {
-            self.full_val_loss = Some(evaluate_full(model, self.data.as_ref(), config, &self.eval_device));
+            self.full_val_loss = Some(evaluate_full(
+                model,
+                self.data.as_ref(),
+                config,
+                &self.eval_device,
+            ));
         }
         let metrics = StepMetrics {
             step,
@@ -98,11 +108,18 @@ fn evaluate_loss(
 /// Mean loss over the validation rows in order, about `final_eval_tokens` of them (consecutive
 /// windows of `val.bin`; every example of a fine-tuning set that fits), without autodiff:
 /// deterministic and free of sampling noise.
-fn evaluate_full(model: &Gpt, data: &dyn TrainingRows, config: &TrainConfig, device: &Device) -> f64 {
+fn evaluate_full(
+    model: &Gpt,
+    data: &dyn TrainingRows,
+    config: &TrainConfig,
+    device: &Device,
+) -> f64 {
     let rows = data.val_in_order(config.train.final_eval_tokens);
     let mut total = 0.0;
     for chunk in rows.chunks(FULL_EVAL_ROWS) {
-        let loss = Batch::of_rows(chunk, device).loss(model).into_scalar::<f32>();
+        let loss = Batch::of_rows(chunk, device)
+            .loss(model)
+            .into_scalar::<f32>();
         total += f64::from(loss) * chunk.len() as f64;
     }
     total / rows.len() as f64

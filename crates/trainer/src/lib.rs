@@ -48,5 +48,5 @@ pub use error::{Error, Result};
 pub use metrics::{Reporter, SilentReporter, StepMetrics, TextReporter};
 pub use rows::{Batch, Row, TrainingRows};
 pub use run::{Job, RunOptions, RunSummary, run_job, train};
-pub use trainee::{FreshModel, Trainee};
 pub use schedule::Schedule;
+pub use trainee::{FreshModel, Trainee};

@@ -51,7 +51,10 @@ pub(crate) struct Windows {
 
 impl TrainingRows for Windows {
     fn train_rows(&self, count: usize, rng: &mut StdRng) -> Result<Vec<Row<'_>>> {
-        let windows = self.dataset.train.random_windows(count, self.context, rng)?;
+        let windows = self
+            .dataset
+            .train
+            .random_windows(count, self.context, rng)?;
         Ok(windows.into_iter().map(whole).collect())
     }
 

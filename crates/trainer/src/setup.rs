@@ -67,7 +67,11 @@ pub(crate) struct Run {
 impl Run {
     /// Opens the devices and the data, builds or restores the model (f32 master weights under
     /// mixed precision) and its optimizer, and joins the other ranks.
-    pub fn start(job: Job, options: &RunOptions, reporter: &mut dyn Reporter) -> Result<(Run, Gpt)> {
+    pub fn start(
+        job: Job,
+        options: &RunOptions,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(Run, Gpt)> {
         let Job {
             mut config,
             data,
@@ -274,7 +278,11 @@ fn join_group(
 
 /// What every rank of a multi-process run must agree on: the run's settings, the data's size and
 /// vocabulary, and the step it starts from.
-fn run_fingerprint(config: &TrainConfig, data: &dyn TrainingRows, step: usize) -> serde_json::Value {
+fn run_fingerprint(
+    config: &TrainConfig,
+    data: &dyn TrainingRows,
+    step: usize,
+) -> serde_json::Value {
     serde_json::json!({
         "model": config.model,
         "optim": config.optim,
