@@ -13,12 +13,12 @@ use serde_json::Value;
 use crate::serve::{http, serve};
 use crate::support::{bin, fails, ok, succeeded};
 
-fn smollm2() -> PathBuf {
+pub fn smollm2() -> PathBuf {
     claude_files::shared_data_dir()
         .join("models/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-fn facts() -> PathBuf {
+pub fn facts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../finetune/tests/data/facts")
 }
 
@@ -27,13 +27,35 @@ fn s(path: &Path) -> String {
 }
 
 /// `configs/finetune-lora.toml` changed by `edit`, written into `dir`.
-fn config(dir: &Path, edit: impl FnOnce(&mut FinetuneConfig)) -> PathBuf {
+pub fn config(dir: &Path, edit: impl FnOnce(&mut FinetuneConfig)) -> PathBuf {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/finetune-lora.toml");
     let mut config = FinetuneConfig::load(&base).unwrap();
     edit(&mut config);
     let path = dir.join("finetune.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// The arguments of `claude-rust finetune` on SmolLM2 with `data`, `config` and `out`, then
+/// `extra`.
+pub fn finetune_args(data: &Path, config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["finetune", "--no-tui"].map(String::from).to_vec();
+    let paths = [
+        ("--model", &smollm2()),
+        ("--data", &data.to_path_buf()),
+        ("--config", &config.to_path_buf()),
+        ("--out", &out.to_path_buf()),
+    ];
+    for (flag, path) in paths {
+        args.extend([flag.to_string(), s(path)]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// `claude-rust ARGS`, which must succeed: its standard output.
+fn ok_owned(args: &[String]) -> String {
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// The held-out questions and the word each answer must contain.
@@ -106,20 +128,13 @@ fn lora_teaches_smollm2_facts_it_did_not_know() {
     });
     let run = dir.path().join("run");
     let facts = facts();
-    ok(&[
-        "finetune",
-        "--model",
-        &s(&smollm2()),
-        "--data",
-        &s(&facts.join("train.jsonl")),
-        "--val",
-        &s(&facts.join("val.jsonl")),
-        "--config",
-        &s(&config),
-        "--out",
-        &s(&run),
-        "--no-tui",
-    ]);
+    let val = s(&facts.join("val.jsonl"));
+    ok_owned(&finetune_args(
+        &facts.join("train.jsonl"),
+        &config,
+        &run,
+        &["--val", &val],
+    ));
     let losses = val_losses(&run);
     assert_eq!(losses.len(), 20);
     let (first, last) = (losses[0], *losses.last().unwrap());
@@ -217,20 +232,16 @@ fn qlora_resumes_exactly() {
     });
     let facts = facts();
     let run = |out: &Path, steps: &str, resume: bool| {
-        let mut args = vec!["finetune", "--no-tui", "--max-steps", steps];
-        let (model, data, config, out) = (
-            s(&smollm2()),
-            s(&facts.join("train.jsonl")),
-            s(&config),
-            s(out),
-        );
-        args.extend([
-            "--model", &model, "--data", &data, "--config", &config, "--out", &out,
-        ]);
+        let mut extra = vec!["--max-steps", steps];
         if resume {
-            args.push("--resume");
+            extra.push("--resume");
         }
-        ok(&args)
+        ok_owned(&finetune_args(
+            &facts.join("train.jsonl"),
+            &config,
+            out,
+            &extra,
+        ))
     };
     let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
     run(&straight, "4", false);
@@ -254,17 +265,8 @@ fn bad_data_is_named_by_file_and_line() {
     let good = r#"{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}"#;
     std::fs::write(&data, format!("{good}\n{good}\n{{\"messages\": [oops\n")).unwrap();
     let config = config(dir.path(), |_| {});
-    let error = fails(&[
-        "finetune",
-        "--model",
-        &s(&smollm2()),
-        "--data",
-        &s(&data),
-        "--config",
-        &s(&config),
-        "--out",
-        &s(&dir.path().join("run")),
-    ]);
+    let args = finetune_args(&data, &config, &dir.path().join("run"), &[]);
+    let error = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(error.contains("chat.jsonl:3"), "{error}");
 }
 
@@ -282,18 +284,12 @@ fn full_fine_tuning_writes_a_model_that_exports() {
         config.train.keep_last = 1;
     });
     let (run, facts) = (dir.path().join("run"), facts());
-    ok(&[
-        "finetune",
-        "--model",
-        &s(&smollm2()),
-        "--data",
-        &s(&facts.join("train.jsonl")),
-        "--config",
-        &s(&config),
-        "--out",
-        &s(&run),
-        "--no-tui",
-    ]);
+    ok_owned(&finetune_args(
+        &facts.join("train.jsonl"),
+        &config,
+        &run,
+        &[],
+    ));
     let checkpoint = run.join("checkpoints/best");
     assert!(checkpoint.join("model.safetensors").is_file());
     assert!(!checkpoint.join("adapter").exists());

@@ -318,3 +318,47 @@ fn sigterm_to_mpirun_checkpoints_every_rank_and_resume_continues_exactly() {
     assert!(weights_at(&out, stopped + 4) == weights_at(&whole, stopped + 4));
     assert_ranks_identical(&out, 2, stopped + 4);
 }
+
+#[test]
+fn finetune_ranks_follow_a_single_process_run() {
+    use crate::finetune::{config, facts, finetune_args};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), |config| {
+        config.method = claude_finetune::Method::Qlora;
+        config.train.max_steps = 2;
+        config.train.batch_size = 2;
+        config.train.eval_interval = 2;
+        config.train.checkpoint_interval = 2;
+    });
+    let args = |out: &Path| finetune_args(&facts().join("train.jsonl"), &config, out, &[]);
+    let single = dir.path().join("single");
+    let output = Command::new(env!("CARGO_BIN_EXE_claude-rust"))
+        .args(args(&single))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let two = dir.path().join("two");
+    let mut job = ["-np", "2", env!("CARGO_BIN_EXE_claude-rust")]
+        .map(String::from)
+        .to_vec();
+    job.extend(args(&two));
+    job.push("--mpi".into());
+    assert_success(&run_job(&[], job));
+    let (expected, losses) = (logged_losses(&single), logged_losses(&two));
+    assert_eq!(losses.len(), 2);
+    for (one, together) in expected.iter().zip(&losses) {
+        assert!(
+            (one - together).abs() < 1e-4,
+            "loss {one} in one process, {together} in 2 ranks"
+        );
+    }
+    let adapter = |out: &Path| {
+        std::fs::read(out.join("checkpoints/step-00000002/adapter/adapter_model.safetensors"))
+            .unwrap()
+    };
+    assert!(
+        adapter(&two) == adapter(&rank_dir(&two, 1)),
+        "the ranks' adapters differ"
+    );
+}

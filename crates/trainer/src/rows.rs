@@ -18,6 +18,16 @@ pub struct Row<'a> {
     pub counted: Option<&'a [bool]>,
 }
 
+impl Row<'_> {
+    /// The targets the loss counts: every token after the first, or those `counted` marks.
+    pub fn counted_targets(&self) -> usize {
+        match self.counted {
+            None => self.tokens.len().saturating_sub(1),
+            Some(counted) => counted.iter().skip(1).filter(|&&c| c).count(),
+        }
+    }
+}
+
 /// The rows of a run.
 pub trait TrainingRows: Send + Sync {
     /// `count` training rows drawn with `rng`: a pure function of the generator's state, so a

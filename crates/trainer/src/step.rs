@@ -175,8 +175,9 @@ fn accumulate_gradients(
 }
 
 /// Forward and backward passes over rows `rows` of every micro-batch on `device`. Each part's
-/// loss is weighted by its share of all the step's rows, so the workers' gradients and losses
-/// sum to those of the mean loss over the step; the gradients are of the loss times `loss_scale`.
+/// loss is weighted by its share of all the step's counted targets (of its rows, for windows),
+/// so the workers' gradients and losses sum to those of the mean loss over the step; the
+/// gradients are of the loss times `loss_scale`.
 fn worker_gradients(
     model: &Gpt,
     micro_batches: &[Vec<Row<'_>>],
@@ -184,12 +185,15 @@ fn worker_gradients(
     loss_scale: f64,
     device: &Device,
 ) -> (GradientsParams, f64) {
-    let total_rows: usize = micro_batches.iter().map(Vec::len).sum();
+    let counted = |rows: &[Row<'_>]| rows.iter().map(Row::counted_targets).sum::<usize>();
+    let total: usize = micro_batches.iter().map(|rows| counted(rows)).sum();
     let mut accumulator = GradientsAccumulator::new();
     let mut weighted_loss = 0.0;
     for windows in micro_batches {
         let part = &windows[rows.clone()];
-        let weight = part.len() as f64 / total_rows as f64;
+        // Each part's mean loss weighs as its share of the step's counted targets: the sum is
+        // the mean over every counted target of the step, however the rows are split.
+        let weight = counted(part) as f64 / total.max(1) as f64;
         let loss = Batch::of_rows(part, device).loss(model);
         let scaled = loss.clone().mul_scalar(weight * loss_scale);
         let grads = GradientsParams::from_grads(scaled.backward(), model);

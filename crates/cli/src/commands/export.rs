@@ -65,7 +65,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         None => (Gpt::load(&input, &device)?, args.checkpoint.clone()),
     };
     if let Some(format) = &args.quant {
-        let scheme = parse_scheme(format)?;
+        let scheme = parse_scheme("--quant", format)?;
         model.dequantize(&device);
         model
             .quantize(scheme, false)

@@ -39,7 +39,7 @@ pub struct QuantizeArgs {
 
 /// Quantizes, writes the new file atomically and reports its size per weight.
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
-    let scheme = parse_scheme(&args.format)?;
+    let scheme = parse_scheme("--format", &args.format)?;
     let input = model_file(&args.checkpoint);
     let gguf_out = args
         .out
@@ -92,14 +92,10 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One of [`QuantScheme::NAMES`].
-pub(super) fn parse_scheme(text: &str) -> anyhow::Result<QuantScheme> {
-    text.parse::<QuantScheme>().map_err(|_| {
-        anyhow::anyhow!(
-            "{text:?} is not a quantization format: one of {}",
-            QuantScheme::NAMES
-        )
-    })
+/// One of [`QuantScheme::NAMES`], given as the command-line flag `flag`.
+pub(super) fn parse_scheme(flag: &str, text: &str) -> anyhow::Result<QuantScheme> {
+    text.parse::<QuantScheme>()
+        .map_err(|_| anyhow::anyhow!("{flag} {text:?} is not one of {}", QuantScheme::NAMES))
 }
 
 /// The model file `--out` names.
