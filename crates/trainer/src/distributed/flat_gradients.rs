@@ -25,8 +25,9 @@ struct Slot {
     dtype: DType,
 }
 
-/// Moves every parameter's gradient (zeros for a parameter without one) into one `f32` buffer,
-/// in the model's parameter order.
+/// Moves every trained parameter's gradient (zeros for one without) into one `f32` buffer, in
+/// the model's parameter order. Frozen parameters (a fine-tuned model's base) are skipped: they
+/// have no gradient, and the optimizer must not see one for them.
 struct Flatten<'a> {
     grads: &'a mut GradientsParams,
     values: Vec<f32>,
@@ -36,6 +37,9 @@ struct Flatten<'a> {
 
 impl ModuleVisitor for Flatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !trained(param) {
+            return;
+        }
         let (device, dtype) = match self.grads.remove::<D>(param.id) {
             Some(grad) => {
                 let (device, dtype) = (grad.device(), grad.dtype());
@@ -59,6 +63,11 @@ impl ModuleVisitor for Flatten<'_> {
     }
 }
 
+/// Whether `param` trains (takes part in autodiff).
+fn trained<const D: usize>(param: &Param<Tensor<D>>) -> bool {
+    param.val().is_require_grad()
+}
+
 /// Walks the parameters again in the same order, rebuilding each gradient from its slot.
 struct Unflatten<'a> {
     grads: &'a mut GradientsParams,
@@ -69,6 +78,9 @@ struct Unflatten<'a> {
 
 impl ModuleVisitor for Unflatten<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !trained(param) {
+            return;
+        }
         let slot = self
             .slots
             .next()
