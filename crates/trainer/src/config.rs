@@ -143,10 +143,11 @@ pub struct LoopConfig {
     /// scaling for f16); `bf16-true` / `f16-true`: 16 bits everywhere. Meant for GPU backends.
     #[serde(default)]
     pub precision: Precision,
-    /// Activation checkpointing: the backward pass recomputes the cheap operations' outputs
-    /// (norms, activations, elementwise ops) instead of keeping them from the forward pass,
-    /// keeping only the products and attention (burn's balanced strategy): less memory for a
-    /// little more time, so that larger models and batches fit.
+    /// Activation checkpointing (burn's balanced strategy): the backward pass recomputes the
+    /// cheap operations' outputs (norms, activations, elementwise ops) instead of keeping them,
+    /// keeping only the products and attention. It saves memory where the layers' activations
+    /// dominate it (long rows, big batches); where the weights or the logits over a large
+    /// vocabulary do, it does not (see docs/performance.md, "Fine-tuning").
     #[serde(default)]
     pub activation_checkpointing: bool,
 }
