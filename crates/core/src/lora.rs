@@ -91,15 +91,6 @@ impl LoraTarget {
             LoraTarget::Down => "ffn_down",
         }
     }
-
-    /// The target a name means: ours (`q`), Hugging Face's (`q_proj`) or llama.cpp's
-    /// (`attn_q`).
-    pub fn parse(name: &str) -> Option<LoraTarget> {
-        LoraTarget::ALL.into_iter().find(|target| {
-            let ours = serde_json::to_value(target).expect("a unit variant serializes");
-            ours.as_str() == Some(name) || target.hf_module() == name || target.gguf_name() == name
-        })
-    }
 }
 
 /// How adapters are shaped: rank, scale and the modules they adapt.
@@ -211,7 +202,11 @@ impl Lora {
         if column < d_out {
             parts.push(zeros(d_out - column));
         }
-        Tensor::cat(parts, 2)
+        // One adapter on all the outputs (o, down, an ungated up) needs no concatenation.
+        match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => Tensor::cat(parts, 2),
+        }
     }
 }
 

@@ -86,9 +86,17 @@ fn info() -> AdapterInfo {
 }
 
 /// The committed folder is ours: what [`Gpt::save_adapter_peft`] writes of [`adapted`], byte
-/// for byte.
+/// for byte. With `CLAUDE_RUST_REWRITE_REFERENCES` set, the test writes the committed folder
+/// instead (then rerun `make_reference.py`).
 #[test]
 fn writes_the_committed_adapter() {
+    if std::env::var_os("CLAUDE_RUST_REWRITE_REFERENCES").is_some() {
+        let folder = adapter_folder();
+        std::fs::create_dir_all(&folder).unwrap();
+        adapted(&device())
+            .save_adapter_peft(&folder, &info())
+            .unwrap();
+    }
     let dir = tempfile::tempdir().unwrap();
     let written = dir.path().join("adapter");
     adapted(&device())
@@ -99,22 +107,11 @@ fn writes_the_committed_adapter() {
         let committed = std::fs::read(adapter_folder().join(name)).unwrap();
         assert!(
             ours == committed,
-            "{name} differs from the committed one (rewrite it with `cargo test -p claude-core \
-             --test main peft::rewrite_the_committed_adapter -- --ignored`, then rerun \
-             make_reference.py)"
+            "{name} differs from the committed one (rewrite it with \
+             `CLAUDE_RUST_REWRITE_REFERENCES=1 cargo test -p claude-core --test main \
+             peft::writes_the_committed_adapter`, then rerun make_reference.py)"
         );
     }
-}
-
-/// Rewrites the committed adapter folder (then rerun `make_reference.py`).
-#[test]
-#[ignore = "rewrites tests/data/peft/adapter"]
-fn rewrite_the_committed_adapter() {
-    let folder = adapter_folder();
-    std::fs::create_dir_all(&folder).unwrap();
-    adapted(&device())
-        .save_adapter_peft(&folder, &info())
-        .unwrap();
 }
 
 /// `reference.json`: the tokens, and PEFT's logits (`[position][vocab]`, flattened) of the

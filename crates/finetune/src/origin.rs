@@ -54,7 +54,7 @@ impl Origin {
     /// the checkpoint's adapters merged into its weights (a LoRA checkpoint), or the
     /// checkpoint's own model file (full fine-tuning).
     pub fn load_merged(&self, dir: &Path, device: &Device) -> Result<Gpt> {
-        if self.method == crate::config::Method::Full {
+        if self.method == Method::Full {
             return Ok(Gpt::load(&dir.join(MODEL_FILE), device)?);
         }
         let mut model = Gpt::load(&self.base, device)?;

@@ -16,11 +16,7 @@ use crate::origin::{ADAPTER_DIR, ADAPTER_GGUF, Origin};
 pub struct Pretrained {
     /// The model as loaded (on the CPU, without autodiff), until the run takes it.
     loaded: Mutex<Option<Gpt>>,
-    /// How it is adapted.
-    method: Method,
-    /// The adapters' shape (LoRA, QLoRA).
-    lora: Option<LoraSettings>,
-    /// Where it came from, written into every checkpoint.
+    /// Where it came from and how it is adapted, written into every checkpoint.
     origin: Origin,
 }
 
@@ -29,13 +25,7 @@ impl Pretrained {
     pub fn new(model: Gpt, base: PathBuf, method: Method, lora: Option<LoraSettings>) -> Self {
         Pretrained {
             loaded: Mutex::new(Some(model)),
-            origin: Origin {
-                base,
-                method,
-                lora: lora.clone(),
-            },
-            method,
-            lora,
+            origin: Origin { base, method, lora },
         }
     }
 }
@@ -50,15 +40,13 @@ impl Trainee for Pretrained {
             .ok_or_else(|| claude_trainer::Error::Invalid("the model was already built".into()))?;
         let mut model = model.fork(device);
         let lora = |model: Gpt| {
-            let settings = self
-                .lora
-                .as_ref()
-                .expect("LoRA methods have settings (validated)");
+            let settings =
+                (self.origin.lora.as_ref()).expect("LoRA methods have settings (validated)");
             model
                 .with_lora(settings, device)
                 .map_err(|e| claude_trainer::Error::Invalid(e.to_string()))
         };
-        Ok(match self.method {
+        Ok(match self.origin.method {
             Method::Full => {
                 model.dequantize(device);
                 model
@@ -80,7 +68,7 @@ impl Trainee for Pretrained {
         if model.has_adapters() {
             let info = AdapterInfo {
                 base_model_name_or_path: self.origin.base.display().to_string(),
-                lora_dropout: self.lora.as_ref().map_or(0.0, |lora| lora.dropout),
+                lora_dropout: self.origin.lora.as_ref().map_or(0.0, |lora| lora.dropout),
             };
             model.save_adapter_peft(&dir.join(ADAPTER_DIR), &info)?;
             model.save_adapter_gguf(&dir.join(ADAPTER_GGUF), Vec::new())?;

@@ -299,52 +299,6 @@ mod tests {
         assert!(packed_matmul_transposed_f32(&[], 0, &w).is_empty());
     }
 
-    /// Timings of the backward product against the forward one, for a prompt-sized batch:
-    /// `cargo test --release -p claude-tensors --lib packed_matmul_timings -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a timing, not a check"]
-    fn packed_matmul_timings() {
-        let best_of = |f: &mut dyn FnMut()| {
-            (0..7)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    f();
-                    start.elapsed().as_secs_f64() * 1e3
-                })
-                .fold(f64::INFINITY, f64::min)
-        };
-        let n = 512;
-        for (rows, cols) in [(576, 1536), (1536, 576)] {
-            let w = PackedMatrix::quantize(
-                RowFormat::Ggml(GgmlType::Q4_1),
-                rows,
-                cols,
-                &values(rows * cols, 5),
-            )
-            .unwrap();
-            let x = values(n * cols, 6);
-            let dy = values(n * rows, 7);
-            let exact = best_of(&mut || {
-                std::hint::black_box(packed_matmul_f32(&x, n, &w, PackedArithmetic::Exact));
-            });
-            let fast = best_of(&mut || {
-                std::hint::black_box(packed_matmul_f32(&x, n, &w, PackedArithmetic::Fast));
-            });
-            let backward = best_of(&mut || {
-                std::hint::black_box(packed_matmul_transposed_f32(&dy, n, &w));
-            });
-            let decoded = w.dequantize();
-            let dense = best_of(&mut || {
-                let (a, b) = (Mat::rows(&dy, n, rows), Mat::rows(&decoded, rows, cols));
-                std::hint::black_box(product(a, b, Threads::All));
-            });
-            println!(
-                "Q4_1 {rows}x{cols}, n {n}: forward exact {exact:.2} ms, forward fast {fast:.2} ms, \
-                 backward {backward:.2} ms (dense f32 gemm of the decoded weight {dense:.2} ms)"
-            );
-        }
-    }
-
     /// With 8-bit activations, the few-row (integer kernels) and many-row (tiled gemm of the
     /// rounded activations) paths give the same products for every block format.
     #[test]

@@ -1,8 +1,8 @@
 """Hugging Face PEFT's logits with our adapter folder, the reference for writing PEFT adapters.
 
 `adapter/` beside this script is a PEFT folder written by our `Gpt::save_adapter_peft` (the
-Rust test `peft::rewrite_the_committed_adapter` in crates/core/tests/peft.rs writes it; the
-test `peft::writes_the_committed_adapter` checks it is byte for byte what we write): rank 4,
+Rust test `peft::writes_the_committed_adapter` in crates/core/tests/peft.rs checks it is byte
+for byte what we write, and with CLAUDE_RUST_REWRITE_REFERENCES=1 writes it): rank 4,
 lora_alpha 8, non-zero A and B on q, k, v, o, gate, up and down of both blocks of the tiny
 random Llama `../hf/llama/` (made by `../hf/make_tiny.py`; 4 query heads sharing 2 key/value
 heads, so a query or key row of B in the wrong head order shows).
