@@ -1,6 +1,7 @@
-//! Single-thread time of a matrix-vector product through the exact f32 path (`dot_row`) and
-//! the integer path (`Q8Activations::quantize` once, then `dot_row_quantized`), for the shapes
-//! and formats of a Qwen2.5-0.5B `Q4_K_M` file and the other block formats:
+//! Single-thread time of a matrix-vector product through the exact f32 path (`dot_row`), the
+//! integer path (`Q8Activations::quantize` once, then `dot_row_quantized`) and the repacked
+//! groups of sixteen rows ([`InterleavedMatrix`], where the format has them), for the shapes and
+//! formats of SmolLM2's `Q4_1` and Qwen2.5-0.5B's `Q4_K_M` files and the other block formats:
 //!
 //! ```text
 //! cargo run --release -p claude-quant --example matvec_speed
@@ -9,7 +10,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use claude_quant::{GgmlType, PackedMatrix, Q8Activations};
+use claude_quant::interleaved::GROUP_ROWS;
+use claude_quant::{GgmlType, InterleavedMatrix, PackedMatrix, Q8Activations};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -48,7 +50,10 @@ fn best(mut f: impl FnMut()) -> Duration {
 fn main() {
     let mut rng = StdRng::seed_from_u64(5);
     let cases = [
-        (GgmlType::Q4_K, 896, 4864), // ffn_down
+        (GgmlType::Q4_1, 1536, 576),  // SmolLM2's ffn_gate / ffn_up
+        (GgmlType::Q4_1, 576, 1536),  // ffn_down
+        (GgmlType::Q8_0, 49152, 576), // SmolLM2's output head
+        (GgmlType::Q4_K, 896, 4864),  // ffn_down
         (GgmlType::Q4_K, 1024, 1024),
         (GgmlType::Q6_K, 896, 4864),
         (GgmlType::Q5_0, 896, 896), // attention, where 896 is not a multiple of 256
@@ -79,11 +84,21 @@ fn main() {
             }
             black_box(&out);
         });
+        let groups = InterleavedMatrix::new(&m);
+        let repacked = best(|| {
+            xq.quantize_into(black_box(&x));
+            for (g, o) in out.chunks_mut(GROUP_ROWS).enumerate() {
+                groups.dot_group(&m, g, &x, &xq, o);
+            }
+            black_box(&out);
+        });
         println!(
-            "{ty:>6} {rows:>4} x {cols:<4}  f32 path {:>8.1} us   integer path {:>7.1} us   {:>5.1}x",
+            "{ty:>6} {rows:>5} x {cols:<4}  f32 path {:>8.1} us   integer path {:>7.1} us   {:>5.1}x   repacked {:>7.1} us   {:>4.1}x the integer path",
             exact.as_secs_f64() * 1e6,
             integer.as_secs_f64() * 1e6,
-            exact.as_secs_f64() / integer.as_secs_f64()
+            exact.as_secs_f64() / integer.as_secs_f64(),
+            repacked.as_secs_f64() * 1e6,
+            integer.as_secs_f64() / repacked.as_secs_f64(),
         );
     }
 }

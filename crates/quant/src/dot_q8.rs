@@ -51,6 +51,8 @@ pub struct Q8Activations {
     scales: Vec<f32>,
     /// `scales[b] * sum(codes of block b)`: what a weight block's offset multiplies.
     sums: Vec<f32>,
+    /// `sum(codes of block b)`: what an integer offset of the weights multiplies.
+    code_sums: Vec<i32>,
 }
 
 impl Q8Activations {
@@ -70,6 +72,7 @@ impl Q8Activations {
         self.codes.clear();
         self.scales.clear();
         self.sums.clear();
+        self.code_sums.clear();
         let blocks = x.len() / Q8_BLOCK;
         self.codes.reserve(x.len());
         self.scales.reserve(blocks);
@@ -86,6 +89,7 @@ impl Q8Activations {
             }
             self.scales.push(d);
             self.sums.push(d * sum as f32);
+            self.code_sums.push(sum);
         }
         true
     }
@@ -115,6 +119,11 @@ impl Q8Activations {
     /// Whether there are no values.
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
+    }
+
+    /// The codes, the blocks' scales, their scaled code sums and their code sums.
+    pub(crate) fn parts(&self) -> (&[i8], &[f32], &[f32], &[i32]) {
+        (&self.codes, &self.scales, &self.sums, &self.code_sums)
     }
 
     /// The blocks: codes, scale, scaled code sum.

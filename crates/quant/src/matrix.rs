@@ -6,6 +6,7 @@
 //! Q4_K), so a matrix is a stack of segments, each with its own format.
 
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -14,6 +15,7 @@ use crate::dot::{vec_dot_f32, vec_dot_i8};
 use crate::dot_q8::{self, IntegerRow, Q8_BLOCK, Q8Activations};
 use crate::error::{Error, Result};
 use crate::int8::Int8Matrix;
+use crate::interleaved::{GROUP_ROWS, InterleavedMatrix};
 use crate::types::GgmlType;
 
 /// The storage format of a block of rows.
@@ -150,6 +152,8 @@ pub struct PackedMatrix {
     rows: usize,
     cols: usize,
     segments: Vec<Segment>,
+    /// The rows repacked in groups for decoding, made on first use and shared by clones.
+    repacked: Arc<OnceLock<InterleavedMatrix>>,
 }
 
 /// One segment's rows as stored: their format, count and bytes (for writing a matrix out).
@@ -196,6 +200,7 @@ impl PackedMatrix {
                 row_bytes,
                 bytes,
             }],
+            repacked: Arc::default(),
         })
     }
 
@@ -209,6 +214,7 @@ impl PackedMatrix {
             rows: matrix.rows,
             cols: matrix.cols,
             segments: vec![Segment::Int8(matrix)],
+            repacked: Arc::default(),
         })
     }
 
@@ -248,6 +254,8 @@ impl PackedMatrix {
             stacked.rows += part.rows;
             stacked.segments.extend(part.segments);
         }
+        // A repacked copy of the first part alone does not cover the stack.
+        stacked.repacked = Arc::default();
         Ok(stacked)
     }
 
@@ -322,6 +330,38 @@ impl PackedMatrix {
             Some(integer) => dot_q8::dot(integer, xq),
             None => segment.dot(row, x),
         }
+    }
+
+    /// Rows `16 g ..` (group `g` of [`GROUP_ROWS`]; the last group may be shorter) times `x`,
+    /// quantized as `xq`, into `out`: what [`dot_row_quantized`](Self::dot_row_quantized) gives
+    /// for each row, up to the order of the f32 additions, but sixteen rows per pass over the
+    /// activations where the rows' format has a repacked layout ([`InterleavedMatrix`]). The
+    /// repacked copy is made on first use (as many bytes as those rows take here) and shared by
+    /// clones of this matrix; [`repack`](Self::repack) makes it ahead of time.
+    ///
+    /// # Panics
+    /// If the group is out of range, `out` is not its length or `x` and `xq` are not `cols`
+    /// long.
+    pub fn dot_group_quantized(&self, g: usize, x: &[f32], xq: &Q8Activations, out: &mut [f32]) {
+        assert_eq!(x.len(), self.cols, "vector length");
+        self.repack().dot_group(self, g, x, xq, out);
+    }
+
+    /// Number of row groups of [`dot_group_quantized`](Self::dot_group_quantized).
+    pub fn groups(&self) -> usize {
+        self.rows.div_ceil(GROUP_ROWS)
+    }
+
+    /// The rows repacked for [`dot_group_quantized`](Self::dot_group_quantized), made now if
+    /// they were not yet.
+    pub fn repack(&self) -> &InterleavedMatrix {
+        self.repacked.get_or_init(|| InterleavedMatrix::new(self))
+    }
+
+    /// Row `row` in a format an integer kernel takes, if it has one.
+    pub(crate) fn integer_row(&self, row: usize) -> Option<IntegerRow<'_>> {
+        let (segment, row) = self.locate(row);
+        segment.integer_row(row)
     }
 
     /// The values of rows `rows`, row-major into `out` (`rows.len() * cols` values).

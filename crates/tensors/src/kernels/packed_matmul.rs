@@ -20,6 +20,7 @@
 
 use rayon::prelude::*;
 
+use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
 use super::gemm::{Mat, Threads, gemm_into, product};
@@ -28,8 +29,8 @@ use super::gemm::{Mat, Threads, gemm_into, product};
 pub const GEMM_FROM_ROWS: usize = 32;
 /// Weight rows decoded per tile on the gemm path (a 576-wide tile is 576 KiB: L2-sized).
 pub const TILE_ROWS: usize = 256;
-/// Weight rows per task on the dot-product path.
-const DOT_ROWS_PER_TASK: usize = 32;
+/// Weight rows per task on the dot-product path (a whole number of repacked groups).
+const DOT_ROWS_PER_TASK: usize = 2 * GROUP_ROWS;
 
 /// How activations meet packed weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,7 +89,8 @@ fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
 }
 
 /// One dot product per output, output rows over the threads; with `quantized` activations (one
-/// per row), the integer kernels.
+/// per row), the integer kernels, sixteen weight rows at a time where the format has a repacked
+/// layout ([`PackedMatrix::dot_group_quantized`]).
 fn by_dot_products(
     x: &[f32],
     n: usize,
@@ -103,13 +105,14 @@ fn by_dot_products(
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * DOT_ROWS_PER_TASK;
-            for (i, out) in out.chunks_exact_mut(n).enumerate() {
-                for (r, out) in out.iter_mut().enumerate() {
-                    let x = &x[r * cols..(r + 1) * cols];
-                    *out = match quantized {
-                        Some(q) => w.dot_row_quantized(first + i, x, &q[r]),
-                        None => w.dot_row(first + i, x),
-                    };
+            match quantized {
+                Some(q) => grouped_dots(x, q, w, first, out),
+                None => {
+                    for (i, out) in out.chunks_exact_mut(n).enumerate() {
+                        for (r, out) in out.iter_mut().enumerate() {
+                            *out = w.dot_row(first + i, &x[r * cols..(r + 1) * cols]);
+                        }
+                    }
                 }
             }
         });
@@ -123,6 +126,28 @@ fn by_dot_products(
         }
     }
     out
+}
+
+/// The outputs of weight rows `first..` (a whole number of groups, `out` holding `n` values per
+/// row) for the `n` quantized activation rows `q` of `x`.
+fn grouped_dots(x: &[f32], q: &[Q8Activations], w: &PackedMatrix, first: usize, out: &mut [f32]) {
+    let (n, cols) = (q.len(), w.cols());
+    let mut sums = [0.0f32; GROUP_ROWS];
+    for (i, out) in out.chunks_mut(GROUP_ROWS * n).enumerate() {
+        let rows = out.len() / n;
+        for (r, q) in q.iter().enumerate() {
+            let sums = &mut sums[..rows];
+            w.dot_group_quantized(
+                first / GROUP_ROWS + i,
+                &x[r * cols..(r + 1) * cols],
+                q,
+                sums,
+            );
+            for (k, &sum) in sums.iter().enumerate() {
+                out[k * n + r] = sum;
+            }
+        }
+    }
 }
 
 /// `dy · w` for `n` row-major rows `dy` of `w.rows()` values (the gradient of `x · wᵀ` with

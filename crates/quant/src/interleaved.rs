@@ -1,0 +1,395 @@
+//! Packed rows repacked sixteen at a time, for decoding: one pass over a block of 32 columns
+//! produces 16 output rows from one broadcast of the 8-bit activations.
+//!
+//! A row-wise integer kernel ([`crate::dot_q8`]) unpacks one row's block, multiplies it with
+//! the activations' block and reduces the 32 products to one number: most of its instructions
+//! are shuffles and horizontal sums, not multiply-adds. Here the rows of a group of
+//! [`GROUP_ROWS`] are interleaved four bytes at a time, so each vector lane is one row: four
+//! activation codes are broadcast to every lane and one `u8 x i8` multiply-add of four
+//! (AVX-512 VNNI's `vpdpbusd`, or AVX2's `vpmaddubsw` + `vpmaddwd` on half a group) feeds all
+//! sixteen rows, with no horizontal sum at all. The same idea as llama.cpp's repacked CPU
+//! layouts; the layout and code here are ours.
+//!
+//! # Layout
+//! Every block of 32 columns of a group is one record; in each, the 16 rows' codes come in
+//! chunks of 64 bytes, row `r` at bytes `4r..4r + 4` of a chunk, then the rows' scales:
+//!
+//! | format | chunks | after the codes | bits per weight | value |
+//! |---|---|---|---|---|
+//! | Q4_0 | 4 of the 16 `qs` bytes (low nibble: value `4c + j`, high: `16 + 4c + j`) | `d` (16 x f16) | 4.5 | `(q - 8) d` |
+//! | Q4_1 | as Q4_0 | `d`, `m` (16 x f16 each) | 5 | `q d + m` |
+//! | Q5_0 | as Q4_0, then one chunk of fifth bits (byte `4r + j`, bit `2c`: value `4c + j`; bit `2c + 1`: value `16 + 4c + j`) | `d` | 5.5 | `(q - 16) d` |
+//! | Q8_0 | 8 of codes `q + 128` (value `4c + j`) | `d` | 8.5 | `q d` |
+//!
+//! So the weights take the file's own number of bits: decoding reads as many bytes as the
+//! row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an offset
+//! (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact. Rows of
+//! other formats (k-quants, IQ4, Q5_1, int8) and groups mixing formats stay row-wise.
+//!
+//! # Arithmetic
+//! Per block: the integer sum `S` of a row's codes times the activation codes (exact in `i32`),
+//! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx`, in f32
+//! (`dx`: the activations' block scale, `sx`: their scaled code sum). The row-wise kernels
+//! compute the same integers; the f32 additions come in another order, so the results agree to
+//! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
+//! row-wise kernels.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(test)]
+mod tests;
+
+use crate::dot_q8::{IntegerRow, Q8_BLOCK};
+use crate::float::f16_to_f32;
+use crate::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
+use crate::q8_0::BLOCK_BYTES as Q8_0_BYTES;
+use crate::{PackedMatrix, Q8Activations};
+
+/// Rows per group: the lanes of one AVX-512 vector of `i32`.
+pub const GROUP_ROWS: usize = 16;
+/// Bytes of one chunk: four bytes for each row of a group.
+const CHUNK: usize = 4 * GROUP_ROWS;
+/// Bytes of sixteen f16 scales.
+const SCALES: usize = 2 * GROUP_ROWS;
+/// Bytes per Q5_0 block in its file.
+const Q5_0_BLOCK_BYTES: usize = 22;
+
+/// How one group's rows are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Q4_0: nibbles, `d`, offset 8.
+    Q4_0,
+    /// Q4_1: nibbles, `d`, `m`.
+    Q4_1,
+    /// Q5_0: nibbles, fifth bits, `d`, offset 16.
+    Q5_0,
+    /// Q8_0: bytes `q + 128`, `d`, offset 128.
+    Q8_0,
+}
+
+impl Kind {
+    /// The kind numbered `k` (0 to 3, in declaration order): a constant generic parameter
+    /// compiles each kind's loop on its own.
+    pub(crate) const fn from_index(k: u8) -> Kind {
+        match k {
+            0 => Kind::Q4_0,
+            1 => Kind::Q4_1,
+            2 => Kind::Q5_0,
+            _ => Kind::Q8_0,
+        }
+    }
+
+    /// The kind a row of this format is stored as, if it has one.
+    fn of(row: &IntegerRow<'_>) -> Option<Kind> {
+        Some(match row {
+            IntegerRow::Q4_0(_) => Kind::Q4_0,
+            IntegerRow::Q4_1(_) => Kind::Q4_1,
+            IntegerRow::Q5_0(_) => Kind::Q5_0,
+            IntegerRow::Q8_0(_) => Kind::Q8_0,
+            _ => return None,
+        })
+    }
+
+    /// Bytes of one block record of a group.
+    pub(crate) const fn record_bytes(self) -> usize {
+        match self {
+            Kind::Q4_0 => 4 * CHUNK + SCALES,
+            Kind::Q4_1 => 4 * CHUNK + 2 * SCALES,
+            Kind::Q5_0 => 5 * CHUNK + SCALES,
+            Kind::Q8_0 => 8 * CHUNK + SCALES,
+        }
+    }
+
+    /// Where the scales `d` start in a record.
+    pub(crate) const fn scales_at(self) -> usize {
+        match self {
+            Kind::Q4_0 | Kind::Q4_1 => 4 * CHUNK,
+            Kind::Q5_0 => 5 * CHUNK,
+            Kind::Q8_0 => 8 * CHUNK,
+        }
+    }
+
+    /// What comes off each block's integer sum, times the activations' code sum.
+    pub(crate) const fn offset(self) -> i32 {
+        match self {
+            Kind::Q4_0 => 8,
+            Kind::Q4_1 => 0,
+            Kind::Q5_0 => 16,
+            Kind::Q8_0 => 128,
+        }
+    }
+}
+
+/// One group of rows: repacked, or left to the row-wise kernels.
+#[derive(Debug, Clone)]
+enum Group {
+    /// Interleaved records, one per block of columns.
+    Repacked { kind: Kind, records: Vec<u8> },
+    /// Rows of a format without a repacked layout, or of mixed formats.
+    RowWise,
+}
+
+/// The instructions a group's products run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// Plain loops, on any CPU.
+    Portable,
+    /// AVX2 with FMA and F16C: half a group per vector.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512 (F, BW) with VNNI: a whole group per vector.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// The fastest this CPU runs.
+    pub(crate) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                return Isa::Avx512Vnni;
+            }
+            if has!("avx2") && has!("fma") && has!("f16c") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+}
+
+/// A packed matrix's rows in groups of [`GROUP_ROWS`], repacked where their format has an
+/// interleaved layout (see the module docs). Built from a [`PackedMatrix`], which keeps
+/// serving the rows left row-wise.
+#[derive(Debug, Clone)]
+pub struct InterleavedMatrix {
+    rows: usize,
+    blocks: usize,
+    groups: Vec<Group>,
+    isa: Isa,
+}
+
+impl InterleavedMatrix {
+    /// The rows of `matrix` repacked (groups of other or mixed formats stay row-wise).
+    pub fn new(matrix: &PackedMatrix) -> Self {
+        let rows = matrix.rows();
+        let repackable = matrix.cols().is_multiple_of(Q8_BLOCK);
+        let groups = (0..rows.div_ceil(GROUP_ROWS))
+            .map(|g| {
+                let first = g * GROUP_ROWS;
+                let members: Vec<IntegerRow<'_>> = (first..rows.min(first + GROUP_ROWS))
+                    .filter_map(|row| matrix.integer_row(row))
+                    .collect();
+                let kind = members.first().and_then(Kind::of);
+                match kind {
+                    Some(kind)
+                        if repackable
+                            && members.len() == rows.min(first + GROUP_ROWS) - first
+                            && members.iter().all(|row| Kind::of(row) == Some(kind)) =>
+                    {
+                        Group::Repacked {
+                            kind,
+                            records: repack(kind, &members, matrix.cols() / Q8_BLOCK),
+                        }
+                    }
+                    _ => Group::RowWise,
+                }
+            })
+            .collect();
+        InterleavedMatrix {
+            rows,
+            blocks: matrix.cols() / Q8_BLOCK,
+            groups,
+            isa: Isa::detect(),
+        }
+    }
+
+    /// Number of groups (the last one may hold fewer than [`GROUP_ROWS`] rows).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Whether at least one group is repacked (otherwise the row-wise kernels do everything).
+    pub fn any_repacked(&self) -> bool {
+        self.groups
+            .iter()
+            .any(|group| matches!(group, Group::Repacked { .. }))
+    }
+
+    /// Rows `16 g ..` of `matrix` (the matrix this was built from) times `x`, quantized as
+    /// `xq`, into `out` (one value per row of the group).
+    ///
+    /// # Panics
+    /// If `out` is not the group's length or `xq` is not `cols` long.
+    pub fn dot_group(
+        &self,
+        matrix: &PackedMatrix,
+        g: usize,
+        x: &[f32],
+        xq: &Q8Activations,
+        out: &mut [f32],
+    ) {
+        self.dot_group_on(self.isa, matrix, g, x, xq, out);
+    }
+
+    /// [`dot_group`](Self::dot_group) on the instructions `isa`.
+    pub(crate) fn dot_group_on(
+        &self,
+        isa: Isa,
+        matrix: &PackedMatrix,
+        g: usize,
+        x: &[f32],
+        xq: &Q8Activations,
+        out: &mut [f32],
+    ) {
+        let first = g * GROUP_ROWS;
+        assert_eq!(
+            out.len(),
+            self.rows.min(first + GROUP_ROWS) - first,
+            "group length"
+        );
+        assert_eq!(xq.len(), self.blocks * Q8_BLOCK, "quantized vector length");
+        let (kind, records) = match &self.groups[g] {
+            Group::Repacked { kind, records } => (*kind, records.as_slice()),
+            Group::RowWise => {
+                for (i, out) in out.iter_mut().enumerate() {
+                    *out = matrix.dot_row_quantized(first + i, x, xq);
+                }
+                return;
+            }
+        };
+        let mut sums = [0.0f32; GROUP_ROWS];
+        match isa {
+            Isa::Portable => portable(kind, records, xq, &mut sums),
+            // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { avx2::dot_group(kind, records, xq, &mut sums) },
+            // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and VNNI.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { avx512::dot_group(kind, records, xq, &mut sums) },
+        }
+        out.copy_from_slice(&sums[..out.len()]);
+    }
+}
+
+/// The records of one group (`rows` has at most [`GROUP_ROWS`] rows, all of `kind`; missing
+/// rows are zeros) for `blocks` blocks of columns.
+fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
+    let size = kind.record_bytes();
+    let mut records = vec![0u8; blocks * size];
+    for (b, record) in records.chunks_exact_mut(size).enumerate() {
+        for (r, row) in rows.iter().enumerate() {
+            let (d, m, codes) = block_of(row, b);
+            let scales = kind.scales_at();
+            record[scales + 2 * r..scales + 2 * r + 2].copy_from_slice(&d);
+            if kind == Kind::Q4_1 {
+                let at = scales + SCALES + 2 * r;
+                record[at..at + 2].copy_from_slice(&m);
+            }
+            place_codes(kind, &codes, r, record);
+        }
+    }
+    records
+}
+
+/// Block `b` of a row: its scale and minimum (f16 bytes; the minimum is zero but for Q4_1) and
+/// its 32 codes as the layout stores them (unsigned: Q8_0's plus 128).
+fn block_of(row: &IntegerRow<'_>, b: usize) -> ([u8; 2], [u8; 2], [u8; Q8_BLOCK]) {
+    let at = |bytes: &[u8], size: usize| -> Vec<u8> { bytes[b * size..(b + 1) * size].to_vec() };
+    let nibbles = |qs: &[u8]| -> [u8; Q8_BLOCK] {
+        std::array::from_fn(|i| match i < 16 {
+            true => qs[i] & 0x0F,
+            false => qs[i - 16] >> 4,
+        })
+    };
+    match row {
+        IntegerRow::Q4_0(bytes) => {
+            let block = at(bytes, Q4_0_BLOCK_BYTES);
+            ([block[0], block[1]], [0, 0], nibbles(&block[2..]))
+        }
+        IntegerRow::Q4_1(bytes) => {
+            let block = at(bytes, Q4_1_BLOCK_BYTES);
+            (
+                [block[0], block[1]],
+                [block[2], block[3]],
+                nibbles(&block[4..]),
+            )
+        }
+        IntegerRow::Q5_0(bytes) => {
+            let block = at(bytes, Q5_0_BLOCK_BYTES);
+            let codes = crate::q5::codes(&block[2..6], &block[6..]);
+            ([block[0], block[1]], [0, 0], codes)
+        }
+        IntegerRow::Q8_0(bytes) => {
+            let block = at(bytes, Q8_0_BYTES);
+            let codes = std::array::from_fn(|i| block[2 + i] ^ 0x80);
+            ([block[0], block[1]], [0, 0], codes)
+        }
+        _ => unreachable!("only rows with a kind are repacked"),
+    }
+}
+
+/// Writes row `r`'s 32 `codes` into a record of `kind`.
+fn place_codes(kind: Kind, codes: &[u8; Q8_BLOCK], r: usize, record: &mut [u8]) {
+    match kind {
+        Kind::Q8_0 => {
+            for (i, &code) in codes.iter().enumerate() {
+                record[(i / 4) * CHUNK + 4 * r + i % 4] = code;
+            }
+        }
+        Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 => {
+            for c in 0..4 {
+                for j in 0..4 {
+                    let (low, high) = (codes[4 * c + j], codes[16 + 4 * c + j]);
+                    record[c * CHUNK + 4 * r + j] = (low & 0x0F) | (high & 0x0F) << 4;
+                    if kind == Kind::Q5_0 {
+                        let fifth = ((low >> 4) & 1) << (2 * c) | ((high >> 4) & 1) << (2 * c + 1);
+                        record[4 * CHUNK + 4 * r + j] |= fifth;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row `r`'s code for value `i` of a record of `kind` (the inverse of [`place_codes`]).
+fn code_at(kind: Kind, record: &[u8], r: usize, i: usize) -> i32 {
+    if kind == Kind::Q8_0 {
+        return i32::from(record[(i / 4) * CHUNK + 4 * r + i % 4]);
+    }
+    let (c, j, high) = ((i % 16) / 4, i % 4, i >= 16);
+    let byte = record[c * CHUNK + 4 * r + j];
+    let nibble = if high { byte >> 4 } else { byte & 0x0F };
+    let fifth = match kind {
+        Kind::Q5_0 => (record[4 * CHUNK + 4 * r + j] >> (2 * c + usize::from(high))) & 1,
+        _ => 0,
+    };
+    i32::from(nibble | fifth << 4)
+}
+
+/// The f16 at `at` in a record, as f32.
+fn f16_in(record: &[u8], at: usize) -> f32 {
+    f16_to_f32([record[at], record[at + 1]])
+}
+
+/// The group's products in plain loops (what the vector paths compute).
+fn portable(kind: Kind, records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_ROWS]) {
+    let (codes, scales, scaled_sums, code_sums) = xq.parts();
+    for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
+        let x = &codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        for (r, out) in out.iter_mut().enumerate() {
+            let sum: i32 = (0..Q8_BLOCK)
+                .map(|i| code_at(kind, record, r, i) * i32::from(x[i]))
+                .sum();
+            let sum = sum - kind.offset() * code_sums[b];
+            let d = f16_in(record, kind.scales_at() + 2 * r);
+            *out += sum as f32 * (d * scales[b]);
+            if kind == Kind::Q4_1 {
+                *out += f16_in(record, kind.scales_at() + SCALES + 2 * r) * scaled_sums[b];
+            }
+        }
+    }
+}

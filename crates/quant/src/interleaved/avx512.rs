@@ -1,0 +1,109 @@
+//! A whole group per vector: sixteen `i32` lanes, one per row, fed by `vpdpbusd` (four
+//! unsigned weight codes times four broadcast activation codes, added to the lane).
+
+use std::arch::x86_64::*;
+
+use super::{CHUNK, GROUP_ROWS, Kind, SCALES};
+use crate::Q8Activations;
+use crate::dot_q8::Q8_BLOCK;
+
+/// The group's products into `out` (see [`super::portable`] for the arithmetic).
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VNNI; `records` must hold whole records of `kind`, one
+/// per block of `xq`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn dot_group(
+    kind: Kind,
+    records: &[u8],
+    xq: &Q8Activations,
+    out: &mut [f32; GROUP_ROWS],
+) {
+    match kind {
+        Kind::Q4_0 => group::<0>(records, xq, out),
+        Kind::Q4_1 => group::<1>(records, xq, out),
+        Kind::Q5_0 => group::<2>(records, xq, out),
+        Kind::Q8_0 => group::<3>(records, xq, out),
+    }
+}
+
+/// Four activation codes as one `i32`, broadcast to every lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn broadcast(codes: &[i8], at: usize) -> __m512i {
+    let four: [i8; 4] = codes[at..at + 4].try_into().expect("four codes");
+    _mm512_set1_epi32(i32::from_le_bytes(four.map(|c| c as u8)))
+}
+
+/// 64 bytes of a record.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn chunk(record: &[u8], at: usize) -> __m512i {
+    let bytes: &[u8; CHUNK] = record[at..at + CHUNK].try_into().expect("a chunk");
+    // SAFETY: `bytes` holds 64 bytes; the load is unaligned.
+    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+}
+
+/// Sixteen f16 scales of a record as f32.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn scales(record: &[u8], at: usize) -> __m512 {
+    let bytes: &[u8; SCALES] = record[at..at + SCALES].try_into().expect("16 scales");
+    // SAFETY: `bytes` holds 32 bytes; the load is unaligned.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) })
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn group<const K: u8>(records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_ROWS]) {
+    let kind = Kind::from_index(K);
+    let (codes, block_scales, scaled_sums, code_sums) = xq.parts();
+    let low = _mm512_set1_epi8(0x0F);
+    let fifth = _mm512_set1_epi8(0x10);
+    let mut acc = _mm512_setzero_ps();
+    for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
+        let x = &codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        // Two sums, so that consecutive `vpdpbusd` do not wait on each other.
+        let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        if kind == Kind::Q8_0 {
+            for c in (0..8).step_by(2) {
+                s0 = _mm512_dpbusd_epi32(s0, chunk(record, c * CHUNK), broadcast(x, 4 * c));
+                let next = chunk(record, (c + 1) * CHUNK);
+                s1 = _mm512_dpbusd_epi32(s1, next, broadcast(x, 4 * c + 4));
+            }
+        } else {
+            let high_bits = match kind {
+                Kind::Q5_0 => chunk(record, 4 * CHUNK),
+                _ => _mm512_setzero_si512(),
+            };
+            for c in 0..4 {
+                let w = chunk(record, c * CHUNK);
+                let mut lo = _mm512_and_si512(w, low);
+                let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
+                if kind == Kind::Q5_0 {
+                    let bit = |b: usize| _mm512_set1_epi8(1 << b);
+                    let lo_set = _mm512_test_epi8_mask(high_bits, bit(2 * c));
+                    let hi_set = _mm512_test_epi8_mask(high_bits, bit(2 * c + 1));
+                    lo = _mm512_mask_add_epi8(lo, lo_set, lo, fifth);
+                    hi = _mm512_mask_add_epi8(hi, hi_set, hi, fifth);
+                }
+                s0 = _mm512_dpbusd_epi32(s0, lo, broadcast(x, 4 * c));
+                s1 = _mm512_dpbusd_epi32(s1, hi, broadcast(x, 16 + 4 * c));
+            }
+        }
+        let mut sum = _mm512_add_epi32(s0, s1);
+        if kind.offset() != 0 {
+            let offset = _mm512_set1_epi32(kind.offset() * code_sums[b]);
+            sum = _mm512_sub_epi32(sum, offset);
+        }
+        let d = scales(record, kind.scales_at());
+        let scale = _mm512_mul_ps(d, _mm512_set1_ps(block_scales[b]));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
+        if kind == Kind::Q4_1 {
+            let m = scales(record, kind.scales_at() + SCALES);
+            acc = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc);
+        }
+    }
+    // SAFETY: `out` holds 16 f32; the store is unaligned.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+}

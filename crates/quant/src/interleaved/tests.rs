@@ -1,0 +1,138 @@
+//! Every path of the repacked products against the row-wise kernels, for every repacked format,
+//! a partial last group and groups left row-wise.
+
+use super::*;
+use crate::{GgmlType, PackedMatrix, RowFormat};
+
+/// Deterministic pseudo-random weights in `[-1, 1)`, with a few large values.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+            if i % 97 == 0 { 6.0 * v } else { v }
+        })
+        .collect()
+}
+
+/// The paths this CPU runs.
+fn paths() -> Vec<Isa> {
+    let mut paths = vec![Isa::Portable];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") && has!("f16c") {
+            paths.push(Isa::Avx2);
+        }
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+            paths.push(Isa::Avx512Vnni);
+        }
+    }
+    paths
+}
+
+/// Every row's product through the groups on `isa`.
+fn grouped(isa: Isa, m: &PackedMatrix, x: &[f32], xq: &Q8Activations) -> Vec<f32> {
+    let repacked = InterleavedMatrix::new(m);
+    let mut out = vec![0.0; m.rows()];
+    for (g, out) in out.chunks_mut(GROUP_ROWS).enumerate() {
+        repacked.dot_group_on(isa, m, g, x, xq, out);
+    }
+    out
+}
+
+/// Checks every path against `dot_row_quantized`, relative to the products' magnitude.
+fn check(m: &PackedMatrix) {
+    let x = values(m.cols(), 7);
+    let xq = Q8Activations::quantize(&x).expect("whole blocks");
+    let expected: Vec<f32> = (0..m.rows())
+        .map(|r| m.dot_row_quantized(r, &x, &xq))
+        .collect();
+    let scale = expected.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+    for isa in paths() {
+        let got = grouped(isa, m, &x, &xq);
+        for (r, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!(
+                (g - e).abs() <= 2e-5 * scale,
+                "{:?} on {isa:?}, row {r}: {g} against {e}",
+                m.formats()
+            );
+        }
+    }
+}
+
+fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> PackedMatrix {
+    let w = values(rows * cols, seed);
+    PackedMatrix::quantize(RowFormat::Ggml(ty), rows, cols, &w).expect("quantizable")
+}
+
+#[test]
+fn repacked_formats_equal_the_row_wise_kernels_on_every_path() {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ] {
+        let m = matrix(ty, 48, 256, ty as u64);
+        assert!(InterleavedMatrix::new(&m).any_repacked(), "{ty:?}");
+        check(&m);
+    }
+}
+
+#[test]
+fn a_partial_last_group_has_only_its_rows() {
+    // 37 rows: two whole groups and five rows, padded with zeros inside the record.
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+        check(&matrix(ty, 37, 96, 3));
+    }
+}
+
+#[test]
+fn other_formats_and_mixed_groups_stay_row_wise() {
+    let k_quant = matrix(GgmlType::Q4_K, 20, 256, 5);
+    assert!(!InterleavedMatrix::new(&k_quant).any_repacked());
+    check(&k_quant);
+    // 24 rows of Q4_1 over 24 of Q8_0: group 1 mixes both and stays row-wise, the others are
+    // repacked.
+    let stacked = PackedMatrix::stack([
+        matrix(GgmlType::Q4_1, 24, 64, 11),
+        matrix(GgmlType::Q8_0, 24, 64, 13),
+    ])
+    .expect("same width");
+    let repacked = InterleavedMatrix::new(&stacked);
+    assert!(matches!(
+        repacked.groups[0],
+        Group::Repacked {
+            kind: Kind::Q4_1,
+            ..
+        }
+    ));
+    assert!(matches!(repacked.groups[1], Group::RowWise));
+    assert!(matches!(
+        repacked.groups[2],
+        Group::Repacked {
+            kind: Kind::Q8_0,
+            ..
+        }
+    ));
+    check(&stacked);
+}
+
+#[test]
+fn the_codes_read_back_as_placed() {
+    let codes: [u8; Q8_BLOCK] = std::array::from_fn(|i| (i as u8 * 7 + 3) % 32);
+    let mut record = vec![0u8; Kind::Q5_0.record_bytes()];
+    place_codes(Kind::Q5_0, &codes, 5, &mut record);
+    for (i, &code) in codes.iter().enumerate() {
+        assert_eq!(
+            code_at(Kind::Q5_0, &record, 5, i),
+            i32::from(code),
+            "value {i}"
+        );
+        assert_eq!(code_at(Kind::Q5_0, &record, 4, i), 0, "another row");
+    }
+}
