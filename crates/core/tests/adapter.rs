@@ -490,9 +490,6 @@ fn saving_into_a_folder_with_other_files_keeps_them() {
     assert!(dir.path().join(PEFT_WEIGHTS_FILE).is_file());
 }
 
-/// The greedy tokens that must equal llama.cpp's with the adapter.
-const AGREED: usize = 8;
-
 /// One real model for the llama.cpp check: its file, the modules adapted and a prompt.
 struct RealCase {
     name: &'static str,
@@ -556,29 +553,83 @@ fn attach_wave_adapters(model: &mut Gpt, targets: &[LoraTarget], device: &Device
 }
 
 fn greedy(model: &Gpt, prompt: &[u32], steps: usize, device: &Device) -> Vec<u32> {
-    let argmax = |row: Tensor<2>| {
-        let row = row.into_data().try_into_vec_as::<f32>().unwrap();
+    let argmax = |row: Vec<f32>| {
         (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best }) as u32
     };
-    let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
-    let (row, mut cache) = model.prefill(Tensor::from_data(
-        TensorData::new(ids, [1, prompt.len()]),
-        device,
-    ));
-    let mut out = vec![argmax(row)];
+    let mut out = Vec::new();
+    let mut logits = stepwise_logits(model, prompt, device);
+    out.push(argmax(logits.next_row(None)));
     while out.len() < steps {
-        let last = TensorData::new(vec![*out.last().unwrap() as i32], [1]);
-        out.push(argmax(
-            model.decode(Tensor::from_data(last, device), &mut cache),
-        ));
+        out.push(argmax(logits.next_row(out.last().copied())));
     }
     out
 }
 
-/// Real models with adapters written as llama.cpp LoRA files: our greedy continuation of the
-/// merged model equals llama.cpp's with `--lora` (`data/adapter/llama_cpp_lora.sh` ran
-/// libllama on the files this writes and saved its tokens in `llama_cpp_greedy.json`), and
-/// differs from the base model's. `CLAUDE_ADAPTER_OUT` keeps the files (for the script); a
+/// Next-token logits one step at a time: the prompt's, then after each token fed.
+struct Stepwise<'a> {
+    model: &'a Gpt,
+    device: &'a Device,
+    prompt: Option<Vec<i32>>,
+    cache: Option<claude_core::KvCache>,
+}
+
+fn stepwise_logits<'a>(model: &'a Gpt, prompt: &[u32], device: &'a Device) -> Stepwise<'a> {
+    let prompt = prompt.iter().map(|&t| t as i32).collect();
+    Stepwise {
+        model,
+        device,
+        prompt: Some(prompt),
+        cache: None,
+    }
+}
+
+impl Stepwise<'_> {
+    /// The prompt's logits (first call, `None`), then those after feeding `token`.
+    fn next_row(&mut self, token: Option<u32>) -> Vec<f32> {
+        let row = match (self.prompt.take(), token) {
+            (Some(ids), _) => {
+                let len = ids.len();
+                let ids = Tensor::from_data(TensorData::new(ids, [1, len]), self.device);
+                let (row, cache) = self.model.prefill(ids);
+                self.cache = Some(cache);
+                row
+            }
+            (None, Some(token)) => {
+                let cache = self.cache.as_mut().expect("the prompt first");
+                let token = TensorData::new(vec![token as i32], [1]);
+                (self.model).decode(Tensor::from_data(token, self.device), cache)
+            }
+            (None, None) => panic!("a token to feed"),
+        };
+        row.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+}
+
+/// How far below our best logit each of `theirs` is, fed one after the other after `prompt`
+/// (0 where we would pick it too).
+fn teacher_forced_gaps(model: &Gpt, prompt: &[u32], theirs: &[u32], device: &Device) -> Vec<f32> {
+    let mut logits = stepwise_logits(model, prompt, device);
+    let mut fed = None;
+    theirs
+        .iter()
+        .map(|&token| {
+            let row = logits.next_row(fed.replace(token));
+            let best = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            best - row[token as usize]
+        })
+        .collect()
+}
+
+/// How far below our best logit llama.cpp's greedy token may be: both programs round the
+/// activations to 8 bits, but they add the products in different orders, and a value that
+/// lands on the other side of a rounding step moves the logits by tenths in a 30-layer model.
+const NEAR_TIE: f32 = 0.2;
+
+/// Real models with adapters written as llama.cpp LoRA files: fed llama.cpp's greedy tokens
+/// with `--lora` (`data/adapter/llama_cpp_lora.sh` ran libllama on the files this writes and
+/// saved its tokens in `llama_cpp_greedy.json`), the merged model picks each of them or holds
+/// it within a near-tie ([`NEAR_TIE`]), as the base model does llama.cpp's plain tokens; and the
+/// adapters change the greedy continuation. `CLAUDE_ADAPTER_OUT` keeps the files (for the script); a
 /// missing model skips its case.
 #[test]
 fn real_gguf_adapters_continue_as_in_llama_cpp() {
@@ -634,16 +685,18 @@ fn real_gguf_adapters_continue_as_in_llama_cpp() {
                 .map(|id| id.as_u64().unwrap() as u32)
                 .collect()
         };
-        assert_eq!(plain, ids("base"), "{}: base model, llama.cpp", case.name);
-        // Later steps of an adapted model meet near-ties (where our merged and unmerged models
-        // part too, the unmerged one's packed products taking 8-bit activations as llama.cpp's
-        // do): the merged model's first AGREED tokens must be llama.cpp's.
-        let lora = ids("lora");
-        assert_eq!(
-            adapted[..AGREED],
-            lora[..AGREED],
-            "{}: llama.cpp --lora",
-            case.name
-        );
+        // Fed llama.cpp's own greedy tokens, each is our choice or a near-tie with it: for the
+        // base model, and for the merged one against llama.cpp with `--lora`.
+        for (model, ours, key) in [(&base, &plain, "base"), (&model, &adapted, "lora")] {
+            let theirs = ids(key);
+            let gaps = teacher_forced_gaps(model, case.prompt, &theirs, &device);
+            let what = format!("{} ({key}): llama.cpp {theirs:?}, ours {ours:?}", case.name);
+            assert!(
+                gaps.iter().all(|&gap| gap <= NEAR_TIE),
+                "{what}: gaps {gaps:?}"
+            );
+            let agreed = gaps.iter().filter(|&&gap| gap == 0.0).count();
+            assert!(agreed + 2 >= theirs.len(), "{what}: gaps {gaps:?}");
+        }
     }
 }

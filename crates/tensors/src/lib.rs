@@ -11,12 +11,14 @@
 //! | `cuda` | NVIDIA CUDA (building it downloads LLVM: needs network access) | `cuda`, `cuda:N` |
 //!
 //! [`kernels`] holds our own CPU kernels, each behind a backend-agnostic function; [`threads`]
-//! sets up rayon's pool for a training loop.
+//! sets up rayon's pool for a training loop; [`team`] runs the small parallel loops of CPU decoding
+//! on a persistent team of threads, without rayon's per-call wake-ups.
 
 pub mod device;
 pub mod kernels;
 /// Our GPU kernels (CubeCL), for the switch that turns them off ([`shaders::set_enabled`]).
 pub use claude_shaders as shaders;
+pub mod team;
 pub mod threads;
 
 pub use burn;

@@ -230,3 +230,48 @@ fn packed_self_attention_matches_burns_ops_with_and_without_rotary_positions() {
         assert!(diff < 1e-4, "{rotary:?}: dqkv max abs diff {diff}");
     }
 }
+
+/// The decode step's attention on Flex (the cache read in place through its strides) equals
+/// burn's masked attention over the same prefix views, with grouped heads and rows of different
+/// lengths.
+#[test]
+fn decode_attention_on_cache_views_equals_burns_masked_attention() {
+    use burn::tensor::module::attention;
+    use burn::tensor::ops::AttentionModuleOptions;
+    let device = Device::flex();
+    let (rows, n_head, n_kv_head, head_dim, allocated) = (2, 6, 2, 64, 16);
+    let group = n_head / n_kv_head;
+    let normal = Distribution::Normal(0.0, 1.0);
+    let keys = Tensor::<4>::random([rows, n_kv_head, allocated, head_dim], normal, &device);
+    let values = Tensor::<4>::random([rows, n_kv_head, allocated, head_dim], normal, &device);
+    let q = Tensor::<4>::random([rows, 1, n_head, head_dim], normal, &device).swap_dims(1, 2);
+    let lens = [11usize, 7];
+    let key_len = 11;
+    let (k, v) = (
+        keys.slice(s![.., .., 0..key_len, ..]),
+        values.slice(s![.., .., 0..key_len, ..]),
+    );
+    let hidden: Vec<bool> = (0..rows)
+        .flat_map(|r| (0..n_kv_head * group * key_len).map(move |i| i % key_len >= lens[r]))
+        .collect();
+    let mask = Tensor::<4, Bool>::from_data(
+        TensorData::new(hidden, [rows, n_kv_head, group, key_len]),
+        &device,
+    );
+    let expected = attention(
+        q.clone().reshape([rows, n_kv_head, group, head_dim]),
+        k.clone(),
+        v.clone(),
+        Some(mask.clone()),
+        None,
+        AttentionModuleOptions::default(),
+    )
+    .reshape([rows, n_head, 1, head_dim]);
+    let key_lens = Tensor::<1, Int>::from_data(
+        TensorData::new(lens.map(|l| l as i32).to_vec(), [rows]),
+        &device,
+    );
+    let got = claude_tensors::kernels::decode_attention(q, k, v, key_lens, mask);
+    let diff: f32 = (got - expected).abs().max().into_scalar();
+    assert!(diff < 1e-5, "{diff}");
+}

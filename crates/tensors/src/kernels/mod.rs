@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`causal_self_attention`] | packed projection in, merged heads out, RoPE fused ([`packed_attention`](self::packed_attention), [`rotary`](self::rotary)) | split heads, burn's RoPE and `attention` op, merge |
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
+//! | [`decode_attention`] | the cache read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
@@ -21,6 +22,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 pub mod adamw;
 pub mod causal_attention;
+pub mod decode_attention;
 pub mod device_weights;
 pub mod flex;
 pub mod gelu;
@@ -107,6 +109,15 @@ pub fn decode_attention(
     let [rows, n_head, _, head_dim] = q.dims();
     if fused_attention_takes(&q) {
         return claude_shaders::flash_attention(q, keys, values, key_lens);
+    }
+    if flex::supports(&q) && !q.is_require_grad() {
+        let lens = key_lens
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .expect("integer lengths");
+        let lens = lens.into_iter().map(|len| len.max(0) as usize).collect();
+        return flex::decode_attention(q, keys, values, lens);
     }
     // A group's query heads read the same cached keys: as `group` queries of one head they
     // attend without copying the cache (with one query per head, the grouping is a reshape).

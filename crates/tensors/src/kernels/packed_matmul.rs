@@ -3,8 +3,9 @@
 //!
 //! - A few rows (decode, a handful of sequences): every output is a dot product of an activation
 //!   row with a packed weight row, read once per step straight from its blocks
-//!   ([`PackedMatrix::dot_row`]); output rows are split over rayon's threads. Decoding is bound
-//!   by memory, and this reads 4.5 to 8.5 bits per weight instead of 32.
+//!   ([`PackedMatrix::dot_row`]), sixteen rows per pass where the weight is repacked
+//!   ([`PackedMatrix::dot_group_quantized`]); output rows are split over the threads of the
+//!   decoding [`Team`](crate::team::Team). This reads 4.5 to 8.5 bits per weight instead of 32.
 //! - Many rows (a prompt, perplexity): tiles of [`TILE_ROWS`] weight rows are decoded into a
 //!   buffer that stays in cache and multiplied by all activation rows at once with gemm, so the
 //!   decoding is paid once per tile and the multiply-adds run at gemm's speed.
@@ -24,6 +25,7 @@ use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
 use super::gemm::{Mat, Threads, gemm_into, product};
+use crate::team::Team;
 
 /// Activation rows from which the tiled gemm path beats per-row dot products.
 pub const GEMM_FROM_ROWS: usize = 32;
@@ -88,9 +90,10 @@ fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
     out
 }
 
-/// One dot product per output, output rows over the threads; with `quantized` activations (one
-/// per row), the integer kernels, sixteen weight rows at a time where the format has a repacked
-/// layout ([`PackedMatrix::dot_group_quantized`]).
+/// One dot product per output, output rows over the threads of the [`Team`] (a decode step
+/// runs over a hundred of these short loops, which rayon's wake-ups would slow); with
+/// `quantized` activations (one per row), the integer kernels, sixteen weight rows at a time
+/// where the format has a repacked layout ([`PackedMatrix::dot_group_quantized`]).
 fn by_dot_products(
     x: &[f32],
     n: usize,
@@ -100,22 +103,21 @@ fn by_dot_products(
     let (rows, cols) = (w.rows(), w.cols());
     // Transposed: `[rows, n]`, so that each task writes one contiguous run.
     let mut transposed = vec![0.0f32; rows * n];
-    transposed
-        .par_chunks_mut(DOT_ROWS_PER_TASK * n)
-        .enumerate()
-        .for_each(|(task, out)| {
-            let first = task * DOT_ROWS_PER_TASK;
-            match quantized {
-                Some(q) => grouped_dots(x, q, w, first, out),
-                None => {
-                    for (i, out) in out.chunks_exact_mut(n).enumerate() {
-                        for (r, out) in out.iter_mut().enumerate() {
-                            *out = w.dot_row(first + i, &x[r * cols..(r + 1) * cols]);
-                        }
+    let team = Team::global();
+    let per_task = rows_per_task(rows, team.threads());
+    team.for_each_chunk(&mut transposed, per_task * n, &|task, out| {
+        let first = task * per_task;
+        match quantized {
+            Some(q) => grouped_dots(x, q, w, first, out),
+            None => {
+                for (i, out) in out.chunks_exact_mut(n).enumerate() {
+                    for (r, out) in out.iter_mut().enumerate() {
+                        *out = w.dot_row(first + i, &x[r * cols..(r + 1) * cols]);
                     }
                 }
             }
-        });
+        }
+    });
     if n == 1 {
         return transposed;
     }
@@ -126,6 +128,16 @@ fn by_dot_products(
         }
     }
     out
+}
+
+/// Weight rows per task of the dot-product path: a few tasks per thread (so that uneven progress
+/// balances), each at least [`DOT_ROWS_PER_TASK`] rows and a whole number of groups. A task of
+/// a small matrix takes well under a microsecond, so tasks claimed one by one from a counter
+/// that two cores pass back and forth would cost as much as the work.
+fn rows_per_task(rows: usize, threads: usize) -> usize {
+    const TASKS_PER_THREAD: usize = 4;
+    let share = rows.div_ceil(TASKS_PER_THREAD * threads);
+    share.next_multiple_of(GROUP_ROWS).max(DOT_ROWS_PER_TASK)
 }
 
 /// The outputs of weight rows `first..` (a whole number of groups, `out` holding `n` values per

@@ -22,6 +22,7 @@ use crate::kernels::packed_matmul::PackedArithmetic;
 
 mod adamw;
 mod attention;
+mod decode_attention;
 mod gelu;
 mod layer_norm;
 mod matmul;
@@ -32,6 +33,7 @@ pub use adamw::{adamw_step, supports_adamw};
 use attention::{
     CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
 };
+use decode_attention::decode_attention_forward;
 use gelu::{GeluBackward, gelu_forward};
 use layer_norm::{LayerNormBackward, layer_norm_forward};
 use matmul::{MatmulBackward, matmul_forward, matrix};
@@ -47,6 +49,16 @@ pub trait CpuKernels: Backend {
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// One query per row and head, `[rows, n_head, 1, head_dim]`, against the first
+    /// `key_lens[r]` of each row's cached keys and values (`[rows, n_kv_head, positions,
+    /// head_dim]`, read in place through their strides). Inference only: no backward step.
+    fn fused_decode_attention(
+        q: FloatTensor<Self>,
+        keys: FloatTensor<Self>,
+        values: FloatTensor<Self>,
+        key_lens: Vec<usize>,
     ) -> FloatTensor<Self>;
 
     /// The exact (erf) GeLU, elementwise.
@@ -142,6 +154,22 @@ pub fn rotary(qkv: Tensor<3>, freqs: Tensor<3>, n_head: usize) -> Tensor<3> {
     ))
 }
 
+/// The decode step's attention through our Flex kernel (inference only: the queries must not
+/// require a gradient); see [`supports`].
+pub fn decode_attention(
+    q: Tensor<4>,
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    key_lens: Vec<usize>,
+) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::fused_decode_attention(
+        q.into_dispatch(),
+        keys.into_dispatch(),
+        values.into_dispatch(),
+        key_lens,
+    ))
+}
+
 /// GeLU through our Flex kernel; see [`supports`].
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(Dispatch::fused_gelu(x.into_dispatch()))
@@ -159,6 +187,15 @@ pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
 impl CpuKernels for Flex {
     fn fused_causal_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
         attention_forward(&q, &k, &v).out
+    }
+
+    fn fused_decode_attention(
+        q: FlexTensor,
+        keys: FlexTensor,
+        values: FlexTensor,
+        key_lens: Vec<usize>,
+    ) -> FlexTensor {
+        decode_attention_forward(q, keys, values, &key_lens)
     }
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
@@ -208,6 +245,25 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         let saved = attention_forward(q.primitive(), k.primitive(), v.primitive());
         let out = saved.out.clone();
         record(prep, saved, out)
+    }
+
+    fn fused_decode_attention(
+        q: FloatTensor<Self>,
+        keys: FloatTensor<Self>,
+        values: FloatTensor<Self>,
+        key_lens: Vec<usize>,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !(q.is_tracked() || keys.is_tracked() || values.is_tracked()),
+            "the decode attention kernel is for inference: it has no backward step"
+        );
+        let out = decode_attention_forward(
+            q.primitive().clone(),
+            keys.primitive().clone(),
+            values.primitive().clone(),
+            &key_lens,
+        );
+        FloatTensor::<Self>::new(out)
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -1,0 +1,212 @@
+//! One new query per row against that row's cached keys and values, read in place from the
+//! cache's buffers (a view of their first positions, which burn's attention would first copy
+//! whole into a contiguous tensor on every step of every layer).
+//!
+//! Grouped-query heads share their key/value head: the `group` queries of a key/value head are
+//! scored together in one pass over its keys. Scores are scaled by `1 / sqrt(head_dim)` (burn's
+//! default), softmax is taken in f32 after subtracting the largest score, and positions at or
+//! past a row's length are not read at all.
+
+use crate::team::Team;
+
+/// A strided view of a `[rows, heads, positions, head_dim]` f32 tensor whose last dimension is
+/// contiguous: `data[offset + r * strides[0] + h * strides[1] + t * strides[2] + i]`.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheView<'a> {
+    /// The buffer.
+    pub data: &'a [f32],
+    /// Where element `[0, 0, 0, 0]` is.
+    pub offset: usize,
+    /// Elements between neighbours along the first three dimensions.
+    pub strides: [usize; 3],
+}
+
+impl CacheView<'_> {
+    /// The `head_dim` values of row `r`, head `h`, position `t`.
+    fn at(&self, r: usize, h: usize, t: usize, head_dim: usize) -> &[f32] {
+        let [sr, sh, st] = self.strides;
+        let start = self.offset + r * sr + h * sh + t * st;
+        &self.data[start..start + head_dim]
+    }
+}
+
+/// The sizes of a decode step's attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeShape {
+    /// Sequences in the batch.
+    pub rows: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (dividing `n_head`).
+    pub n_kv_head: usize,
+    /// Values per head.
+    pub head_dim: usize,
+}
+
+/// `softmax(q kᵀ / sqrt(head_dim)) v` for each row's one query per head, over the row's first
+/// `key_lens[r]` positions (none: zeros).
+///
+/// `q` and `out` are contiguous `[rows, n_head, head_dim]`.
+///
+/// # Panics
+/// If the lengths do not fit the shape or a view reaches past its buffer.
+pub fn decode_attention(
+    shape: DecodeShape,
+    q: &[f32],
+    keys: CacheView<'_>,
+    values: CacheView<'_>,
+    key_lens: &[usize],
+    out: &mut [f32],
+) {
+    let DecodeShape {
+        rows,
+        n_head,
+        n_kv_head,
+        head_dim,
+    } = shape;
+    assert_eq!(q.len(), rows * n_head * head_dim, "query length");
+    assert_eq!(out.len(), q.len(), "output length");
+    assert_eq!(key_lens.len(), rows, "one length per row");
+    assert!(
+        n_kv_head > 0 && n_head.is_multiple_of(n_kv_head),
+        "grouped heads"
+    );
+    let group = n_head / n_kv_head;
+    let per_kv_head = group * head_dim;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    Team::global().for_each_chunk(out, per_kv_head, &|task, out| {
+        let (r, h) = (task / n_kv_head, task % n_kv_head);
+        let q = &q[task * per_kv_head..(task + 1) * per_kv_head];
+        let len = key_lens[r];
+        let mut scores = vec![0.0f32; group * len];
+        for t in 0..len {
+            let k = keys.at(r, h, t, head_dim);
+            for (g, q) in q.chunks_exact(head_dim).enumerate() {
+                scores[g * len + t] = dot(q, k) * scale;
+            }
+        }
+        for scores in scores.chunks_exact_mut(len.max(1)) {
+            softmax_in_place(scores);
+        }
+        out.fill(0.0);
+        for t in 0..len {
+            let v = values.at(r, h, t, head_dim);
+            for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                let p = scores[g * len + t];
+                for (o, &v) in out.iter_mut().zip(v) {
+                    *o += p * v;
+                }
+            }
+        }
+    });
+}
+
+/// `a · b`, in eight running sums (which the compiler vectorises).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0.0f32; 8];
+    let (a_blocks, a_rest) = a.as_chunks::<8>();
+    let (b_blocks, b_rest) = b.as_chunks::<8>();
+    for (a, b) in a_blocks.iter().zip(b_blocks) {
+        for k in 0..8 {
+            sums[k] += a[k] * b[k];
+        }
+    }
+    let rest: f32 = a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum();
+    sums.iter().sum::<f32>() + rest
+}
+
+/// `x` replaced by `softmax(x)` (nothing to do when empty).
+fn softmax_in_place(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut total = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        total += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= total;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain attention in f64 over contiguous `[rows, heads, len, head_dim]` keys and values.
+    fn reference(
+        shape: DecodeShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        lens: &[usize],
+        alloc: usize,
+    ) -> Vec<f32> {
+        let DecodeShape {
+            rows,
+            n_head,
+            n_kv_head,
+            head_dim,
+        } = shape;
+        let group = n_head / n_kv_head;
+        let mut out = vec![0.0f32; q.len()];
+        for r in 0..rows {
+            for head in 0..n_head {
+                let kv = head / group;
+                let qh = &q[(r * n_head + head) * head_dim..][..head_dim];
+                let at = |t: usize| ((r * n_kv_head + kv) * alloc + t) * head_dim;
+                let scores: Vec<f64> = (0..lens[r])
+                    .map(|t| {
+                        let s: f64 = (0..head_dim)
+                            .map(|i| f64::from(qh[i]) * f64::from(k[at(t) + i]))
+                            .sum();
+                        s / (head_dim as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                for i in 0..head_dim {
+                    let y: f64 = (0..lens[r])
+                        .map(|t| (scores[t] - max).exp() / total * f64::from(v[at(t) + i]))
+                        .sum();
+                    out[(r * n_head + head) * head_dim + i] = y as f32;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn grouped_heads_over_a_strided_prefix_equal_plain_attention_in_f64() {
+        let shape = DecodeShape {
+            rows: 3,
+            n_head: 6,
+            n_kv_head: 2,
+            head_dim: 20,
+        };
+        let alloc = 9;
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0)
+                .collect()
+        };
+        let q = values(shape.rows * shape.n_head * shape.head_dim, 1);
+        let cache_len = shape.rows * shape.n_kv_head * alloc * shape.head_dim;
+        let (k, v) = (values(cache_len, 2), values(cache_len, 3));
+        let lens = [9, 4, 0];
+        let view = |data| CacheView {
+            data,
+            offset: 0,
+            strides: [
+                shape.n_kv_head * alloc * shape.head_dim,
+                alloc * shape.head_dim,
+                shape.head_dim,
+            ],
+        };
+        let mut out = vec![f32::NAN; q.len()];
+        decode_attention(shape, &q, view(&k), view(&v), &lens, &mut out);
+        let expected = reference(shape, &q, &k, &v, &lens, alloc);
+        for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
+            assert!((a - b).abs() < 1e-5, "value {i}: {a} against {b}");
+        }
+    }
+}

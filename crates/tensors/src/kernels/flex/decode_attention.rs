@@ -1,0 +1,65 @@
+//! The decode-step attention ([`crate::kernels::decode_attention`](mod@crate::kernels::decode_attention))
+//! on Flex tensors: the cache's keys and values are read through their strides, never copied.
+
+use burn_flex::FlexTensor;
+
+use super::{ContiguousF32, f32_slice, f32_tensor};
+use crate::kernels::decode_attention::{CacheView, DecodeShape, decode_attention};
+
+/// Runs the kernel: `q` `[rows, n_head, 1, head_dim]`, `keys` and `values`
+/// `[rows, n_kv_head, positions, head_dim]` (views of a larger buffer are fine), `key_lens` one
+/// per row.
+pub(super) fn decode_attention_forward(
+    q: FlexTensor,
+    keys: FlexTensor,
+    values: FlexTensor,
+    key_lens: &[usize],
+) -> FlexTensor {
+    let q = q.into_contiguous_f32();
+    let dims = q.layout().shape().clone();
+    assert_eq!(dims.num_dims(), 4, "queries are [rows, heads, 1, head_dim]");
+    assert_eq!(dims[2], 1, "one query per row and head");
+    let (keys, values) = (readable(keys), readable(values));
+    let shape = DecodeShape {
+        rows: dims[0],
+        n_head: dims[1],
+        n_kv_head: keys.layout().shape()[1],
+        head_dim: dims[3],
+    };
+    let positions = keys.layout().shape()[2];
+    assert!(
+        key_lens.iter().all(|&len| len <= positions),
+        "key lengths within the cached positions"
+    );
+    let mut out = vec![0.0f32; dims.num_elements()];
+    decode_attention(
+        shape,
+        f32_slice(&q),
+        view(&keys),
+        view(&values),
+        key_lens,
+        &mut out,
+    );
+    f32_tensor(out, dims)
+}
+
+/// `t` itself when its last dimension is contiguous and its strides are not negative (the cache's
+/// prefix views), else a contiguous copy.
+fn readable(t: FlexTensor) -> FlexTensor {
+    let strides = t.layout().strides();
+    if strides[3] == 1 && strides.iter().all(|&s| s >= 0) {
+        return t;
+    }
+    t.to_contiguous()
+}
+
+/// The kernel's view of a tensor [`readable`] returned.
+fn view(t: &FlexTensor) -> CacheView<'_> {
+    let layout = t.layout();
+    let strides = layout.strides();
+    CacheView {
+        data: t.storage::<f32>(),
+        offset: layout.start_offset(),
+        strides: [0, 1, 2].map(|d| strides[d] as usize),
+    }
+}
