@@ -10,6 +10,8 @@
 
 use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 
 use claude_tensors::kernels::{
     causal_self_attention, decode_attention, merge_heads, split_heads, windowed_causal_attention,
@@ -158,6 +160,55 @@ impl CausalSelfAttention {
         };
         let y = decode_attention(q, keys, values, key_lens, mask);
         self.project(merge_heads(y))
+    }
+
+    /// New positions `start..start + seq` of a one-row sequence whose first `start` positions
+    /// are cached: each attends to the cached ones and to the new ones up to itself. Stores the
+    /// new keys and values in the cache. Continues a cached prompt prefix, and prefills a long
+    /// prompt a chunk at a time. A sliding-window layer takes it only while `start + seq` is
+    /// within its window (its cache has not wrapped, and no position is out of sight yet).
+    ///
+    /// # Shapes
+    /// - x: `[1, seq, d_model]` -> `[1, seq, d_model]`
+    pub(crate) fn forward_extend(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        start: usize,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        let qkv = self.c_attn.forward(x);
+        let [rows, seq, _] = qkv.dims();
+        assert!(
+            self.window.is_none_or(|window| start + seq <= window),
+            "positions past a sliding window cannot extend a cache"
+        );
+        let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
+        let (mut q, mut k) = self.norm_heads(q, k);
+        if let Some(rope) = rope {
+            q = rope.apply(q, start);
+            k = rope.apply(k, start);
+        }
+        cache.write_range(start, k, v);
+        let len = start + seq;
+        let (keys, values) = cache.prefix(len);
+        // The queries of a key/value head's group read its keys together: `[group * seq]`
+        // queries of one head, query `g * seq + i` at position `start + i`.
+        let group = self.n_head / self.n_kv_head;
+        let head_dim = q.dims()[3];
+        let q = q.reshape([rows, self.n_kv_head, group * seq, head_dim]);
+        let hidden: Vec<bool> = (0..group * seq)
+            .flat_map(|query| (0..len).map(move |key| key > start + query % seq))
+            .collect();
+        let mask = Tensor::<2, Bool>::from_data(
+            TensorData::new(hidden, [group * seq, len]),
+            &keys.device(),
+        )
+        .reshape([1, 1, group * seq, len])
+        .expand([rows, self.n_kv_head, group * seq, len]);
+        let options = AttentionModuleOptions::default();
+        let y = attention(q, keys, values, Some(mask), None, options);
+        self.project(merge_heads(y.reshape([rows, self.n_head, seq, head_dim])))
     }
 
     /// The output projection (and dropout) of the merged heads.

@@ -68,6 +68,18 @@ impl Block {
         self.forward_with(x, |attn, h| attn.forward_decode(h, rope, step, cache))
     }
 
+    /// New positions `start..` of a one-row sequence against this layer's cache (see
+    /// [`CausalSelfAttention::forward_extend`]).
+    pub(crate) fn forward_extend(
+        &self,
+        x: Tensor<3>,
+        rope: Option<&RotaryEncoding>,
+        start: usize,
+        cache: &mut LayerCache,
+    ) -> Tensor<3> {
+        self.forward_with(x, |attn, h| attn.forward_extend(h, rope, start, cache))
+    }
+
     /// The residual structure around a given attention call.
     fn forward_with(
         &self,

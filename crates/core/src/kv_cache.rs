@@ -144,6 +144,27 @@ impl LayerCache {
         }
     }
 
+    /// Stores the keys and values of positions `start..start + seq` of a one-row cache, at
+    /// their own slots (a ring layer takes them only before it wraps, `start + seq <= window`).
+    ///
+    /// # Shapes
+    /// - keys, values: `[1, heads, seq, head_dim]`
+    pub(crate) fn write_range(&mut self, start: usize, keys: Tensor<4>, values: Tensor<4>) {
+        let end = start + keys.dims()[2];
+        assert!(
+            end <= self.capacity,
+            "positions {start}..{end} past the cache's {}",
+            self.capacity
+        );
+        self.reserve(end);
+        replace_with(&mut self.keys, |t| {
+            t.slice_assign(s![.., .., start..end, ..], keys)
+        });
+        replace_with(&mut self.values, |t| {
+            t.slice_assign(s![.., .., start..end, ..], values)
+        });
+    }
+
     /// Keys and values of positions `0..len` (views, not copies where the backend allows).
     pub(crate) fn prefix(&self, len: usize) -> (Tensor<4>, Tensor<4>) {
         (
@@ -232,6 +253,16 @@ impl KvCache {
             .unwrap_or(0)
     }
 
+    /// Bytes the key and value buffers take (as allocated, not as filled).
+    pub fn memory_bytes(&self) -> usize {
+        (self.layers.iter())
+            .map(|layer| {
+                let elements = layer.keys.shape().num_elements();
+                2 * elements * layer.keys.dtype().size()
+            })
+            .sum()
+    }
+
     /// Whether `row` has no room for another token.
     pub fn is_full(&self, row: usize) -> bool {
         self.lengths[row] >= self.capacity
@@ -289,6 +320,23 @@ impl KvCache {
             layer.replace_row(row, theirs);
         }
         self.lengths[row] = other.lengths[0];
+    }
+
+    /// Forgets `row`'s tokens from position `len` on (no-op when it holds fewer): the next
+    /// tokens fed overwrite them. What a cached prompt prefix is cut to before another prompt
+    /// continues it.
+    ///
+    /// # Panics
+    /// If `row` does not exist.
+    pub fn truncate(&mut self, row: usize, len: usize) {
+        self.lengths[row] = self.lengths[row].min(len);
+    }
+
+    /// Records `tokens` more tokens in every row.
+    pub(crate) fn advance_by(&mut self, tokens: usize) {
+        for len in &mut self.lengths {
+            *len += tokens;
+        }
     }
 
     /// Records one more token in every row.

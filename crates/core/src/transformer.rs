@@ -244,6 +244,45 @@ impl Gpt {
         self.last_logits(x)
     }
 
+    /// Whether [`extend`](Self::extend) can bring a sequence to `len` tokens: always, unless a
+    /// sliding-window layer's window is shorter (its cache would wrap).
+    pub fn extends_to(&self, len: usize) -> bool {
+        len <= self.context_length()
+            && (self.h.iter()).all(|block| block.attn.window().is_none_or(|window| len <= window))
+    }
+
+    /// Feeds `tokens` after the tokens a one-row `cache` holds (a cached prompt prefix, or the
+    /// chunks of a long prompt before them), extends the cache, and returns the next-token
+    /// logits after the last one: what [`prefill`](Self::prefill) of all the tokens gives, up
+    /// to rounding.
+    ///
+    /// # Shapes
+    /// - tokens: `[1, seq]` -> `[1, vocab]`
+    ///
+    /// # Panics
+    /// If `seq` is 0, the cache has more than one row, or [`extends_to`](Self::extends_to) the
+    /// new length is false.
+    pub fn extend(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
+        let [rows, seq] = tokens.dims();
+        assert!(seq > 0, "extend needs at least one token");
+        assert!(rows == 1 && cache.rows() == 1, "extend takes one sequence");
+        let start = cache.lengths()[0];
+        assert!(
+            self.extends_to(start + seq),
+            "{} tokens cannot extend a cache of {start} (context {}, or a sliding window)",
+            seq,
+            self.context_length()
+        );
+        let mut x = self
+            .drop
+            .forward(self.wpe.add_to(self.embed(tokens), start));
+        for (block, layer) in self.h.iter().zip(&mut cache.layers) {
+            x = block.forward_extend(x, self.rope_of(block), start, layer);
+        }
+        cache.advance_by(seq);
+        self.last_logits(x.slice(s![.., seq - 1..seq, ..]))
+    }
+
     /// Logits of one position per row.
     ///
     /// # Shapes

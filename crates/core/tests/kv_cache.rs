@@ -283,3 +283,71 @@ fn the_cache_grows_with_its_longest_row_up_to_the_context() {
     assert_eq!(cache.allocated(), 600);
     assert_eq!(cache.lengths(), &[15, 312]);
 }
+
+/// Feeds `ids` after what a one-row `cache` holds and returns the logits after the last one.
+fn extend(model: &Gpt, ids: &[u32], cache: &mut KvCache, device: &Device) -> Vec<f64> {
+    let input: Vec<i32> = ids.iter().map(|&t| t as i32).collect();
+    let tokens = Tensor::from_data(TensorData::new(input, [1, ids.len()]), device);
+    rows_of(model.extend(tokens, cache)).remove(0)
+}
+
+/// A prompt fed in chunks after a cached prefix (prompt caching, chunked prefill) gives the
+/// logits of the whole prompt run at once, for every position scheme, grouped heads with biases
+/// and Gemma 3's variants within its window; a prefix cut back and continued otherwise too.
+#[test]
+fn a_prompt_fed_in_chunks_after_a_cached_prefix_runs_as_a_whole() {
+    let device = device();
+    let mut configs: Vec<(String, ModelConfig)> = [Positions::Learned, Positions::Sinusoidal]
+        .into_iter()
+        .map(|positions| {
+            let config = config(positions, Activation::Gelu);
+            (format!("{positions:?}"), config)
+        })
+        .collect();
+    configs.extend(pretrained_variants().map(|(name, config)| (name.to_string(), config)));
+    let prompt: Vec<u32> = (0..12).map(|i| (i * 11 + 3) % 40).collect();
+    for (name, config) in configs {
+        device.seed(5);
+        let model = config.init(&device);
+        // Gemma's local layers see 5 positions: extending stops there; the others' context is
+        // 24.
+        let limit = if name == "gemma3" { 5 } else { 24 };
+        assert!(
+            model.extends_to(limit) && !model.extends_to(limit + 1),
+            "{name}"
+        );
+        let end = prompt.len().min(limit);
+        for mut chunks in [vec![1, end - 1], vec![3, 2, end - 5], vec![end - 1, 1]] {
+            chunks.retain(|&chunk| chunk > 0);
+            let (_, mut cache) = prefill(&model, &prompt[..chunks[0]], &device);
+            let mut fed = chunks[0];
+            let mut logits = Vec::new();
+            for &chunk in &chunks[1..] {
+                logits = extend(&model, &prompt[fed..fed + chunk], &mut cache, &device);
+                fed += chunk;
+            }
+            assert_eq!(cache.lengths(), [end]);
+            let what = format!("{name}, chunks {chunks:?}");
+            assert_close(
+                &logits,
+                &uncached_logits(&model, &prompt[..end], &device),
+                &what,
+            );
+            // Decoding goes on from the extended cache as from a prefill.
+            let next = decode(&model, &[7], &mut cache, &device).remove(0);
+            let whole = [&prompt[..end], &[7]].concat();
+            assert_close(&next, &uncached_logits(&model, &whole, &device), &what);
+        }
+        // A cached prefix cut back and continued with other tokens forgets what it cut.
+        let (_, mut cache) = prefill(&model, &prompt[..end], &device);
+        cache.truncate(0, 2);
+        let other = [39u32, 38];
+        let logits = extend(&model, &other, &mut cache, &device);
+        let whole = [&prompt[..2], &other[..]].concat();
+        assert_close(
+            &logits,
+            &uncached_logits(&model, &whole, &device),
+            &format!("{name}, cut"),
+        );
+    }
+}

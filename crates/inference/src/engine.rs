@@ -1,8 +1,10 @@
 //! The scheduler: one thread owns the model and runs continuous batching.
 //!
 //! Requests wait in a bounded queue. Each iteration the engine admits waiting requests while the
-//! batch has room (prefilling each), then advances every active sequence by one token in one
-//! forward pass, and sends each token to its request's channel. A request whose receiver is gone
+//! batch has room, feeds one chunk of the oldest admitted prompt (chunked prefill: a long prompt
+//! does not stall the streams already decoding, and a short one gets its first token after one
+//! chunk), then advances every active sequence by one token in one forward pass, and sends each
+//! token to its request's channel. A request whose receiver is gone
 //! (the client disconnected) leaves the batch at the next step; a panic while serving is caught
 //! and fails only the sequences involved.
 
@@ -86,6 +88,8 @@ pub struct EngineStats {
     pub recent_tokens_per_sec_milli: AtomicU64,
     /// Panics caught while serving.
     pub panics: AtomicU64,
+    /// Prompt tokens not fed again because a cached prompt shared them (prompt caching).
+    pub prompt_tokens_reused: AtomicU64,
 }
 
 /// A queued request.
@@ -151,6 +155,8 @@ pub fn spawn_engine(generator: Generator, config: EngineConfig) -> (EngineHandle
 struct Active {
     events: EventSender<EngineEvent>,
     deadline: Instant,
+    /// When the request was submitted (for the time to its first token).
+    submitted: Instant,
 }
 
 struct Engine<'g> {
@@ -176,19 +182,20 @@ impl<'g> Engine<'g> {
 
     fn run(mut self, queue: Receiver<Job>) {
         loop {
-            if self.batch.is_empty() {
+            if self.batch.is_empty() && self.batch.prefilling() == 0 {
                 match queue.recv() {
                     Ok(job) => self.admit(job),
                     Err(_) => return,
                 }
             }
-            while self.batch.len() < self.config.max_batch.max(1) {
+            while self.batch.len() + self.batch.prefilling() < self.config.max_batch.max(1) {
                 match queue.try_recv() {
                     Ok(job) => self.admit(job),
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
             self.drop_abandoned();
+            self.prefill_chunk();
             if !self.batch.is_empty() {
                 self.step();
             }
@@ -196,7 +203,7 @@ impl<'g> Engine<'g> {
         }
     }
 
-    /// Prefills a queued request and sends its first token.
+    /// Queues a request's prompt for its prefill (or refuses it).
     fn admit(&mut self, job: Job) {
         self.stats.queued.fetch_sub(1, Ordering::SeqCst);
         if job.events.is_disconnected() {
@@ -205,28 +212,15 @@ impl<'g> Engine<'g> {
         let id = self.next_id;
         self.next_id += 1;
         let batch = &mut self.batch;
-        let outcome = catch_unwind(AssertUnwindSafe(|| batch.add(id, job.request)));
-        match outcome {
-            Ok(Ok(event)) => {
-                let waited = job.submitted.elapsed().as_micros() as u64;
-                self.stats.first_tokens.fetch_add(1, Ordering::Relaxed);
-                self.stats
-                    .time_to_first_token_us
-                    .fetch_add(waited, Ordering::Relaxed);
-                self.stats.tokens_generated.fetch_add(1, Ordering::Relaxed);
-                let finished = event.finish.is_some();
-                // Counted before the client can see its first token.
-                self.stats.active.store(self.batch.len(), Ordering::SeqCst);
-                let delivered = job.events.send(EngineEvent::Token(event)).is_ok();
-                if !finished {
-                    if delivered {
-                        let deadline = job.submitted + self.config.request_timeout;
-                        let events = job.events;
-                        self.active.insert(id, Active { events, deadline });
-                    } else {
-                        self.batch.remove(id);
-                    }
-                }
+        match catch_unwind(AssertUnwindSafe(|| batch.begin(id, job.request))) {
+            Ok(Ok(())) => {
+                let deadline = job.submitted + self.config.request_timeout;
+                let active = Active {
+                    events: job.events,
+                    deadline,
+                    submitted: job.submitted,
+                };
+                self.active.insert(id, active);
             }
             Ok(Err(error)) => {
                 let _ = job.events.send(EngineEvent::Rejected(error));
@@ -234,9 +228,55 @@ impl<'g> Engine<'g> {
             Err(panic) => {
                 self.stats.panics.fetch_add(1, Ordering::Relaxed);
                 let _ = job.events.send(EngineEvent::Failed(panic_message(&panic)));
-                // The batch is untouched unless the panic came after the prefill; start clean.
                 self.batch.remove(id);
             }
+        }
+    }
+
+    /// Feeds one chunk of the oldest prompt being prefilled; sends its first token once the
+    /// prompt is all fed.
+    fn prefill_chunk(&mut self) {
+        let Some(id) = self.batch.next_prefill() else {
+            return;
+        };
+        let batch = &mut self.batch;
+        let event = match catch_unwind(AssertUnwindSafe(|| batch.prefill_chunk())) {
+            Ok(Some((_, event))) => event,
+            Ok(None) => return,
+            Err(panic) => {
+                // The batch's own cache is untouched by a prefill: fail this sequence only.
+                self.stats.panics.fetch_add(1, Ordering::Relaxed);
+                self.batch.remove(id);
+                if let Some(active) = self.active.remove(&id) {
+                    let _ = active
+                        .events
+                        .send(EngineEvent::Failed(panic_message(&panic)));
+                }
+                return;
+            }
+        };
+        let Some(active) = self.active.get(&id) else {
+            self.batch.remove(id);
+            return;
+        };
+        let waited = active.submitted.elapsed().as_micros() as u64;
+        self.stats.first_tokens.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .time_to_first_token_us
+            .fetch_add(waited, Ordering::Relaxed);
+        self.stats.tokens_generated.fetch_add(1, Ordering::Relaxed);
+        if let Some(prompts) = self.generator.prompt_cache_stats() {
+            (self.stats.prompt_tokens_reused).store(prompts.reused_tokens, Ordering::Relaxed);
+        }
+        let finished = event.finish.is_some();
+        // Counted before the client can see its first token.
+        self.stats.active.store(self.batch.len(), Ordering::SeqCst);
+        let delivered = active.events.send(EngineEvent::Token(event)).is_ok();
+        if finished || !delivered {
+            self.active.remove(&id);
+        }
+        if !finished && !delivered {
+            self.batch.remove(id);
         }
     }
 

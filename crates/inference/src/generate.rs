@@ -1,7 +1,9 @@
 //! The KV-cache generator: prefill a prompt in one forward pass, then decode one token per step
 //! for every active sequence together ([`Batch`]).
 
+use std::collections::VecDeque;
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
 use burn::prelude::*;
 use claude_core::{Gpt, KvCache, PackedArithmetic};
@@ -10,6 +12,8 @@ use claude_tokenizer::Tokenizer;
 use crate::constraint::{CompiledConstraint, ConstraintMatcher};
 use crate::error::GenerateError;
 use crate::logprobs::{MAX_TOP_LOGPROBS, TokenLogprobs};
+use crate::prefill::{PREFILL_CHUNK, Prefill};
+use crate::prompt_cache::{PromptCache, PromptCacheStats};
 use crate::sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 use crate::text::TextStream;
 
@@ -111,6 +115,8 @@ pub struct Generator {
     tokenizer: Tokenizer,
     device: Device,
     overflow: OverflowPolicy,
+    /// Recent prompts' keys and values, when prompt caching is on.
+    prompt_cache: Option<Mutex<PromptCache>>,
 }
 
 impl Generator {
@@ -121,7 +127,26 @@ impl Generator {
             tokenizer,
             device,
             overflow: OverflowPolicy::Reject,
+            prompt_cache: None,
         }
+    }
+
+    /// Keeps recent prompts' keys and values, up to `budget_bytes` (0: none), so that a prompt
+    /// sharing a prefix with one of them feeds only the rest (see [`PromptCache`]).
+    pub fn with_prompt_cache(mut self, budget_bytes: usize) -> Self {
+        self.prompt_cache = (budget_bytes > 0).then(|| Mutex::new(PromptCache::new(budget_bytes)));
+        self
+    }
+
+    /// What the prompt cache has done, when it is on.
+    pub fn prompt_cache_stats(&self) -> Option<PromptCacheStats> {
+        (self.prompt_cache.as_ref())
+            .map(|cache| cache.lock().unwrap_or_else(PoisonError::into_inner).stats())
+    }
+
+    /// The prompt cache, when it is on.
+    pub(crate) fn prompt_cache(&self) -> Option<&Mutex<PromptCache>> {
+        self.prompt_cache.as_ref()
     }
 
     /// Caps the context at `positions` (see [`Gpt::limit_context`]).
@@ -175,6 +200,7 @@ impl Generator {
             generator: self,
             cache: None,
             slots: Vec::new(),
+            prefilling: VecDeque::new(),
         }
     }
 
@@ -261,16 +287,8 @@ impl Generator {
         model_vocab.min(self.tokenizer.vocab_size())
     }
 
-    /// Runs `tokens` from position 0: last-position logits and a one-row cache.
-    fn prefill(&self, tokens: &[u32]) -> (Vec<f32>, KvCache) {
-        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        let input = Tensor::from_data(TensorData::new(ids, [1, tokens.len()]), &self.device);
-        let (logits, cache) = self.model.prefill(input);
-        (self.rows_of(logits).remove(0), cache)
-    }
-
     /// Logits as one vector per row, cut to the shared vocabulary.
-    fn rows_of(&self, logits: Tensor<2>) -> Vec<Vec<f32>> {
+    pub(crate) fn rows_of(&self, logits: Tensor<2>) -> Vec<Vec<f32>> {
         let [_, width] = logits.dims();
         let vocab = self.vocab_size();
         let flat = logits
@@ -320,6 +338,9 @@ pub struct Batch<'g> {
     cache: Option<KvCache>,
     /// One per cache row, in row order.
     slots: Vec<Slot>,
+    /// Sequences whose prompts are being fed, a chunk per [`Batch::prefill_chunk`], oldest
+    /// first.
+    prefilling: VecDeque<(Slot, Prefill)>,
 }
 
 /// The state of one sequence.
@@ -349,9 +370,10 @@ impl Batch<'_> {
         self.slots.is_empty()
     }
 
-    /// Ids of the active sequences.
+    /// Ids of the active sequences, then of those whose prompts are being fed.
     pub fn ids(&self) -> impl Iterator<Item = SequenceId> + '_ {
-        self.slots.iter().map(|slot| slot.id)
+        let prefilling = self.prefilling.iter().map(|(slot, _)| slot);
+        self.slots.iter().chain(prefilling).map(|slot| slot.id)
     }
 
     /// Prefills a new sequence and returns its first token. A sequence that is finished after
@@ -361,20 +383,69 @@ impl Batch<'_> {
         id: SequenceId,
         request: SequenceRequest,
     ) -> Result<TokenEvent, GenerateError> {
-        let generator = self.generator;
-        let prompt = generator.admit(&request)?.to_vec();
-        let (mut logits, cache) = generator.prefill(&prompt);
-        let mut slot = Slot {
+        let (slot, mut prefill) = self.start(id, request)?;
+        let fed = loop {
+            if let Some(fed) = self.generator.advance_prefill(&mut prefill, PREFILL_CHUNK) {
+                break fed;
+            }
+        };
+        Ok(self.join(slot, fed).1)
+    }
+
+    /// Queues a new sequence for its prefill, which [`prefill_chunk`](Self::prefill_chunk)
+    /// runs a chunk at a time (a scheduler decodes the batch between chunks).
+    pub fn begin(&mut self, id: SequenceId, request: SequenceRequest) -> Result<(), GenerateError> {
+        let started = self.start(id, request)?;
+        self.prefilling.push_back(started);
+        Ok(())
+    }
+
+    /// Feeds the next chunk of the oldest queued prompt; once it is all fed, the sequence's
+    /// first token (the sequence joins the batch unless that token finishes it). `None` while
+    /// the prompt goes on, or when none is queued.
+    pub fn prefill_chunk(&mut self) -> Option<(SequenceId, TokenEvent)> {
+        let (_, prefill) = self.prefilling.front_mut()?;
+        let fed = self.generator.advance_prefill(prefill, PREFILL_CHUNK)?;
+        let (slot, _) = self.prefilling.pop_front().expect("the prompt just fed");
+        Some(self.join(slot, fed))
+    }
+
+    /// Number of queued prompts still being fed.
+    pub fn prefilling(&self) -> usize {
+        self.prefilling.len()
+    }
+
+    /// The sequence whose prompt [`prefill_chunk`](Self::prefill_chunk) feeds next.
+    pub fn next_prefill(&self) -> Option<SequenceId> {
+        self.prefilling.front().map(|(slot, _)| slot.id)
+    }
+
+    /// A new sequence's state and the start of its prefill (from a cached prefix, if any).
+    fn start(
+        &self,
+        id: SequenceId,
+        request: SequenceRequest,
+    ) -> Result<(Slot, Prefill), GenerateError> {
+        let prompt = self.generator.admit(&request)?.to_vec();
+        let slot = Slot {
             id,
             sampler: Sampler::with_prompt(request.sampling, &prompt),
-            history: prompt,
+            history: prompt.clone(),
             generated: 0,
             max_new_tokens: request.max_new_tokens,
             text: TextStream::new(request.stop),
             constraint: request.constraint.as_ref().map(CompiledConstraint::matcher),
             logprobs: request.logprobs,
         };
-        let event = slot.choose(&mut logits, generator);
+        Ok((slot, self.generator.start_prefill(prompt)))
+    }
+
+    /// Picks a prefilled sequence's first token; the sequence joins the batch unless that
+    /// token finishes it.
+    fn join(&mut self, mut slot: Slot, fed: (Vec<f32>, KvCache)) -> (SequenceId, TokenEvent) {
+        let (mut logits, cache) = fed;
+        let event = slot.choose(&mut logits, self.generator);
+        let id = slot.id;
         if event.finish.is_none() {
             self.slots.push(slot);
             match &mut self.cache {
@@ -382,7 +453,7 @@ impl Batch<'_> {
                 None => self.cache = Some(cache),
             }
         }
-        Ok(event)
+        (id, event)
     }
 
     /// Advances every active sequence by one token in one forward pass. Finished sequences
@@ -416,8 +487,10 @@ impl Batch<'_> {
         events
     }
 
-    /// Removes a sequence (e.g. its client went away). Unknown ids are ignored.
+    /// Removes a sequence, active or still being prefilled (e.g. its client went away).
+    /// Unknown ids are ignored.
     pub fn remove(&mut self, id: SequenceId) {
+        self.prefilling.retain(|(slot, _)| slot.id != id);
         if let Some(row) = self.slots.iter().position(|slot| slot.id == id) {
             self.drop_rows(&[row]);
         }

@@ -3,10 +3,11 @@
 //!
 //! - [`open`]: a model file read once: the model, its tokenizer, its chat template and its
 //!   metadata ([`OpenedModel`]); [`Generator::load`] when only the generator is wanted.
-//! - [`Generator`] / [`Batch`]: the KV-cache generator. A prompt is prefilled in one forward
-//!   pass; then every active sequence advances one token per decode step, all in one forward
-//!   pass whatever their lengths (continuous batching). [`generate_uncached`] is the plain
-//!   reference loop.
+//! - [`Generator`] / [`Batch`]: the KV-cache generator. A prompt is prefilled in chunks of
+//!   [`PREFILL_CHUNK`] tokens (a scheduler decodes between them), from the longest prefix the
+//!   [`PromptCache`] holds when prompt caching is on; then every active sequence advances one
+//!   token per decode step, all in one forward pass whatever their lengths (continuous
+//!   batching). [`generate_uncached`] is the plain reference loop.
 //! - [`SamplingParams`] / [`Sampler`]: the next-token sampler: repetition, frequency and presence
 //!   penalties, temperature (0 = greedy), top-k, top-p, min-p, and a seeded draw;
 //!   [`SamplingParams::validate`] checks the ranges ([`InvalidSamplingParam`]).
@@ -31,6 +32,8 @@ pub mod hf_folder;
 mod load;
 mod logprobs;
 mod perplexity;
+mod prefill;
+pub mod prompt_cache;
 mod sampler;
 mod text;
 pub mod tool_calls;
@@ -47,6 +50,8 @@ pub use generate::{
 pub use load::{LoadError, ModelInfo, OpenedModel, find_tokenizer, open, open_limited};
 pub use logprobs::{MAX_TOP_LOGPROBS, TokenLogprobs};
 pub use perplexity::{Perplexity, PerplexityError, PerplexityOptions, perplexity_of_ids};
+pub use prefill::PREFILL_CHUNK;
+pub use prompt_cache::{PromptCache, PromptCacheStats};
 pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
 pub use text::{Emitted, TextStream};
 pub use tool_calls::{

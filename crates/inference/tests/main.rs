@@ -7,6 +7,7 @@ mod generate;
 mod gpu_bench;
 mod hf_folder;
 mod open;
+mod prefill;
 mod pretrained;
 mod real_models;
 mod tool_calls;

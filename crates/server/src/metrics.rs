@@ -38,7 +38,7 @@ impl HttpMetrics {
         let ttft_seconds = engine.time_to_first_token_us.load(Ordering::Relaxed) as f64 / 1e6;
         let tokens_per_sec =
             engine.recent_tokens_per_sec_milli.load(Ordering::Relaxed) as f64 / 1000.0;
-        let rows: [(&str, &str, &str, String); 8] = [
+        let rows: [(&str, &str, &str, String); 9] = [
             (
                 "claude_tokens_generated_total",
                 "counter",
@@ -86,6 +86,15 @@ impl HttpMetrics {
                 "counter",
                 "Panics caught while serving.",
                 engine.panics.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "claude_prompt_tokens_reused_total",
+                "counter",
+                "Prompt tokens not fed again: a cached prompt shared them.",
+                engine
+                    .prompt_tokens_reused
+                    .load(Ordering::Relaxed)
+                    .to_string(),
             ),
         ];
         for (name, kind, help, value) in rows {

@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// Sequences decoded together.
     #[arg(long, default_value_t = 16)]
     pub max_batch: usize,
+    /// Memory for recent prompts' keys and values, in MiB (0: no prompt caching). A prompt that
+    /// shares a prefix with a cached one (a system prompt, a chat's earlier turns) feeds only
+    /// the rest.
+    #[arg(long, default_value_t = 256)]
+    pub prompt_cache_mb: usize,
     /// Requests that may wait for a slot before the server answers 429.
     #[arg(long, default_value_t = 64)]
     pub queue: usize,
@@ -143,7 +148,9 @@ fn generation_state(
     config: &mut ServerConfig,
 ) -> anyhow::Result<AppState> {
     let loaded = args.model.load(model)?;
-    let generator = loaded.generator.with_overflow(args.context_overflow);
+    let generator = (loaded.generator)
+        .with_overflow(args.context_overflow)
+        .with_prompt_cache(args.prompt_cache_mb << 20);
     config.model_name = (args.model_name.clone()).unwrap_or_else(|| default_model_name(model));
     config.context_length = generator.context_length();
     config.max_tokens_cap = args.max_tokens.max(1);
