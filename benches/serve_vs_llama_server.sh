@@ -59,7 +59,7 @@ for n in ${CLIENTS:-1 8 32}; do
   SERVER_PID=$!
   wait_up "$PORT_OURS"
   python3 benches/serve_load.py --url "http://127.0.0.1:$PORT_OURS" --clients "$n" \
-    --tokens "$TOKENS" --rounds "$ROUNDS" --name "claude-rust" | tr '\n' ' '
+    --tokens "$TOKENS" --rounds "$ROUNDS" --model "$(basename "$MODEL" .gguf)" --name "claude-rust" | tr '\n' ' '
   echo "peak=$(peak "$SERVER_PID")"
   stop
   if [[ -n "${LLAMA_CPP:-}" ]]; then

@@ -82,6 +82,25 @@ impl Gpt {
         }
     }
 
+    /// Repacks every packed weight for the CPU's decoding kernels now
+    /// ([`PackedMatrix::repack`](claude_quant::PackedMatrix::repack)) rather than on the first
+    /// token: a server's first request then waits for the model, not for this. Float weights
+    /// are untouched.
+    pub fn repack_for_decoding(&self) {
+        let projections = self.projections();
+        let packed = (projections.iter()).filter_map(|(_, layer)| match layer {
+            Projection::Packed(packed) => Some(&packed.weight),
+            Projection::Float(_) => None,
+        });
+        let table = match &self.wte {
+            TokenEmbedding::Packed(packed) => Some(&packed.table),
+            TokenEmbedding::Float(_) => None,
+        };
+        for weight in packed.chain(table) {
+            weight.repack();
+        }
+    }
+
     /// Every projection with its weight's tensor name in a model file (`h.0.attn.c_attn.weight`,
     /// ..., `lm_head.weight`).
     pub fn projections(&self) -> Vec<(String, &Projection)> {

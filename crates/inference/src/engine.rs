@@ -20,6 +20,7 @@ use flume::Sender as EventSender;
 
 use crate::error::GenerateError;
 use crate::generate::{Batch, FinishReason, Generator, SequenceId, SequenceRequest, TokenEvent};
+use crate::prefill::PREFILL_CHUNK;
 
 /// Limits of the scheduler.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +196,7 @@ impl<'g> Engine<'g> {
                 }
             }
             self.drop_abandoned();
-            self.prefill_chunk();
+            self.prefill_chunks();
             if !self.batch.is_empty() {
                 self.step();
             }
@@ -233,12 +234,25 @@ impl<'g> Engine<'g> {
         }
     }
 
-    /// Feeds one chunk of the oldest prompt being prefilled; sends its first token once the
-    /// prompt is all fed.
-    fn prefill_chunk(&mut self) {
-        let Some(id) = self.batch.next_prefill() else {
-            return;
-        };
+    /// Feeds queued prompts, oldest first, a chunk at a time, up to [`PREFILL_CHUNK`] tokens in
+    /// all (at least one chunk): many short prompts get their first tokens in one iteration,
+    /// and a long one takes a chunk per decode step.
+    fn prefill_chunks(&mut self) {
+        let mut budget = PREFILL_CHUNK;
+        let mut first = true;
+        while let Some((id, tokens)) = self.batch.next_prefill() {
+            if tokens > budget && !first {
+                return;
+            }
+            budget = budget.saturating_sub(tokens);
+            first = false;
+            self.prefill_chunk(id);
+        }
+    }
+
+    /// Feeds the next chunk of the prompt of `id` (the oldest being prefilled); sends its first
+    /// token once the prompt is all fed.
+    fn prefill_chunk(&mut self, id: SequenceId) {
         let batch = &mut self.batch;
         let event = match catch_unwind(AssertUnwindSafe(|| batch.prefill_chunk())) {
             Ok(Some((_, event))) => event,

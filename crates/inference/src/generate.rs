@@ -120,8 +120,12 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// A generator that rejects requests longer than the context.
+    /// A generator that rejects requests longer than the context. On the CPU its packed weights
+    /// are repacked for decoding here, once ([`Gpt::repack_for_decoding`]).
     pub fn new(model: Gpt, tokenizer: Tokenizer, device: Device) -> Self {
+        if device == Device::flex() {
+            model.repack_for_decoding();
+        }
         Generator {
             model,
             tokenizer,
@@ -415,9 +419,11 @@ impl Batch<'_> {
         self.prefilling.len()
     }
 
-    /// The sequence whose prompt [`prefill_chunk`](Self::prefill_chunk) feeds next.
-    pub fn next_prefill(&self) -> Option<SequenceId> {
-        self.prefilling.front().map(|(slot, _)| slot.id)
+    /// The sequence whose prompt [`prefill_chunk`](Self::prefill_chunk) feeds next, and how
+    /// many of its tokens that chunk feeds (at most [`PREFILL_CHUNK`]).
+    pub fn next_prefill(&self) -> Option<(SequenceId, usize)> {
+        (self.prefilling.front())
+            .map(|(slot, prefill)| (slot.id, prefill.remaining().min(PREFILL_CHUNK)))
     }
 
     /// A new sequence's state and the start of its prefill (from a cached prefix, if any).

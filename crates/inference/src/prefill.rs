@@ -24,6 +24,13 @@ pub(crate) struct Prefill {
     cache: Option<KvCache>,
 }
 
+impl Prefill {
+    /// Prompt tokens not fed yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.prompt.len() - self.fed
+    }
+}
+
 impl Generator {
     /// Starts feeding `prompt`, from the longest prefix the prompt cache holds.
     pub(crate) fn start_prefill(&self, prompt: Vec<u32>) -> Prefill {

@@ -27,8 +27,15 @@ use claude_quant::{PackedMatrix, Q8Activations};
 use super::gemm::{Mat, Threads, gemm_into, product};
 use crate::team::Team;
 
-/// Activation rows from which the tiled gemm path beats per-row dot products.
+/// Activation rows from which the tiled gemm path beats per-row dot products in f32
+/// ([`PackedArithmetic::Exact`]).
 pub const GEMM_FROM_ROWS: usize = 32;
+/// The same for 8-bit activations ([`PackedArithmetic::Fast`]), whose integer kernels on
+/// repacked rows run each weight group over all the activation rows while it is in cache: on
+/// SmolLM2's shapes they are level with the tiles at 128 rows and ahead below (2 threads, AMD
+/// EPYC; `cargo run --release -p claude-tensors --example packed_rows_speed`). Batched decoding
+/// stays on them up to 127 sequences.
+pub const GEMM_FROM_ROWS_QUANTIZED: usize = 128;
 /// Weight rows decoded per tile on the gemm path (a 576-wide tile is 576 KiB: L2-sized).
 pub const TILE_ROWS: usize = 256;
 /// Weight rows per task on the dot-product path (a whole number of repacked groups).
@@ -62,7 +69,11 @@ pub fn packed_matmul_f32(
     if n == 0 || rows == 0 {
         return vec![0.0; n * rows];
     }
-    if n >= GEMM_FROM_ROWS {
+    let tiles_from = match arithmetic {
+        PackedArithmetic::Exact => GEMM_FROM_ROWS,
+        PackedArithmetic::Fast => GEMM_FROM_ROWS_QUANTIZED,
+    };
+    if n >= tiles_from {
         return match arithmetic {
             PackedArithmetic::Exact => by_tiles(x, n, w),
             // The same rounding of the activations as the integer kernels (the products of the
@@ -355,7 +366,7 @@ mod tests {
             let w =
                 PackedMatrix::quantize(RowFormat::Ggml(ty), rows, cols, &values(rows * cols, 7))
                     .unwrap();
-            let n = GEMM_FROM_ROWS;
+            let n = GEMM_FROM_ROWS_QUANTIZED;
             let x = values(n * cols, 99);
             let many = packed_matmul_f32(&x, n, &w, PackedArithmetic::Fast);
             for r in [0, 5, n - 1] {
