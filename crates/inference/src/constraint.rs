@@ -82,11 +82,13 @@ impl ConstraintCompiler {
     pub fn compile(&self, constraint: &Constraint) -> Result<CompiledConstraint, ConstraintError> {
         let (grammar, error): (_, fn(String) -> ConstraintError) = match constraint {
             Constraint::JsonObject => (
-                TopLevelGrammar::from_json_schema(serde_json::json!({"type": "object"})),
+                TopLevelGrammar::from_json_schema(bounded_whitespace(
+                    serde_json::json!({"type": "object"}),
+                )),
                 ConstraintError::Schema,
             ),
             Constraint::JsonSchema(schema) => (
-                TopLevelGrammar::from_json_schema(schema.clone()),
+                TopLevelGrammar::from_json_schema(bounded_whitespace(schema.clone())),
                 ConstraintError::Schema,
             ),
             Constraint::Lark(grammar) => (
@@ -193,6 +195,22 @@ impl ConstraintMatcher {
     pub fn error(&self) -> Option<String> {
         self.matcher.get_error()
     }
+}
+
+/// Whitespace allowed between two JSON tokens: at most this many characters, as llama.cpp's JSON
+/// grammars allow (its `space` rule: up to two newlines and twenty blanks). Unbounded, a greedy
+/// model can fall into spaces and newlines until `max_tokens` ends an unfinished document.
+const JSON_WHITESPACE: &str = r"[\x20\x0A\x0D\x09]{1,22}";
+
+/// `schema` with llguidance's whitespace bounded to [`JSON_WHITESPACE`], unless the schema sets
+/// its own (`x-guidance`).
+fn bounded_whitespace(mut schema: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = schema.as_object_mut() {
+        object
+            .entry("x-guidance")
+            .or_insert_with(|| serde_json::json!({ "whitespace_pattern": JSON_WHITESPACE }));
+    }
+    schema
 }
 
 /// Our vocabulary as llguidance sees it: each token's bytes, special tokens as the marker byte
