@@ -220,9 +220,7 @@ impl Team {
             resume_unwind(payload);
         }
     }
-}
 
-impl Team {
     /// Calls `task(i, chunk)` for every chunk `i` of `chunk_len` elements of `data` (the last
     /// one may be shorter), spread over the team as [`for_each`](Self::for_each) spreads
     /// indices: each task writes its own part of one output.
