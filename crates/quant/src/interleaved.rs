@@ -49,6 +49,8 @@ use crate::{PackedMatrix, Q8Activations};
 
 /// Rows per group: the lanes of one AVX-512 vector of `i32`.
 pub const GROUP_ROWS: usize = 16;
+/// Activation rows one pass over a group's records serves (AVX-512 VNNI).
+pub const ROWS_PER_PASS: usize = 4;
 /// Bytes of one chunk: four bytes for each row of a group.
 const CHUNK: usize = 4 * GROUP_ROWS;
 /// Bytes of sixteen f16 scales.
@@ -232,46 +234,89 @@ impl InterleavedMatrix {
         xq: &Q8Activations,
         out: &mut [f32],
     ) {
-        self.dot_group_on(self.isa, matrix, g, x, xq, out);
+        self.dot_group_rows_on(self.isa, matrix, g, x, std::slice::from_ref(xq), out);
     }
 
-    /// [`dot_group`](Self::dot_group) on the instructions `isa`.
-    pub(crate) fn dot_group_on(
+    /// Rows `16 g ..` of `matrix` times each of the `xq.len()` activation rows `x` (row-major,
+    /// quantized as `xq`), into `out`: `out[k * n + r]` is group row `k` times activation row
+    /// `r`. Each weight chunk is loaded and unpacked once for up to [`ROWS_PER_PASS`] activation
+    /// rows on AVX-512 VNNI (batched decoding); other paths take the rows one at a time.
+    ///
+    /// # Panics
+    /// If the lengths do not fit.
+    pub fn dot_group_rows(
+        &self,
+        matrix: &PackedMatrix,
+        g: usize,
+        x: &[f32],
+        xq: &[Q8Activations],
+        out: &mut [f32],
+    ) {
+        self.dot_group_rows_on(self.isa, matrix, g, x, xq, out);
+    }
+
+    /// [`dot_group_rows`](Self::dot_group_rows) on the instructions `isa`.
+    pub(crate) fn dot_group_rows_on(
         &self,
         isa: Isa,
         matrix: &PackedMatrix,
         g: usize,
         x: &[f32],
-        xq: &Q8Activations,
+        xq: &[Q8Activations],
         out: &mut [f32],
     ) {
+        let (n, cols) = (xq.len(), self.blocks * Q8_BLOCK);
         let first = g * GROUP_ROWS;
-        assert_eq!(
-            out.len(),
-            self.rows.min(first + GROUP_ROWS) - first,
-            "group length"
+        let rows = self.rows.min(first + GROUP_ROWS) - first;
+        assert_eq!(out.len(), rows * n, "group length times rows");
+        assert_eq!(x.len(), n * cols, "activation rows");
+        assert!(
+            xq.iter().all(|q| q.len() == cols),
+            "quantized vector length"
         );
-        assert_eq!(xq.len(), self.blocks * Q8_BLOCK, "quantized vector length");
         let (kind, records) = match &self.groups[g] {
             Group::Repacked { kind, records } => (*kind, records.as_slice()),
             Group::RowWise => {
-                for (i, out) in out.iter_mut().enumerate() {
-                    *out = matrix.dot_row_quantized(first + i, x, xq);
+                for (k, out) in out.chunks_exact_mut(n).enumerate() {
+                    for (r, out) in out.iter_mut().enumerate() {
+                        let x = &x[r * cols..(r + 1) * cols];
+                        *out = matrix.dot_row_quantized(first + k, x, &xq[r]);
+                    }
                 }
                 return;
             }
         };
-        let mut sums = [0.0f32; GROUP_ROWS];
-        match isa {
-            Isa::Portable => portable(kind, records, xq, &mut sums),
-            // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
+        let per_pass = match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { avx2::dot_group(kind, records, xq, &mut sums) },
-            // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and VNNI.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => unsafe { avx512::dot_group(kind, records, xq, &mut sums) },
+            Isa::Avx512Vnni => ROWS_PER_PASS,
+            _ => 1,
+        };
+        let mut sums = [[0.0f32; GROUP_ROWS]; ROWS_PER_PASS];
+        for (pass, xqs) in xq.chunks(per_pass).enumerate() {
+            let mut refs = [&xqs[0]; ROWS_PER_PASS];
+            for (slot, xq) in refs.iter_mut().zip(xqs) {
+                *slot = xq;
+            }
+            let refs = &refs[..xqs.len()];
+            let sums = &mut sums[..xqs.len()];
+            sums.fill([0.0; GROUP_ROWS]);
+            match isa {
+                Isa::Portable => portable(kind, records, &xqs[0], &mut sums[0]),
+                // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) },
+                // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and
+                // VNNI; `refs` has one to four rows and `sums` one array for each.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => unsafe { avx512::dot_group(kind, records, refs, sums) },
+            }
+            for (i, sums) in sums.iter().enumerate() {
+                let r = pass * per_pass + i;
+                for (k, &sum) in sums[..rows].iter().enumerate() {
+                    out[k * n + r] = sum;
+                }
+            }
         }
-        out.copy_from_slice(&sums[..out.len()]);
     }
 }
 

@@ -347,6 +347,22 @@ impl PackedMatrix {
         self.repack().dot_group(self, g, x, xq, out);
     }
 
+    /// [`dot_group_quantized`](Self::dot_group_quantized) for `xq.len()` activation rows `x`
+    /// (row-major) at once, into `out[k * n + r]` (group row `k`, activation row `r`): the
+    /// batched-decoding product, where each weight chunk meets several rows per load.
+    ///
+    /// # Panics
+    /// As [`InterleavedMatrix::dot_group_rows`].
+    pub fn dot_group_quantized_rows(
+        &self,
+        g: usize,
+        x: &[f32],
+        xq: &[Q8Activations],
+        out: &mut [f32],
+    ) {
+        self.repack().dot_group_rows(self, g, x, xq, out);
+    }
+
     /// Number of row groups of [`dot_group_quantized`](Self::dot_group_quantized).
     pub fn groups(&self) -> usize {
         self.rows.div_ceil(GROUP_ROWS)

@@ -7,23 +7,43 @@ use super::{CHUNK, GROUP_ROWS, Kind, SCALES};
 use crate::Q8Activations;
 use crate::dot_q8::Q8_BLOCK;
 
-/// The group's products into `out` (see [`super::portable`] for the arithmetic).
+/// The group's products with each of `xqs` (one to four activation rows, each weight chunk
+/// loaded and unpacked once for all of them) into `out`, one array per row (see
+/// [`super::portable`] for the arithmetic).
 ///
 /// # Safety
 /// The CPU must have AVX-512 F, BW and VNNI; `records` must hold whole records of `kind`, one
-/// per block of `xq`.
+/// per block of each of `xqs`; `out` must have one array per row of `xqs`, at most four.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn dot_group(
     kind: Kind,
     records: &[u8],
-    xq: &Q8Activations,
-    out: &mut [f32; GROUP_ROWS],
+    xqs: &[&Q8Activations],
+    out: &mut [[f32; GROUP_ROWS]],
 ) {
-    match kind {
-        Kind::Q4_0 => group::<0>(records, xq, out),
-        Kind::Q4_1 => group::<1>(records, xq, out),
-        Kind::Q5_0 => group::<2>(records, xq, out),
-        Kind::Q8_0 => group::<3>(records, xq, out),
+    match (kind, xqs.len()) {
+        (Kind::Q4_0, n) => rows::<0>(records, xqs, out, n),
+        (Kind::Q4_1, n) => rows::<1>(records, xqs, out, n),
+        (Kind::Q5_0, n) => rows::<2>(records, xqs, out, n),
+        (Kind::Q8_0, n) => rows::<3>(records, xqs, out, n),
+    }
+}
+
+/// [`group`] for `n` rows (1 to 4): the row count as a constant keeps the sums in registers.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn rows<const K: u8>(
+    records: &[u8],
+    xqs: &[&Q8Activations],
+    out: &mut [[f32; GROUP_ROWS]],
+    n: usize,
+) {
+    match n {
+        1 => group::<K, 1>(records, xqs, out),
+        2 => group::<K, 2>(records, xqs, out),
+        3 => group::<K, 3>(records, xqs, out),
+        4 => group::<K, 4>(records, xqs, out),
+        _ => panic!("one to four activation rows per pass, not {n}"),
     }
 }
 
@@ -55,21 +75,27 @@ fn scales(record: &[u8], at: usize) -> __m512 {
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn group<const K: u8>(records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_ROWS]) {
+fn group<const K: u8, const N: usize>(
+    records: &[u8],
+    xqs: &[&Q8Activations],
+    out: &mut [[f32; GROUP_ROWS]],
+) {
     let kind = Kind::from_index(K);
-    let (codes, block_scales, scaled_sums, code_sums) = xq.parts();
+    let parts: [_; N] = std::array::from_fn(|r| xqs[r].parts());
     let low = _mm512_set1_epi8(0x0F);
     let fifth = _mm512_set1_epi8(0x10);
-    let mut acc = _mm512_setzero_ps();
+    let mut acc = [_mm512_setzero_ps(); N];
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
-        let x = &codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
-        // Two sums, so that consecutive `vpdpbusd` do not wait on each other.
-        let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        let x: [&[i8]; N] = std::array::from_fn(|r| &parts[r].0[b * Q8_BLOCK..(b + 1) * Q8_BLOCK]);
+        // Two sums per row, so that consecutive `vpdpbusd` do not wait on each other.
+        let (mut s0, mut s1) = ([_mm512_setzero_si512(); N], [_mm512_setzero_si512(); N]);
         if kind == Kind::Q8_0 {
             for c in (0..8).step_by(2) {
-                s0 = _mm512_dpbusd_epi32(s0, chunk(record, c * CHUNK), broadcast(x, 4 * c));
-                let next = chunk(record, (c + 1) * CHUNK);
-                s1 = _mm512_dpbusd_epi32(s1, next, broadcast(x, 4 * c + 4));
+                let (first, next) = (chunk(record, c * CHUNK), chunk(record, (c + 1) * CHUNK));
+                for r in 0..N {
+                    s0[r] = _mm512_dpbusd_epi32(s0[r], first, broadcast(x[r], 4 * c));
+                    s1[r] = _mm512_dpbusd_epi32(s1[r], next, broadcast(x[r], 4 * c + 4));
+                }
             }
         } else {
             let high_bits = match kind {
@@ -87,23 +113,33 @@ fn group<const K: u8>(records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_
                     lo = _mm512_mask_add_epi8(lo, lo_set, lo, fifth);
                     hi = _mm512_mask_add_epi8(hi, hi_set, hi, fifth);
                 }
-                s0 = _mm512_dpbusd_epi32(s0, lo, broadcast(x, 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, hi, broadcast(x, 16 + 4 * c));
+                for r in 0..N {
+                    s0[r] = _mm512_dpbusd_epi32(s0[r], lo, broadcast(x[r], 4 * c));
+                    s1[r] = _mm512_dpbusd_epi32(s1[r], hi, broadcast(x[r], 16 + 4 * c));
+                }
             }
         }
-        let mut sum = _mm512_add_epi32(s0, s1);
-        if kind.offset() != 0 {
-            let offset = _mm512_set1_epi32(kind.offset() * code_sums[b]);
-            sum = _mm512_sub_epi32(sum, offset);
-        }
         let d = scales(record, kind.scales_at());
-        let scale = _mm512_mul_ps(d, _mm512_set1_ps(block_scales[b]));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
-        if kind == Kind::Q4_1 {
-            let m = scales(record, kind.scales_at() + SCALES);
-            acc = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc);
+        let m = match kind {
+            Kind::Q4_1 => scales(record, kind.scales_at() + SCALES),
+            _ => _mm512_setzero_ps(),
+        };
+        for r in 0..N {
+            let (_, block_scales, scaled_sums, code_sums) = parts[r];
+            let mut sum = _mm512_add_epi32(s0[r], s1[r]);
+            if kind.offset() != 0 {
+                let offset = _mm512_set1_epi32(kind.offset() * code_sums[b]);
+                sum = _mm512_sub_epi32(sum, offset);
+            }
+            let scale = _mm512_mul_ps(d, _mm512_set1_ps(block_scales[b]));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+            if kind == Kind::Q4_1 {
+                acc[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]);
+            }
         }
     }
-    // SAFETY: `out` holds 16 f32; the store is unaligned.
-    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+    for (out, acc) in out.iter_mut().zip(acc) {
+        // SAFETY: `out` holds 16 f32; the store is unaligned.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+    }
 }

@@ -39,7 +39,7 @@ fn grouped(isa: Isa, m: &PackedMatrix, x: &[f32], xq: &Q8Activations) -> Vec<f32
     let repacked = InterleavedMatrix::new(m);
     let mut out = vec![0.0; m.rows()];
     for (g, out) in out.chunks_mut(GROUP_ROWS).enumerate() {
-        repacked.dot_group_on(isa, m, g, x, xq, out);
+        repacked.dot_group_rows_on(isa, m, g, x, std::slice::from_ref(xq), out);
     }
     out
 }
@@ -134,5 +134,41 @@ fn the_codes_read_back_as_placed() {
             "value {i}"
         );
         assert_eq!(code_at(Kind::Q5_0, &record, 4, i), 0, "another row");
+    }
+}
+
+#[test]
+fn several_activation_rows_per_pass_equal_one_at_a_time() {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ] {
+        let m = matrix(ty, 37, 128, 9);
+        let repacked = InterleavedMatrix::new(&m);
+        for n in [1, 3, 4, 5, 9] {
+            let x = values(n * m.cols(), n as u64);
+            let xq: Vec<Q8Activations> = x
+                .chunks_exact(m.cols())
+                .map(|row| Q8Activations::quantize(row).unwrap())
+                .collect();
+            for isa in paths() {
+                for g in 0..m.groups() {
+                    let rows = m.rows().min((g + 1) * GROUP_ROWS) - g * GROUP_ROWS;
+                    let mut out = vec![0.0; rows * n];
+                    repacked.dot_group_rows_on(isa, &m, g, &x, &xq, &mut out);
+                    for r in 0..n {
+                        let row = &x[r * m.cols()..(r + 1) * m.cols()];
+                        let mut one = vec![0.0; rows];
+                        repacked.dot_group_rows_on(isa, &m, g, row, &xq[r..r + 1], &mut one);
+                        for k in 0..rows {
+                            let got = out[k * n + r];
+                            assert_eq!(got, one[k], "{ty:?} {isa:?}, {n} rows, group {g}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -154,22 +154,9 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
 /// The outputs of weight rows `first..` (a whole number of groups, `out` holding `n` values per
 /// row) for the `n` quantized activation rows `q` of `x`.
 fn grouped_dots(x: &[f32], q: &[Q8Activations], w: &PackedMatrix, first: usize, out: &mut [f32]) {
-    let (n, cols) = (q.len(), w.cols());
-    let mut sums = [0.0f32; GROUP_ROWS];
+    let n = q.len();
     for (i, out) in out.chunks_mut(GROUP_ROWS * n).enumerate() {
-        let rows = out.len() / n;
-        for (r, q) in q.iter().enumerate() {
-            let sums = &mut sums[..rows];
-            w.dot_group_quantized(
-                first / GROUP_ROWS + i,
-                &x[r * cols..(r + 1) * cols],
-                q,
-                sums,
-            );
-            for (k, &sum) in sums.iter().enumerate() {
-                out[k * n + r] = sum;
-            }
-        }
+        w.dot_group_quantized_rows(first / GROUP_ROWS + i, x, q, out);
     }
 }
 
