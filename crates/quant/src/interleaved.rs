@@ -20,15 +20,18 @@
 //! | Q4_1 | as Q4_0 | `d`, `m` (16 x f16 each) | 5 | `q d + m` |
 //! | Q5_0 | as Q4_0, then one chunk of fifth bits (byte `4r + j`, bit `2c`: value `4c + j`; bit `2c + 1`: value `16 + 4c + j`) | `d` | 5.5 | `(q - 16) d` |
 //! | Q8_0 | 8 of codes `q + 128` (value `4c + j`) | `d` | 8.5 | `q d` |
+//! | Q4_K | as Q4_0 (a sub-block of 32) | `d`, `dmin` (16 x f16 each), `sc`, `mn` (16 bytes each) | 5.5 | `d sc q - dmin mn` |
 //!
-//! So the weights take the file's own number of bits: decoding reads as many bytes as the
+//! So the weights take the file's own number of bits (Q4_K one more: its super-block's `d` and
+//! `dmin` are repeated in each sub-block's record): decoding reads about as many bytes as the
 //! row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an offset
 //! (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact. Rows of
 //! other formats (k-quants, IQ4, Q5_1, int8) and groups mixing formats stay row-wise.
 //!
 //! # Arithmetic
 //! Per block: the integer sum `S` of a row's codes times the activation codes (exact in `i32`),
-//! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx`, in f32
+//! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx` (Q4_K:
+//! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`, `sc S` exact in `i32`), in f32
 //! (`dx`: the activations' block scale, `sx`: their scaled code sum). The row-wise kernels
 //! compute the same integers; the f32 additions come in another order, so the results agree to
 //! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
@@ -43,6 +46,7 @@ mod tests;
 
 use crate::dot_q8::{IntegerRow, Q8_BLOCK};
 use crate::float::f16_to_f32;
+use crate::k_quants::{Q4_K_BLOCK_BYTES, scale_min};
 use crate::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
 use crate::q8_0::BLOCK_BYTES as Q8_0_BYTES;
 use crate::{PackedMatrix, Q8Activations};
@@ -69,6 +73,8 @@ pub(crate) enum Kind {
     Q5_0,
     /// Q8_0: bytes `q + 128`, `d`, offset 128.
     Q8_0,
+    /// Q4_K: nibbles, `d`, `dmin`, the sub-block's 6-bit `sc` and `mn`.
+    Q4K,
 }
 
 impl Kind {
@@ -79,7 +85,8 @@ impl Kind {
             0 => Kind::Q4_0,
             1 => Kind::Q4_1,
             2 => Kind::Q5_0,
-            _ => Kind::Q8_0,
+            3 => Kind::Q8_0,
+            _ => Kind::Q4K,
         }
     }
 
@@ -90,6 +97,7 @@ impl Kind {
             IntegerRow::Q4_1(_) => Kind::Q4_1,
             IntegerRow::Q5_0(_) => Kind::Q5_0,
             IntegerRow::Q8_0(_) => Kind::Q8_0,
+            IntegerRow::Q4K(_) => Kind::Q4K,
             _ => return None,
         })
     }
@@ -101,13 +109,19 @@ impl Kind {
             Kind::Q4_1 => 4 * CHUNK + 2 * SCALES,
             Kind::Q5_0 => 5 * CHUNK + SCALES,
             Kind::Q8_0 => 8 * CHUNK + SCALES,
+            Kind::Q4K => 4 * CHUNK + 2 * SCALES + 2 * GROUP_ROWS,
         }
+    }
+
+    /// Where the sub-block scales `sc` (then the minimums `mn`) start in a Q4_K record.
+    pub(crate) const fn sub_scales_at(self) -> usize {
+        self.scales_at() + 2 * SCALES
     }
 
     /// Where the scales `d` start in a record.
     pub(crate) const fn scales_at(self) -> usize {
         match self {
-            Kind::Q4_0 | Kind::Q4_1 => 4 * CHUNK,
+            Kind::Q4_0 | Kind::Q4_1 | Kind::Q4K => 4 * CHUNK,
             Kind::Q5_0 => 5 * CHUNK,
             Kind::Q8_0 => 8 * CHUNK,
         }
@@ -117,7 +131,7 @@ impl Kind {
     pub(crate) const fn offset(self) -> i32 {
         match self {
             Kind::Q4_0 => 8,
-            Kind::Q4_1 => 0,
+            Kind::Q4_1 | Kind::Q4K => 0,
             Kind::Q5_0 => 16,
             Kind::Q8_0 => 128,
         }
@@ -327,22 +341,38 @@ fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
     let mut records = vec![0u8; blocks * size];
     for (b, record) in records.chunks_exact_mut(size).enumerate() {
         for (r, row) in rows.iter().enumerate() {
-            let (d, m, codes) = block_of(row, b);
+            let block = block_of(row, b);
             let scales = kind.scales_at();
-            record[scales + 2 * r..scales + 2 * r + 2].copy_from_slice(&d);
-            if kind == Kind::Q4_1 {
+            record[scales + 2 * r..scales + 2 * r + 2].copy_from_slice(&block.d);
+            if matches!(kind, Kind::Q4_1 | Kind::Q4K) {
                 let at = scales + SCALES + 2 * r;
-                record[at..at + 2].copy_from_slice(&m);
+                record[at..at + 2].copy_from_slice(&block.m);
             }
-            place_codes(kind, &codes, r, record);
+            if kind == Kind::Q4K {
+                record[kind.sub_scales_at() + r] = block.sc;
+                record[kind.sub_scales_at() + GROUP_ROWS + r] = block.mn;
+            }
+            place_codes(kind, &block.codes, r, record);
         }
     }
     records
 }
 
-/// Block `b` of a row: its scale and minimum (f16 bytes; the minimum is zero but for Q4_1) and
-/// its 32 codes as the layout stores them (unsigned: Q8_0's plus 128).
-fn block_of(row: &IntegerRow<'_>, b: usize) -> ([u8; 2], [u8; 2], [u8; Q8_BLOCK]) {
+/// One block of 32 values of a row, as a record stores it.
+struct BlockParts {
+    /// The scale (f16 bytes).
+    d: [u8; 2],
+    /// The minimum (Q4_1) or the minimum's scale `dmin` (Q4_K) as f16 bytes; zero elsewhere.
+    m: [u8; 2],
+    /// Q4_K's 6-bit sub-block scale and minimum; zero elsewhere.
+    sc: u8,
+    mn: u8,
+    /// The codes, unsigned (Q8_0's plus 128).
+    codes: [u8; Q8_BLOCK],
+}
+
+/// Block `b` of a row (Q4_K: sub-block `b % 8` of super-block `b / 8`).
+fn block_of(row: &IntegerRow<'_>, b: usize) -> BlockParts {
     let at = |bytes: &[u8], size: usize| -> Vec<u8> { bytes[b * size..(b + 1) * size].to_vec() };
     let nibbles = |qs: &[u8]| -> [u8; Q8_BLOCK] {
         std::array::from_fn(|i| match i < 16 {
@@ -350,28 +380,48 @@ fn block_of(row: &IntegerRow<'_>, b: usize) -> ([u8; 2], [u8; 2], [u8; Q8_BLOCK]
             false => qs[i - 16] >> 4,
         })
     };
+    let plain = |d: &[u8], codes| BlockParts {
+        d: [d[0], d[1]],
+        m: [0, 0],
+        sc: 0,
+        mn: 0,
+        codes,
+    };
     match row {
         IntegerRow::Q4_0(bytes) => {
             let block = at(bytes, Q4_0_BLOCK_BYTES);
-            ([block[0], block[1]], [0, 0], nibbles(&block[2..]))
+            plain(&block, nibbles(&block[2..]))
         }
         IntegerRow::Q4_1(bytes) => {
             let block = at(bytes, Q4_1_BLOCK_BYTES);
-            (
-                [block[0], block[1]],
-                [block[2], block[3]],
-                nibbles(&block[4..]),
-            )
+            BlockParts {
+                m: [block[2], block[3]],
+                ..plain(&block, nibbles(&block[4..]))
+            }
         }
         IntegerRow::Q5_0(bytes) => {
             let block = at(bytes, Q5_0_BLOCK_BYTES);
-            let codes = crate::q5::codes(&block[2..6], &block[6..]);
-            ([block[0], block[1]], [0, 0], codes)
+            plain(&block, crate::q5::codes(&block[2..6], &block[6..]))
         }
         IntegerRow::Q8_0(bytes) => {
             let block = at(bytes, Q8_0_BYTES);
-            let codes = std::array::from_fn(|i| block[2 + i] ^ 0x80);
-            ([block[0], block[1]], [0, 0], codes)
+            plain(&block, std::array::from_fn(|i| block[2 + i] ^ 0x80))
+        }
+        IntegerRow::Q4K(bytes) => {
+            let (super_block, j) = (b / 8, b % 8);
+            let block =
+                &bytes[super_block * Q4_K_BLOCK_BYTES..(super_block + 1) * Q4_K_BLOCK_BYTES];
+            let (sc, mn) = scale_min(j, &block[4..16]);
+            // Sub-blocks `2c` and `2c + 1` share `qs[32c..32c + 32]`: low nibbles, then high.
+            let qs = &block[16 + 32 * (j / 2)..16 + 32 * (j / 2) + 32];
+            let shift = 4 * (j % 2);
+            BlockParts {
+                d: [block[0], block[1]],
+                m: [block[2], block[3]],
+                sc,
+                mn,
+                codes: std::array::from_fn(|l| (qs[l] >> shift) & 0x0F),
+            }
         }
         _ => unreachable!("only rows with a kind are repacked"),
     }
@@ -385,7 +435,7 @@ fn place_codes(kind: Kind, codes: &[u8; Q8_BLOCK], r: usize, record: &mut [u8]) 
                 record[(i / 4) * CHUNK + 4 * r + i % 4] = code;
             }
         }
-        Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 => {
+        Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q4K => {
             for c in 0..4 {
                 for j in 0..4 {
                     let (low, high) = (codes[4 * c + j], codes[16 + 4 * c + j]);
@@ -429,11 +479,20 @@ fn portable(kind: Kind, records: &[u8], xq: &Q8Activations, out: &mut [f32; GROU
             let sum: i32 = (0..Q8_BLOCK)
                 .map(|i| code_at(kind, record, r, i) * i32::from(x[i]))
                 .sum();
-            let sum = sum - kind.offset() * code_sums[b];
+            let mut sum = sum - kind.offset() * code_sums[b];
+            if kind == Kind::Q4K {
+                sum *= i32::from(record[kind.sub_scales_at() + r]);
+            }
             let d = f16_in(record, kind.scales_at() + 2 * r);
             *out += sum as f32 * (d * scales[b]);
-            if kind == Kind::Q4_1 {
-                *out += f16_in(record, kind.scales_at() + SCALES + 2 * r) * scaled_sums[b];
+            let m = || f16_in(record, kind.scales_at() + SCALES + 2 * r);
+            match kind {
+                Kind::Q4_1 => *out += m() * scaled_sums[b],
+                Kind::Q4K => {
+                    let mn = f32::from(record[kind.sub_scales_at() + GROUP_ROWS + r]);
+                    *out -= (m() * mn) * scaled_sums[b];
+                }
+                _ => {}
             }
         }
     }

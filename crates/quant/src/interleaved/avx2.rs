@@ -29,6 +29,7 @@ pub(super) unsafe fn dot_group(
             Kind::Q4_1 => half_group::<1>(records, xq, half, out),
             Kind::Q5_0 => half_group::<2>(records, xq, half, out),
             Kind::Q8_0 => half_group::<3>(records, xq, half, out),
+            Kind::Q4K => half_group::<4>(records, xq, half, out),
         }
     }
 }
@@ -59,6 +60,16 @@ fn scales(record: &[u8], at: usize, half: usize) -> __m256 {
     let bytes: &[u8; 16] = record[at..at + 16].try_into().expect("8 scales");
     // SAFETY: `bytes` holds 16 bytes; the load is unaligned.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) })
+}
+
+/// Eight bytes (half `half` of the sixteen at `at`: Q4_K's sub-block scales or minimums) as
+/// `i32` lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn sub_scales(record: &[u8], at: usize, half: usize) -> __m256i {
+    let at = at + half * GROUP_ROWS / 2;
+    let bytes: &[u8; 8] = record[at..at + 8].try_into().expect("8 bytes");
+    _mm256_cvtepu8_epi32(_mm_set1_epi64x(i64::from_le_bytes(*bytes)))
 }
 
 #[inline]
@@ -113,12 +124,24 @@ fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out:
                 sum = _mm256_sub_epi32(sum, offset);
             }
         }
+        if kind == Kind::Q4K {
+            sum = _mm256_mullo_epi32(sum, sub_scales(record, kind.sub_scales_at(), half));
+        }
         let d = scales(record, kind.scales_at(), half);
         let scale = _mm256_mul_ps(d, _mm256_set1_ps(block_scales[b]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
-        if kind == Kind::Q4_1 {
-            let m = scales(record, kind.scales_at() + SCALES, half);
-            acc = _mm256_fmadd_ps(m, _mm256_set1_ps(scaled_sums[b]), acc);
+        let sx = _mm256_set1_ps(scaled_sums[b]);
+        match kind {
+            Kind::Q4_1 => {
+                let m = scales(record, kind.scales_at() + SCALES, half);
+                acc = _mm256_fmadd_ps(m, sx, acc);
+            }
+            Kind::Q4K => {
+                let dmin = scales(record, kind.scales_at() + SCALES, half);
+                let mn = sub_scales(record, kind.sub_scales_at() + GROUP_ROWS, half);
+                acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)), sx, acc);
+            }
+            _ => {}
         }
     }
     // SAFETY: `out` holds 8 f32; the store is unaligned.

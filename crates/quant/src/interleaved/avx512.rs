@@ -26,6 +26,7 @@ pub(super) unsafe fn dot_group(
         (Kind::Q4_1, n) => rows::<1>(records, xqs, out, n),
         (Kind::Q5_0, n) => rows::<2>(records, xqs, out, n),
         (Kind::Q8_0, n) => rows::<3>(records, xqs, out, n),
+        (Kind::Q4K, n) => rows::<4>(records, xqs, out, n),
     }
 }
 
@@ -71,6 +72,15 @@ fn scales(record: &[u8], at: usize) -> __m512 {
     let bytes: &[u8; SCALES] = record[at..at + SCALES].try_into().expect("16 scales");
     // SAFETY: `bytes` holds 32 bytes; the load is unaligned.
     _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) })
+}
+
+/// Sixteen bytes of a record (Q4_K's sub-block scales or minimums) as `i32` lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn sub_scales(record: &[u8], at: usize) -> __m512i {
+    let bytes: &[u8; GROUP_ROWS] = record[at..at + GROUP_ROWS].try_into().expect("16 bytes");
+    // SAFETY: `bytes` holds 16 bytes; the load is unaligned.
+    _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) })
 }
 
 #[inline]
@@ -122,7 +132,16 @@ fn group<const K: u8, const N: usize>(
         let d = scales(record, kind.scales_at());
         let m = match kind {
             Kind::Q4_1 => scales(record, kind.scales_at() + SCALES),
+            // Q4_K: `dmin * mn`, what the activations' scaled sum takes away.
+            Kind::Q4K => _mm512_mul_ps(
+                scales(record, kind.scales_at() + SCALES),
+                _mm512_cvtepi32_ps(sub_scales(record, kind.sub_scales_at() + GROUP_ROWS)),
+            ),
             _ => _mm512_setzero_ps(),
+        };
+        let sc = match kind {
+            Kind::Q4K => sub_scales(record, kind.sub_scales_at()),
+            _ => _mm512_setzero_si512(),
         };
         for r in 0..N {
             let (_, block_scales, scaled_sums, code_sums) = parts[r];
@@ -131,10 +150,15 @@ fn group<const K: u8, const N: usize>(
                 let offset = _mm512_set1_epi32(kind.offset() * code_sums[b]);
                 sum = _mm512_sub_epi32(sum, offset);
             }
+            if kind == Kind::Q4K {
+                sum = _mm512_mullo_epi32(sum, sc);
+            }
             let scale = _mm512_mul_ps(d, _mm512_set1_ps(block_scales[b]));
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
-            if kind == Kind::Q4_1 {
-                acc[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]);
+            match kind {
+                Kind::Q4_1 => acc[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]),
+                Kind::Q4K => acc[r] = _mm512_fnmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]),
+                _ => {}
             }
         }
     }

@@ -93,7 +93,7 @@ fn a_partial_last_group_has_only_its_rows() {
 
 #[test]
 fn other_formats_and_mixed_groups_stay_row_wise() {
-    let k_quant = matrix(GgmlType::Q4_K, 20, 256, 5);
+    let k_quant = matrix(GgmlType::Q6_K, 20, 256, 5);
     assert!(!InterleavedMatrix::new(&k_quant).any_repacked());
     check(&k_quant);
     // 24 rows of Q4_1 over 24 of Q8_0: group 1 mixes both and stays row-wise, the others are
