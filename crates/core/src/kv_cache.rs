@@ -102,7 +102,7 @@ impl LayerCache {
     /// # Shapes
     /// - keys, values: `[rows, heads, seq, head_dim]`
     pub(crate) fn write_prefix(&mut self, mut keys: Tensor<4>, mut values: Tensor<4>) {
-        let mut seq = keys.dims()[2];
+        let seq = keys.dims()[2];
         if self.ring && seq > self.capacity {
             // The last `window` positions, each at its slot: the oldest kept one, `seq - window`,
             // belongs at slot `(seq - window) % window`, so the tail is rotated by that much.
@@ -114,15 +114,9 @@ impl LayerCache {
                 let rest = tail.slice(s![.., .., 0..window - first, ..]);
                 Tensor::cat(vec![wrapped, rest], 2)
             };
-            (keys, values, seq) = (ring(keys), ring(values), window);
+            (keys, values) = (ring(keys), ring(values));
         }
-        self.reserve(seq);
-        replace_with(&mut self.keys, |t| {
-            t.slice_assign(s![.., .., 0..seq, ..], keys)
-        });
-        replace_with(&mut self.values, |t| {
-            t.slice_assign(s![.., .., 0..seq, ..], values)
-        });
+        self.write_range(0, keys, values);
     }
 
     /// Stores one new key and value per row, row `b` at position `positions[b]`.
@@ -144,11 +138,11 @@ impl LayerCache {
         }
     }
 
-    /// Stores the keys and values of positions `start..start + seq` of a one-row cache, at
-    /// their own slots (a ring layer takes them only before it wraps, `start + seq <= window`).
+    /// Stores the keys and values of positions `start..start + seq` for every row, at their own
+    /// slots (a ring layer takes them only before it wraps, `start + seq <= window`).
     ///
     /// # Shapes
-    /// - keys, values: `[1, heads, seq, head_dim]`
+    /// - keys, values: `[rows, heads, seq, head_dim]`
     pub(crate) fn write_range(&mut self, start: usize, keys: Tensor<4>, values: Tensor<4>) {
         let end = start + keys.dims()[2];
         assert!(
@@ -336,13 +330,6 @@ impl KvCache {
     pub(crate) fn advance_by(&mut self, tokens: usize) {
         for len in &mut self.lengths {
             *len += tokens;
-        }
-    }
-
-    /// Records one more token in every row.
-    pub(crate) fn advance(&mut self) {
-        for len in &mut self.lengths {
-            *len += 1;
         }
     }
 }

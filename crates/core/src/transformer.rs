@@ -259,7 +259,7 @@ impl Gpt {
         for (block, layer) in self.h.iter().zip(&mut cache.layers) {
             x = block.forward_decode(x, self.rope_of(block), &step, layer);
         }
-        cache.advance();
+        cache.advance_by(1);
         self.last_logits(x)
     }
 

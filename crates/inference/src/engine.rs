@@ -1,9 +1,9 @@
 //! The scheduler: one thread owns the model and runs continuous batching.
 //!
 //! Requests wait in a bounded queue. Each iteration the engine admits waiting requests while the
-//! batch has room, feeds one chunk of the oldest admitted prompt (chunked prefill: a long prompt
-//! does not stall the streams already decoding, and a short one gets its first token after one
-//! chunk), then advances every active sequence by one token in one forward pass, and sends each
+//! batch has room, feeds up to a chunk's worth of admitted prompt tokens, oldest first (chunked
+//! prefill: a long prompt does not stall the streams already decoding, and a burst of short ones
+//! gets first tokens together), then advances every active sequence by one token in one forward pass, and sends each
 //! token to its request's channel. A request whose receiver is gone
 //! (the client disconnected) leaves the batch at the next step; a panic while serving is caught
 //! and fails only the sequences involved.
@@ -239,13 +239,12 @@ impl<'g> Engine<'g> {
     /// and a long one takes a chunk per decode step.
     fn prefill_chunks(&mut self) {
         let mut budget = PREFILL_CHUNK;
-        let mut first = true;
+        // A chunk is at most `PREFILL_CHUNK` tokens: the first always fits.
         while let Some((id, tokens)) = self.batch.next_prefill() {
-            if tokens > budget && !first {
+            if tokens > budget {
                 return;
             }
-            budget = budget.saturating_sub(tokens);
-            first = false;
+            budget -= tokens;
             self.prefill_chunk(id);
         }
     }
@@ -282,10 +281,17 @@ impl<'g> Engine<'g> {
         if let Some(prompts) = self.generator.prompt_cache_stats() {
             (self.stats.prompt_tokens_reused).store(prompts.reused_tokens, Ordering::Relaxed);
         }
-        let finished = event.finish.is_some();
         // Counted before the client can see its first token.
         self.stats.active.store(self.batch.len(), Ordering::SeqCst);
-        let delivered = active.events.send(EngineEvent::Token(event)).is_ok();
+        self.deliver(id, event);
+    }
+
+    /// Sends `event` to its request; forgets the request once it is finished, and takes the
+    /// sequence out of the batch when its client has gone (a finished one has left already).
+    fn deliver(&mut self, id: SequenceId, event: TokenEvent) {
+        let finished = event.finish.is_some();
+        let delivered = (self.active.get(&id))
+            .is_some_and(|active| active.events.send(EngineEvent::Token(event)).is_ok());
         if finished || !delivered {
             self.active.remove(&id);
         }
@@ -337,17 +343,7 @@ impl<'g> Engine<'g> {
                     .recent_tokens_per_sec_milli
                     .store((tokens as f64 / seconds * 1000.0) as u64, Ordering::Relaxed);
                 for (id, event) in events {
-                    let finished = event.finish.is_some();
-                    let delivered = self.active.get(&id).is_some_and(|active| {
-                        active.events.send(EngineEvent::Token(event)).is_ok()
-                    });
-                    if finished || !delivered {
-                        self.active.remove(&id);
-                    }
-                    // A finished sequence has already left the batch inside `step`.
-                    if !finished && !delivered {
-                        self.batch.remove(id);
-                    }
+                    self.deliver(id, event);
                 }
             }
             Err(panic) => {

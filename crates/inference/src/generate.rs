@@ -388,11 +388,7 @@ impl Batch<'_> {
         request: SequenceRequest,
     ) -> Result<TokenEvent, GenerateError> {
         let (slot, mut prefill) = self.start(id, request)?;
-        let fed = loop {
-            if let Some(fed) = self.generator.advance_prefill(&mut prefill, PREFILL_CHUNK) {
-                break fed;
-            }
-        };
+        let fed = self.generator.finish_prefill(&mut prefill);
         Ok(self.join(slot, fed).1)
     }
 

@@ -77,14 +77,18 @@ impl Generator {
         Some((self.rows_of(logits).remove(0), cache))
     }
 
-    /// Feeds all of `prompt` (from a cached prefix where there is one).
-    pub(crate) fn prefill(&self, prompt: &[u32]) -> (Vec<f32>, KvCache) {
-        let mut prefill = self.start_prefill(prompt.to_vec());
+    /// Feeds the rest of `prefill`, a chunk at a time: its last position's logits and cache.
+    pub(crate) fn finish_prefill(&self, prefill: &mut Prefill) -> (Vec<f32>, KvCache) {
         loop {
-            if let Some(done) = self.advance_prefill(&mut prefill, PREFILL_CHUNK) {
+            if let Some(done) = self.advance_prefill(prefill, PREFILL_CHUNK) {
                 return done;
             }
         }
+    }
+
+    /// Feeds all of `prompt` (from a cached prefix where there is one).
+    pub(crate) fn prefill(&self, prompt: &[u32]) -> (Vec<f32>, KvCache) {
+        self.finish_prefill(&mut self.start_prefill(prompt.to_vec()))
     }
 }
 

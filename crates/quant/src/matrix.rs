@@ -332,24 +332,15 @@ impl PackedMatrix {
         }
     }
 
-    /// Rows `16 g ..` (group `g` of [`GROUP_ROWS`]; the last group may be shorter) times `x`,
-    /// quantized as `xq`, into `out`: what [`dot_row_quantized`](Self::dot_row_quantized) gives
-    /// for each row, up to the order of the f32 additions, but sixteen rows per pass over the
-    /// activations where the rows' format has a repacked layout ([`InterleavedMatrix`]). The
-    /// repacked copy is made on first use (as many bytes as those rows take here) and shared by
-    /// clones of this matrix; [`repack`](Self::repack) makes it ahead of time.
-    ///
-    /// # Panics
-    /// If the group is out of range, `out` is not its length or `x` and `xq` are not `cols`
-    /// long.
-    pub fn dot_group_quantized(&self, g: usize, x: &[f32], xq: &Q8Activations, out: &mut [f32]) {
-        assert_eq!(x.len(), self.cols, "vector length");
-        self.repack().dot_group(self, g, x, xq, out);
-    }
-
-    /// [`dot_group_quantized`](Self::dot_group_quantized) for `xq.len()` activation rows `x`
-    /// (row-major) at once, into `out[k * n + r]` (group row `k`, activation row `r`): the
-    /// batched-decoding product, where each weight chunk meets several rows per load.
+    /// Rows `16 g ..` (group `g` of [`GROUP_ROWS`]; the last group may be shorter) times each of
+    /// the `n = xq.len()` activation rows `x` (row-major, quantized as `xq`), into
+    /// `out[k * n + r]` (group row `k`, activation row `r`): what
+    /// [`dot_row_quantized`](Self::dot_row_quantized) gives for each pair, up to the order of the
+    /// f32 additions, but sixteen rows per pass over the activations where the rows' format has
+    /// a repacked layout ([`InterleavedMatrix`]), and in batched decoding several activation rows
+    /// per weight load. The repacked copy is made on first use (about as many bytes as those rows
+    /// take here) and shared by clones of this matrix; [`repack`](Self::repack) makes it ahead
+    /// of time.
     ///
     /// # Panics
     /// As [`InterleavedMatrix::dot_group_rows`].
@@ -363,12 +354,12 @@ impl PackedMatrix {
         self.repack().dot_group_rows(self, g, x, xq, out);
     }
 
-    /// Number of row groups of [`dot_group_quantized`](Self::dot_group_quantized).
+    /// Number of row groups of [`dot_group_quantized_rows`](Self::dot_group_quantized_rows).
     pub fn groups(&self) -> usize {
         self.rows.div_ceil(GROUP_ROWS)
     }
 
-    /// The rows repacked for [`dot_group_quantized`](Self::dot_group_quantized), made now if
+    /// The rows repacked for [`dot_group_quantized_rows`](Self::dot_group_quantized_rows), made now if
     /// they were not yet.
     pub fn repack(&self) -> &InterleavedMatrix {
         self.repacked.get_or_init(|| InterleavedMatrix::new(self))

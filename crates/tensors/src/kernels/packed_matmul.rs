@@ -4,7 +4,7 @@
 //! - A few rows (decode, a handful of sequences): every output is a dot product of an activation
 //!   row with a packed weight row, read once per step straight from its blocks
 //!   ([`PackedMatrix::dot_row`]), sixteen rows per pass where the weight is repacked
-//!   ([`PackedMatrix::dot_group_quantized`]); output rows are split over the threads of the
+//!   ([`PackedMatrix::dot_group_quantized_rows`]); output rows are split over the threads of the
 //!   decoding [`Team`](crate::team::Team). This reads 4.5 to 8.5 bits per weight instead of 32.
 //! - Many rows (a prompt, perplexity): tiles of [`TILE_ROWS`] weight rows are decoded into a
 //!   buffer that stays in cache and multiplied by all activation rows at once with gemm, so the
@@ -104,7 +104,7 @@ fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
 /// One dot product per output, output rows over the threads of the [`Team`] (a decode step
 /// runs over a hundred of these short loops, which rayon's wake-ups would slow); with
 /// `quantized` activations (one per row), the integer kernels, sixteen weight rows at a time
-/// where the format has a repacked layout ([`PackedMatrix::dot_group_quantized`]).
+/// where the format has a repacked layout ([`PackedMatrix::dot_group_quantized_rows`]).
 fn by_dot_products(
     x: &[f32],
     n: usize,
