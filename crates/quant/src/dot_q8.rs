@@ -53,6 +53,23 @@ pub struct Q8Activations {
     sums: Vec<f32>,
     /// `sum(codes of block b)`: what an integer offset of the weights multiplies.
     code_sums: Vec<i32>,
+    /// The sum of the first 16 codes of each block: Q6_K's offset, per sub-block of 16.
+    first_half_sums: Vec<i32>,
+}
+
+/// A quantized activation vector's pieces, as the repacked kernels read them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q8Parts<'a> {
+    /// The codes.
+    pub codes: &'a [i8],
+    /// Each block's scale.
+    pub scales: &'a [f32],
+    /// Each block's scale times its code sum.
+    pub scaled_sums: &'a [f32],
+    /// Each block's code sum.
+    pub code_sums: &'a [i32],
+    /// Each block's sum of its first 16 codes.
+    pub first_half_sums: &'a [i32],
 }
 
 impl Q8Activations {
@@ -73,6 +90,7 @@ impl Q8Activations {
         self.scales.clear();
         self.sums.clear();
         self.code_sums.clear();
+        self.first_half_sums.clear();
         let blocks = x.len() / Q8_BLOCK;
         self.codes.reserve(x.len());
         self.scales.reserve(blocks);
@@ -81,15 +99,19 @@ impl Q8Activations {
             let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
-            for &v in block {
+            let (mut sum, mut first_half) = (0i32, 0i32);
+            for (i, &v) in block.iter().enumerate() {
                 let code = (v * inverse).round() as i8;
                 sum += i32::from(code);
+                if i == Q8_BLOCK / 2 - 1 {
+                    first_half = sum;
+                }
                 self.codes.push(code);
             }
             self.scales.push(d);
             self.sums.push(d * sum as f32);
             self.code_sums.push(sum);
+            self.first_half_sums.push(first_half);
         }
         true
     }
@@ -121,9 +143,15 @@ impl Q8Activations {
         self.codes.is_empty()
     }
 
-    /// The codes, the blocks' scales, their scaled code sums and their code sums.
-    pub(crate) fn parts(&self) -> (&[i8], &[f32], &[f32], &[i32]) {
-        (&self.codes, &self.scales, &self.sums, &self.code_sums)
+    /// The codes, the blocks' scales and their code sums.
+    pub(crate) fn parts(&self) -> Q8Parts<'_> {
+        Q8Parts {
+            codes: &self.codes,
+            scales: &self.scales,
+            scaled_sums: &self.sums,
+            code_sums: &self.code_sums,
+            first_half_sums: &self.first_half_sums,
+        }
     }
 
     /// The blocks: codes, scale, scaled code sum.

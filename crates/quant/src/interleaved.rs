@@ -21,17 +21,24 @@
 //! | Q5_0 | as Q4_0, then one chunk of fifth bits (byte `4r + j`, bit `2c`: value `4c + j`; bit `2c + 1`: value `16 + 4c + j`) | `d` | 5.5 | `(q - 16) d` |
 //! | Q8_0 | 8 of codes `q + 128` (value `4c + j`) | `d` | 8.5 | `q d` |
 //! | Q4_K | as Q4_0 (a sub-block of 32) | `d`, `dmin` (16 x f16 each), `sc`, `mn` (16 bytes each) | 5.5 | `d sc q - dmin mn` |
+//! | Q5_K | as Q5_0 (a sub-block of 32) | as Q4_K | 6.5 | `d sc q - dmin mn` |
+//! | Q6_K | as Q4_0 (low four bits), then two chunks of top bits: byte `4r + j`, bits `2c, 2c + 1`: of value `4c + j` in the first, `16 + 4c + j` in the second | `d` (16 x f16), `sc0`, `sc1` (16 x i8 each: the scales of values 0..16 and 16..32) | 7 | `d sc (q - 32)` |
 //!
-//! So the weights take the file's own number of bits (Q4_K one more: its super-block's `d` and
-//! `dmin` are repeated in each sub-block's record): decoding reads about as many bytes as the
-//! row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an offset
-//! (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact. Rows of
-//! other formats (k-quants, IQ4, Q5_1, int8) and groups mixing formats stay row-wise.
+//! So the weights take about the file's own number of bits (Q4_K and Q5_K one more and Q6_K
+//! a half more: their super-block's scales are repeated in each record): decoding reads about as many
+//! bytes as the row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an
+//! offset (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact.
+//! Q6_K's nibbles of values 0..16 and 16..32 of a record go to separate sums, one per 16-value
+//! scale, and its offset 32 comes off each half with the activations' sum over that half. Rows
+//! of other formats (Q2_K, Q3_K, IQ4, Q5_1, int8) and groups mixing formats stay
+//! row-wise.
 //!
 //! # Arithmetic
 //! Per block: the integer sum `S` of a row's codes times the activation codes (exact in `i32`),
 //! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx` (Q4_K:
-//! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`, `sc S` exact in `i32`), in f32
+//! and Q5_K: `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`, `sc S` exact in `i32`;
+//! Q6_K:
+//! `acc += (sc0 S0 + sc1 S1) * (d * dx)`, exact in `i32`), in f32
 //! (`dx`: the activations' block scale, `sx`: their scaled code sum). The row-wise kernels
 //! compute the same integers; the f32 additions come in another order, so the results agree to
 //! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
@@ -46,9 +53,10 @@ mod tests;
 
 use crate::dot_q8::{IntegerRow, Q8_BLOCK};
 use crate::float::f16_to_f32;
-use crate::k_quants::{Q4_K_BLOCK_BYTES, scale_min};
+use crate::k_quants::{Q4_K_BLOCK_BYTES, Q5_K_BLOCK_BYTES, Q6_K_BLOCK_BYTES, scale_min};
 use crate::q4::{Q4_0_BLOCK_BYTES, Q4_1_BLOCK_BYTES};
 use crate::q8_0::BLOCK_BYTES as Q8_0_BYTES;
+use crate::types::QK_K;
 use crate::{PackedMatrix, Q8Activations};
 
 /// Rows per group: the lanes of one AVX-512 vector of `i32`.
@@ -75,10 +83,14 @@ pub(crate) enum Kind {
     Q8_0,
     /// Q4_K: nibbles, `d`, `dmin`, the sub-block's 6-bit `sc` and `mn`.
     Q4K,
+    /// Q6_K: nibbles, top bits, `d`, the two 16-value sub-blocks' 8-bit scales, offset 32.
+    Q6K,
+    /// Q5_K: nibbles, fifth bits, `d`, `dmin`, the sub-block's 6-bit `sc` and `mn`.
+    Q5K,
 }
 
 impl Kind {
-    /// The kind numbered `k` (0 to 3, in declaration order): a constant generic parameter
+    /// The kind numbered `k` (0 to 6, in declaration order): a constant generic parameter
     /// compiles each kind's loop on its own.
     pub(crate) const fn from_index(k: u8) -> Kind {
         match k {
@@ -86,7 +98,9 @@ impl Kind {
             1 => Kind::Q4_1,
             2 => Kind::Q5_0,
             3 => Kind::Q8_0,
-            _ => Kind::Q4K,
+            4 => Kind::Q4K,
+            5 => Kind::Q6K,
+            _ => Kind::Q5K,
         }
     }
 
@@ -98,6 +112,8 @@ impl Kind {
             IntegerRow::Q5_0(_) => Kind::Q5_0,
             IntegerRow::Q8_0(_) => Kind::Q8_0,
             IntegerRow::Q4K(_) => Kind::Q4K,
+            IntegerRow::Q6K(_) => Kind::Q6K,
+            IntegerRow::Q5K(_) => Kind::Q5K,
             _ => return None,
         })
     }
@@ -110,20 +126,44 @@ impl Kind {
             Kind::Q5_0 => 5 * CHUNK + SCALES,
             Kind::Q8_0 => 8 * CHUNK + SCALES,
             Kind::Q4K => 4 * CHUNK + 2 * SCALES + 2 * GROUP_ROWS,
+            Kind::Q6K => 6 * CHUNK + SCALES + 2 * GROUP_ROWS,
+            Kind::Q5K => 5 * CHUNK + 2 * SCALES + 2 * GROUP_ROWS,
         }
     }
 
-    /// Where the sub-block scales `sc` (then the minimums `mn`) start in a Q4_K record.
+    /// Whether a record has a second set of f16 scales after `d` (Q4_1's `m`, the k-quants'
+    /// `dmin`).
+    pub(crate) const fn has_minimums(self) -> bool {
+        matches!(self, Kind::Q4_1 | Kind::Q4K | Kind::Q5K)
+    }
+
+    /// Whether the codes have a fifth bit in a chunk after the nibbles (Q5_0, Q5_K).
+    pub(crate) const fn has_fifth_bits(self) -> bool {
+        matches!(self, Kind::Q5_0 | Kind::Q5K)
+    }
+
+    /// Whether a record's sum is scaled by a 6-bit sub-block scale and its minimum taken off
+    /// (Q4_K, Q5_K).
+    pub(crate) const fn has_sub_block_minimums(self) -> bool {
+        matches!(self, Kind::Q4K | Kind::Q5K)
+    }
+
+    /// Where the sub-block bytes start in a record: Q4_K's `sc` then `mn`, Q6_K's `sc0` then
+    /// `sc1`, 16 of each.
     pub(crate) const fn sub_scales_at(self) -> usize {
-        self.scales_at() + 2 * SCALES
+        match self.has_minimums() {
+            true => self.scales_at() + 2 * SCALES,
+            false => self.scales_at() + SCALES,
+        }
     }
 
     /// Where the scales `d` start in a record.
     pub(crate) const fn scales_at(self) -> usize {
         match self {
             Kind::Q4_0 | Kind::Q4_1 | Kind::Q4K => 4 * CHUNK,
-            Kind::Q5_0 => 5 * CHUNK,
+            Kind::Q5_0 | Kind::Q5K => 5 * CHUNK,
             Kind::Q8_0 => 8 * CHUNK,
+            Kind::Q6K => 6 * CHUNK,
         }
     }
 
@@ -131,9 +171,10 @@ impl Kind {
     pub(crate) const fn offset(self) -> i32 {
         match self {
             Kind::Q4_0 => 8,
-            Kind::Q4_1 | Kind::Q4K => 0,
+            Kind::Q4_1 | Kind::Q4K | Kind::Q5K => 0,
             Kind::Q5_0 => 16,
             Kind::Q8_0 => 128,
+            Kind::Q6K => 32,
         }
     }
 }
@@ -344,13 +385,13 @@ fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
             let block = block_of(row, b);
             let scales = kind.scales_at();
             record[scales + 2 * r..scales + 2 * r + 2].copy_from_slice(&block.d);
-            if matches!(kind, Kind::Q4_1 | Kind::Q4K) {
+            if kind.has_minimums() {
                 let at = scales + SCALES + 2 * r;
                 record[at..at + 2].copy_from_slice(&block.m);
             }
-            if kind == Kind::Q4K {
-                record[kind.sub_scales_at() + r] = block.sc;
-                record[kind.sub_scales_at() + GROUP_ROWS + r] = block.mn;
+            if matches!(kind, Kind::Q4K | Kind::Q5K | Kind::Q6K) {
+                record[kind.sub_scales_at() + r] = block.sub[0];
+                record[kind.sub_scales_at() + GROUP_ROWS + r] = block.sub[1];
             }
             place_codes(kind, &block.codes, r, record);
         }
@@ -364,14 +405,14 @@ struct BlockParts {
     d: [u8; 2],
     /// The minimum (Q4_1) or the minimum's scale `dmin` (Q4_K) as f16 bytes; zero elsewhere.
     m: [u8; 2],
-    /// Q4_K's 6-bit sub-block scale and minimum; zero elsewhere.
-    sc: u8,
-    mn: u8,
+    /// The sub-block bytes: Q4_K's 6-bit scale and minimum, Q6_K's two 8-bit scales (as
+    /// bytes); zero elsewhere.
+    sub: [u8; 2],
     /// The codes, unsigned (Q8_0's plus 128).
     codes: [u8; Q8_BLOCK],
 }
 
-/// Block `b` of a row (Q4_K: sub-block `b % 8` of super-block `b / 8`).
+/// Block `b` of a row (k-quants: values `32 (b % 8)..` of super-block `b / 8`).
 fn block_of(row: &IntegerRow<'_>, b: usize) -> BlockParts {
     let at = |bytes: &[u8], size: usize| -> Vec<u8> { bytes[b * size..(b + 1) * size].to_vec() };
     let nibbles = |qs: &[u8]| -> [u8; Q8_BLOCK] {
@@ -383,8 +424,7 @@ fn block_of(row: &IntegerRow<'_>, b: usize) -> BlockParts {
     let plain = |d: &[u8], codes| BlockParts {
         d: [d[0], d[1]],
         m: [0, 0],
-        sc: 0,
-        mn: 0,
+        sub: [0, 0],
         codes,
     };
     match row {
@@ -407,23 +447,47 @@ fn block_of(row: &IntegerRow<'_>, b: usize) -> BlockParts {
             let block = at(bytes, Q8_0_BYTES);
             plain(&block, std::array::from_fn(|i| block[2 + i] ^ 0x80))
         }
-        IntegerRow::Q4K(bytes) => {
+        IntegerRow::Q4K(bytes) => k_quant_with_minimums::<Q4_K_BLOCK_BYTES>(bytes, b),
+        IntegerRow::Q5K(bytes) => k_quant_with_minimums::<Q5_K_BLOCK_BYTES>(bytes, b),
+        IntegerRow::Q6K(bytes) => {
             let (super_block, j) = (b / 8, b % 8);
             let block =
-                &bytes[super_block * Q4_K_BLOCK_BYTES..(super_block + 1) * Q4_K_BLOCK_BYTES];
-            let (sc, mn) = scale_min(j, &block[4..16]);
-            // Sub-blocks `2c` and `2c + 1` share `qs[32c..32c + 32]`: low nibbles, then high.
-            let qs = &block[16 + 32 * (j / 2)..16 + 32 * (j / 2) + 32];
-            let shift = 4 * (j % 2);
+                &bytes[super_block * Q6_K_BLOCK_BYTES..(super_block + 1) * Q6_K_BLOCK_BYTES];
+            // Values `32j..32j + 32` are `32t + l` of half `h` (see `crate::k_quants`).
+            let (h, t) = (j / 4, j % 4);
+            let low = &block[64 * h + 32 * (t % 2)..64 * h + 32 * (t % 2) + 32];
+            let top = &block[QK_K / 2 + 32 * h..QK_K / 2 + 32 * h + 32];
+            let scales = &block[QK_K / 2 + QK_K / 4..QK_K / 2 + QK_K / 4 + QK_K / 16];
+            let d = &block[Q6_K_BLOCK_BYTES - 2..];
             BlockParts {
-                d: [block[0], block[1]],
-                m: [block[2], block[3]],
-                sc,
-                mn,
-                codes: std::array::from_fn(|l| (qs[l] >> shift) & 0x0F),
+                d: [d[0], d[1]],
+                m: [0, 0],
+                sub: [scales[2 * j], scales[2 * j + 1]],
+                codes: std::array::from_fn(|l| {
+                    ((low[l] >> (4 * (t / 2))) & 0x0F) | ((top[l] >> (2 * t)) & 3) << 4
+                }),
             }
         }
         _ => unreachable!("only rows with a kind are repacked"),
+    }
+}
+
+/// Block `b` of a row of Q4_K or Q5_K super-blocks (`B` bytes each).
+fn k_quant_with_minimums<const B: usize>(bytes: &[u8], b: usize) -> BlockParts {
+    let (super_block, j) = (b / 8, b % 8);
+    let block = &bytes[super_block * B..(super_block + 1) * B];
+    let (sc, mn) = scale_min(j, &block[4..16]);
+    // Q5_K's fifth bits (bit `j` of `qh[l]`) come before the nibbles.
+    let (qh, qs) = block[16..].split_at(B - Q4_K_BLOCK_BYTES);
+    // Sub-blocks `2c` and `2c + 1` share `qs[32c..32c + 32]`: low nibbles, then high.
+    let qs = &qs[32 * (j / 2)..32 * (j / 2) + 32];
+    let shift = 4 * (j % 2);
+    let fifth = |l: usize| qh.get(l).map_or(0, |bits| ((bits >> j) & 1) << 4);
+    BlockParts {
+        d: [block[0], block[1]],
+        m: [block[2], block[3]],
+        sub: [sc, mn],
+        codes: std::array::from_fn(|l| ((qs[l] >> shift) & 0x0F) | fifth(l)),
     }
 }
 
@@ -435,14 +499,22 @@ fn place_codes(kind: Kind, codes: &[u8; Q8_BLOCK], r: usize, record: &mut [u8]) 
                 record[(i / 4) * CHUNK + 4 * r + i % 4] = code;
             }
         }
-        Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q4K => {
+        _ => {
             for c in 0..4 {
                 for j in 0..4 {
                     let (low, high) = (codes[4 * c + j], codes[16 + 4 * c + j]);
                     record[c * CHUNK + 4 * r + j] = (low & 0x0F) | (high & 0x0F) << 4;
-                    if kind == Kind::Q5_0 {
-                        let fifth = ((low >> 4) & 1) << (2 * c) | ((high >> 4) & 1) << (2 * c + 1);
-                        record[4 * CHUNK + 4 * r + j] |= fifth;
+                    match kind {
+                        Kind::Q5_0 | Kind::Q5K => {
+                            let fifth =
+                                ((low >> 4) & 1) << (2 * c) | ((high >> 4) & 1) << (2 * c + 1);
+                            record[4 * CHUNK + 4 * r + j] |= fifth;
+                        }
+                        Kind::Q6K => {
+                            record[4 * CHUNK + 4 * r + j] |= (low >> 4) << (2 * c);
+                            record[5 * CHUNK + 4 * r + j] |= (high >> 4) << (2 * c);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -458,11 +530,14 @@ fn code_at(kind: Kind, record: &[u8], r: usize, i: usize) -> i32 {
     let (c, j, high) = ((i % 16) / 4, i % 4, i >= 16);
     let byte = record[c * CHUNK + 4 * r + j];
     let nibble = if high { byte >> 4 } else { byte & 0x0F };
-    let fifth = match kind {
-        Kind::Q5_0 => (record[4 * CHUNK + 4 * r + j] >> (2 * c + usize::from(high))) & 1,
+    let top = match kind {
+        Kind::Q5_0 | Kind::Q5K => {
+            (record[4 * CHUNK + 4 * r + j] >> (2 * c + usize::from(high))) & 1
+        }
+        Kind::Q6K => (record[(4 + usize::from(high)) * CHUNK + 4 * r + j] >> (2 * c)) & 3,
         _ => 0,
     };
-    i32::from(nibble | fifth << 4)
+    i32::from(nibble | top << 4)
 }
 
 /// The f16 at `at` in a record, as f32.
@@ -472,25 +547,34 @@ fn f16_in(record: &[u8], at: usize) -> f32 {
 
 /// The group's products in plain loops (what the vector paths compute).
 fn portable(kind: Kind, records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_ROWS]) {
-    let (codes, scales, scaled_sums, code_sums) = xq.parts();
+    let xq = xq.parts();
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
-        let x = &codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        let x = &xq.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        let sub_byte = |r: usize, half: usize| record[kind.sub_scales_at() + GROUP_ROWS * half + r];
         for (r, out) in out.iter_mut().enumerate() {
-            let sum: i32 = (0..Q8_BLOCK)
-                .map(|i| code_at(kind, record, r, i) * i32::from(x[i]))
-                .sum();
-            let mut sum = sum - kind.offset() * code_sums[b];
-            if kind == Kind::Q4K {
-                sum *= i32::from(record[kind.sub_scales_at() + r]);
-            }
+            let half_sum = |values: std::ops::Range<usize>| -> i32 {
+                values
+                    .map(|i| code_at(kind, record, r, i) * i32::from(x[i]))
+                    .sum()
+            };
+            let sum = match kind {
+                Kind::Q6K => {
+                    let first = xq.first_half_sums[b];
+                    let second = xq.code_sums[b] - first;
+                    let scale = |half: usize| i32::from(sub_byte(r, half) as i8);
+                    (half_sum(0..16) - 32 * first) * scale(0)
+                        + (half_sum(16..32) - 32 * second) * scale(1)
+                }
+                Kind::Q4K | Kind::Q5K => half_sum(0..Q8_BLOCK) * i32::from(sub_byte(r, 0)),
+                _ => half_sum(0..Q8_BLOCK) - kind.offset() * xq.code_sums[b],
+            };
             let d = f16_in(record, kind.scales_at() + 2 * r);
-            *out += sum as f32 * (d * scales[b]);
+            *out += sum as f32 * (d * xq.scales[b]);
             let m = || f16_in(record, kind.scales_at() + SCALES + 2 * r);
             match kind {
-                Kind::Q4_1 => *out += m() * scaled_sums[b],
-                Kind::Q4K => {
-                    let mn = f32::from(record[kind.sub_scales_at() + GROUP_ROWS + r]);
-                    *out -= (m() * mn) * scaled_sums[b];
+                Kind::Q4_1 => *out += m() * xq.scaled_sums[b],
+                Kind::Q4K | Kind::Q5K => {
+                    *out -= (m() * f32::from(sub_byte(r, 1))) * xq.scaled_sums[b]
                 }
                 _ => {}
             }

@@ -30,6 +30,8 @@ pub(super) unsafe fn dot_group(
             Kind::Q5_0 => half_group::<2>(records, xq, half, out),
             Kind::Q8_0 => half_group::<3>(records, xq, half, out),
             Kind::Q4K => half_group::<4>(records, xq, half, out),
+            Kind::Q6K => half_group::<5>(records, xq, half, out),
+            Kind::Q5K => half_group::<6>(records, xq, half, out),
         }
     }
 }
@@ -67,22 +69,52 @@ fn scales(record: &[u8], at: usize, half: usize) -> __m256 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn sub_scales(record: &[u8], at: usize, half: usize) -> __m256i {
+    _mm256_cvtepu8_epi32(eight(record, at, half))
+}
+
+/// Eight signed bytes (half `half` of the sixteen at `at`: Q6_K's sub-block scales) as `i32`
+/// lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn signed_sub_scales(record: &[u8], at: usize, half: usize) -> __m256i {
+    _mm256_cvtepi8_epi32(eight(record, at, half))
+}
+
+/// Eight bytes: half `half` of the sixteen at `at`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn eight(record: &[u8], at: usize, half: usize) -> __m128i {
     let at = at + half * GROUP_ROWS / 2;
     let bytes: &[u8; 8] = record[at..at + 8].try_into().expect("8 bytes");
-    _mm256_cvtepu8_epi32(_mm_set1_epi64x(i64::from_le_bytes(*bytes)))
+    _mm_set1_epi64x(i64::from_le_bytes(*bytes))
+}
+
+/// Q6_K's top two bits for chunk `c` (bits `2c, 2c + 1` of each byte of `top`) moved to bits
+/// 4 and 5, the rest zero.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn top_bits(top: __m256i, c: usize) -> __m256i {
+    // 16-bit shifts: what crosses into a neighbouring byte lands outside bits 4 and 5 there.
+    let moved = match c {
+        0 => _mm256_slli_epi16::<4>(top),
+        1 => _mm256_slli_epi16::<2>(top),
+        2 => top,
+        _ => _mm256_srli_epi16::<2>(top),
+    };
+    _mm256_and_si256(moved, _mm256_set1_epi8(0x30))
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out: &mut [f32; 8]) {
     let kind = Kind::from_index(K);
-    let (codes, block_scales, scaled_sums, code_sums) = xq.parts();
+    let xq = xq.parts();
     let low = _mm256_set1_epi8(0x0F);
     let fifth = _mm256_set1_epi8(0x10);
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
-        let x = &codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        let x = &xq.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
         let mut sum = _mm256_setzero_si256();
         if kind == Kind::Q8_0 {
             let signs = _mm256_set1_epi8(-128);
@@ -94,16 +126,46 @@ fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out:
                 );
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(products, ones));
             }
+        } else if kind == Kind::Q6K {
+            let (top_lo, top_hi) = (
+                half_chunk(record, 4 * CHUNK, half),
+                half_chunk(record, 5 * CHUNK, half),
+            );
+            // Values 0..16 and 16..32 apart: each half has its own scale.
+            let (mut first, mut second) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for c in 0..4 {
+                let w = half_chunk(record, c * CHUNK, half);
+                let lo = _mm256_or_si256(_mm256_and_si256(w, low), top_bits(top_lo, c));
+                let hi = _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(w), low),
+                    top_bits(top_hi, c),
+                );
+                // At most 2 * 63 * 127 in a 16-bit lane: no saturation.
+                let lo = _mm256_maddubs_epi16(lo, broadcast(x, 4 * c));
+                let hi = _mm256_maddubs_epi16(hi, broadcast(x, 16 + 4 * c));
+                first = _mm256_add_epi32(first, _mm256_madd_epi16(lo, ones));
+                second = _mm256_add_epi32(second, _mm256_madd_epi16(hi, ones));
+            }
+            let (first_sum, at) = (xq.first_half_sums[b], kind.sub_scales_at());
+            first = _mm256_sub_epi32(first, _mm256_set1_epi32(32 * first_sum));
+            second = _mm256_sub_epi32(
+                second,
+                _mm256_set1_epi32(32 * (xq.code_sums[b] - first_sum)),
+            );
+            sum = _mm256_add_epi32(
+                _mm256_mullo_epi32(first, signed_sub_scales(record, at, half)),
+                _mm256_mullo_epi32(second, signed_sub_scales(record, at + GROUP_ROWS, half)),
+            );
         } else {
             let high_bits = match kind {
-                Kind::Q5_0 => half_chunk(record, 4 * CHUNK, half),
+                Kind::Q5_0 | Kind::Q5K => half_chunk(record, 4 * CHUNK, half),
                 _ => _mm256_setzero_si256(),
             };
             for c in 0..4 {
                 let w = half_chunk(record, c * CHUNK, half);
                 let mut lo = _mm256_and_si256(w, low);
                 let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), low);
-                if kind == Kind::Q5_0 {
+                if kind.has_fifth_bits() {
                     let fifth_where = |bit: usize| {
                         let bit = _mm256_set1_epi8(1 << bit);
                         let set = _mm256_cmpeq_epi8(_mm256_and_si256(high_bits, bit), bit);
@@ -120,23 +182,23 @@ fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out:
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(products, ones));
             }
             if kind.offset() != 0 {
-                let offset = _mm256_set1_epi32(kind.offset() * code_sums[b]);
+                let offset = _mm256_set1_epi32(kind.offset() * xq.code_sums[b]);
                 sum = _mm256_sub_epi32(sum, offset);
             }
         }
-        if kind == Kind::Q4K {
+        if kind.has_sub_block_minimums() {
             sum = _mm256_mullo_epi32(sum, sub_scales(record, kind.sub_scales_at(), half));
         }
         let d = scales(record, kind.scales_at(), half);
-        let scale = _mm256_mul_ps(d, _mm256_set1_ps(block_scales[b]));
+        let scale = _mm256_mul_ps(d, _mm256_set1_ps(xq.scales[b]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
-        let sx = _mm256_set1_ps(scaled_sums[b]);
+        let sx = _mm256_set1_ps(xq.scaled_sums[b]);
         match kind {
             Kind::Q4_1 => {
                 let m = scales(record, kind.scales_at() + SCALES, half);
                 acc = _mm256_fmadd_ps(m, sx, acc);
             }
-            Kind::Q4K => {
+            Kind::Q4K | Kind::Q5K => {
                 let dmin = scales(record, kind.scales_at() + SCALES, half);
                 let mn = sub_scales(record, kind.sub_scales_at() + GROUP_ROWS, half);
                 acc = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)), sx, acc);

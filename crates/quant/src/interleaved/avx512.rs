@@ -27,6 +27,8 @@ pub(super) unsafe fn dot_group(
         (Kind::Q5_0, n) => rows::<2>(records, xqs, out, n),
         (Kind::Q8_0, n) => rows::<3>(records, xqs, out, n),
         (Kind::Q4K, n) => rows::<4>(records, xqs, out, n),
+        (Kind::Q6K, n) => rows::<5>(records, xqs, out, n),
+        (Kind::Q5K, n) => rows::<6>(records, xqs, out, n),
     }
 }
 
@@ -78,9 +80,38 @@ fn scales(record: &[u8], at: usize) -> __m512 {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn sub_scales(record: &[u8], at: usize) -> __m512i {
+    _mm512_cvtepu8_epi32(sixteen(record, at))
+}
+
+/// Sixteen signed bytes of a record (Q6_K's sub-block scales) as `i32` lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn signed_sub_scales(record: &[u8], at: usize) -> __m512i {
+    _mm512_cvtepi8_epi32(sixteen(record, at))
+}
+
+/// Sixteen bytes of a record.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn sixteen(record: &[u8], at: usize) -> __m128i {
     let bytes: &[u8; GROUP_ROWS] = record[at..at + GROUP_ROWS].try_into().expect("16 bytes");
     // SAFETY: `bytes` holds 16 bytes; the load is unaligned.
-    _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) })
+    unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+}
+
+/// Q6_K's top two bits for chunk `c` (bits `2c, 2c + 1` of each byte of `top`) moved to bits
+/// 4 and 5, the rest zero.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn top_bits(top: __m512i, c: usize) -> __m512i {
+    // 16-bit shifts: what crosses into a neighbouring byte lands outside bits 4 and 5 there.
+    let moved = match c {
+        0 => _mm512_slli_epi16::<4>(top),
+        1 => _mm512_slli_epi16::<2>(top),
+        2 => top,
+        _ => _mm512_srli_epi16::<2>(top),
+    };
+    _mm512_and_si512(moved, _mm512_set1_epi8(0x30))
 }
 
 #[inline]
@@ -96,7 +127,8 @@ fn group<const K: u8, const N: usize>(
     let fifth = _mm512_set1_epi8(0x10);
     let mut acc = [_mm512_setzero_ps(); N];
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
-        let x: [&[i8]; N] = std::array::from_fn(|r| &parts[r].0[b * Q8_BLOCK..(b + 1) * Q8_BLOCK]);
+        let x: [&[i8]; N] =
+            std::array::from_fn(|r| &parts[r].codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK]);
         // Two sums per row, so that consecutive `vpdpbusd` do not wait on each other.
         let (mut s0, mut s1) = ([_mm512_setzero_si512(); N], [_mm512_setzero_si512(); N]);
         if kind == Kind::Q8_0 {
@@ -108,20 +140,25 @@ fn group<const K: u8, const N: usize>(
                 }
             }
         } else {
-            let high_bits = match kind {
-                Kind::Q5_0 => chunk(record, 4 * CHUNK),
-                _ => _mm512_setzero_si512(),
+            let (high_bits, top_hi) = match kind {
+                Kind::Q5_0 | Kind::Q5K => (chunk(record, 4 * CHUNK), _mm512_setzero_si512()),
+                Kind::Q6K => (chunk(record, 4 * CHUNK), chunk(record, 5 * CHUNK)),
+                _ => (_mm512_setzero_si512(), _mm512_setzero_si512()),
             };
             for c in 0..4 {
                 let w = chunk(record, c * CHUNK);
                 let mut lo = _mm512_and_si512(w, low);
                 let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(w), low);
-                if kind == Kind::Q5_0 {
+                if kind.has_fifth_bits() {
                     let bit = |b: usize| _mm512_set1_epi8(1 << b);
                     let lo_set = _mm512_test_epi8_mask(high_bits, bit(2 * c));
                     let hi_set = _mm512_test_epi8_mask(high_bits, bit(2 * c + 1));
                     lo = _mm512_mask_add_epi8(lo, lo_set, lo, fifth);
                     hi = _mm512_mask_add_epi8(hi, hi_set, hi, fifth);
+                }
+                if kind == Kind::Q6K {
+                    lo = _mm512_or_si512(lo, top_bits(high_bits, c));
+                    hi = _mm512_or_si512(hi, top_bits(top_hi, c));
                 }
                 for r in 0..N {
                     s0[r] = _mm512_dpbusd_epi32(s0[r], lo, broadcast(x[r], 4 * c));
@@ -132,32 +169,53 @@ fn group<const K: u8, const N: usize>(
         let d = scales(record, kind.scales_at());
         let m = match kind {
             Kind::Q4_1 => scales(record, kind.scales_at() + SCALES),
-            // Q4_K: `dmin * mn`, what the activations' scaled sum takes away.
-            Kind::Q4K => _mm512_mul_ps(
+            // Q4_K, Q5_K: `dmin * mn`, what the activations' scaled sum takes away.
+            Kind::Q4K | Kind::Q5K => _mm512_mul_ps(
                 scales(record, kind.scales_at() + SCALES),
                 _mm512_cvtepi32_ps(sub_scales(record, kind.sub_scales_at() + GROUP_ROWS)),
             ),
             _ => _mm512_setzero_ps(),
         };
-        let sc = match kind {
-            Kind::Q4K => sub_scales(record, kind.sub_scales_at()),
-            _ => _mm512_setzero_si512(),
+        let (sc, sc1) = match kind {
+            Kind::Q4K | Kind::Q5K => (
+                sub_scales(record, kind.sub_scales_at()),
+                _mm512_setzero_si512(),
+            ),
+            Kind::Q6K => (
+                signed_sub_scales(record, kind.sub_scales_at()),
+                signed_sub_scales(record, kind.sub_scales_at() + GROUP_ROWS),
+            ),
+            _ => (_mm512_setzero_si512(), _mm512_setzero_si512()),
         };
         for r in 0..N {
-            let (_, block_scales, scaled_sums, code_sums) = parts[r];
-            let mut sum = _mm512_add_epi32(s0[r], s1[r]);
-            if kind.offset() != 0 {
-                let offset = _mm512_set1_epi32(kind.offset() * code_sums[b]);
-                sum = _mm512_sub_epi32(sum, offset);
-            }
-            if kind == Kind::Q4K {
-                sum = _mm512_mullo_epi32(sum, sc);
-            }
-            let scale = _mm512_mul_ps(d, _mm512_set1_ps(block_scales[b]));
+            let xq = parts[r];
+            let sum = match kind {
+                // `s0` holds values 0..16 and `s1` 16..32: each half with its own scale.
+                Kind::Q6K => {
+                    let first = xq.first_half_sums[b];
+                    let second = xq.code_sums[b] - first;
+                    let lo = _mm512_sub_epi32(s0[r], _mm512_set1_epi32(32 * first));
+                    let hi = _mm512_sub_epi32(s1[r], _mm512_set1_epi32(32 * second));
+                    _mm512_add_epi32(_mm512_mullo_epi32(lo, sc), _mm512_mullo_epi32(hi, sc1))
+                }
+                _ => {
+                    let mut sum = _mm512_add_epi32(s0[r], s1[r]);
+                    if kind.offset() != 0 {
+                        let offset = _mm512_set1_epi32(kind.offset() * xq.code_sums[b]);
+                        sum = _mm512_sub_epi32(sum, offset);
+                    }
+                    if kind.has_sub_block_minimums() {
+                        sum = _mm512_mullo_epi32(sum, sc);
+                    }
+                    sum
+                }
+            };
+            let scale = _mm512_mul_ps(d, _mm512_set1_ps(xq.scales[b]));
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+            let sx = || _mm512_set1_ps(xq.scaled_sums[b]);
             match kind {
-                Kind::Q4_1 => acc[r] = _mm512_fmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]),
-                Kind::Q4K => acc[r] = _mm512_fnmadd_ps(m, _mm512_set1_ps(scaled_sums[b]), acc[r]),
+                Kind::Q4_1 => acc[r] = _mm512_fmadd_ps(m, sx(), acc[r]),
+                Kind::Q4K | Kind::Q5K => acc[r] = _mm512_fnmadd_ps(m, sx(), acc[r]),
                 _ => {}
             }
         }

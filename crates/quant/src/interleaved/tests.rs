@@ -76,8 +76,11 @@ fn repacked_formats_equal_the_row_wise_kernels_on_every_path() {
         GgmlType::Q4_1,
         GgmlType::Q5_0,
         GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
     ] {
-        let m = matrix(ty, 48, 256, ty as u64);
+        let m = matrix(ty, 48, 512, ty as u64);
         assert!(InterleavedMatrix::new(&m).any_repacked(), "{ty:?}");
         check(&m);
     }
@@ -89,13 +92,14 @@ fn a_partial_last_group_has_only_its_rows() {
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
         check(&matrix(ty, 37, 96, 3));
     }
+    check(&matrix(GgmlType::Q6_K, 37, 256, 3));
 }
 
 #[test]
 fn other_formats_and_mixed_groups_stay_row_wise() {
-    let k_quant = matrix(GgmlType::Q6_K, 20, 256, 5);
-    assert!(!InterleavedMatrix::new(&k_quant).any_repacked());
-    check(&k_quant);
+    let other = matrix(GgmlType::Q5_1, 20, 256, 5);
+    assert!(!InterleavedMatrix::new(&other).any_repacked());
+    check(&other);
     // 24 rows of Q4_1 over 24 of Q8_0: group 1 mixes both and stays row-wise, the others are
     // repacked.
     let stacked = PackedMatrix::stack([
@@ -124,16 +128,25 @@ fn other_formats_and_mixed_groups_stay_row_wise() {
 
 #[test]
 fn the_codes_read_back_as_placed() {
-    let codes: [u8; Q8_BLOCK] = std::array::from_fn(|i| (i as u8 * 7 + 3) % 32);
-    let mut record = vec![0u8; Kind::Q5_0.record_bytes()];
-    place_codes(Kind::Q5_0, &codes, 5, &mut record);
-    for (i, &code) in codes.iter().enumerate() {
-        assert_eq!(
-            code_at(Kind::Q5_0, &record, 5, i),
-            i32::from(code),
-            "value {i}"
-        );
-        assert_eq!(code_at(Kind::Q5_0, &record, 4, i), 0, "another row");
+    for (kind, bits) in [
+        (Kind::Q5_0, 5),
+        (Kind::Q6K, 6),
+        (Kind::Q8_0, 8),
+        (Kind::Q4K, 4),
+        (Kind::Q5K, 5),
+    ] {
+        let codes: [u8; Q8_BLOCK] =
+            std::array::from_fn(|i| ((i as u32 * 37 + 3) % (1 << bits)) as u8);
+        let mut record = vec![0u8; kind.record_bytes()];
+        place_codes(kind, &codes, 5, &mut record);
+        for (i, &code) in codes.iter().enumerate() {
+            assert_eq!(
+                code_at(kind, &record, 5, i),
+                i32::from(code),
+                "{kind:?} value {i}"
+            );
+            assert_eq!(code_at(kind, &record, 4, i), 0, "{kind:?} another row");
+        }
     }
 }
 
@@ -144,8 +157,11 @@ fn several_activation_rows_per_pass_equal_one_at_a_time() {
         GgmlType::Q4_1,
         GgmlType::Q5_0,
         GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
     ] {
-        let m = matrix(ty, 37, 128, 9);
+        let m = matrix(ty, 37, 256, 9);
         let repacked = InterleavedMatrix::new(&m);
         for n in [1, 3, 4, 5, 9] {
             let x = values(n * m.cols(), n as u64);
