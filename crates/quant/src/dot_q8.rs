@@ -57,6 +57,16 @@ pub struct Q8Activations {
     first_half_sums: Vec<i32>,
 }
 
+/// `x` rounded to the nearest integer, halves away from zero (`f32::round`, which calls the C
+/// library on x86-64 without SSE4.1; this compiles to vector instructions). For `|x| < 2^31`.
+#[inline(always)]
+fn round_half_away(x: f32) -> i32 {
+    let toward_zero = x as i32;
+    // Exact: `x` less its integer part.
+    let rest = x - toward_zero as f32;
+    toward_zero + i32::from(rest >= 0.5) - i32::from(rest <= -0.5)
+}
+
 /// A quantized activation vector's pieces, as the repacked kernels read them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Parts<'a> {
@@ -99,15 +109,13 @@ impl Q8Activations {
             let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let (mut sum, mut first_half) = (0i32, 0i32);
-            for (i, &v) in block.iter().enumerate() {
-                let code = (v * inverse).round() as i8;
-                sum += i32::from(code);
-                if i == Q8_BLOCK / 2 - 1 {
-                    first_half = sum;
-                }
-                self.codes.push(code);
-            }
+            let codes = block.iter().map(|&v| round_half_away(v * inverse) as i8);
+            let start = self.codes.len();
+            self.codes.extend(codes);
+            let codes = &self.codes[start..];
+            let half_sum = |half: &[i8]| half.iter().map(|&c| i32::from(c)).sum::<i32>();
+            let first_half = half_sum(&codes[..Q8_BLOCK / 2]);
+            let sum = first_half + half_sum(&codes[Q8_BLOCK / 2..]);
             self.scales.push(d);
             self.sums.push(d * sum as f32);
             self.code_sums.push(sum);
@@ -514,6 +522,20 @@ mod tests {
                 (h % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn rounding_is_f32_round() {
+        let halves = (-300..=300).map(|i| i as f32 * 0.5);
+        let near_halves = (-300..=300).flat_map(|i| {
+            let h = i as f32 * 0.5;
+            [h.next_down(), h.next_up()]
+        });
+        let spread = (0..100_000).map(|i| (i as f32 * 0.001_37).sin() * 127.0);
+        for x in halves.chain(near_halves).chain(spread) {
+            assert_eq!(round_half_away(x), x.round() as i32, "{x}");
+        }
+        assert_eq!(round_half_away(f32::NAN), 0);
     }
 
     /// The kernels compute exactly `sum_b scale_b * (integer sum of the block)`: checked against

@@ -40,8 +40,11 @@ pub(super) unsafe fn dot_group(
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn broadcast(codes: &[i8], at: usize) -> __m256i {
-    let four: [i8; 4] = codes[at..at + 4].try_into().expect("four codes");
-    _mm256_set1_epi32(i32::from_le_bytes(four.map(|c| c as u8)))
+    // No closures here: one passed to a function without these target features (such as
+    // `array::map`) is not inlined, and this runs in the innermost loop.
+    let four: &[i8; 4] = codes[at..at + 4].try_into().expect("four codes");
+    let word = [four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8];
+    _mm256_set1_epi32(i32::from_le_bytes(word))
 }
 
 /// The 32 bytes of half `half` of the chunk at `at`.

@@ -54,8 +54,11 @@ fn rows<const K: u8>(
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn broadcast(codes: &[i8], at: usize) -> __m512i {
-    let four: [i8; 4] = codes[at..at + 4].try_into().expect("four codes");
-    _mm512_set1_epi32(i32::from_le_bytes(four.map(|c| c as u8)))
+    // No closures here: one passed to a function without these target features (such as
+    // `array::map`) is not inlined, and this runs in the innermost loop.
+    let four: &[i8; 4] = codes[at..at + 4].try_into().expect("four codes");
+    let word = [four[0] as u8, four[1] as u8, four[2] as u8, four[3] as u8];
+    _mm512_set1_epi32(i32::from_le_bytes(word))
 }
 
 /// 64 bytes of a record.
@@ -122,13 +125,19 @@ fn group<const K: u8, const N: usize>(
     out: &mut [[f32; GROUP_ROWS]],
 ) {
     let kind = Kind::from_index(K);
-    let parts: [_; N] = std::array::from_fn(|r| xqs[r].parts());
+    // Plain loops, not `array::from_fn`: see `broadcast`.
+    let mut parts = [xqs[0].parts(); N];
+    for (part, xq) in parts.iter_mut().zip(xqs) {
+        *part = xq.parts();
+    }
     let low = _mm512_set1_epi8(0x0F);
     let fifth = _mm512_set1_epi8(0x10);
     let mut acc = [_mm512_setzero_ps(); N];
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
-        let x: [&[i8]; N] =
-            std::array::from_fn(|r| &parts[r].codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK]);
+        let mut x: [&[i8]; N] = [&[]; N];
+        for (x, part) in x.iter_mut().zip(&parts) {
+            *x = &part.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
+        }
         // Two sums per row, so that consecutive `vpdpbusd` do not wait on each other.
         let (mut s0, mut s1) = ([_mm512_setzero_si512(); N], [_mm512_setzero_si512(); N]);
         if kind == Kind::Q8_0 {
