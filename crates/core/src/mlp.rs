@@ -1,8 +1,8 @@
 //! The position-wise feed-forward network: GeLU (GPT-2), SwiGLU (Llama) or tanh-GeGLU (Gemma).
 
 use burn::prelude::*;
-use burn::tensor::activation::silu;
-use claude_tensors::kernels::gelu;
+use claude_tensors::kernels::gated::Gate;
+use claude_tensors::kernels::{gate, gelu};
 
 use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};
@@ -50,33 +50,11 @@ impl Mlp {
         let h = self.c_fc.forward(x);
         let h = match self.activation {
             Activation::Gelu => gelu(h),
-            Activation::Swiglu => {
-                let [gate, up] = halves(h);
-                silu(gate) * up
-            }
-            Activation::GegluTanh => {
-                let [gate, up] = halves(h);
-                gelu_tanh(gate) * up
-            }
+            Activation::Swiglu => gate(h, Gate::Silu),
+            Activation::GegluTanh => gate(h, Gate::GeluTanh),
         };
         self.c_proj.forward(h)
     }
-}
-
-/// The gate and up halves of a gated MLP's input projection.
-fn halves(h: Tensor<3>) -> [Tensor<3>; 2] {
-    let mut halves = h.chunk(2, 2);
-    let up = halves.pop().expect("two halves");
-    let gate = halves.pop().expect("two halves");
-    [gate, up]
-}
-
-/// GeLU in its tanh approximation, `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, as ggml and
-/// Gemma compute it.
-fn gelu_tanh(x: Tensor<3>) -> Tensor<3> {
-    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * SQRT_2_OVER_PI;
-    x.clone() * 0.5 * (inner.tanh() + 1.0)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Time of `packed_matmul_f32` for growing numbers of activation rows on SmolLM2-sized Q4_1 and
-//! Q8_0 weights (8-bit activations), to place the switch from dot products to decoded tiles:
-//! `RAYON_NUM_THREADS=2 cargo run --release -p claude-tensors --example packed_rows_speed`.
+//! Time of `packed_matmul_f32` for growing numbers of activation rows (8-bit activations) on
+//! SmolLM2's and Qwen2.5-0.5B's shapes and formats, repacked (integer kernels at every size) and
+//! Q5_1 (not repacked: integer kernels up to `GEMM_FROM_ROWS_QUANTIZED` rows, then decoded
+//! tiles): `RAYON_NUM_THREADS=2 cargo run --release -p claude-tensors --example packed_rows_speed`.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,10 @@ fn main() {
         (GgmlType::Q4_1, 1536, 576),
         (GgmlType::Q4_1, 576, 1536),
         (GgmlType::Q8_0, 4096, 576),
+        (GgmlType::Q4_K, 896, 4864),
+        (GgmlType::Q6_K, 896, 4864),
+        (GgmlType::Q5_0, 4864, 896),
+        (GgmlType::Q5_1, 1536, 576),
     ];
     for (ty, rows, cols) in shapes {
         let w: Vec<f32> = (0..rows * cols)

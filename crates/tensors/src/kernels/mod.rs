@@ -19,12 +19,14 @@ use burn::nn::RotaryEncoding;
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use gated::Gate;
 
 pub mod adamw;
 pub mod causal_attention;
 pub mod decode_attention;
 pub mod device_weights;
 pub mod flex;
+pub mod gated;
 pub mod gelu;
 pub mod gemm;
 pub mod layer_norm;
@@ -248,6 +250,31 @@ pub fn windowed_causal_attention(
         .reshape([1, 1, seq, seq])
         .expand([batch, heads, seq, seq]);
     attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
+}
+
+/// A gated MLP's gate: `h` `[..., 2 * width]` (the gate half, then the up half) to
+/// `act(gate) * up`, `[..., width]`, with `act` SiLU or GeLU's tanh approximation (see
+/// [`gated`]): our one-pass kernel (and its backward step) on Flex, burn's ops elsewhere.
+pub fn gate<const D: usize>(h: Tensor<D>, gate: Gate) -> Tensor<D> {
+    if flex::supports(&h) {
+        return flex::gate(h, gate);
+    }
+    let mut halves = h.chunk(2, D - 1);
+    let up = halves.pop().expect("two halves");
+    let g = halves.pop().expect("two halves");
+    let activated = match gate {
+        Gate::Silu => burn::tensor::activation::silu(g),
+        Gate::GeluTanh => gelu_tanh(g),
+    };
+    activated * up
+}
+
+/// GeLU in its tanh approximation, `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, as ggml and
+/// Gemma compute it, in burn's ops.
+fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * SQRT_2_OVER_PI;
+    x.clone() * 0.5 * (inner.tanh() + 1.0)
 }
 
 /// The exact (erf) GeLU, elementwise.

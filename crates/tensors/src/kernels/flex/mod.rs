@@ -18,11 +18,13 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use claude_quant::PackedMatrix;
 
+use crate::kernels::gated::Gate;
 use crate::kernels::packed_matmul::PackedArithmetic;
 
 mod adamw;
 mod attention;
 mod decode_attention;
+mod gated;
 mod gelu;
 mod layer_norm;
 mod matmul;
@@ -34,6 +36,7 @@ use attention::{
     CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
 };
 use decode_attention::decode_attention_forward;
+use gated::{GateBackward, gate_forward};
 use gelu::{GeluBackward, gelu_forward};
 use layer_norm::{LayerNormBackward, layer_norm_forward};
 use matmul::{MatmulBackward, matmul_forward, matrix};
@@ -63,6 +66,10 @@ pub trait CpuKernels: Backend {
 
     /// The exact (erf) GeLU, elementwise.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// A gated MLP's gate: `[..., 2 * width]` (gate half, then up half) to `act(gate) * up`,
+    /// `[..., width]`.
+    fn fused_gate(h: FloatTensor<Self>, gate: Gate) -> FloatTensor<Self>;
 
     /// LayerNorm over the last dimension, `gamma` and `beta` `[features]`.
     fn fused_layer_norm(
@@ -175,6 +182,11 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(Dispatch::fused_gelu(x.into_dispatch()))
 }
 
+/// A gated MLP's gate through our Flex kernel, differentiable; see [`supports`].
+pub fn gate<const D: usize>(h: Tensor<D>, gate: Gate) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_gate(h.into_dispatch(), gate))
+}
+
 /// Causal attention through our Flex kernel; see [`supports`].
 pub fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(Dispatch::fused_causal_attention(
@@ -200,6 +212,10 @@ impl CpuKernels for Flex {
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         gelu_forward(&x.into_contiguous_f32())
+    }
+
+    fn fused_gate(h: FlexTensor, gate: Gate) -> FlexTensor {
+        gate_forward(&h.into_contiguous_f32(), gate)
     }
 
     fn fused_layer_norm(
@@ -264,6 +280,16 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             &key_lens,
         );
         FloatTensor::<Self>::new(out)
+    }
+
+    fn fused_gate(h: FloatTensor<Self>, gate: Gate) -> FloatTensor<Self> {
+        let prep = GateBackward
+            .prepare::<C>([h.node()])
+            .compute_bound()
+            .stateful();
+        let input = h.primitive().clone().into_contiguous_f32();
+        let y = gate_forward(&input, gate);
+        record(prep, (input, gate), y)
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
