@@ -80,6 +80,7 @@ pub mod k_quantize;
 pub mod k_quants;
 pub mod k_quants_low;
 mod matrix;
+mod page_out;
 pub mod q4;
 pub mod q5;
 pub mod q8_0;

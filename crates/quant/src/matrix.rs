@@ -365,6 +365,21 @@ impl PackedMatrix {
         self.repacked.get_or_init(|| InterleavedMatrix::new(self))
     }
 
+    /// Asks the OS to take back the memory of the rows as stored when a repacked copy
+    /// ([`repack`](Self::repack), made now if it was not yet) serves their products: mapped from a
+    /// file, they are read from it again if ever needed (see `page_out.rs`; nothing changes
+    /// elsewhere than on Linux, or for a matrix without repacked groups).
+    pub fn page_out_rows(&self) {
+        if !self.repack().any_repacked() {
+            return;
+        }
+        for segment in &self.segments {
+            if let Segment::Ggml { bytes, .. } = segment {
+                crate::page_out::page_out(bytes);
+            }
+        }
+    }
+
     /// Row `row` in a format an integer kernel takes, if it has one.
     pub(crate) fn integer_row(&self, row: usize) -> Option<IntegerRow<'_>> {
         let (segment, row) = self.locate(row);
