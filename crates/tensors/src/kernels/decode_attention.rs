@@ -7,6 +7,7 @@
 //! default), softmax is taken in f32 after subtracting the largest score, and positions at or
 //! past a row's length are not read at all.
 
+use super::gelu::exp;
 use crate::team::Team;
 
 /// A strided view of a `[rows, heads, positions, head_dim]` f32 tensor whose last dimension is
@@ -75,33 +76,89 @@ pub fn decode_attention(
     let per_kv_head = group * head_dim;
     let scale = 1.0 / (head_dim as f32).sqrt();
     Team::global().for_each_chunk(out, per_kv_head, &|task, out| {
-        let (r, h) = (task / n_kv_head, task % n_kv_head);
-        let q = &q[task * per_kv_head..(task + 1) * per_kv_head];
-        let len = key_lens[r];
-        let mut scores = vec![0.0f32; group * len];
-        for t in 0..len {
-            let k = keys.at(r, h, t, head_dim);
-            for (g, q) in q.chunks_exact(head_dim).enumerate() {
-                scores[g * len + t] = dot(q, k) * scale;
-            }
+        let (row, kv_head) = (task / n_kv_head, task % n_kv_head);
+        let head = KvHead {
+            queries: &q[task * per_kv_head..(task + 1) * per_kv_head],
+            keys,
+            values,
+            row,
+            kv_head,
+            len: key_lens[row],
+            head_dim,
+            scale,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::simd::has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { attend_avx2(&head, out) };
         }
-        for scores in scores.chunks_exact_mut(len.max(1)) {
-            softmax_in_place(scores);
-        }
-        out.fill(0.0);
-        for t in 0..len {
-            let v = values.at(r, h, t, head_dim);
-            for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
-                let p = scores[g * len + t];
-                for (o, &v) in out.iter_mut().zip(v) {
-                    *o += p * v;
-                }
-            }
-        }
+        attend(&head, out)
     });
 }
 
+/// One row's key/value head and the queries of its group.
+struct KvHead<'a> {
+    /// `group` queries of `head_dim` values.
+    queries: &'a [f32],
+    keys: CacheView<'a>,
+    values: CacheView<'a>,
+    row: usize,
+    kv_head: usize,
+    /// Cached positions to attend to.
+    len: usize,
+    head_dim: usize,
+    /// What the scores are multiplied by.
+    scale: f32,
+}
+
+/// [`attend`] compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_avx2(head: &KvHead<'_>, out: &mut [f32]) {
+    attend(head, out)
+}
+
+/// The group's outputs (`group * head_dim` values) into `out`.
+#[inline(always)]
+fn attend(head: &KvHead<'_>, out: &mut [f32]) {
+    let KvHead {
+        queries,
+        keys,
+        values,
+        row,
+        kv_head,
+        len,
+        head_dim,
+        scale,
+    } = *head;
+    let group = queries.len() / head_dim;
+    let mut scores = vec![0.0f32; group * len];
+    for t in 0..len {
+        let k = keys.at(row, kv_head, t, head_dim);
+        for (g, q) in queries.chunks_exact(head_dim).enumerate() {
+            scores[g * len + t] = dot(q, k) * scale;
+        }
+    }
+    for scores in scores.chunks_exact_mut(len.max(1)) {
+        softmax_in_place(scores);
+    }
+    out.fill(0.0);
+    for t in 0..len {
+        let v = values.at(row, kv_head, t, head_dim);
+        for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
+            let p = scores[g * len + t];
+            for (o, &v) in out.iter_mut().zip(v) {
+                *o += p * v;
+            }
+        }
+    }
+}
+
 /// `a · b`, in eight running sums (which the compiler vectorises).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut sums = [0.0f32; 8];
     let (a_blocks, a_rest) = a.as_chunks::<8>();
@@ -115,12 +172,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     sums.iter().sum::<f32>() + rest
 }
 
-/// `x` replaced by `softmax(x)` (nothing to do when empty).
+/// `x` replaced by `softmax(x)` (nothing to do when empty), with [`super::gelu`]'s
+/// vectorisable `exp`.
+#[inline(always)]
 fn softmax_in_place(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut total = 0.0;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
+        *v = exp(*v - max);
         total += *v;
     }
     for v in x.iter_mut() {

@@ -118,7 +118,7 @@ mod dispatch {
 
     pub(super) fn row(gate: Gate, g: &[f32], up: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if crate::kernels::simd::has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { avx2::row(gate, g, up, out) };
         }
@@ -127,7 +127,7 @@ mod dispatch {
 
     pub(super) fn row_backward(gate: Gate, h: [&[f32]; 2], dy: &[f32], grads: [&mut [f32]; 2]) {
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if crate::kernels::simd::has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { avx2::row_backward(gate, h, dy, grads) };
         }
@@ -137,11 +137,6 @@ mod dispatch {
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
         use super::Gate;
-
-        pub(super) fn available() -> bool {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        }
 
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn row(gate: Gate, g: &[f32], up: &[f32], out: &mut [f32]) {

@@ -57,7 +57,7 @@ mod dispatch {
 
     pub(super) fn forward(x: &[f32], y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if crate::kernels::simd::has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { avx2::forward(x, y) };
         }
@@ -66,7 +66,7 @@ mod dispatch {
 
     pub(super) fn backward(x: &[f32], grad: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if crate::kernels::simd::has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { avx2::backward(x, grad) };
         }
@@ -75,11 +75,6 @@ mod dispatch {
 
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
-        pub(super) fn available() -> bool {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        }
-
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn forward(x: &[f32], y: &mut [f32]) {
             super::forward_loop(x, y)
