@@ -10,9 +10,7 @@ use std::path::Path;
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
-use claude_tensors::kernels::{gelu, layer_norm, matmul};
+use claude_tensors::kernels::{gelu, layer_norm, matmul, padded_self_attention};
 use serde::Deserialize;
 
 use crate::error::EmbedderError;
@@ -207,7 +205,7 @@ impl Bert {
     }
 
     /// The final hidden states of token rows `ids`, where `mask` is 1 for a token and 0 for
-    /// padding (token type 0 everywhere).
+    /// padding, each row's tokens before its padding (token type 0 everywhere).
     ///
     /// # Shapes
     /// - ids: `[batch, seq]`, mask: `[batch, seq]` -> `[batch, seq, hidden]`
@@ -233,13 +231,18 @@ impl Bert {
         let mut x = self
             .embeddings_norm
             .forward(words + positions + token_type, eps);
-        // No position attends to padding (a key's padding is masked for every query).
-        let padding = mask
-            .equal_elem(0.0)
-            .reshape([batch, 1, 1, seq])
-            .expand([batch, 1, seq, seq]);
+        // No position attends to padding (each row's real tokens come first).
+        let key_lens: Vec<usize> = mask
+            .sum_dim(1)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float mask")
+            .into_iter()
+            .map(|len| len as usize)
+            .collect();
         for layer in &self.layers {
-            let attended = self.attention(layer, x.clone(), padding.clone());
+            let attended = self.attention(layer, x.clone(), &key_lens);
             x = layer.attention_norm.forward(x + attended, eps);
             let hidden = gelu(layer.intermediate.forward(x.clone()));
             x = layer
@@ -249,29 +252,13 @@ impl Bert {
         x
     }
 
-    /// Multi-head attention of every position to every unmasked position, through burn's
-    /// fused attention op (on the CPU: one pass per head, no separate softmax).
-    fn attention(&self, layer: &Layer, x: Tensor<3>, padding: Tensor<4, Bool>) -> Tensor<3> {
-        let [batch, seq, d] = x.dims();
-        let heads = self.config.num_attention_heads;
-        let head_dim = d / heads;
+    /// Multi-head attention of every position to its row's first `key_lens[b]` positions (the
+    /// real tokens), read from the packed projection ([`padded_self_attention`]).
+    fn attention(&self, layer: &Layer, x: Tensor<3>, key_lens: &[usize]) -> Tensor<3> {
         let qkv = layer.qkv.forward(x);
-        let split = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([batch, seq, heads, head_dim])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (split(0), split(1), split(2));
-        let context = attention(
-            q,
-            k,
-            v,
-            Some(padding),
-            None,
-            AttentionModuleOptions::default(),
-        );
-        let merged = context.swap_dims(1, 2).reshape([batch, seq, d]);
-        layer.attention_out.forward(merged)
+        let heads = self.config.num_attention_heads;
+        layer
+            .attention_out
+            .forward(padded_self_attention(qkv, heads, key_lens))
     }
 }

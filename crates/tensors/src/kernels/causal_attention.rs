@@ -183,6 +183,29 @@ impl HeadInputs<'_> {
         gemm_into(out, Mat::rows(probs, t, t), self.v, 1.0, Threads::One);
     }
 
+    /// Like [`forward`](Self::forward) without the causal mask and without the log-sum-exps:
+    /// every query sees the first `len` keys (the rest are padding). `probs` holds at least
+    /// `seq * len` values. Inference only (nothing is kept for a backward pass).
+    pub fn forward_over_first(&self, len: usize, probs: &mut [f32], out: &mut [f32]) {
+        let t = self.q.num_rows();
+        if len == 0 {
+            return out.fill(0.0);
+        }
+        let probs = &mut probs[..t * len];
+        gemm_into(
+            probs,
+            self.q,
+            self.k.first_rows(len).t(),
+            self.scale,
+            Threads::One,
+        );
+        for row in probs.chunks_mut(len) {
+            softmax_over(row, len);
+        }
+        let probs = Mat::rows(probs, t, len);
+        gemm_into(out, probs, self.v.first_rows(len), 1.0, Threads::One);
+    }
+
     /// Writes the gradients of the head's queries, keys and values (row-major
     /// `[seq, head_dim]` each).
     pub fn backward(
@@ -230,7 +253,13 @@ impl HeadInputs<'_> {
 /// Turns row `i` of the scaled scores into attention probabilities over keys `0..=i` (later
 /// keys get 0) and returns the row's log-sum-exp.
 fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
-    let (seen, future) = row.split_at_mut(i + 1);
+    softmax_over(row, i + 1)
+}
+
+/// Turns a row of scaled scores into attention probabilities over its first `seen` keys (the
+/// others get 0) and returns the log-sum-exp of those.
+fn softmax_over(row: &mut [f32], seen: usize) -> f32 {
+    let (seen, future) = row.split_at_mut(seen);
     let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for s in seen.iter_mut() {

@@ -39,6 +39,15 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// The first `rows` rows (no copy).
+    ///
+    /// # Panics
+    /// If the matrix has fewer rows.
+    pub fn first_rows(self, rows: usize) -> Self {
+        assert!(rows <= self.rows, "{rows} of {} rows", self.rows);
+        Mat { rows, ..self }
+    }
+
     /// The transpose (no copy).
     pub fn t(self) -> Self {
         Mat {

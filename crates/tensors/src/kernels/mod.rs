@@ -4,6 +4,7 @@
 //! | function | Flex (CPU, `f32`) | other backends |
 //! |---|---|---|
 //! | [`causal_self_attention`] | packed projection in, merged heads out, RoPE fused ([`packed_attention`](self::packed_attention), [`rotary`](self::rotary)) | split heads, burn's RoPE and `attention` op, merge |
+//! | [`padded_self_attention`] | packed projection in, merged heads out, each row's first keys only, inference ([`packed_attention`](self::packed_attention)) | split heads, burn's `attention` op with a padding mask, merge |
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`decode_attention`] | the cache read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
@@ -161,6 +162,31 @@ pub fn causal_self_attention(
     }
     let (q, k, v) = split_heads(qkv, n_head, n_head, rope);
     merge_heads(causal_attention(q, k, v))
+}
+
+/// Multi-head self-attention without the causal mask over padded sequences (BERT's encoder) from
+/// the packed query/key/value projection: every query of batch row `b` sees that row's first
+/// `key_lens[b]` keys, the rest being padding. Our kernel on Flex when `qkv` needs no gradient
+/// (it has no backward step), burn's `attention` op with a padding mask otherwise.
+///
+/// # Shapes
+/// - qkv: `[batch, seq, 3·width]`, key_lens: `[batch]` -> `[batch, seq, width]` (heads merged)
+pub fn padded_self_attention(qkv: Tensor<3>, n_head: usize, key_lens: &[usize]) -> Tensor<3> {
+    if flex::supports(&qkv) && !qkv.is_require_grad() {
+        return flex::padded_self_attention(qkv, n_head, key_lens.to_vec());
+    }
+    let [batch, seq, _] = qkv.dims();
+    let device = qkv.device();
+    let (q, k, v) = split_heads(qkv, n_head, n_head, None);
+    let padding: Vec<bool> = key_lens
+        .iter()
+        .flat_map(|&len| (0..seq).map(move |j| j >= len))
+        .collect();
+    let padding = Tensor::<2, Bool>::from_data(TensorData::new(padding, [batch, seq]), &device)
+        .reshape([batch, 1, 1, seq])
+        .expand([batch, n_head, seq, seq]);
+    let options = AttentionModuleOptions::default();
+    merge_heads(attention(q, k, v, Some(padding), None, options))
 }
 
 /// The packed projection's queries, keys and values, each split into heads, with queries and keys

@@ -98,6 +98,35 @@ pub fn forward(shape: PackedShape, qkv: &[f32], out: &mut [f32], lse: &mut [f32]
         );
 }
 
+/// Attention without the causal mask over padded sequences (BERT's encoder): each query of batch
+/// row `b` sees that row's first `key_lens[b]` keys. Writes `out` (`[batch, seq, width]`).
+/// Inference only.
+///
+/// # Panics
+/// If a slice length does not match `shape`, or a length exceeds `seq`.
+pub fn forward_padded(shape: PackedShape, qkv: &[f32], key_lens: &[usize], out: &mut [f32]) {
+    assert_eq!(qkv.len(), shape.packed_len(), "packed projection length");
+    assert_eq!(out.len(), shape.out_len(), "attention output length");
+    assert_eq!(key_lens.len(), shape.batch, "one key length per sequence");
+    let (t, d, c) = (shape.seq, shape.head_dim, shape.width());
+    assert!(
+        key_lens.iter().all(|&len| len <= t),
+        "key lengths within the sequence"
+    );
+    out.par_chunks_mut((t * c).max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f32; t * t], vec![0.0f32; t * d]),
+            |(probs, head_out), (b, out)| {
+                for h in 0..shape.heads {
+                    let inputs = shape.inputs(qkv, b, h);
+                    inputs.forward_over_first(key_lens[b], probs, head_out);
+                    scatter(head_out, d, &mut out[h * d..], c);
+                }
+            },
+        );
+}
+
 /// Backward: from the packed projection, the forward output and log-sum-exps, and the gradient
 /// of the output, writes the gradient of the packed projection (`[batch, seq, 3·width]`).
 ///
@@ -200,6 +229,64 @@ mod tests {
         (0..len)
             .map(|i| (((i * 7919 + seed * 104_729) % 1009) as f32 / 1009.0 - 0.5) * 3.0)
             .collect()
+    }
+
+    /// Padded attention equals an f64 computation of each query over its row's first keys, and
+    /// a row's states do not depend on what its padding holds.
+    #[test]
+    fn padded_attention_sees_each_rows_first_keys() {
+        let shape = PackedShape {
+            batch: 3,
+            seq: 7,
+            heads: 2,
+            head_dim: 5,
+        };
+        let key_lens = [7, 3, 1];
+        let (t, d, c) = (shape.seq, shape.head_dim, shape.width());
+        let qkv = values(shape.packed_len(), 3);
+        let mut out = vec![0.0; shape.out_len()];
+        forward_padded(shape, &qkv, &key_lens, &mut out);
+        let at = |b: usize, i: usize, part: usize, h: usize, k: usize| {
+            f64::from(qkv[(b * t + i) * 3 * c + part * c + h * d + k])
+        };
+        for (b, &len) in key_lens.iter().enumerate() {
+            for h in 0..shape.heads {
+                for i in 0..t {
+                    let scores: Vec<f64> = (0..len)
+                        .map(|j| {
+                            let dot: f64 =
+                                (0..d).map(|k| at(b, i, 0, h, k) * at(b, j, 1, h, k)).sum();
+                            dot / (d as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                    for k in 0..d {
+                        let want: f64 = (0..len)
+                            .map(|j| (scores[j] - max).exp() / total * at(b, j, 2, h, k))
+                            .sum();
+                        let got = f64::from(out[(b * t + i) * c + h * d + k]);
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "({b}, {h}, {i}, {k}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        // Other values in row 1's padded keys and values change nothing.
+        let mut changed = qkv.clone();
+        for i in key_lens[1]..t {
+            for x in &mut changed[(t + i) * 3 * c + c..(t + i + 1) * 3 * c] {
+                *x += 10.0;
+            }
+        }
+        let mut again = vec![0.0; shape.out_len()];
+        forward_padded(shape, &changed, &key_lens, &mut again);
+        assert_eq!(
+            out[t * c..t * c + key_lens[1] * c],
+            again[t * c..t * c + key_lens[1] * c]
+        );
     }
 
     /// The packed kernel agrees with the split-heads kernel on the same numbers, forward and

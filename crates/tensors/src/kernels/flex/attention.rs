@@ -120,6 +120,19 @@ pub(super) fn self_attention_forward(qkv: FlexTensor, n_head: usize) -> SelfAtte
     }
 }
 
+/// Runs the padded (non-causal) kernel; no state is kept.
+pub(super) fn padded_self_attention_forward(
+    qkv: FlexTensor,
+    n_head: usize,
+    key_lens: &[usize],
+) -> FlexTensor {
+    let qkv = qkv.into_contiguous_f32();
+    let shape = packed_shape(&qkv, n_head);
+    let mut out = vec![0.0f32; shape.out_len()];
+    packed_attention::forward_padded(shape, f32_slice(&qkv), key_lens, &mut out);
+    f32_tensor(out, [shape.batch, shape.seq, shape.width()].into())
+}
+
 /// The backward step of [`super::CpuKernels::fused_self_attention`] on autodiff.
 #[derive(Debug)]
 pub(super) struct SelfAttentionBackward;

@@ -33,7 +33,8 @@ mod rotary;
 
 pub use adamw::{adamw_step, supports_adamw};
 use attention::{
-    CausalAttentionBackward, SelfAttentionBackward, attention_forward, self_attention_forward,
+    CausalAttentionBackward, SelfAttentionBackward, attention_forward,
+    padded_self_attention_forward, self_attention_forward,
 };
 use decode_attention::decode_attention_forward;
 use gated::{GateBackward, gate_forward};
@@ -95,6 +96,15 @@ pub trait CpuKernels: Backend {
     /// `[batch, seq, 3·width]`, giving `[batch, seq, width]` with the heads merged.
     fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self>;
 
+    /// Self-attention without the causal mask from the packed projection `[batch, seq,
+    /// 3·width]`, each query of row `b` over the row's first `key_lens[b]` keys, giving
+    /// `[batch, seq, width]`. Inference only: no backward step.
+    fn fused_padded_self_attention(
+        qkv: FloatTensor<Self>,
+        n_head: usize,
+        key_lens: Vec<usize>,
+    ) -> FloatTensor<Self>;
+
     /// Rotary positions on the query and key parts of the packed projection
     /// `[batch, seq, 3·width]`, with the table `freqs` (`[seq, head_dim, 2]`).
     fn fused_rotary(
@@ -150,6 +160,16 @@ pub fn packed_matmul(
 /// Packed causal self-attention through our Flex kernel; see [`supports`].
 pub fn self_attention(qkv: Tensor<3>, n_head: usize) -> Tensor<3> {
     Tensor::from_dispatch(Dispatch::fused_self_attention(qkv.into_dispatch(), n_head))
+}
+
+/// Padded self-attention through our Flex kernel (inference only: `qkv` must not require a
+/// gradient); see [`supports`].
+pub fn padded_self_attention(qkv: Tensor<3>, n_head: usize, key_lens: Vec<usize>) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::fused_padded_self_attention(
+        qkv.into_dispatch(),
+        n_head,
+        key_lens,
+    ))
 }
 
 /// Rotary positions on a packed projection through our Flex kernel; see [`supports`].
@@ -241,6 +261,14 @@ impl CpuKernels for Flex {
 
     fn fused_self_attention(qkv: FlexTensor, n_head: usize) -> FlexTensor {
         self_attention_forward(qkv, n_head).out
+    }
+
+    fn fused_padded_self_attention(
+        qkv: FlexTensor,
+        n_head: usize,
+        key_lens: Vec<usize>,
+    ) -> FlexTensor {
+        padded_self_attention_forward(qkv, n_head, &key_lens)
     }
 
     fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
@@ -343,6 +371,19 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .stateful();
         let out = packed_matmul_forward(x.primitive().clone(), &weight, arithmetic);
         record(prep, weight, out)
+    }
+
+    fn fused_padded_self_attention(
+        qkv: FloatTensor<Self>,
+        n_head: usize,
+        key_lens: Vec<usize>,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !qkv.is_tracked(),
+            "the padded attention kernel is for inference: it has no backward step"
+        );
+        let out = padded_self_attention_forward(qkv.primitive().clone(), n_head, &key_lens);
+        FloatTensor::<Self>::new(out)
     }
 
     fn fused_self_attention(qkv: FloatTensor<Self>, n_head: usize) -> FloatTensor<Self> {
