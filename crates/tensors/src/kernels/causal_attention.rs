@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use super::gelu::exp;
 use super::gemm::{Mat, Threads, gemm_into};
 
 /// The shape of one attention problem: `heads` independent `[seq, head_dim]` slices (batch and
@@ -257,13 +258,14 @@ fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
 }
 
 /// Turns a row of scaled scores into attention probabilities over its first `seen` keys (the
-/// others get 0) and returns the log-sum-exp of those.
+/// others get 0) and returns the log-sum-exp of those (with [`super::gelu`]'s vectorisable
+/// `exp`).
 fn softmax_over(row: &mut [f32], seen: usize) -> f32 {
     let (seen, future) = row.split_at_mut(seen);
     let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for s in seen.iter_mut() {
-        *s = (*s - max).exp();
+        *s = exp(*s - max);
         sum += *s;
     }
     for s in seen.iter_mut() {
