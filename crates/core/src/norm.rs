@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::nn::{Initializer, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
-use claude_tensors::kernels::layer_norm;
+use claude_tensors::kernels::{layer_norm, rms_norm};
 
 use crate::config::{ModelConfig, NormKind};
 
@@ -49,7 +49,7 @@ impl Norm {
         Norm::Rms(RmsNormConfig::new(width).with_epsilon(eps).init(device))
     }
 
-    /// Normalises the last dimension (LayerNorm through our kernel where there is one).
+    /// Normalises the last dimension (through our kernels where there are some).
     ///
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
@@ -61,7 +61,7 @@ impl Norm {
                 norm.beta.as_ref().map(|beta| beta.val()),
                 norm.eps,
             ),
-            Norm::Rms(norm) => norm.forward(x),
+            Norm::Rms(norm) => rms_norm(x, norm.gamma.val(), norm.epsilon),
         }
     }
 

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
 use claude_tensors::kernels::{
-    causal_attention, causal_self_attention, flex, gelu, layer_norm, matmul, merge_heads,
+    causal_attention, causal_self_attention, flex, gelu, layer_norm, matmul, merge_heads, rms_norm,
     split_heads,
 };
 
@@ -135,6 +135,35 @@ fn fused_layer_norm_matches_burns_layer_norm_in_values_and_gradients() {
             assert!(diff < 1e-4, "dbeta: {diff}");
         }
     }
+}
+
+#[test]
+fn fused_rms_norm_matches_burns_rms_norm_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(12);
+    let x =
+        Tensor::<3>::random([4, 30, 48], Distribution::Normal(0.5, 2.0), &device).require_grad();
+    let norm = burn::nn::RmsNormConfig::new(48)
+        .with_epsilon(1e-6)
+        .init(&device);
+    let gamma = Tensor::<1>::random([48], Distribution::Normal(1.0, 0.5), &device).require_grad();
+    let norm = burn::nn::RmsNorm {
+        gamma: burn::module::Param::from_tensor(gamma.clone()),
+        ..norm
+    };
+    let weights = Tensor::<3>::random(x.dims(), Distribution::Default, &device);
+    let ours = rms_norm(x.clone(), gamma.clone(), 1e-6);
+    let theirs = norm.forward(x.clone());
+    assert!(max_abs_diff(ours.clone(), theirs.clone()) < 1e-5);
+    let our_grads = (ours * weights.clone()).sum().backward();
+    let their_grads = (theirs * weights).sum().backward();
+    let dx = max_abs_diff(x.grad(&our_grads).unwrap(), x.grad(&their_grads).unwrap());
+    assert!(dx < 1e-4, "dx: max abs diff {dx}");
+    let dgamma = max_abs_diff(
+        gamma.grad(&our_grads).unwrap(),
+        gamma.grad(&their_grads).unwrap(),
+    );
+    assert!(dgamma < 1e-4, "dgamma: max abs diff {dgamma}");
 }
 
 #[test]

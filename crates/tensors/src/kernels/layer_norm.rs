@@ -1,9 +1,11 @@
-//! LayerNorm over the last dimension on the CPU, forward and backward, over plain `f32` slices
-//! (Ba et al., 2016).
+//! LayerNorm (Ba et al., 2016) and RMSNorm (Zhang & Sennrich, 2019) over the last dimension on
+//! the CPU, forward and backward, over plain `f32` slices.
 //!
 //! Per row: `x̂ = (x - mean)·rstd` with `rstd = 1/√(var + eps)` (biased variance), `y = x̂·γ + β`.
 //! Backward: `dβ = Σ dy`, `dγ = Σ dy·x̂` over rows, and
 //! `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))` with `g = dy·γ`.
+//! RMSNorm is the same without centring: `mean` is 0 (so `var` is the mean square) and the
+//! `mean(g)` term goes; its `β` is zero.
 //! Rows are split over threads with rayon; each keeps its mean and `rstd` for the backward pass.
 
 use rayon::prelude::*;
@@ -14,17 +16,27 @@ const ROWS_PER_TASK: usize = 64;
 /// What the backward pass needs from the forward pass, per row.
 #[derive(Debug, Clone, Default)]
 pub struct RowStats {
-    /// Mean of each row.
+    /// Whether the rows were centred (LayerNorm) or not (RMSNorm).
+    pub centred: bool,
+    /// Mean of each row (0 for RMSNorm).
     pub mean: Vec<f32>,
     /// `1/√(var + eps)` of each row.
     pub rstd: Vec<f32>,
 }
 
-/// `y = layer_norm(x)·gamma + beta` over rows of `gamma.len()` features.
+/// `y = layer_norm(x)·gamma + beta` over rows of `gamma.len()` features, or with `centred`
+/// false, `rms_norm(x)·gamma + beta`.
 ///
 /// # Panics
 /// If the lengths do not match.
-pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) -> RowStats {
+pub fn forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    centred: bool,
+    y: &mut [f32],
+) -> RowStats {
     let width = gamma.len();
     assert!(width > 0, "layer norm over zero features");
     assert_eq!(beta.len(), width, "beta length");
@@ -36,6 +48,7 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) 
     );
     let rows = x.len() / width;
     let mut stats = RowStats {
+        centred,
         mean: vec![0.0; rows],
         rstd: vec![0.0; rows],
     };
@@ -47,7 +60,7 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) 
         .for_each(|(((y, x), means), rstds)| {
             let rows = y.chunks_exact_mut(width).zip(x.chunks_exact(width));
             for (((y, x), mean), rstd) in rows.zip(means).zip(rstds) {
-                *mean = sum(x) / width as f32;
+                *mean = if centred { sum(x) / width as f32 } else { 0.0 };
                 let centred_squares = x.iter().map(|v| (v - *mean) * (v - *mean));
                 let var = sum_iter(centred_squares) / width as f32;
                 *rstd = 1.0 / (var + eps).sqrt();
@@ -110,7 +123,10 @@ pub fn backward(
                 for ((dg, dy), n) in grad_gamma.iter_mut().zip(grad_y).zip(&normalised) {
                     *dg += dy * n;
                 }
-                let mean_scaled = sum(&scaled) / width as f32;
+                let mean_scaled = match stats.centred {
+                    true => sum(&scaled) / width as f32,
+                    false => 0.0,
+                };
                 let mean_scaled_normalised =
                     sum_iter(scaled.iter().zip(&normalised).map(|(s, n)| s * n)) / width as f32;
                 for ((dx, s), n) in grad_x.iter_mut().zip(&scaled).zip(&normalised) {
@@ -143,10 +159,13 @@ fn sum_iter(values: impl Iterator<Item = f32>) -> f32 {
 mod tests {
     use super::*;
 
-    /// LayerNorm of one row in f64.
-    fn reference_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f64) -> Vec<f64> {
+    /// LayerNorm (or with `centred` false, RMSNorm) of one row in f64.
+    fn reference_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f64, centred: bool) -> Vec<f64> {
         let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let mean = match centred {
+            true => x.iter().map(|&v| v as f64).sum::<f64>() / n,
+            false => 0.0,
+        };
         let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
         x.iter()
             .zip(gamma.iter().zip(beta))
@@ -168,17 +187,25 @@ mod tests {
             values(width, 1.0),
             values(width, -0.3),
         );
-        let mut y = vec![0.0; x.len()];
-        forward(&x, &gamma, &beta, 1e-5, &mut y);
-        for (x, y) in x.chunks(width).zip(y.chunks(width)) {
-            for (got, want) in y.iter().zip(reference_row(x, &gamma, &beta, 1e-5)) {
-                assert!((*got as f64 - want).abs() < 2e-5, "{got} vs {want}");
+        for centred in [true, false] {
+            let mut y = vec![0.0; x.len()];
+            forward(&x, &gamma, &beta, 1e-5, centred, &mut y);
+            for (x, y) in x.chunks(width).zip(y.chunks(width)) {
+                for (got, want) in y.iter().zip(reference_row(x, &gamma, &beta, 1e-5, centred)) {
+                    assert!((*got as f64 - want).abs() < 2e-5, "{got} vs {want}");
+                }
             }
         }
     }
 
     #[test]
     fn backward_matches_finite_differences() {
+        for centred in [true, false] {
+            backward_matches_finite_differences_when(centred);
+        }
+    }
+
+    fn backward_matches_finite_differences_when(centred: bool) {
         let (width, rows) = (6, 70);
         let (x, gamma, beta) = (
             values(width * rows, 0.2),
@@ -191,13 +218,13 @@ mod tests {
             x.chunks(width)
                 .zip(weights.chunks(width))
                 .map(|(x, w)| {
-                    let y = reference_row(x, gamma, beta, 1e-5);
+                    let y = reference_row(x, gamma, beta, 1e-5, centred);
                     y.iter().zip(w).map(|(y, w)| y * *w as f64).sum::<f64>()
                 })
                 .sum()
         };
         let mut y = vec![0.0; x.len()];
-        let stats = forward(&x, &gamma, &beta, 1e-5, &mut y);
+        let stats = forward(&x, &gamma, &beta, 1e-5, centred, &mut y);
         let mut grad_x = vec![0.0; x.len()];
         let (grad_gamma, grad_beta) = backward(&x, &gamma, &stats, &weights, &mut grad_x);
 
@@ -215,7 +242,7 @@ mod tests {
                 let want = numeric(which, idx);
                 assert!(
                     (g as f64 - want).abs() < 2e-3 * (1.0 + want.abs()),
-                    "input {which}[{idx}]: {g} vs {want}"
+                    "centred {centred}, input {which}[{idx}]: {g} vs {want}"
                 );
             }
         }

@@ -8,7 +8,7 @@
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`decode_attention`] | the cache read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
-//! | [`layer_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op |
+//! | [`layer_norm`], [`rms_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op; RMSNorm in burn's ops |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
 //! | [`packed_matmul`] | dot products on the packed rows, or gemm on decoded tiles, + own backward for the activations ([`packed_matmul`](self::packed_matmul)) | the same, the activations visiting the host (no gradient) |
 //! | `flex::adamw_step` (used by the trainer's optimizer) | one in-place pass per parameter ([`adamw`](self::adamw)) | burn's `AdamW` |
@@ -324,9 +324,22 @@ pub fn layer_norm<const D: usize>(
 ) -> Tensor<D> {
     if flex::supports(&x) && flex::supports(&gamma) {
         let beta = beta.unwrap_or_else(|| Tensor::zeros(gamma.dims(), &gamma.device()));
-        return flex::layer_norm(x, gamma, beta, eps as f32);
+        return flex::layer_norm(x, gamma, beta, eps as f32, true);
     }
     burn::tensor::module::layer_norm(x, gamma, beta, eps)
+}
+
+/// RMSNorm over the last dimension: `x / √(mean(x²) + eps) · gamma`.
+///
+/// # Shapes
+/// - x: `[..., features]`, gamma: `[features]` -> `[..., features]`
+pub fn rms_norm<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, eps: f64) -> Tensor<D> {
+    if flex::supports(&x) && flex::supports(&gamma) {
+        let beta = Tensor::zeros(gamma.dims(), &gamma.device());
+        return flex::layer_norm(x, gamma, beta, eps as f32, false);
+    }
+    let rms = (x.clone().square().mean_dim(D - 1) + eps).sqrt();
+    x / rms * gamma.unsqueeze()
 }
 
 /// The matrix product of `[m, k]` and `[k, n]` matrices.

@@ -1,4 +1,5 @@
-//! Our LayerNorm kernel ([`crate::kernels::layer_norm`]) on Flex and its backward step.
+//! Our LayerNorm and RMSNorm kernel ([`crate::kernels::layer_norm`]) on Flex and its backward
+//! step.
 
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
@@ -44,12 +45,14 @@ impl Backward<Flex, 3> for LayerNormBackward {
     }
 }
 
-/// Runs the LayerNorm forward kernel; returns the output and what the backward pass needs.
+/// Runs the forward kernel (RMSNorm when not `centred`); returns the output and what the
+/// backward pass needs.
 pub(super) fn layer_norm_forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
     eps: f32,
+    centred: bool,
 ) -> (FlexTensor, LayerNormSaved) {
     let x = x.clone().into_contiguous_f32();
     let gamma = gamma.clone().into_contiguous_f32();
@@ -60,6 +63,7 @@ pub(super) fn layer_norm_forward(
         f32_slice(&gamma),
         f32_slice(&beta),
         eps,
+        centred,
         &mut y,
     );
     let y = f32_tensor(y, x.layout().shape().clone());

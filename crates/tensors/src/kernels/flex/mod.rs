@@ -72,12 +72,14 @@ pub trait CpuKernels: Backend {
     /// `[..., width]`.
     fn fused_gate(h: FloatTensor<Self>, gate: Gate) -> FloatTensor<Self>;
 
-    /// LayerNorm over the last dimension, `gamma` and `beta` `[features]`.
+    /// LayerNorm over the last dimension, `gamma` and `beta` `[features]`; with `centred` false,
+    /// RMSNorm (no mean taken off).
     fn fused_layer_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f32,
+        centred: bool,
     ) -> FloatTensor<Self>;
 
     /// The matrix product of `[m, k]` and `[k, n]` matrices (strided views are read in place).
@@ -120,18 +122,20 @@ pub fn supports<const D: usize>(x: &Tensor<D>) -> bool {
     on_flex && x.dtype() == DType::F32
 }
 
-/// LayerNorm through our Flex kernel; see [`supports`].
+/// LayerNorm (RMSNorm when not `centred`) through our Flex kernel; see [`supports`].
 pub fn layer_norm<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     eps: f32,
+    centred: bool,
 ) -> Tensor<D> {
     Tensor::from_dispatch(Dispatch::fused_layer_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         eps,
+        centred,
     ))
 }
 
@@ -243,8 +247,9 @@ impl CpuKernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         eps: f32,
+        centred: bool,
     ) -> FlexTensor {
-        layer_norm_forward(&x, &gamma, &beta, eps).0
+        layer_norm_forward(&x, &gamma, &beta, eps, centred).0
     }
 
     fn fused_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
@@ -336,13 +341,19 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f32,
+        centred: bool,
     ) -> FloatTensor<Self> {
         let prep = LayerNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful();
-        let (y, saved) =
-            layer_norm_forward(x.primitive(), gamma.primitive(), beta.primitive(), eps);
+        let (y, saved) = layer_norm_forward(
+            x.primitive(),
+            gamma.primitive(),
+            beta.primitive(),
+            eps,
+            centred,
+        );
         record(prep, saved, y)
     }
 
