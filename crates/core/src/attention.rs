@@ -14,14 +14,14 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use claude_tensors::kernels::{
-    causal_self_attention, decode_attention, merge_heads, split_heads, windowed_causal_attention,
+    causal_self_attention, decode_attention, merge_heads, rotate_rows_at, split_heads,
+    windowed_causal_attention,
 };
 
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::kv_cache::{DecodeStep, LayerCache};
 use crate::norm::Norm;
-use crate::position::rotate_at;
 use crate::projection::Projection;
 
 /// One attention layer.
@@ -143,8 +143,8 @@ impl CausalSelfAttention {
         let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
         let (mut q, mut k) = self.norm_heads(q, k);
         if let Some(rope) = rope {
-            q = rotate_at(rope, q, &step.position_ids);
-            k = rotate_at(rope, k, &step.position_ids);
+            q = rotate_rows_at(rope, q, &step.positions);
+            k = rotate_rows_at(rope, k, &step.positions);
         }
         cache.write_at(&step.positions, k, v);
         // A sliding-window layer's cache is a ring of its window: its valid keys are the first

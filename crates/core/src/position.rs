@@ -123,33 +123,6 @@ fn rotary(config: &ModelConfig, theta: f32, scale: Option<f32>, device: &Device)
     }
 }
 
-/// Rotates one query or key per row by its own position (burn's interleaved-pair rotation, as in
-/// [`RotaryEncoding::apply`], with a different start per row).
-///
-/// # Shapes
-/// - x: `[rows, heads, 1, head_dim]`, positions: `[rows]` -> `[rows, heads, 1, head_dim]`
-pub(crate) fn rotate_at(
-    rope: &RotaryEncoding,
-    x: Tensor<4>,
-    positions: &Tensor<1, Int>,
-) -> Tensor<4> {
-    let [rows, heads, one, head_dim] = x.dims();
-    let device = x.device();
-    // Each pair (a, b) becomes (a, b, -b, a): the terms multiplied by (cos, sin) below.
-    let sign = Tensor::<2>::from_floats([[1.0, 0.0, 0.0, 1.0], [0.0, -1.0, 1.0, 0.0]], &device);
-    let freqs = rope
-        .freq_complex
-        .clone()
-        .select(0, positions.clone())
-        .reshape([rows, 1, head_dim, 2]);
-    let rotated = x
-        .reshape([rows, heads, head_dim / 2, 2])
-        .matmul(sign.unsqueeze())
-        .reshape([rows, heads, head_dim, 2])
-        * freqs;
-    rotated.sum_dim(3).reshape([rows, heads, one, head_dim])
-}
-
 #[cfg(test)]
 mod tests {
     //! Known answers. The numbers between the markers come from
@@ -160,6 +133,7 @@ mod tests {
     use super::*;
     use crate::config::Positions;
     use crate::known_answers::{assert_close, tensor};
+    use claude_tensors::kernels::rotate_rows_at;
 
     // BEGIN known_answers.py output
     // shape 1x2x5x4
@@ -306,7 +280,7 @@ mod tests {
         assert_close(y, [1, 2, 3, 8], &THETA_ROTATED);
     }
 
-    /// `rotate_at` (decoding): row `b` of `[3, 2 heads, 1, 4]` at its own position 4, 0 and 9.
+    /// `rotate_rows_at` (decoding, our kernel on Flex): row `b` of `[3, 2 heads, 1, 4]` at its own position 4, 0 and 9.
     ///
     /// Catches: every row at the first row's position, rows at their index, half-split pairs, and
     /// rotation the other way.
@@ -315,8 +289,7 @@ mod tests {
         let device = Device::flex();
         let positions = rope_positions(8, 10_000.0, &device);
         let rope = positions.rope().expect("rotary positions");
-        let at = Tensor::<1, Int>::from_data(TensorData::new(vec![4i32, 0, 9], [3]), &device);
-        let y = rotate_at(rope, tensor(&ROW_X, [3, 2, 1, 4], &device), &at);
+        let y = rotate_rows_at(rope, tensor(&ROW_X, [3, 2, 1, 4], &device), &[4, 0, 9]);
         assert_close(y, [3, 2, 1, 4], &ROWS_ROTATED);
     }
 

@@ -189,6 +189,35 @@ pub fn padded_self_attention(qkv: Tensor<3>, n_head: usize, key_lens: &[usize]) 
     merge_heads(attention(q, k, v, Some(padding), None, options))
 }
 
+/// Each row of `x` rotated by its own position with burn's `RotaryEncoding` (the decode step's
+/// queries or keys, one new token per sequence): our kernel on Flex when `x` needs no gradient,
+/// burn's ops otherwise.
+///
+/// # Shapes
+/// - x: `[rows, heads, 1, head_dim]`, positions: `[rows]` -> `[rows, heads, 1, head_dim]`
+pub fn rotate_rows_at(rope: &RotaryEncoding, x: Tensor<4>, positions: &[usize]) -> Tensor<4> {
+    if flex::supports(&x) && !x.is_require_grad() {
+        return flex::rotate_rows(x, rope.freq_complex.clone(), positions.to_vec());
+    }
+    let [rows, heads, one, head_dim] = x.dims();
+    let device = x.device();
+    let ids: Vec<i32> = positions.iter().map(|&p| p as i32).collect();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows]), &device);
+    // Each pair (a, b) becomes (a, b, -b, a): the terms multiplied by (cos, sin) below.
+    let sign = Tensor::<2>::from_floats([[1.0, 0.0, 0.0, 1.0], [0.0, -1.0, 1.0, 0.0]], &device);
+    let freqs = rope
+        .freq_complex
+        .clone()
+        .select(0, ids)
+        .reshape([rows, 1, head_dim, 2]);
+    let rotated = x
+        .reshape([rows, heads, head_dim / 2, 2])
+        .matmul(sign.unsqueeze())
+        .reshape([rows, heads, head_dim, 2])
+        * freqs;
+    rotated.sum_dim(3).reshape([rows, heads, one, head_dim])
+}
+
 /// The packed projection's queries, keys and values, each split into heads, with queries and keys
 /// rotated for positions `start..` when `rope` is given (burn's `RotaryEncoding`). The projection
 /// holds `n_head` query heads, then `n_kv_head` key heads and as many value heads (grouped-query

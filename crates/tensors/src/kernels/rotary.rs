@@ -58,6 +58,32 @@ pub fn rotate(
         });
 }
 
+/// Rotates, in place, each row of `x` (`[rows, heads, head_dim]`, row-major) by its own
+/// position: row `r`'s heads by `positions[r]`'s entry of `table` (burn's `[positions, head_dim,
+/// 2]`). The decode step's queries and keys, one new token per sequence.
+///
+/// # Panics
+/// If `x` is not `positions.len()` rows of whole heads, or a position is past the table.
+pub fn rotate_rows_at(table: &[f32], positions: &[usize], head_dim: usize, x: &mut [f32]) {
+    assert_eq!(head_dim % 2, 0, "rotary embedding needs an even head width");
+    let rows = positions.len();
+    if rows == 0 || head_dim == 0 {
+        return;
+    }
+    assert!(
+        x.len().is_multiple_of(rows * head_dim),
+        "rows of whole heads"
+    );
+    let mut head = vec![0.0f32; head_dim];
+    for (row, &position) in x.chunks_exact_mut(x.len() / rows).zip(positions) {
+        let freqs = &table[position * head_dim * 2..][..head_dim * 2];
+        for dst in row.chunks_exact_mut(head_dim) {
+            head.copy_from_slice(dst);
+            rotate_head(freqs, &head, dst, Direction::Forward);
+        }
+    }
+}
+
 /// One head's `head_dim` elements at one position.
 #[inline]
 fn rotate_head(freqs: &[f32], src: &[f32], dst: &mut [f32], direction: Direction) {
@@ -153,6 +179,32 @@ mod tests {
         rotate(shape, &freqs, &rotated, &mut back, Direction::Transpose);
         for (back, x) in back.iter().zip(&x) {
             assert!((back - x).abs() < 1e-5, "{back} vs {x}");
+        }
+    }
+
+    /// Each row turned by its own position equals that row rotated alone as a sequence whose
+    /// only position is that one.
+    #[test]
+    fn rows_turn_by_their_own_positions() {
+        let shape = shape();
+        let (t, d) = (shape.seq, shape.head_dim);
+        let freqs = table(shape);
+        let positions = [3, 0, 4, 3];
+        let heads = 2;
+        let x: Vec<f32> = (0..positions.len() * heads * d)
+            .map(|i| (i as f32 * 0.7).sin())
+            .collect();
+        let mut rotated = x.clone();
+        rotate_rows_at(&freqs, &positions, d, &mut rotated);
+        for (r, &p) in positions.iter().enumerate() {
+            assert!(p < t);
+            for h in 0..heads {
+                let at = (r * heads + h) * d;
+                let mut want = vec![0.0; d];
+                let f = &freqs[p * d * 2..][..d * 2];
+                rotate_head(f, &x[at..at + d], &mut want, Direction::Forward);
+                assert_eq!(&rotated[at..at + d], &want[..], "row {r}, head {h}");
+            }
         }
     }
 }

@@ -42,7 +42,7 @@ use gelu::{GeluBackward, gelu_forward};
 use layer_norm::{LayerNormBackward, layer_norm_forward};
 use matmul::{MatmulBackward, matmul_forward, matrix};
 use packed_matmul::{PackedMatmulBackward, packed_matmul_forward};
-use rotary::{RotaryBackward, Rotation};
+use rotary::{RotaryBackward, Rotation, rotate_rows_forward};
 
 /// Operations we run with our own CPU kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -105,6 +105,15 @@ pub trait CpuKernels: Backend {
         qkv: FloatTensor<Self>,
         n_head: usize,
         key_lens: Vec<usize>,
+    ) -> FloatTensor<Self>;
+
+    /// Each row of `x` (`[rows, heads, 1, head_dim]`) rotated by its own position's entry of the
+    /// rotary table (`[positions, head_dim, 2]`): the decode step's queries or keys. Inference
+    /// only: no backward step.
+    fn fused_rotate_rows(
+        x: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: Vec<usize>,
     ) -> FloatTensor<Self>;
 
     /// Rotary positions on the query and key parts of the packed projection
@@ -173,6 +182,15 @@ pub fn padded_self_attention(qkv: Tensor<3>, n_head: usize, key_lens: Vec<usize>
         qkv.into_dispatch(),
         n_head,
         key_lens,
+    ))
+}
+
+/// Decode-step rotary positions through our Flex kernel (inference only); see [`supports`].
+pub fn rotate_rows(x: Tensor<4>, table: Tensor<3>, positions: Vec<usize>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::fused_rotate_rows(
+        x.into_dispatch(),
+        table.into_dispatch(),
+        positions,
     ))
 }
 
@@ -274,6 +292,10 @@ impl CpuKernels for Flex {
         key_lens: Vec<usize>,
     ) -> FlexTensor {
         padded_self_attention_forward(qkv, n_head, &key_lens)
+    }
+
+    fn fused_rotate_rows(x: FlexTensor, table: FlexTensor, positions: Vec<usize>) -> FlexTensor {
+        rotate_rows_forward(x, &table, &positions)
     }
 
     fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
@@ -405,6 +427,19 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         let saved = self_attention_forward(qkv.primitive().clone(), n_head);
         let out = saved.out.clone();
         record(prep, saved, out)
+    }
+
+    fn fused_rotate_rows(
+        x: FloatTensor<Self>,
+        table: FloatTensor<Self>,
+        positions: Vec<usize>,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !x.is_tracked(),
+            "the decode rotary kernel is for inference: it has no backward step"
+        );
+        let out = rotate_rows_forward(x.primitive().clone(), table.primitive(), &positions);
+        FloatTensor::<Self>::new(out)
     }
 
     fn fused_rotary(
