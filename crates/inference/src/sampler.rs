@@ -296,8 +296,7 @@ impl Sampler {
     fn filter(&self, logits: &[f32], out: &mut Vec<Candidate>) -> f64 {
         let mut penalised = logits.to_vec();
         self.apply_penalties(&mut penalised);
-        out.clear();
-        out.extend(penalised.iter().enumerate().map(|(i, &l)| Candidate {
+        let candidates = penalised.iter().enumerate().map(|(i, &l)| Candidate {
             id: i as u32,
             logit: if l.is_nan() {
                 f32::NEG_INFINITY
@@ -305,13 +304,21 @@ impl Sampler {
                 l.min(f32::MAX)
             },
             weight: 0.0,
-        }));
+        });
+        out.clear();
         let p = &self.params;
 
-        // Greedy (temperature 0, or anything not a positive number).
+        // Greedy (temperature 0, or anything not a positive number): one pass, no candidate
+        // list the size of the vocabulary.
         if p.temperature.is_nan() || p.temperature <= 0.0 {
-            return keep_only_greedy(out);
+            let best = candidates.reduce(better).expect("non-empty logits");
+            out.push(Candidate {
+                weight: 1.0,
+                ..best
+            });
+            return 1.0;
         }
+        out.extend(candidates);
 
         // Top-k on the logits: no sort, one selection.
         if p.top_k > 0 && p.top_k < out.len() {
@@ -365,13 +372,19 @@ fn keep_only_greedy(out: &mut Vec<Candidate>) -> f64 {
 
 /// The highest logit, the lowest id among ties.
 fn greedy(candidates: &[Candidate]) -> Candidate {
-    let mut best = candidates[0];
-    for c in &candidates[1..] {
-        if c.logit > best.logit || (c.logit == best.logit && c.id < best.id) {
-            best = *c;
-        }
+    candidates
+        .iter()
+        .copied()
+        .reduce(better)
+        .expect("candidates")
+}
+
+/// The greedy pick of two: the higher logit, the lower id on a tie.
+fn better(best: Candidate, c: Candidate) -> Candidate {
+    match c.logit > best.logit || (c.logit == best.logit && c.id < best.id) {
+        true => c,
+        false => best,
     }
-    best
 }
 
 /// Truncates `candidates` to the shortest prefix, in (weight desc, id asc) order, whose weight
