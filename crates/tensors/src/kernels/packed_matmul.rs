@@ -14,7 +14,9 @@
 //! [`PackedArithmetic::Fast`] rounds the activations to 8 bits in blocks of 32 as llama.cpp
 //! does: the few-row path then runs integer kernels ([`claude_quant::dot_q8`], one for every
 //! GGML block format), the tiled path multiplies the rounded values, so both compute the same
-//! products (up to the order of the additions).
+//! products (up to the order of the additions). A weight with repacked groups stays on the
+//! integer kernels at every number of rows, [`SLICE_ROWS`] at a time: there they beat the tiles
+//! for prompts too.
 //!
 //! [`packed_matmul_transposed_f32`] is the other product, `dy · w`: the gradient of `x · wᵀ` with
 //! respect to `x`, with the weight decoded a tile of rows at a time in the same way.
