@@ -96,32 +96,67 @@ impl Q8Activations {
         if !x.len().is_multiple_of(Q8_BLOCK) {
             return false;
         }
-        self.codes.clear();
-        self.scales.clear();
-        self.sums.clear();
-        self.code_sums.clear();
-        self.first_half_sums.clear();
         let blocks = x.len() / Q8_BLOCK;
-        self.codes.reserve(x.len());
-        self.scales.reserve(blocks);
-        self.sums.reserve(blocks);
-        for block in x.chunks_exact(Q8_BLOCK) {
-            let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        self.codes.resize(x.len(), 0);
+        for v in [&mut self.code_sums, &mut self.first_half_sums] {
+            v.resize(blocks, 0);
+        }
+        for v in [&mut self.scales, &mut self.sums] {
+            v.resize(blocks, 0.0);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { self.quantize_blocks_avx2(x) };
+            return true;
+        }
+        self.quantize_blocks(x);
+        true
+    }
+
+    /// [`quantize_blocks`](Self::quantize_blocks) compiled with AVX2 and FMA (the baseline x86-64
+    /// target has only SSE2).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn quantize_blocks_avx2(&mut self, x: &[f32]) {
+        self.quantize_blocks(x)
+    }
+
+    /// Per block of 32 of `x` (a whole number of them, the buffers sized for them): `d = max|x| /
+    /// 127`, codes `round(x / d)` and their sums, in loops the compiler vectorises.
+    #[inline(always)]
+    fn quantize_blocks(&mut self, x: &[f32]) {
+        let blocks = x
+            .as_chunks::<Q8_BLOCK>()
+            .0
+            .iter()
+            .zip(self.codes.as_chunks_mut::<Q8_BLOCK>().0)
+            .zip(self.scales.iter_mut().zip(&mut self.sums))
+            .zip(self.code_sums.iter_mut().zip(&mut self.first_half_sums));
+        for (((x, codes), (scale, scaled_sum)), (sum, first_half)) in blocks {
+            // Eight running maxima: one fold would be a chain of scalar maxima (a maximum's
+            // reduction may not be reordered without knowing there are no NaNs).
+            let mut lanes = [0.0f32; 8];
+            for eight in x.chunks_exact(8) {
+                for (lane, v) in lanes.iter_mut().zip(eight) {
+                    *lane = lane.max(v.abs());
+                }
+            }
+            let amax = lanes.iter().fold(0.0f32, |m, &v| m.max(v));
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let codes = block.iter().map(|&v| round_half_away(v * inverse) as i8);
-            let start = self.codes.len();
-            self.codes.extend(codes);
-            let codes = &self.codes[start..];
+            for (code, &v) in codes.iter_mut().zip(x) {
+                *code = round_half_away(v * inverse) as i8;
+            }
             let half_sum = |half: &[i8]| half.iter().map(|&c| i32::from(c)).sum::<i32>();
-            let first_half = half_sum(&codes[..Q8_BLOCK / 2]);
-            let sum = first_half + half_sum(&codes[Q8_BLOCK / 2..]);
-            self.scales.push(d);
-            self.sums.push(d * sum as f32);
-            self.code_sums.push(sum);
-            self.first_half_sums.push(first_half);
+            *first_half = half_sum(&codes[..Q8_BLOCK / 2]);
+            *sum = *first_half + half_sum(&codes[Q8_BLOCK / 2..]);
+            (*scale, *scaled_sum) = (d, d * *sum as f32);
         }
-        true
     }
 
     /// The values the codes stand for, `codes[i] * scales[i / 32]`, into `out` (`len` values).
