@@ -258,8 +258,8 @@ fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
 }
 
 /// Turns a row of scaled scores into attention probabilities over its first `seen` keys (the
-/// others get 0) and returns the log-sum-exp of those (with [`super::gelu`]'s vectorisable
-/// `exp`).
+/// others get 0) and returns the log-sum-exp of those (with [`gelu`](mod@super::gelu)'s
+/// vectorisable `exp`).
 fn softmax_over(row: &mut [f32], seen: usize) -> f32 {
     let (seen, future) = row.split_at_mut(seen);
     let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);

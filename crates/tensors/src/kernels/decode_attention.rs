@@ -172,7 +172,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     sums.iter().sum::<f32>() + rest
 }
 
-/// `x` replaced by `softmax(x)` (nothing to do when empty), with [`super::gelu`]'s
+/// `x` replaced by `softmax(x)` (nothing to do when empty), with [`gelu`](mod@super::gelu)'s
 /// vectorisable `exp`.
 #[inline(always)]
 fn softmax_in_place(x: &mut [f32]) {

@@ -7,7 +7,7 @@
 //! burn takes five to seven elementwise ops for this, each through libm one element at a time
 //! (`expf`, `powf`, `tanhf`: a fifth of Gemma's prompt time) and each allocating its result;
 //! here the loop is branch-free so that the compiler vectorises it (AVX2 + FMA chosen at run
-//! time where the CPU has it), with [`super::gelu`]'s `exp` (relative error below 2e-7).
+//! time where the CPU has it), with [`gelu`](mod@super::gelu)'s `exp` (relative error below 2e-7).
 //!
 //! The backward step takes the output's gradient `dy` to the input's: `dgate = dy * up *
 //! act'(gate)` and `dup = dy * act(gate)`, with `silu'(x) = s (1 + x (1 - s))` (`s` the

@@ -130,7 +130,7 @@ fn erf(x: f32) -> f32 {
 
 /// `e^x`, with `x` clamped to `[-87, 88]` (where `e^x` stays a normal f32): `x = n·ln2 + r`
 /// with `|r| <= ln2/2`, `e^r` by its Taylor polynomial to `r⁶`, times `2^n` built in the exponent
-/// bits. Branch-free, so loops of it vectorise (also used by [`super::gated`]).
+/// bits. Branch-free, so loops of it vectorise (also used by [`gated`](mod@super::gated)).
 #[inline(always)]
 pub(super) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
