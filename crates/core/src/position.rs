@@ -280,7 +280,8 @@ mod tests {
         assert_close(y, [1, 2, 3, 8], &THETA_ROTATED);
     }
 
-    /// `rotate_rows_at` (decoding, our kernel on Flex): row `b` of `[3, 2 heads, 1, 4]` at its own position 4, 0 and 9.
+    /// `rotate_rows_at` (decoding, our kernel on Flex): row `b` of `[3, 2 heads, 1, 4]` at its
+    /// own position 4, 0 and 9.
     ///
     /// Catches: every row at the first row's position, rows at their index, half-split pairs, and
     /// rotation the other way.

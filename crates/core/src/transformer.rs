@@ -85,9 +85,10 @@ impl Gpt {
     /// Repacks every packed weight for the CPU's integer kernels now
     /// ([`PackedMatrix::repack`](claude_quant::PackedMatrix::repack)) rather than on the first
     /// token: a server's first request then waits for the model, not for this. The rows as
-    /// stored then leave memory ([`PackedMatrix::page_out_rows`](claude_quant::PackedMatrix::page_out_rows)):
-    /// mapped from the model file, they are read again only where still needed, so the model
-    /// is not held twice. Float weights are untouched.
+    /// stored then leave memory
+    /// ([`PackedMatrix::page_out_rows`](claude_quant::PackedMatrix::page_out_rows)): mapped
+    /// from the model file, they are read again only where still needed, so the model is not
+    /// held twice. Float weights are untouched.
     pub fn repack_for_decoding(&self) {
         let projections = self.projections();
         let packed = (projections.iter()).filter_map(|(_, layer)| match layer {
@@ -101,6 +102,7 @@ impl Gpt {
             _ => None,
         };
         for weight in packed.chain(table) {
+            weight.repack();
             weight.page_out_rows();
         }
     }

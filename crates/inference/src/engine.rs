@@ -3,9 +3,9 @@
 //! Requests wait in a bounded queue. Each iteration the engine admits waiting requests while the
 //! batch has room, feeds up to a chunk's worth of admitted prompt tokens, oldest first (chunked
 //! prefill: a long prompt does not stall the streams already decoding, and a burst of short ones
-//! gets first tokens together), then advances every active sequence by one token in one forward pass, and sends each
-//! token to its request's channel. A request whose receiver is gone
-//! (the client disconnected) leaves the batch at the next step; a panic while serving is caught
+//! gets first tokens together), then advances every active sequence by one token in one forward
+//! pass, and sends each token to its request's channel. A request whose receiver is gone (the
+//! client disconnected) leaves the batch at the next step; a panic while serving is caught
 //! and fails only the sequences involved.
 
 use std::collections::HashMap;

@@ -104,14 +104,12 @@ impl Q8Activations {
         for v in [&mut self.scales, &mut self.sums] {
             v.resize(blocks, 0.0);
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            unsafe { self.quantize_blocks_avx2(x) };
-            return true;
+        match Path::detect() {
+            Path::Portable => self.quantize_blocks(x),
+            // SAFETY: `Path::Avx2` is only made where the CPU has AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => unsafe { self.quantize_blocks_avx2(x) },
         }
-        self.quantize_blocks(x);
         true
     }
 

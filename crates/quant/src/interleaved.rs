@@ -25,21 +25,19 @@
 //! | Q6_K | as Q4_0 (low four bits), then two chunks of top bits: byte `4r + j`, bits `2c, 2c + 1`: of value `4c + j` in the first, `16 + 4c + j` in the second | `d` (16 x f16), `sc0`, `sc1` (16 x i8 each: the scales of values 0..16 and 16..32) | 7 | `d sc (q - 32)` |
 //!
 //! So the weights take about the file's own number of bits (Q4_K and Q5_K one more and Q6_K
-//! a half more: their super-block's scales are repeated in each record): decoding reads about as many
-//! bytes as the row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an
+//! a half more: their super-block's scales are repeated in each record): decoding reads about
+//! as many bytes as the row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an
 //! offset (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact.
 //! Q6_K's nibbles of values 0..16 and 16..32 of a record go to separate sums, one per 16-value
 //! scale, and its offset 32 comes off each half with the activations' sum over that half. Rows
-//! of other formats (Q2_K, Q3_K, IQ4, Q5_1, int8) and groups mixing formats stay
-//! row-wise.
+//! of other formats (Q2_K, Q3_K, IQ4, Q5_1, int8) and groups mixing formats stay row-wise.
 //!
 //! # Arithmetic
 //! Per block: the integer sum `S` of a row's codes times the activation codes (exact in `i32`),
-//! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx` (Q4_K:
-//! and Q5_K: `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`, `sc S` exact in `i32`;
-//! Q6_K:
-//! `acc += (sc0 S0 + sc1 S1) * (d * dx)`, exact in `i32`), in f32
-//! (`dx`: the activations' block scale, `sx`: their scaled code sum). The row-wise kernels
+//! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx`, in f32
+//! (`dx`: the activations' block scale, `sx`: their scaled code sum). Q4_K and Q5_K take
+//! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`; Q6_K takes
+//! `acc += (sc0 S0 + sc1 S1) * (d * dx)` over its two halves' sums (`sc S` exact in `i32`). The row-wise kernels
 //! compute the same integers; the f32 additions come in another order, so the results agree to
 //! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
 //! row-wise kernels.
@@ -148,6 +146,11 @@ impl Kind {
         matches!(self, Kind::Q4K | Kind::Q5K)
     }
 
+    /// Whether a record has sub-block bytes (the k-quants).
+    pub(crate) const fn has_sub_scales(self) -> bool {
+        matches!(self, Kind::Q4K | Kind::Q5K | Kind::Q6K)
+    }
+
     /// Where the sub-block bytes start in a record: Q4_K's `sc` then `mn`, Q6_K's `sc0` then
     /// `sc1`, 16 of each.
     pub(crate) const fn sub_scales_at(self) -> usize {
@@ -226,6 +229,8 @@ pub struct InterleavedMatrix {
     rows: usize,
     blocks: usize,
     groups: Vec<Group>,
+    /// Whether any group is repacked: asked on every product, so found once here.
+    any_repacked: bool,
     isa: Isa,
 }
 
@@ -255,11 +260,13 @@ impl InterleavedMatrix {
                     _ => Group::RowWise,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let any_repacked = (groups.iter()).any(|group| matches!(group, Group::Repacked { .. }));
         InterleavedMatrix {
             rows,
             blocks: matrix.cols() / Q8_BLOCK,
             groups,
+            any_repacked,
             isa: Isa::detect(),
         }
     }
@@ -271,9 +278,7 @@ impl InterleavedMatrix {
 
     /// Whether at least one group is repacked (otherwise the row-wise kernels do everything).
     pub fn any_repacked(&self) -> bool {
-        self.groups
-            .iter()
-            .any(|group| matches!(group, Group::Repacked { .. }))
+        self.any_repacked
     }
 
     /// Rows `16 g ..` of `matrix` (the matrix this was built from) times `x`, quantized as
@@ -389,7 +394,7 @@ fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
                 let at = scales + SCALES + 2 * r;
                 record[at..at + 2].copy_from_slice(&block.m);
             }
-            if matches!(kind, Kind::Q4K | Kind::Q5K | Kind::Q6K) {
+            if kind.has_sub_scales() {
                 record[kind.sub_scales_at() + r] = block.sub[0];
                 record[kind.sub_scales_at() + GROUP_ROWS + r] = block.sub[1];
             }

@@ -359,8 +359,8 @@ impl PackedMatrix {
         self.rows.div_ceil(GROUP_ROWS)
     }
 
-    /// The rows repacked for [`dot_group_quantized_rows`](Self::dot_group_quantized_rows), made now if
-    /// they were not yet.
+    /// The rows repacked for [`dot_group_quantized_rows`](Self::dot_group_quantized_rows), made
+    /// now if they were not yet.
     pub fn repack(&self) -> &InterleavedMatrix {
         self.repacked.get_or_init(|| InterleavedMatrix::new(self))
     }

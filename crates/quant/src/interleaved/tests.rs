@@ -18,6 +18,17 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Every format with a repacked layout.
+const REPACKED: [GgmlType; 7] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
 /// The paths this CPU runs.
 fn paths() -> Vec<Isa> {
     let mut paths = vec![Isa::Portable];
@@ -71,15 +82,7 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> PackedMatrix {
 
 #[test]
 fn repacked_formats_equal_the_row_wise_kernels_on_every_path() {
-    for ty in [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q5_K,
-        GgmlType::Q6_K,
-    ] {
+    for ty in REPACKED {
         let m = matrix(ty, 48, 512, ty as u64);
         assert!(InterleavedMatrix::new(&m).any_repacked(), "{ty:?}");
         check(&m);
@@ -152,15 +155,7 @@ fn the_codes_read_back_as_placed() {
 
 #[test]
 fn several_activation_rows_per_pass_equal_one_at_a_time() {
-    for ty in [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q5_K,
-        GgmlType::Q6_K,
-    ] {
+    for ty in REPACKED {
         let m = matrix(ty, 37, 256, 9);
         let repacked = InterleavedMatrix::new(&m);
         for n in [1, 3, 4, 5, 9] {

@@ -75,26 +75,10 @@ pub fn packed_matmul_f32(
     if n == 0 || rows == 0 {
         return vec![0.0; n * rows];
     }
-    if arithmetic == PackedArithmetic::Fast && w.repack().any_repacked() {
-        // Row-major `[n, rows]`: the slices' products one after the other.
-        let mut out = Vec::with_capacity(n * rows);
-        for slice in x.chunks(SLICE_ROWS * cols) {
-            let quantized: Option<Vec<Q8Activations>> = slice
-                .chunks_exact(cols)
-                .map(Q8Activations::quantize)
-                .collect();
-            let quantized = quantized.expect("repacked rows have whole blocks of columns");
-            out.extend(by_dot_products(
-                slice,
-                slice.len() / cols,
-                w,
-                Some(&quantized),
-            ));
-        }
-        return out;
-    }
     let tiles_from = match arithmetic {
         PackedArithmetic::Exact => GEMM_FROM_ROWS,
+        // Repacked rows stay on the integer kernels at every size.
+        PackedArithmetic::Fast if w.repack().any_repacked() => usize::MAX,
         PackedArithmetic::Fast => GEMM_FROM_ROWS_QUANTIZED,
     };
     if n >= tiles_from {
@@ -105,11 +89,22 @@ pub fn packed_matmul_f32(
             PackedArithmetic::Fast => by_tiles(&rounded_to_8_bits(x, cols), n, w),
         };
     }
-    let quantized: Option<Vec<Q8Activations>> = match arithmetic {
-        PackedArithmetic::Exact => None,
-        PackedArithmetic::Fast => x.chunks_exact(cols).map(Q8Activations::quantize).collect(),
+    let product = |x: &[f32]| {
+        let quantized: Option<Vec<Q8Activations>> = match arithmetic {
+            PackedArithmetic::Exact => None,
+            PackedArithmetic::Fast => x.chunks_exact(cols).map(Q8Activations::quantize).collect(),
+        };
+        by_dot_products(x, x.len() / cols, w, quantized.as_deref())
     };
-    by_dot_products(x, n, w, quantized.as_deref())
+    if n <= SLICE_ROWS {
+        return product(x);
+    }
+    // Row-major `[n, rows]`: the slices' products one after the other.
+    let mut out = Vec::with_capacity(n * rows);
+    for slice in x.chunks(SLICE_ROWS * cols) {
+        out.extend(product(slice));
+    }
+    out
 }
 
 /// Each row of `x` (rows of `cols`) rounded to 8 bits in blocks of 32, as the integer kernels
