@@ -191,7 +191,7 @@ impl CausalSelfAttention {
         }
         cache.write_range(start, k, v);
         let len = start + seq;
-        let (keys, values) = cache.prefix(len);
+        let (keys, values) = cache.prefix_f32(len);
         // The queries of a key/value head's group read its keys together: `[group * seq]`
         // queries of one head, query `g * seq + i` at position `start + i`.
         let group = self.n_head / self.n_kv_head;

@@ -1,7 +1,7 @@
 //! The key/value cache for incremental decoding.
 //!
 //! Each layer keeps one buffer of keys and one of values, `[rows, heads, allocated, head_dim]`,
-//! where a row is one sequence. The buffers grow with the longest row, doubling up to the
+//! where a row is one sequence. The buffers grow with the longest row, by a quarter up to the
 //! model's context length (the capacity), so a short chat with a model of 8192 positions holds
 //! memory for hundreds of positions, not 8192. Rows may hold different numbers of tokens: a
 //! decode step writes each row's new key and value at that row's own length and masks the
@@ -15,8 +15,34 @@
 //! `p - window + 1 ..= p` there, in slots `0..min(p + 1, window)`: the valid keys are still a
 //! prefix of the buffer (their order does not matter to attention, the keys being rotated
 //! already), so the same masks and fused kernel serve both kinds of layer.
+//!
+//! The buffers hold f32, or f16 ([`KvCacheType`]): half the memory, as llama.cpp keeps its cache
+//! by default. New keys and values are rounded to f16 as they are written; the decode kernel
+//! reads f16 directly, and burn's attention (prompt chunks, other backends) gets an f32 copy.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
+
+/// What a [`KvCache`] stores its keys and values as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCacheType {
+    /// 32-bit floats: the values attention computed, exactly.
+    #[default]
+    F32,
+    /// 16-bit floats: half the memory (and half the bytes a decode step reads), each value
+    /// rounded to 11 significant bits.
+    F16,
+}
+
+impl KvCacheType {
+    /// The element type of the buffers.
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            KvCacheType::F32 => FloatDType::F32,
+            KvCacheType::F16 => FloatDType::F16,
+        }
+    }
+}
 
 /// Positions the buffers first hold (unless the prompt is longer).
 const FIRST_ALLOCATION: usize = 64;
@@ -26,6 +52,8 @@ const FIRST_ALLOCATION: usize = 64;
 pub(crate) struct LayerCache {
     keys: Tensor<4>,
     values: Tensor<4>,
+    /// The buffers' element type.
+    dtype: FloatDType,
     /// The most positions the buffers may grow to (the window, for a ring).
     capacity: usize,
     /// Whether positions wrap around the buffers (a sliding-window layer whose window is shorter
@@ -43,15 +71,17 @@ impl LayerCache {
         heads: usize,
         (first, capacity, window): (usize, usize, Option<usize>),
         head_dim: usize,
-        device: &Device,
+        (kind, device): (KvCacheType, &Device),
     ) -> Self {
         let ring = window.is_some_and(|window| window < capacity);
         let capacity = window.map_or(capacity, |window| window.min(capacity));
         let allocated = first.max(FIRST_ALLOCATION).min(capacity);
         let shape = [rows, heads, allocated, head_dim];
+        let dtype = kind.dtype();
         LayerCache {
-            keys: Tensor::zeros(shape, device),
-            values: Tensor::zeros(shape, device),
+            keys: Tensor::zeros(shape, (device, dtype.into())),
+            values: Tensor::zeros(shape, (device, dtype.into())),
+            dtype,
             capacity,
             ring,
         }
@@ -75,11 +105,15 @@ impl LayerCache {
         self.keys.dims()[2]
     }
 
-    /// Grows the buffers (doubling, at most to the capacity) until they hold `len` positions.
+    /// Grows the buffers until they hold `len` positions: by a quarter, at least
+    /// [`FIRST_ALLOCATION`] positions, at most to the capacity. A quarter keeps the copies an
+    /// amortised O(1) per position and leaves at most a fifth of the buffers unused (doubling
+    /// had left up to half: at 32 rows, a third of a small model's serving memory).
     fn reserve(&mut self, len: usize) {
         let allocated = self.allocated();
         if len > allocated {
-            self.grow_to((2 * allocated).max(len).min(self.capacity));
+            let step = (allocated / 4).max(FIRST_ALLOCATION);
+            self.grow_to((allocated + step).max(len).min(self.capacity));
         }
     }
 
@@ -125,6 +159,7 @@ impl LayerCache {
     /// - keys, values: `[rows, heads, 1, head_dim]`
     pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
         self.reserve(positions.iter().max().map_or(0, |&p| p + 1));
+        let (keys, values) = (self.stored(keys), self.stored(values));
         for (row, &position) in positions.iter().enumerate() {
             let pos = self.slot(position);
             let key = keys.clone().slice(s![row..row + 1, ..]);
@@ -151,6 +186,7 @@ impl LayerCache {
             self.capacity
         );
         self.reserve(end);
+        let (keys, values) = (self.stored(keys), self.stored(values));
         replace_with(&mut self.keys, |t| {
             t.slice_assign(s![.., .., start..end, ..], keys)
         });
@@ -159,12 +195,31 @@ impl LayerCache {
         });
     }
 
-    /// Keys and values of positions `0..len` (views, not copies where the backend allows).
+    /// `t` in the buffers' element type.
+    fn stored(&self, t: Tensor<4>) -> Tensor<4> {
+        match t.dtype() == self.dtype.into() {
+            true => t,
+            false => t.cast(self.dtype),
+        }
+    }
+
+    /// Keys and values of positions `0..len` as stored (views, not copies where the backend
+    /// allows): what the decode kernel reads.
     pub(crate) fn prefix(&self, len: usize) -> (Tensor<4>, Tensor<4>) {
         (
             self.keys.clone().slice(s![.., .., 0..len, ..]),
             self.values.clone().slice(s![.., .., 0..len, ..]),
         )
+    }
+
+    /// [`prefix`](Self::prefix) in f32 (a copy when the buffers hold f16): what burn's
+    /// attention takes.
+    pub(crate) fn prefix_f32(&self, len: usize) -> (Tensor<4>, Tensor<4>) {
+        let (keys, values) = self.prefix(len);
+        match self.dtype {
+            FloatDType::F32 => (keys, values),
+            _ => (keys.cast(FloatDType::F32), values.cast(FloatDType::F32)),
+        }
     }
 
     fn append(&mut self, mut other: LayerCache) {
@@ -408,7 +463,7 @@ mod tests {
     #[test]
     fn a_window_layer_keeps_only_its_window_in_a_ring() {
         let device = Device::flex();
-        let mut ring = LayerCache::zeros(1, 1, (7, 100, Some(4)), 1, &device);
+        let mut ring = LayerCache::zeros(1, 1, (7, 100, Some(4)), 1, (KvCacheType::F32, &device));
         // A prompt of 7: positions 3..=6 kept, position p at slot p % 4.
         ring.write_prefix(positions(0, 7, &device), positions(0, 7, &device));
         assert_eq!(ring.allocated(), 4);
@@ -422,7 +477,7 @@ mod tests {
         assert_eq!(ring.readable(9), 4);
 
         // A window as long as the context is no ring: positions stay at their index.
-        let mut plain = LayerCache::zeros(1, 1, (3, 4, Some(4)), 1, &device);
+        let mut plain = LayerCache::zeros(1, 1, (3, 4, Some(4)), 1, (KvCacheType::F32, &device));
         plain.write_prefix(positions(0, 3, &device), positions(0, 3, &device));
         assert_eq!(slots(&plain, 3), [0.0, 1.0, 2.0]);
     }

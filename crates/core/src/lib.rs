@@ -51,7 +51,7 @@ pub use block::Block;
 pub use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 pub use config::{Activation, ConfigError, ModelConfig, NormKind, Positions, SlidingWindow};
 pub use embedding::{PackedTable, TokenEmbedding};
-pub use kv_cache::KvCache;
+pub use kv_cache::{KvCache, KvCacheType};
 pub use lora::{Adapter, Lora, LoraError, LoraSettings, LoraSlice, LoraTarget};
 pub use mlp::Mlp;
 pub use model_file::{

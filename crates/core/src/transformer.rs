@@ -12,7 +12,7 @@ use crate::block::Block;
 use crate::config::ModelConfig;
 use crate::embedding::TokenEmbedding;
 use crate::init::{INIT_STD, embedding, linear};
-use crate::kv_cache::{DecodeStep, KvCache, LayerCache};
+use crate::kv_cache::{DecodeStep, KvCache, KvCacheType, LayerCache};
 use crate::norm::Norm;
 use crate::position::PositionEmbedding;
 use crate::projection::Projection;
@@ -43,6 +43,9 @@ pub struct Gpt {
     /// The configuration the model was built from.
     #[module(skip)]
     config: ModelConfig,
+    /// What the key/value caches it makes hold.
+    #[module(skip)]
+    kv_cache_type: KvCacheType,
 }
 
 impl Gpt {
@@ -59,12 +62,24 @@ impl Gpt {
                 .then(|| linear(config.d_model, config.vocab_size, false, INIT_STD, device)),
             local_rope: PositionEmbedding::local_rope(config, device),
             config: config.clone(),
+            kv_cache_type: KvCacheType::default(),
         }
     }
 
     /// The configuration the model was built from.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Sets what the key/value caches made from now on ([`prefill`](Self::prefill)) hold:
+    /// [`KvCacheType::F32`] (the default) or [`KvCacheType::F16`].
+    pub fn set_kv_cache_type(&mut self, kind: KvCacheType) {
+        self.kv_cache_type = kind;
+    }
+
+    /// What the key/value caches this model makes hold.
+    pub fn kv_cache_type(&self) -> KvCacheType {
+        self.kv_cache_type
     }
 
     /// The longest sequence the model accepts.
@@ -190,7 +205,13 @@ impl Gpt {
         let mut layers: Vec<LayerCache> = (self.h.iter())
             .map(|block| {
                 let sizes = (seq, context, block.attn.window());
-                LayerCache::zeros(rows, kv_heads, sizes, head_dim, &device)
+                LayerCache::zeros(
+                    rows,
+                    kv_heads,
+                    sizes,
+                    head_dim,
+                    (self.kv_cache_type, &device),
+                )
             })
             .collect();
         let x = self.hidden_states(tokens, Some(&mut layers));

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 
 use burn::prelude::*;
-use claude_core::{Gpt, KvCache, PackedArithmetic};
+use claude_core::{Gpt, KvCache, KvCacheType, PackedArithmetic};
 use claude_tokenizer::Tokenizer;
 
 use crate::constraint::{CompiledConstraint, ConstraintMatcher};
@@ -164,6 +164,12 @@ impl Generator {
     /// Sets how quantized weights meet the activations (see [`Gpt::set_packed_arithmetic`]).
     pub fn with_packed_arithmetic(mut self, arithmetic: PackedArithmetic) -> Self {
         self.model.set_packed_arithmetic(arithmetic);
+        self
+    }
+
+    /// Sets what the key/value caches hold (see [`KvCacheType`]).
+    pub fn with_kv_cache_type(mut self, kind: KvCacheType) -> Self {
+        self.model.set_kv_cache_type(kind);
         self
     }
 

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use claude_core::KvCacheType;
 use claude_files::{real_model, shared_data_dir};
 use claude_inference::{Generator, PerplexityOptions, SamplingParams, SequenceRequest};
 use serde_json::Value;
@@ -72,10 +73,18 @@ fn perplexity_within_one_percent_of_llama_cpp(model: &str) {
     );
 }
 
+/// With either key/value cache (llama.cpp's is f16).
 fn greedy_equals_llama_cpp_until_a_near_tie(model: &str) {
-    let Some((generator, reference)) = model_and_reference(model) else {
+    let Some((mut generator, reference)) = model_and_reference(model) else {
         return;
     };
+    for kind in [KvCacheType::F32, KvCacheType::F16] {
+        generator = generator.with_kv_cache_type(kind);
+        greedy_cases_equal_llama_cpps(&format!("{model} ({kind:?} cache)"), &generator, &reference);
+    }
+}
+
+fn greedy_cases_equal_llama_cpps(model: &str, generator: &Generator, reference: &Value) {
     for case in reference["greedy"]["cases"].as_array().unwrap() {
         let prompt: Vec<u32> = numbers(&case["prompt_ids"])
             .iter()

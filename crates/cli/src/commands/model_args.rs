@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::hub::{HUB_PREFIX, fetch_model};
-use claude_core::PackedArithmetic;
+use claude_core::{KvCacheType, PackedArithmetic};
 use claude_inference::{ChatTemplate, Generator};
-use claude_tensors::parse_device;
+use claude_tensors::{DeviceSpec, parse_device};
 
 /// Which model to load, with which tokenizer, on which device, within which context.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,10 @@ pub struct ModelArgs {
     /// burn's ops instead (for comparisons; also CLAUDE_RUST_KERNELS=off).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub kernels: String,
+    /// What the key/value cache holds: f16 (half the memory, as llama.cpp's default) or f32
+    /// (default: f16 on the CPU; f32 on a GPU, whose attention kernel reads f32).
+    #[arg(long, value_enum)]
+    pub kv_cache: Option<KvCacheArg>,
     /// LoRA adapters to apply at load, kept beside the weights (repeatable): a PEFT folder
     /// (adapter_config.json + adapter_model.safetensors, e.g. a finetune checkpoint's
     /// `adapter/`) or a llama.cpp GGUF LoRA file, made for this model.
@@ -92,12 +96,34 @@ impl ModelArgs {
         };
         let generator = opened
             .into_generator(&device)
-            .with_packed_arithmetic(arithmetic);
+            .with_packed_arithmetic(arithmetic)
+            .with_kv_cache_type(self.kv_cache_type()?);
         Ok(LoadedModel {
             generator,
             chat_template,
         })
     }
+
+    /// The `--kv-cache` named, else f16 on the CPU and f32 on a GPU.
+    fn kv_cache_type(&self) -> anyhow::Result<KvCacheType> {
+        Ok(match self.kv_cache {
+            Some(KvCacheArg::F16) => KvCacheType::F16,
+            Some(KvCacheArg::F32) => KvCacheType::F32,
+            None => match self.device.parse::<DeviceSpec>()? {
+                DeviceSpec::Cpu => KvCacheType::F16,
+                DeviceSpec::Wgpu(_) | DeviceSpec::Cuda(_) => KvCacheType::F32,
+            },
+        })
+    }
+}
+
+/// `--kv-cache`: what the key/value cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KvCacheArg {
+    /// 16-bit floats.
+    F16,
+    /// 32-bit floats.
+    F32,
 }
 
 /// A model's local path: a name on the hub (`hf:OWNER/REPO...`) is fetched first (or found in

@@ -5,26 +5,53 @@
 //! Grouped-query heads share their key/value head: the `group` queries of a key/value head are
 //! scored together in one pass over its keys. Scores are scaled by `1 / sqrt(head_dim)` (burn's
 //! default), softmax is taken in f32 after subtracting the largest score, and positions at or
-//! past a row's length are not read at all.
+//! past a row's length are not read at all. The cache may hold f32 or f16 (half the memory, as
+//! llama.cpp keeps it by default); f16 keys and values are widened to f32 a position at a time.
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use super::gelu::exp;
 use crate::team::Team;
 
-/// A strided view of a `[rows, heads, positions, head_dim]` f32 tensor whose last dimension is
-/// contiguous: `data[offset + r * strides[0] + h * strides[1] + t * strides[2] + i]`.
+/// What a cache buffer holds: f32, or f16.
+pub trait CacheElement: Copy + Send + Sync + 'static {
+    /// `values` as f32: themselves, or widened into `scratch` (at least as long).
+    fn as_f32<'a>(values: &'a [Self], scratch: &'a mut [f32]) -> &'a [f32];
+}
+
+impl CacheElement for f32 {
+    #[inline(always)]
+    fn as_f32<'a>(values: &'a [f32], _scratch: &'a mut [f32]) -> &'a [f32] {
+        values
+    }
+}
+
+impl CacheElement for f16 {
+    #[inline(always)]
+    fn as_f32<'a>(values: &'a [f16], scratch: &'a mut [f32]) -> &'a [f32] {
+        let widened = &mut scratch[..values.len()];
+        // F16C where the CPU has it (detected once per call, eight values an instruction).
+        values.convert_to_f32_slice(widened);
+        widened
+    }
+}
+
+/// A strided view of a `[rows, heads, positions, head_dim]` tensor of f32 or f16 whose last
+/// dimension is contiguous: `data[offset + r * strides[0] + h * strides[1] + t * strides[2] + i]`.
 #[derive(Debug, Clone, Copy)]
-pub struct CacheView<'a> {
+pub struct CacheView<'a, T = f32> {
     /// The buffer.
-    pub data: &'a [f32],
+    pub data: &'a [T],
     /// Where element `[0, 0, 0, 0]` is.
     pub offset: usize,
     /// Elements between neighbours along the first three dimensions.
     pub strides: [usize; 3],
 }
 
-impl CacheView<'_> {
+impl<T> CacheView<'_, T> {
     /// The `head_dim` values of row `r`, head `h`, position `t`.
-    fn at(&self, r: usize, h: usize, t: usize, head_dim: usize) -> &[f32] {
+    fn at(&self, r: usize, h: usize, t: usize, head_dim: usize) -> &[T] {
         let [sr, sh, st] = self.strides;
         let start = self.offset + r * sr + h * sh + t * st;
         &self.data[start..start + head_dim]
@@ -51,11 +78,11 @@ pub struct DecodeShape {
 ///
 /// # Panics
 /// If the lengths do not fit the shape or a view reaches past its buffer.
-pub fn decode_attention(
+pub fn decode_attention<T: CacheElement>(
     shape: DecodeShape,
     q: &[f32],
-    keys: CacheView<'_>,
-    values: CacheView<'_>,
+    keys: CacheView<'_, T>,
+    values: CacheView<'_, T>,
     key_lens: &[usize],
     out: &mut [f32],
 ) {
@@ -97,11 +124,11 @@ pub fn decode_attention(
 }
 
 /// One row's key/value head and the queries of its group.
-struct KvHead<'a> {
+struct KvHead<'a, T> {
     /// `group` queries of `head_dim` values.
     queries: &'a [f32],
-    keys: CacheView<'a>,
-    values: CacheView<'a>,
+    keys: CacheView<'a, T>,
+    values: CacheView<'a, T>,
     row: usize,
     kv_head: usize,
     /// Cached positions to attend to.
@@ -117,13 +144,13 @@ struct KvHead<'a> {
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_avx2(head: &KvHead<'_>, out: &mut [f32]) {
+unsafe fn attend_avx2<T: CacheElement>(head: &KvHead<'_, T>, out: &mut [f32]) {
     attend(head, out)
 }
 
 /// The group's outputs (`group * head_dim` values) into `out`.
 #[inline(always)]
-fn attend(head: &KvHead<'_>, out: &mut [f32]) {
+fn attend<T: CacheElement>(head: &KvHead<'_, T>, out: &mut [f32]) {
     let KvHead {
         queries,
         keys,
@@ -136,8 +163,9 @@ fn attend(head: &KvHead<'_>, out: &mut [f32]) {
     } = *head;
     let group = queries.len() / head_dim;
     let mut scores = vec![0.0f32; group * len];
+    let mut widened = vec![0.0f32; head_dim];
     for t in 0..len {
-        let k = keys.at(row, kv_head, t, head_dim);
+        let k = T::as_f32(keys.at(row, kv_head, t, head_dim), &mut widened);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
             scores[g * len + t] = dot(q, k) * scale;
         }
@@ -147,7 +175,7 @@ fn attend(head: &KvHead<'_>, out: &mut [f32]) {
     }
     out.fill(0.0);
     for t in 0..len {
-        let v = values.at(row, kv_head, t, head_dim);
+        let v = T::as_f32(values.at(row, kv_head, t, head_dim), &mut widened);
         for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
             let p = scores[g * len + t];
             for (o, &v) in out.iter_mut().zip(v) {
@@ -234,38 +262,60 @@ mod tests {
         out
     }
 
-    #[test]
-    fn grouped_heads_over_a_strided_prefix_equal_plain_attention_in_f64() {
-        let shape = DecodeShape {
-            rows: 3,
-            n_head: 6,
-            n_kv_head: 2,
-            head_dim: 20,
+    const SHAPE: DecodeShape = DecodeShape {
+        rows: 3,
+        n_head: 6,
+        n_kv_head: 2,
+        head_dim: 20,
+    };
+    /// Positions the test's cache buffers hold.
+    const ALLOCATED: usize = 9;
+    /// Keys each row reads: all, some, none.
+    const LENS: [usize; 3] = [9, 4, 0];
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// The kernel over buffers of `T` made from `k` and `v`, against [`reference`] over the
+    /// values those buffers hold.
+    fn check<T: CacheElement>(to: impl Fn(f32) -> T, from: impl Fn(T) -> f32) {
+        let q = values(SHAPE.rows * SHAPE.n_head * SHAPE.head_dim, 1);
+        let cache_len = SHAPE.rows * SHAPE.n_kv_head * ALLOCATED * SHAPE.head_dim;
+        let stored = |seed| {
+            values(cache_len, seed)
+                .into_iter()
+                .map(&to)
+                .collect::<Vec<T>>()
         };
-        let alloc = 9;
-        let values = |n: usize, seed: usize| -> Vec<f32> {
-            (0..n)
-                .map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0)
-                .collect()
-        };
-        let q = values(shape.rows * shape.n_head * shape.head_dim, 1);
-        let cache_len = shape.rows * shape.n_kv_head * alloc * shape.head_dim;
-        let (k, v) = (values(cache_len, 2), values(cache_len, 3));
-        let lens = [9, 4, 0];
+        let (k, v) = (stored(2), stored(3));
         let view = |data| CacheView {
             data,
             offset: 0,
             strides: [
-                shape.n_kv_head * alloc * shape.head_dim,
-                alloc * shape.head_dim,
-                shape.head_dim,
+                SHAPE.n_kv_head * ALLOCATED * SHAPE.head_dim,
+                ALLOCATED * SHAPE.head_dim,
+                SHAPE.head_dim,
             ],
         };
         let mut out = vec![f32::NAN; q.len()];
-        decode_attention(shape, &q, view(&k), view(&v), &lens, &mut out);
-        let expected = reference(shape, &q, &k, &v, &lens, alloc);
+        decode_attention(SHAPE, &q, view(&k), view(&v), &LENS, &mut out);
+        let widen = |t: &[T]| t.iter().map(|&x| from(x)).collect::<Vec<f32>>();
+        let expected = reference(SHAPE, &q, &widen(&k), &widen(&v), &LENS, ALLOCATED);
         for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
             assert!((a - b).abs() < 1e-5, "value {i}: {a} against {b}");
         }
+    }
+
+    #[test]
+    fn grouped_heads_over_a_strided_prefix_equal_plain_attention_in_f64() {
+        check(|x| x, |x| x);
+    }
+
+    #[test]
+    fn an_f16_cache_is_read_as_the_f32_values_it_holds() {
+        check(f16::from_f32, f16::to_f32);
     }
 }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::nn::RotaryEncoding;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use gated::Gate;
@@ -96,8 +97,8 @@ fn fused_attention_takes(q: &Tensor<4>) -> bool {
     supported
 }
 
-/// One new query per row against that row's cached keys and values: row `r` sees its first
-/// `key_lens[r]` positions (i32; `mask` says the same for burn's attention: `true` where a key
+/// One new query per row against that row's cached keys and values (f32, or f16 from an f16
+/// cache): row `r` sees its first `key_lens[r]` positions (i32; `mask` says the same for burn's attention: `true` where a key
 /// is hidden). Grouped-query heads read their key/value head without copies.
 ///
 /// # Shapes
@@ -111,9 +112,6 @@ pub fn decode_attention(
     mask: Tensor<4, Bool>,
 ) -> Tensor<4> {
     let [rows, n_head, _, head_dim] = q.dims();
-    if fused_attention_takes(&q) {
-        return claude_shaders::flash_attention(q, keys, values, key_lens);
-    }
     if flex::supports(&q) && !q.is_require_grad() {
         let lens = key_lens
             .into_data()
@@ -122,6 +120,14 @@ pub fn decode_attention(
             .expect("integer lengths");
         let lens = lens.into_iter().map(|len| len.max(0) as usize).collect();
         return flex::decode_attention(q, keys, values, lens);
+    }
+    // Only the Flex kernel reads an f16 cache in place; the others take f32.
+    let (keys, values) = match keys.dtype() == q.dtype() {
+        true => (keys, values),
+        false => (keys.cast(FloatDType::F32), values.cast(FloatDType::F32)),
+    };
+    if fused_attention_takes(&q) {
+        return claude_shaders::flash_attention(q, keys, values, key_lens);
     }
     // A group's query heads read the same cached keys: as `group` queries of one head they
     // attend without copying the cache (with one query per head, the grouping is a reshape).

@@ -1,10 +1,12 @@
 //! The decode-step attention ([`crate::kernels::decode_attention`](mod@crate::kernels::decode_attention))
 //! on Flex tensors: the cache's keys and values are read through their strides, never copied.
 
+use burn::tensor::DType;
 use burn_flex::FlexTensor;
+use half::f16;
 
 use super::{ContiguousF32, f32_slice, f32_tensor};
-use crate::kernels::decode_attention::{CacheView, DecodeShape, decode_attention};
+use crate::kernels::decode_attention::{CacheElement, CacheView, DecodeShape, decode_attention};
 
 /// Runs the kernel: `q` `[rows, n_head, 1, head_dim]`, `keys` and `values`
 /// `[rows, n_kv_head, positions, head_dim]` (views of a larger buffer are fine), `key_lens` one
@@ -31,15 +33,28 @@ pub(super) fn decode_attention_forward(
         key_lens.iter().all(|&len| len <= positions),
         "key lengths within the cached positions"
     );
+    assert_eq!(keys.dtype(), values.dtype(), "keys and values of one dtype");
     let mut out = vec![0.0f32; dims.num_elements()];
-    decode_attention(
-        shape,
-        f32_slice(&q),
-        view(&keys),
-        view(&values),
-        key_lens,
-        &mut out,
-    );
+    let q_values = f32_slice(&q);
+    match keys.dtype() {
+        DType::F32 => decode_attention::<f32>(
+            shape,
+            q_values,
+            view(&keys),
+            view(&values),
+            key_lens,
+            &mut out,
+        ),
+        DType::F16 => decode_attention::<f16>(
+            shape,
+            q_values,
+            view(&keys),
+            view(&values),
+            key_lens,
+            &mut out,
+        ),
+        other => panic!("a key/value cache holds f32 or f16, not {other:?}"),
+    }
     f32_tensor(out, dims)
 }
 
@@ -53,12 +68,14 @@ fn readable(t: FlexTensor) -> FlexTensor {
     t.to_contiguous()
 }
 
-/// The kernel's view of a tensor [`readable`] returned.
-fn view(t: &FlexTensor) -> CacheView<'_> {
+/// The kernel's view of a tensor [`readable`] returned, of elements `T`.
+fn view<T: CacheElement + burn::tensor::Element + bytemuck::Pod>(
+    t: &FlexTensor,
+) -> CacheView<'_, T> {
     let layout = t.layout();
     let strides = layout.strides();
     CacheView {
-        data: t.storage::<f32>(),
+        data: t.storage::<T>(),
         offset: layout.start_offset(),
         strides: [0, 1, 2].map(|d| strides[d] as usize),
     }
