@@ -294,12 +294,16 @@ impl InterleavedMatrix {
         xq: &Q8Activations,
         out: &mut [f32],
     ) {
-        self.dot_group_rows_on(self.isa, matrix, g, x, std::slice::from_ref(xq), out);
+        let mut sums = [[0.0; GROUP_ROWS]];
+        self.dot_group_rows_on(self.isa, matrix, g, x, std::slice::from_ref(xq), &mut sums);
+        let rows = out.len();
+        out.copy_from_slice(&sums[0][..rows]);
     }
 
     /// Rows `16 g ..` of `matrix` times each of the `xq.len()` activation rows `x` (row-major,
-    /// quantized as `xq`), into `out`: `out[k * n + r]` is group row `k` times activation row
-    /// `r`. Each weight chunk is loaded and unpacked once for up to [`ROWS_PER_PASS`] activation
+    /// quantized as `xq`), into `out`: `out[r][k]` is group row `k` times activation row `r`
+    /// (past the group's last row, when it has fewer than [`GROUP_ROWS`]: zeros or anything).
+    /// Each weight chunk is loaded and unpacked once for up to [`ROWS_PER_PASS`] activation
     /// rows on AVX-512 VNNI (batched decoding); other paths take the rows one at a time.
     ///
     /// # Panics
@@ -310,7 +314,7 @@ impl InterleavedMatrix {
         g: usize,
         x: &[f32],
         xq: &[Q8Activations],
-        out: &mut [f32],
+        out: &mut [[f32; GROUP_ROWS]],
     ) {
         self.dot_group_rows_on(self.isa, matrix, g, x, xq, out);
     }
@@ -323,12 +327,12 @@ impl InterleavedMatrix {
         g: usize,
         x: &[f32],
         xq: &[Q8Activations],
-        out: &mut [f32],
+        out: &mut [[f32; GROUP_ROWS]],
     ) {
         let (n, cols) = (xq.len(), self.blocks * Q8_BLOCK);
         let first = g * GROUP_ROWS;
         let rows = self.rows.min(first + GROUP_ROWS) - first;
-        assert_eq!(out.len(), rows * n, "group length times rows");
+        assert_eq!(out.len(), n, "one output per activation row");
         assert_eq!(x.len(), n * cols, "activation rows");
         assert!(
             xq.iter().all(|q| q.len() == cols),
@@ -337,9 +341,9 @@ impl InterleavedMatrix {
         let (kind, records) = match &self.groups[g] {
             Group::Repacked { kind, records } => (*kind, records.as_slice()),
             Group::RowWise => {
-                for (k, out) in out.chunks_exact_mut(n).enumerate() {
-                    for (r, out) in out.iter_mut().enumerate() {
-                        let x = &x[r * cols..(r + 1) * cols];
+                for (r, out) in out.iter_mut().enumerate() {
+                    let x = &x[r * cols..(r + 1) * cols];
+                    for (k, out) in out[..rows].iter_mut().enumerate() {
                         *out = matrix.dot_row_quantized(first + k, x, &xq[r]);
                     }
                 }
@@ -351,14 +355,7 @@ impl InterleavedMatrix {
             Isa::Avx512Vnni => ROWS_PER_PASS,
             _ => 1,
         };
-        let mut sums = [[0.0f32; GROUP_ROWS]; ROWS_PER_PASS];
-        for (pass, xqs) in xq.chunks(per_pass).enumerate() {
-            let mut refs = [&xqs[0]; ROWS_PER_PASS];
-            for (slot, xq) in refs.iter_mut().zip(xqs) {
-                *slot = xq;
-            }
-            let refs = &refs[..xqs.len()];
-            let sums = &mut sums[..xqs.len()];
+        for (xqs, sums) in xq.chunks(per_pass).zip(out.chunks_mut(per_pass)) {
             sums.fill([0.0; GROUP_ROWS]);
             match isa {
                 Isa::Portable => portable(kind, records, &xqs[0], &mut sums[0]),
@@ -366,14 +363,14 @@ impl InterleavedMatrix {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) },
                 // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and
-                // VNNI; `refs` has one to four rows and `sums` one array for each.
+                // VNNI; `xqs` has one to four rows and `sums` one array for each.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => unsafe { avx512::dot_group(kind, records, refs, sums) },
-            }
-            for (i, sums) in sums.iter().enumerate() {
-                let r = pass * per_pass + i;
-                for (k, &sum) in sums[..rows].iter().enumerate() {
-                    out[k * n + r] = sum;
+                Isa::Avx512Vnni => {
+                    let mut refs = [&xqs[0]; ROWS_PER_PASS];
+                    for (slot, xq) in refs.iter_mut().zip(xqs) {
+                        *slot = xq;
+                    }
+                    unsafe { avx512::dot_group(kind, records, &refs[..xqs.len()], sums) }
                 }
             }
         }

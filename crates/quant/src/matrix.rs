@@ -333,8 +333,8 @@ impl PackedMatrix {
     }
 
     /// Rows `16 g ..` (group `g` of [`GROUP_ROWS`]; the last group may be shorter) times each of
-    /// the `n = xq.len()` activation rows `x` (row-major, quantized as `xq`), into
-    /// `out[k * n + r]` (group row `k`, activation row `r`): what
+    /// the `n = xq.len()` activation rows `x` (row-major, quantized as `xq`), into `out[r][k]`
+    /// (activation row `r`, group row `k`; what follows a short group's rows is unspecified): what
     /// [`dot_row_quantized`](Self::dot_row_quantized) gives for each pair, up to the order of the
     /// f32 additions, but sixteen rows per pass over the activations where the rows' format has
     /// a repacked layout ([`InterleavedMatrix`]), and in batched decoding several activation rows
@@ -349,7 +349,7 @@ impl PackedMatrix {
         g: usize,
         x: &[f32],
         xq: &[Q8Activations],
-        out: &mut [f32],
+        out: &mut [[f32; GROUP_ROWS]],
     ) {
         self.repack().dot_group_rows(self, g, x, xq, out);
     }

@@ -246,14 +246,88 @@ impl Team {
             task(i, chunk);
         });
     }
+
+    /// Calls `task(i, block)` for every block `i` of `width` columns of `data`, a row-major
+    /// matrix of rows of `row_len` (the last block may be narrower), spread over the team as
+    /// [`for_each`](Self::for_each) spreads indices: each task writes its own columns of every
+    /// row of one output (a product's outputs split by weight rows, written where they belong
+    /// in the `[activation rows, weight rows]` result, with no transpose after).
+    ///
+    /// # Panics
+    /// If `width` or `row_len` is 0 or `row_len` does not divide `data`'s length, and as
+    /// [`for_each`](Self::for_each) when a task panics.
+    pub fn for_each_column_block<T: Send>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        width: usize,
+        task: &(dyn Fn(usize, ColumnBlock<'_, T>) + Sync),
+    ) {
+        assert!(width > 0 && row_len > 0, "blocks of at least one column");
+        assert!(data.len().is_multiple_of(row_len), "whole rows");
+        let rows = data.len() / row_len;
+        let base = SharedSlice(data.as_mut_ptr());
+        self.for_each(row_len.div_ceil(width), &|i| {
+            let first = i * width;
+            task(
+                i,
+                ColumnBlock {
+                    base: &base,
+                    row_len,
+                    rows,
+                    first,
+                    width: width.min(row_len - first),
+                },
+            );
+        });
+    }
 }
 
-/// A slice's start handed to the tasks of [`Team::for_each_chunk`], each of which takes its own
-/// disjoint chunk.
+/// Columns `first..first + width` of every row of a row-major matrix: one task's part of
+/// [`Team::for_each_column_block`]'s output.
+pub struct ColumnBlock<'a, T> {
+    base: &'a SharedSlice<T>,
+    row_len: usize,
+    rows: usize,
+    first: usize,
+    width: usize,
+}
+
+impl<T> ColumnBlock<'_, T> {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The block's columns of row `r`.
+    ///
+    /// # Panics
+    /// If `r` is not a row.
+    pub fn row(&mut self, r: usize) -> &mut [T] {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
+        // SAFETY: the columns `first..first + width` of row `r` lie within the matrix, and
+        // `for_each_column_block` hands each block (a disjoint set of columns) to one task
+        // only, while it borrows the matrix mutably; `&mut self` keeps one row borrowed at a
+        // time.
+        unsafe {
+            let start = self.base.at(r * self.row_len + self.first);
+            std::slice::from_raw_parts_mut(start, self.width)
+        }
+    }
+}
+
+/// A slice's start handed to the tasks of [`Team::for_each_chunk`] and
+/// [`Team::for_each_column_block`], each of which takes its own disjoint part.
 struct SharedSlice<T>(*mut T);
 
-// SAFETY: the tasks reach only disjoint chunks of a slice of `Send` elements (see
-// `Team::for_each_chunk`), as `<[T]>::par_chunks_mut` hands them out.
+// SAFETY: the tasks reach only disjoint parts of a slice of `Send` elements (see
+// `Team::for_each_chunk` and `Team::for_each_column_block`), as `<[T]>::par_chunks_mut` hands
+// them out.
 unsafe impl<T: Send> Sync for SharedSlice<T> {}
 
 impl<T> SharedSlice<T> {
@@ -523,6 +597,27 @@ mod tests {
             let serial: Vec<u64> = (0..tasks).map(f).collect();
             let parallel: Vec<u64> = out.into_iter().map(AtomicU64::into_inner).collect();
             assert_eq!(parallel, serial);
+        }
+    }
+
+    #[test]
+    fn column_blocks_cover_every_element_once() {
+        for threads in [1, 2, 3] {
+            let team = Team::new(threads);
+            for (rows, row_len, width) in [(1, 5, 2), (3, 70, 16), (4, 33, 33), (2, 7, 100)] {
+                let mut m = vec![usize::MAX; rows * row_len];
+                team.for_each_column_block(&mut m, row_len, width, &|i, mut block| {
+                    assert_eq!(block.rows(), rows);
+                    for r in 0..rows {
+                        for (c, value) in block.row(r).iter_mut().enumerate() {
+                            assert_eq!(*value, usize::MAX, "written twice");
+                            *value = r * row_len + i * width + c;
+                        }
+                    }
+                });
+                let expected: Vec<usize> = (0..rows * row_len).collect();
+                assert_eq!(m, expected, "{rows} rows of {row_len} in blocks of {width}");
+            }
         }
     }
 

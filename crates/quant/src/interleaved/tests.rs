@@ -50,7 +50,9 @@ fn grouped(isa: Isa, m: &PackedMatrix, x: &[f32], xq: &Q8Activations) -> Vec<f32
     let repacked = InterleavedMatrix::new(m);
     let mut out = vec![0.0; m.rows()];
     for (g, out) in out.chunks_mut(GROUP_ROWS).enumerate() {
-        repacked.dot_group_rows_on(isa, m, g, x, std::slice::from_ref(xq), out);
+        let mut sums = [[0.0; GROUP_ROWS]];
+        repacked.dot_group_rows_on(isa, m, g, x, std::slice::from_ref(xq), &mut sums);
+        out.copy_from_slice(&sums[0][..out.len()]);
     }
     out
 }
@@ -167,16 +169,14 @@ fn several_activation_rows_per_pass_equal_one_at_a_time() {
             for isa in paths() {
                 for g in 0..m.groups() {
                     let rows = m.rows().min((g + 1) * GROUP_ROWS) - g * GROUP_ROWS;
-                    let mut out = vec![0.0; rows * n];
+                    let mut out = vec![[0.0; GROUP_ROWS]; n];
                     repacked.dot_group_rows_on(isa, &m, g, &x, &xq, &mut out);
                     for r in 0..n {
                         let row = &x[r * m.cols()..(r + 1) * m.cols()];
-                        let mut one = vec![0.0; rows];
+                        let mut one = [[0.0; GROUP_ROWS]];
                         repacked.dot_group_rows_on(isa, &m, g, row, &xq[r..r + 1], &mut one);
-                        for k in 0..rows {
-                            let got = out[k * n + r];
-                            assert_eq!(got, one[k], "{ty:?} {isa:?}, {n} rows, group {g}");
-                        }
+                        let what = format!("{ty:?} {isa:?}, {n} rows, group {g}");
+                        assert_eq!(out[r][..rows], one[0][..rows], "{what}");
                     }
                 }
             }

@@ -27,7 +27,7 @@ use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
 use super::gemm::{Mat, Threads, gemm_into, product};
-use crate::team::Team;
+use crate::team::{ColumnBlock, Team};
 
 /// Activation rows from which the tiled gemm path beats per-row dot products in f32
 /// ([`PackedArithmetic::Exact`]).
@@ -120,10 +120,11 @@ fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
     out
 }
 
-/// One dot product per output, output rows over the threads of the [`Team`] (a decode step
-/// runs over a hundred of these short loops, which rayon's wake-ups would slow); with
-/// `quantized` activations (one per row), the integer kernels, sixteen weight rows at a time
-/// where the format has a repacked layout ([`PackedMatrix::dot_group_quantized_rows`]).
+/// One dot product per output, weight rows over the threads of the [`Team`] (a decode step
+/// runs over a hundred of these short loops, which rayon's wake-ups would slow), each task
+/// writing its columns of the `[n, rows]` result in place; with `quantized` activations (one
+/// per row), the integer kernels, sixteen weight rows at a time where the format has a
+/// repacked layout ([`PackedMatrix::dot_group_quantized_rows`]).
 fn by_dot_products(
     x: &[f32],
     n: usize,
@@ -131,46 +132,23 @@ fn by_dot_products(
     quantized: Option<&[Q8Activations]>,
 ) -> Vec<f32> {
     let (rows, cols) = (w.rows(), w.cols());
-    // Transposed: `[rows, n]`, so that each task writes one contiguous run.
-    let mut transposed = vec![0.0f32; rows * n];
+    let mut out = vec![0.0f32; n * rows];
     let team = Team::global();
     let per_task = rows_per_task(rows, team.threads());
-    team.for_each_chunk(&mut transposed, per_task * n, &|task, out| {
+    team.for_each_column_block(&mut out, rows, per_task, &|task, mut block| {
         let first = task * per_task;
         match quantized {
-            Some(q) => grouped_dots(x, q, w, first, out),
+            Some(q) => grouped_dots(x, q, w, first, &mut block),
             None => {
-                for (i, out) in out.chunks_exact_mut(n).enumerate() {
-                    for (r, out) in out.iter_mut().enumerate() {
-                        *out = w.dot_row(first + i, &x[r * cols..(r + 1) * cols]);
+                for r in 0..n {
+                    let x = &x[r * cols..(r + 1) * cols];
+                    for (k, out) in block.row(r).iter_mut().enumerate() {
+                        *out = w.dot_row(first + k, x);
                     }
                 }
             }
         }
     });
-    if n == 1 {
-        return transposed;
-    }
-    transpose(&transposed, rows, n)
-}
-
-/// The `[cols, rows]` transpose of the row-major `[rows, cols]` matrix `m`, in square blocks
-/// that stay in L1: element by element, each write of a long row would touch another cache line
-/// and, past a few KiB between rows, another page.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const BLOCK: usize = 32;
-    let mut out = vec![0.0f32; rows * cols];
-    for first_row in (0..rows).step_by(BLOCK) {
-        let last_row = rows.min(first_row + BLOCK);
-        for first_col in (0..cols).step_by(BLOCK) {
-            for c in first_col..cols.min(first_col + BLOCK) {
-                let out = &mut out[c * rows + first_row..c * rows + last_row];
-                for (o, r) in out.iter_mut().zip(first_row..last_row) {
-                    *o = m[r * cols + c];
-                }
-            }
-        }
-    }
     out
 }
 
@@ -184,12 +162,23 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
     share.next_multiple_of(GROUP_ROWS).max(DOT_ROWS_PER_TASK)
 }
 
-/// The outputs of weight rows `first..` (a whole number of groups, `out` holding `n` values per
-/// row) for the `n` quantized activation rows `q` of `x`.
-fn grouped_dots(x: &[f32], q: &[Q8Activations], w: &PackedMatrix, first: usize, out: &mut [f32]) {
-    let n = q.len();
-    for (i, out) in out.chunks_mut(GROUP_ROWS * n).enumerate() {
-        w.dot_group_quantized_rows(first / GROUP_ROWS + i, x, q, out);
+/// The outputs of weight rows `first..` (a whole number of groups: the columns of `block`) for
+/// the `n` quantized activation rows `q` of `x`.
+fn grouped_dots(
+    x: &[f32],
+    q: &[Q8Activations],
+    w: &PackedMatrix,
+    first: usize,
+    block: &mut ColumnBlock<'_, f32>,
+) {
+    let mut sums = vec![[0.0f32; GROUP_ROWS]; q.len()];
+    let width = block.width();
+    for (i, start) in (0..width).step_by(GROUP_ROWS).enumerate() {
+        w.dot_group_quantized_rows(first / GROUP_ROWS + i, x, q, &mut sums);
+        let len = GROUP_ROWS.min(width - start);
+        for (r, sums) in sums.iter().enumerate() {
+            block.row(r)[start..start + len].copy_from_slice(&sums[..len]);
+        }
     }
 }
 
@@ -355,19 +344,6 @@ mod tests {
                             "{ty} n {n}, ({r}, {j}): {got} vs {exact}"
                         );
                     }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn blocked_transpose_moves_every_element() {
-        for (rows, cols) in [(1, 1), (3, 70), (65, 33), (100, 2)] {
-            let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let t = transpose(&m, rows, cols);
-            for r in 0..rows {
-                for c in 0..cols {
-                    assert_eq!(t[c * rows + r], m[r * cols + c], "{rows}x{cols} at {r},{c}");
                 }
             }
         }
