@@ -9,7 +9,6 @@
 //! llama.cpp keeps it by default); f16 keys and values are widened to f32 a position at a time.
 
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 
 use super::gelu::exp;
 use crate::team::Team;
@@ -31,10 +30,34 @@ impl CacheElement for f16 {
     #[inline(always)]
     fn as_f32<'a>(values: &'a [f16], scratch: &'a mut [f32]) -> &'a [f32] {
         let widened = &mut scratch[..values.len()];
-        // F16C where the CPU has it (detected once per call, eight values an instruction).
-        values.convert_to_f32_slice(widened);
+        for (wide, half) in widened.iter_mut().zip(values) {
+            *wide = widen(half.to_bits());
+        }
         widened
     }
+}
+
+/// The f16 with bits `h` as f32, exactly, in plain integer and float operations with no
+/// branches (selects), so that a loop of them vectorises inline. `half`'s own conversion is
+/// a call per value, or per slice with a feature check, which cost as much as the attention
+/// around it.
+#[inline(always)]
+fn widen(h: u16) -> f32 {
+    let h = u32::from(h);
+    let sign = (h & 0x8000) << 16;
+    let magnitude = h & 0x7fff;
+    // Normal: the exponent rebased from 15 to 127, the mantissa moved to the top.
+    let normal = (magnitude << 13) + ((127 - 15) << 23);
+    // Subnormal or zero: the mantissa times 2^-24, exact in f32.
+    let subnormal = (magnitude as f32 * (1.0 / 16_777_216.0)).to_bits();
+    // Infinity or NaN: every exponent bit set, the mantissa (NaN's payload) kept.
+    let special = (magnitude << 13) | 0x7f80_0000;
+    let bits = match magnitude {
+        0..0x0400 => subnormal,
+        0x0400..0x7c00 => normal,
+        _ => special,
+    };
+    f32::from_bits(bits | sign)
 }
 
 /// A strided view of a `[rows, heads, positions, head_dim]` tensor of f32 or f16 whose last
@@ -312,6 +335,17 @@ mod tests {
     #[test]
     fn grouped_heads_over_a_strided_prefix_equal_plain_attention_in_f64() {
         check(|x| x, |x| x);
+    }
+
+    #[test]
+    fn every_f16_widens_as_half_widens_it() {
+        for bits in 0..=u16::MAX {
+            let (ours, theirs) = (widen(bits), f16::from_bits(bits).to_f32());
+            match theirs.is_nan() {
+                true => assert!(ours.is_nan(), "{bits:#06x}: {ours} against NaN"),
+                false => assert_eq!(ours.to_bits(), theirs.to_bits(), "{bits:#06x}"),
+            }
+        }
     }
 
     #[test]
