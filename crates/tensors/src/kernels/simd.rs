@@ -7,3 +7,9 @@
 pub(crate) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
+
+/// Whether this CPU converts f16 to f32 eight at a time (F16C, which comes with AVX).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_f16c() -> bool {
+    std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("f16c")
+}
