@@ -139,6 +139,31 @@ pub fn decode_attention<T: CacheElement>(
     key_lens: &[usize],
     out: &mut [f32],
 ) {
+    let simd = has_simd();
+    decode_attention_on(simd, shape, q, (keys, values), key_lens, out);
+}
+
+/// Whether this CPU runs the `SIMD` copy of [`attend`] (AVX2, FMA and F16C).
+fn has_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::simd::has_avx2_fma() && super::simd::has_f16c();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`decode_attention`] on the `SIMD` copy of [`attend`] or the portable one.
+///
+/// # Panics
+/// As [`decode_attention`]; with `simd` where [`has_simd`] is false.
+fn decode_attention_on<T: CacheElement>(
+    simd: bool,
+    shape: DecodeShape,
+    q: &[f32],
+    (keys, values): (CacheView<'_, T>, CacheView<'_, T>),
+    key_lens: &[usize],
+    out: &mut [f32],
+) {
+    assert!(!simd || has_simd(), "SIMD attention on a CPU without it");
     let DecodeShape {
         rows,
         n_head,
@@ -171,8 +196,8 @@ pub fn decode_attention<T: CacheElement>(
         };
         SCRATCH.with_borrow_mut(|scratch| {
             #[cfg(target_arch = "x86_64")]
-            if super::simd::has_avx2_fma() && super::simd::has_f16c() {
-                // SAFETY: the CPU has AVX2, FMA and F16C (checked just above).
+            if simd {
+                // SAFETY: the CPU has AVX2, FMA and F16C (`has_simd`, asserted above).
                 return unsafe { attend_avx2(&head, scratch, out) };
             }
             // SAFETY: without `SIMD`, nothing is asked of the CPU.
@@ -443,7 +468,7 @@ mod tests {
             .collect()
     }
 
-    /// The kernel over buffers of `T`, against [`reference`] over the values those buffers
+    /// The kernel (each copy this CPU runs) over buffers of `T`, against [`reference`] over the values those buffers
     /// hold: laid out `[rows, heads, positions, head_dim]`, or with `positions_outer`
     /// `[rows, positions, heads, head_dim]` (each head's positions apart: gathered).
     fn check<T: CacheElement>(
@@ -487,19 +512,19 @@ mod tests {
             offset: 0,
             strides,
         };
-        let mut out = vec![f32::NAN; q.len()];
-        decode_attention(SHAPE, &q, view(&k), view(&v), &LENS, &mut out);
         let held = |plain: &[f32]| plain.iter().map(|&x| from(to(x))).collect::<Vec<f32>>();
-        let expected = reference(
-            SHAPE,
-            &q,
-            &held(&k_plain),
-            &held(&v_plain),
-            &LENS,
-            ALLOCATED,
-        );
-        for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
-            assert!((a - b).abs() < 1e-5, "value {i}: {a} against {b}");
+        let (k_held, v_held) = (held(&k_plain), held(&v_plain));
+        let expected = reference(SHAPE, &q, &k_held, &v_held, &LENS, ALLOCATED);
+        for simd in [false, has_simd()] {
+            let mut out = vec![f32::NAN; q.len()];
+            let cache = (view(&k), view(&v));
+            decode_attention_on(simd, SHAPE, &q, cache, &LENS, &mut out);
+            for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "value {i}, SIMD {simd}: {a} against {b}"
+                );
+            }
         }
     }
 
