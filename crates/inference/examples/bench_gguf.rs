@@ -5,13 +5,14 @@
 //! timed.
 //!
 //! `cargo run --release -p claude-inference --example bench_gguf -- MODEL [PROMPT] [DECODE] [REPS]`
-//! (`benches/gguf_vs_llama_cpp.sh` runs it beside llama-bench on the same file). Set
-//! `CLAUDE_RUST_EXACT=1` for f32 activations on quantized weights.
+//! (`benches/gguf_vs_llama_cpp.sh` runs it beside llama-bench on the same file). The key/value
+//! cache holds f16, as llama-bench's and our CPU server's do. Set `CLAUDE_RUST_EXACT=1` for f32
+//! activations on quantized weights, `CLAUDE_RUST_KV_CACHE=f32` for an f32 cache.
 
 use std::time::Instant;
 
 use burn::prelude::*;
-use claude_core::{Gpt, PackedArithmetic};
+use claude_core::{Gpt, KvCacheType, PackedArithmetic};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -33,6 +34,10 @@ fn main() {
     if std::env::var_os("CLAUDE_RUST_EXACT").is_some() {
         model.set_packed_arithmetic(PackedArithmetic::Exact);
     }
+    model.set_kv_cache_type(match std::env::var("CLAUDE_RUST_KV_CACHE").as_deref() {
+        Ok("f32") => KvCacheType::F32,
+        _ => KvCacheType::F16,
+    });
     let vocab = model.config().vocab_size;
     let ids = |n: usize| -> Tensor<2, Int> {
         let ids: Vec<i32> = (0..n).map(|i| ((i * 7919 + 13) % vocab) as i32).collect();
