@@ -199,14 +199,27 @@ fn pretrained_variants_decode_as_they_run_whole_past_the_window() {
         let mut sequences = [vec![1u32, 2, 3], vec![9u32, 8, 7, 6, 5, 4, 3, 2]];
         let (_, mut cache) = prefill(&model, &sequences[0], &device);
         cache.append(prefill(&model, &sequences[1], &device).1);
-        for step in 0..10u32 {
-            let next: Vec<u32> = (0..2).map(|row| (step * 7 + row * 3) % 40).collect();
-            let logits = decode(&model, &next, &mut cache, &device);
-            for (row, seq) in sequences.iter_mut().enumerate() {
-                seq.push(next[row]);
-                let what = format!("{name} row {row}, {} tokens", seq.len());
-                assert_close(&logits[row], &uncached_logits(&model, seq, &device), &what);
-            }
+        decode_two_rows(&model, &mut sequences, &mut cache, (name, TOLERANCE));
+    }
+}
+
+/// Ten decode steps of the two rows of `cache` (holding `sequences`), each row's logits
+/// within `tolerance` of the uncached pass over its sequence.
+fn decode_two_rows(
+    model: &Gpt,
+    sequences: &mut [Vec<u32>; 2],
+    cache: &mut KvCache,
+    (name, tolerance): (&str, f64),
+) {
+    let device = device();
+    for step in 0..10u32 {
+        let next: Vec<u32> = (0..2).map(|row| (step * 7 + row * 3) % 40).collect();
+        let logits = decode(model, &next, cache, &device);
+        for (row, seq) in sequences.iter_mut().enumerate() {
+            seq.push(next[row]);
+            let what = format!("{name} row {row}, {} tokens", seq.len());
+            let reference = uncached_logits(model, seq, &device);
+            assert_within(&logits[row], &reference, tolerance, &what);
         }
     }
 }
@@ -230,16 +243,7 @@ fn an_f16_cache_decodes_within_its_rounding_in_half_the_memory() {
         let reference = uncached_logits(&model, &sequences[0], &device);
         assert_within(&logits, &reference, F16_TOLERANCE, &what);
         cache.append(prefill(&model, &sequences[1], &device).1);
-        for step in 0..10u32 {
-            let next: Vec<u32> = (0..2).map(|row| (step * 7 + row * 3) % 40).collect();
-            let logits = decode(&model, &next, &mut cache, &device);
-            for (row, seq) in sequences.iter_mut().enumerate() {
-                seq.push(next[row]);
-                let what = format!("{name} row {row}, {} tokens", seq.len());
-                let reference = uncached_logits(&model, seq, &device);
-                assert_within(&logits[row], &reference, F16_TOLERANCE, &what);
-            }
-        }
+        decode_two_rows(&model, &mut sequences, &mut cache, (name, F16_TOLERANCE));
     }
 }
 

@@ -36,26 +36,24 @@ pub(super) fn decode_attention_forward(
     assert_eq!(keys.dtype(), values.dtype(), "keys and values of one dtype");
     let mut out = vec![0.0f32; dims.num_elements()];
     let q_values = f32_slice(&q);
-    match keys.dtype() {
-        DType::F32 => decode_attention::<f32>(
-            shape,
-            q_values,
-            view(&keys),
-            view(&values),
-            key_lens,
-            &mut out,
-        ),
-        DType::F16 => decode_attention::<f16>(
-            shape,
-            q_values,
-            view(&keys),
-            view(&values),
-            key_lens,
-            &mut out,
-        ),
+    let attend = match keys.dtype() {
+        DType::F32 => attend_as::<f32>,
+        DType::F16 => attend_as::<f16>,
         other => panic!("a key/value cache holds f32 or f16, not {other:?}"),
-    }
+    };
+    attend(shape, q_values, (&keys, &values), key_lens, &mut out);
     f32_tensor(out, dims)
+}
+
+/// The kernel over keys and values of elements `T`.
+fn attend_as<T: CacheElement + burn::tensor::Element + bytemuck::Pod>(
+    shape: DecodeShape,
+    q: &[f32],
+    (keys, values): (&FlexTensor, &FlexTensor),
+    key_lens: &[usize],
+    out: &mut [f32],
+) {
+    decode_attention::<T>(shape, q, view(keys), view(values), key_lens, out);
 }
 
 /// `t` itself when its last dimension is contiguous and its strides are not negative (the cache's
