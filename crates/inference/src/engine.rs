@@ -147,7 +147,12 @@ pub fn spawn_engine(generator: Generator, config: EngineConfig) -> (EngineHandle
     };
     let thread = std::thread::Builder::new()
         .name("claude-engine".into())
-        .spawn(move || Engine::new(&generator, config, stats).run(queue))
+        .spawn(move || {
+            // The engine thread runs the model: as a pool thread it does its share of each op.
+            claude_tensors::threads::run_as_pool_thread(|| {
+                Engine::new(&generator, config, stats).run(queue)
+            })
+        })
         .expect("spawn the engine thread");
     (handle, thread)
 }

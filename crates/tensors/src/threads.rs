@@ -18,3 +18,20 @@ pub fn main_thread_joins_pool() {
         .use_current_thread()
         .build_global();
 }
+
+/// Runs `f` on the calling thread as one of the threads of a new rayon pool (of the global
+/// pool's size), so that every tensor op in `f` runs a share on this thread, as
+/// [`main_thread_joins_pool`] arranges for the main thread. For a thread that runs the model but
+/// starts after the global pool exists, such as a server's engine thread: outside any pool, it
+/// hands each of a decode step's few hundred small ops to sleeping workers and sleeps until they
+/// finish. Without such a pool (it cannot be built), `f` runs as it would have.
+pub fn run_as_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .use_current_thread()
+        .build();
+    match pool {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
