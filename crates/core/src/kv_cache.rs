@@ -21,7 +21,7 @@
 //! reads f16 directly, and burn's attention (prompt chunks, other backends) gets an f32 copy.
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
+use burn::tensor::{DType, FloatDType};
 
 /// What a [`KvCache`] stores its keys and values as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,8 +52,6 @@ const FIRST_ALLOCATION: usize = 64;
 pub(crate) struct LayerCache {
     keys: Tensor<4>,
     values: Tensor<4>,
-    /// The buffers' element type.
-    dtype: FloatDType,
     /// The most positions the buffers may grow to (the window, for a ring).
     capacity: usize,
     /// Whether positions wrap around the buffers (a sliding-window layer whose window is shorter
@@ -77,11 +75,10 @@ impl LayerCache {
         let capacity = window.map_or(capacity, |window| window.min(capacity));
         let allocated = first.max(FIRST_ALLOCATION).min(capacity);
         let shape = [rows, heads, allocated, head_dim];
-        let dtype = kind.dtype();
+        let dtype = kind.dtype().into();
         LayerCache {
-            keys: Tensor::zeros(shape, (device, dtype.into())),
-            values: Tensor::zeros(shape, (device, dtype.into())),
-            dtype,
+            keys: Tensor::zeros(shape, (device, dtype)),
+            values: Tensor::zeros(shape, (device, dtype)),
             capacity,
             ring,
         }
@@ -197,9 +194,10 @@ impl LayerCache {
 
     /// `t` in the buffers' element type.
     fn stored(&self, t: Tensor<4>) -> Tensor<4> {
-        match t.dtype() == self.dtype.into() {
+        let dtype = self.keys.dtype();
+        match t.dtype() == dtype {
             true => t,
-            false => t.cast(self.dtype),
+            false => t.cast(FloatDType::from(dtype)),
         }
     }
 
@@ -216,9 +214,9 @@ impl LayerCache {
     /// attention takes.
     pub(crate) fn prefix_f32(&self, len: usize) -> (Tensor<4>, Tensor<4>) {
         let (keys, values) = self.prefix(len);
-        match self.dtype {
-            FloatDType::F32 => (keys, values),
-            _ => (keys.cast(FloatDType::F32), values.cast(FloatDType::F32)),
+        match keys.dtype() == DType::F32 {
+            true => (keys, values),
+            false => (keys.cast(FloatDType::F32), values.cast(FloatDType::F32)),
         }
     }
 

@@ -77,11 +77,6 @@ impl Gpt {
         self.kv_cache_type = kind;
     }
 
-    /// What the key/value caches this model makes hold.
-    pub fn kv_cache_type(&self) -> KvCacheType {
-        self.kv_cache_type
-    }
-
     /// The longest sequence the model accepts.
     pub fn context_length(&self) -> usize {
         self.config.context_length

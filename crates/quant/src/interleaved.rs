@@ -26,8 +26,9 @@
 //!
 //! So the weights take about the file's own number of bits (Q4_K and Q5_K one more and Q6_K
 //! a half more: their super-block's scales are repeated in each record): decoding reads about
-//! as many bytes as the row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies), and an
-//! offset (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`: exact.
+//! as many bytes as the row-wise kernels. The codes are unsigned (what `vpdpbusd` multiplies),
+//! and an offset (8, 16, 128) comes off the integer sum as `offset * sum(activation codes)`:
+//! exact.
 //! Q6_K's nibbles of values 0..16 and 16..32 of a record go to separate sums, one per 16-value
 //! scale, and its offset 32 comes off each half with the activations' sum over that half. Rows
 //! of other formats (Q2_K, Q3_K, IQ4, Q5_1, int8) and groups mixing formats stay row-wise.
@@ -37,8 +38,8 @@
 //! less the offset term, then `acc += S * (d * dx)` and, for Q4_1, `acc += m * sx`, in f32
 //! (`dx`: the activations' block scale, `sx`: their scaled code sum). Q4_K and Q5_K take
 //! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`; Q6_K takes
-//! `acc += (sc0 S0 + sc1 S1) * (d * dx)` over its two halves' sums (`sc S` exact in `i32`). The row-wise kernels
-//! compute the same integers; the f32 additions come in another order, so the results agree to
+//! `acc += (sc0 S0 + sc1 S1) * (d * dx)` over its two halves' sums (`sc S` exact in `i32`).
+//! The row-wise kernels compute the same integers; the f32 additions come in another order, so the results agree to
 //! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
 //! row-wise kernels.
 

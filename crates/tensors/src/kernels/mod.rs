@@ -6,7 +6,7 @@
 //! | [`causal_self_attention`] | packed projection in, merged heads out, RoPE fused ([`packed_attention`](self::packed_attention), [`rotary`](self::rotary)) | split heads, burn's RoPE and `attention` op, merge |
 //! | [`padded_self_attention`] | packed projection in, merged heads out, each row's first keys only, inference ([`packed_attention`](self::packed_attention)) | split heads, burn's `attention` op with a padding mask, merge |
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
-//! | [`decode_attention`] | the cache read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
+//! | [`decode_attention`] | the cache (f32 or f16) read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`], [`rms_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op; RMSNorm in burn's ops |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
@@ -98,8 +98,9 @@ fn fused_attention_takes(q: &Tensor<4>) -> bool {
 }
 
 /// One new query per row against that row's cached keys and values (f32, or f16 from an f16
-/// cache): row `r` sees its first `key_lens[r]` positions (i32; `mask` says the same for burn's attention: `true` where a key
-/// is hidden). Grouped-query heads read their key/value head without copies.
+/// cache): row `r` sees its first `key_lens[r]` positions (i32; `mask` says the same for
+/// burn's attention: `true` where a key is hidden). Grouped-query heads read their key/value
+/// head without copies.
 ///
 /// # Shapes
 /// - q: `[rows, n_head, 1, head_dim]`, keys and values: `[rows, n_kv_head, key_len, head_dim]`,

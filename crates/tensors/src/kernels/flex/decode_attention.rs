@@ -45,8 +45,13 @@ pub(super) fn decode_attention_forward(
     f32_tensor(out, dims)
 }
 
+/// An element the kernel reads (f32, f16) that a Flex tensor stores.
+trait FlexCacheElement: CacheElement + burn::tensor::Element + bytemuck::Pod {}
+
+impl<T: CacheElement + burn::tensor::Element + bytemuck::Pod> FlexCacheElement for T {}
+
 /// The kernel over keys and values of elements `T`.
-fn attend_as<T: CacheElement + burn::tensor::Element + bytemuck::Pod>(
+fn attend_as<T: FlexCacheElement>(
     shape: DecodeShape,
     q: &[f32],
     (keys, values): (&FlexTensor, &FlexTensor),
@@ -67,9 +72,7 @@ fn readable(t: FlexTensor) -> FlexTensor {
 }
 
 /// The kernel's view of a tensor [`readable`] returned, of elements `T`.
-fn view<T: CacheElement + burn::tensor::Element + bytemuck::Pod>(
-    t: &FlexTensor,
-) -> CacheView<'_, T> {
+fn view<T: FlexCacheElement>(t: &FlexTensor) -> CacheView<'_, T> {
     let layout = t.layout();
     let strides = layout.strides();
     CacheView {
