@@ -47,8 +47,13 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod store;
 #[cfg(test)]
 mod tests;
+
+use std::ops::Range;
+
+use store::RecordStore;
 
 use crate::dot_q8::{IntegerRow, Q8_BLOCK};
 use crate::float::f16_to_f32;
@@ -186,8 +191,9 @@ impl Kind {
 /// One group of rows: repacked, or left to the row-wise kernels.
 #[derive(Debug, Clone)]
 enum Group {
-    /// Interleaved records, one per block of columns.
-    Repacked { kind: Kind, records: Vec<u8> },
+    /// Interleaved records, one per block of columns, at `records` in the matrix's
+    /// [`RecordStore`].
+    Repacked { kind: Kind, records: Range<usize> },
     /// Rows of a format without a repacked layout, or of mixed formats.
     RowWise,
 }
@@ -230,6 +236,8 @@ pub struct InterleavedMatrix {
     rows: usize,
     blocks: usize,
     groups: Vec<Group>,
+    /// Every repacked group's records, one group after the other.
+    store: RecordStore,
     /// Whether any group is repacked: asked on every product, so found once here.
     any_repacked: bool,
     isa: Isa,
@@ -239,35 +247,47 @@ impl InterleavedMatrix {
     /// The rows of `matrix` repacked (groups of other or mixed formats stay row-wise).
     pub fn new(matrix: &PackedMatrix) -> Self {
         let rows = matrix.rows();
+        let blocks = matrix.cols() / Q8_BLOCK;
         let repackable = matrix.cols().is_multiple_of(Q8_BLOCK);
-        let groups = (0..rows.div_ceil(GROUP_ROWS))
+        let members = |g: usize| -> Vec<IntegerRow<'_>> {
+            let first = g * GROUP_ROWS;
+            (first..rows.min(first + GROUP_ROWS))
+                .filter_map(|row| matrix.integer_row(row))
+                .collect()
+        };
+        // Each group's kind first, so that one buffer takes every record.
+        let kinds: Vec<Option<Kind>> = (0..rows.div_ceil(GROUP_ROWS))
             .map(|g| {
-                let first = g * GROUP_ROWS;
-                let members: Vec<IntegerRow<'_>> = (first..rows.min(first + GROUP_ROWS))
-                    .filter_map(|row| matrix.integer_row(row))
-                    .collect();
-                let kind = members.first().and_then(Kind::of);
-                match kind {
-                    Some(kind)
-                        if repackable
-                            && members.len() == rows.min(first + GROUP_ROWS) - first
-                            && members.iter().all(|row| Kind::of(row) == Some(kind)) =>
-                    {
-                        Group::Repacked {
-                            kind,
-                            records: repack(kind, &members, matrix.cols() / Q8_BLOCK),
-                        }
-                    }
-                    _ => Group::RowWise,
-                }
+                let members = members(g);
+                let kind = members.first().and_then(Kind::of)?;
+                let whole = members.len() == rows.min((g + 1) * GROUP_ROWS) - g * GROUP_ROWS;
+                let same = members.iter().all(|row| Kind::of(row) == Some(kind));
+                (repackable && whole && same).then_some(kind)
             })
-            .collect::<Vec<_>>();
-        let any_repacked = (groups.iter()).any(|group| matches!(group, Group::Repacked { .. }));
+            .collect();
+        let bytes = kinds
+            .iter()
+            .flatten()
+            .map(|kind| blocks * kind.record_bytes());
+        let mut store = RecordStore::zeroed(bytes.sum());
+        let mut end = 0;
+        let groups: Vec<Group> = (kinds.iter().enumerate())
+            .map(|(g, kind)| match *kind {
+                Some(kind) => {
+                    let records = end..end + blocks * kind.record_bytes();
+                    repack(kind, &members(g), &mut store.bytes_mut()[records.clone()]);
+                    end = records.end;
+                    Group::Repacked { kind, records }
+                }
+                None => Group::RowWise,
+            })
+            .collect();
         InterleavedMatrix {
             rows,
-            blocks: matrix.cols() / Q8_BLOCK,
+            blocks,
+            any_repacked: end > 0,
             groups,
-            any_repacked,
+            store,
             isa: Isa::detect(),
         }
     }
@@ -340,7 +360,7 @@ impl InterleavedMatrix {
             "quantized vector length"
         );
         let (kind, records) = match &self.groups[g] {
-            Group::Repacked { kind, records } => (*kind, records.as_slice()),
+            Group::Repacked { kind, records } => (*kind, &self.store.bytes()[records.clone()]),
             Group::RowWise => {
                 for (r, out) in out.iter_mut().enumerate() {
                     let x = &x[r * cols..(r + 1) * cols];
@@ -378,11 +398,10 @@ impl InterleavedMatrix {
     }
 }
 
-/// The records of one group (`rows` has at most [`GROUP_ROWS`] rows, all of `kind`; missing
-/// rows are zeros) for `blocks` blocks of columns.
-fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
+/// The records of one group into `records` (zeros, one record per block of columns; `rows` has
+/// at most [`GROUP_ROWS`] rows, all of `kind`; missing rows stay zeros).
+fn repack(kind: Kind, rows: &[IntegerRow<'_>], records: &mut [u8]) {
     let size = kind.record_bytes();
-    let mut records = vec![0u8; blocks * size];
     for (b, record) in records.chunks_exact_mut(size).enumerate() {
         for (r, row) in rows.iter().enumerate() {
             let block = block_of(row, b);
@@ -399,7 +418,6 @@ fn repack(kind: Kind, rows: &[IntegerRow<'_>], blocks: usize) -> Vec<u8> {
             place_codes(kind, &block.codes, r, record);
         }
     }
-    records
 }
 
 /// One block of 32 values of a row, as a record stores it.
