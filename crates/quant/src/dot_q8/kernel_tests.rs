@@ -330,3 +330,32 @@ fn scales_and_mins_decode_as_k_quants_does() {
         }
     }
 }
+
+#[test]
+fn avx2_quantization_equals_portable_quantization() {
+    #[cfg(target_arch = "x86_64")]
+    if Path::detect() == Path::Avx2 {
+        let mut rng = Rng(17);
+        let mut x = activations(&mut rng, 64 * Q8_BLOCK);
+        // Exact halves on a grid of d = 1 (a block whose largest value is 127), values that
+        // round to ±127, a block with a NaN and one with an infinity, subnormals.
+        let halves: Vec<f32> = (0..31).map(|i| i as f32 - 15.5).chain([127.0]).collect();
+        x.extend(&halves);
+        x.extend(halves.iter().map(|v| -v));
+        let mut nan = [1.0f32; Q8_BLOCK];
+        nan[5] = f32::NAN;
+        let mut infinite = [0.25f32; Q8_BLOCK];
+        infinite[9] = f32::NEG_INFINITY;
+        x.extend(nan.iter().chain(&infinite));
+        x.extend((0..Q8_BLOCK).map(|i| f32::from_bits(i as u32 + 1) * [1.0, -1.0][i % 2]));
+        let mut portable = Q8Activations::quantize(&x).unwrap();
+        portable.quantize_blocks(&x);
+        let vector = Q8Activations::quantize(&x).unwrap();
+        assert_eq!(portable.codes, vector.codes);
+        assert_eq!(portable.code_sums, vector.code_sums);
+        assert_eq!(portable.first_half_sums, vector.first_half_sums);
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&portable.scales), bits(&vector.scales));
+        assert_eq!(bits(&portable.sums), bits(&vector.sums));
+    }
+}

@@ -187,3 +187,72 @@ pub(super) fn f16x8<const B: usize>(blocks: &[[u8; B]; 8], at: usize) -> [f32; 8
         out
     }
 }
+
+/// What quantizing one block of 32 activations gives besides its codes.
+pub(super) struct QuantizedBlock {
+    /// `max|x| / 127`.
+    pub scale: f32,
+    /// The sum of the 32 codes.
+    pub sum: i32,
+    /// The sum of the first 16 codes.
+    pub first_half_sum: i32,
+}
+
+/// One block of `x` to 8-bit `codes` as `Q8Activations::quantize_blocks` does it (the same
+/// scale, the same codes, halves rounded away from zero, NaN to 0), in vectors of eight.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn quantize_block(x: &[f32; 32], codes: &mut [i8; 32]) -> QuantizedBlock {
+    // SAFETY: every load reads 8 of `x`'s 32 values, the store writes `codes`' 32 bytes.
+    let v: [__m256; 4] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(x[8 * i..].as_ptr()) });
+    let magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+    // `max(|v|, m)` keeps `m` where `|v|` is NaN, as `f32::max` does.
+    let mut lanes = _mm256_setzero_ps();
+    for v in v {
+        lanes = _mm256_max_ps(_mm256_and_ps(v, magnitude), lanes);
+    }
+    let halves = _mm_max_ps(
+        _mm256_castps256_ps128(lanes),
+        _mm256_extractf128_ps::<1>(lanes),
+    );
+    let pairs = _mm_max_ps(halves, _mm_movehl_ps(halves, halves));
+    let amax = _mm_cvtss_f32(_mm_max_ss(pairs, _mm_shuffle_ps::<1>(pairs, pairs)));
+    let scale = amax / 127.0;
+    let inverse = _mm256_set1_ps(if scale > 0.0 { 1.0 / scale } else { 0.0 });
+    let (half, minus_half) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5));
+    let ints = v.map(|v| {
+        let scaled = _mm256_mul_ps(v, inverse);
+        let toward_zero = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(scaled);
+        let rest = _mm256_sub_ps(scaled, toward_zero);
+        // Compare masks are -1 where true: up is `- mask`, down is `+ mask`.
+        let up = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(rest, half));
+        let down = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(rest, minus_half));
+        let rounded =
+            _mm256_add_epi32(_mm256_sub_epi32(_mm256_cvttps_epi32(toward_zero), up), down);
+        let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(scaled, scaled));
+        _mm256_and_si256(rounded, ordered)
+    });
+    let total = |a: __m256i, b: __m256i| {
+        let s = _mm256_add_epi32(a, b);
+        let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+        let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+        _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<1>(s)))
+    };
+    let first_half_sum = total(ints[0], ints[1]);
+    let sum = first_half_sum + total(ints[2], ints[3]);
+    // Packing works within 128-bit lanes: the bytes come out in fours, values 0..4, 8..12,
+    // 16..20, 24..28, then 4..8, 12..16, ...; one permutation of the fours puts them in order.
+    let words = [
+        _mm256_packs_epi32(ints[0], ints[1]),
+        _mm256_packs_epi32(ints[2], ints[3]),
+    ];
+    let bytes = _mm256_packs_epi16(words[0], words[1]);
+    let ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `codes` holds 32 bytes; the store is unaligned.
+    unsafe { _mm256_storeu_si256(codes.as_mut_ptr().cast(), ordered) };
+    QuantizedBlock {
+        scale,
+        sum,
+        first_half_sum,
+    }
+}
