@@ -21,6 +21,8 @@
 //! [`packed_matmul_transposed_f32`] is the other product, `dy · w`: the gradient of `x · wᵀ` with
 //! respect to `x`, with the weight decoded a tile of rows at a time in the same way.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use claude_quant::interleaved::GROUP_ROWS;
@@ -132,7 +134,8 @@ fn by_dot_products(
     quantized: Option<&[Q8Activations]>,
 ) -> Vec<f32> {
     let (rows, cols) = (w.rows(), w.cols());
-    let mut out = vec![0.0f32; n * rows];
+    // Not zeroed first: every value is written below (zeroing cost 2-3% of a batched step).
+    let mut out = Box::<[f32]>::new_uninit_slice(n * rows);
     let team = Team::global();
     let per_task = rows_per_task(rows, team.threads());
     team.for_each_column_block(&mut out, rows, per_task, &|task, mut block| {
@@ -143,13 +146,16 @@ fn by_dot_products(
                 for r in 0..n {
                     let x = &x[r * cols..(r + 1) * cols];
                     for (k, out) in block.row(r).iter_mut().enumerate() {
-                        *out = w.dot_row(first + k, x);
+                        out.write(w.dot_row(first + k, x));
                     }
                 }
             }
         }
     });
-    out
+    // SAFETY: the blocks cover every column of every row, and each task wrote all of its
+    // block's values (`grouped_dots` a group at a time over the block's whole width); a task
+    // that panicked would have unwound out of `for_each_column_block` before this.
+    unsafe { out.assume_init() }.into_vec()
 }
 
 /// Weight rows per task of the dot-product path: a few tasks per thread (so that uneven progress
@@ -169,7 +175,7 @@ fn grouped_dots(
     q: &[Q8Activations],
     w: &PackedMatrix,
     first: usize,
-    block: &mut ColumnBlock<'_, f32>,
+    block: &mut ColumnBlock<'_, MaybeUninit<f32>>,
 ) {
     let mut sums = vec![[0.0f32; GROUP_ROWS]; q.len()];
     let width = block.width();
@@ -177,7 +183,7 @@ fn grouped_dots(
         w.dot_group_quantized_rows(first / GROUP_ROWS + i, x, q, &mut sums);
         let len = GROUP_ROWS.min(width - start);
         for (r, sums) in sums.iter().enumerate() {
-            block.row(r)[start..start + len].copy_from_slice(&sums[..len]);
+            block.row(r)[start..start + len].write_copy_of_slice(&sums[..len]);
         }
     }
 }
