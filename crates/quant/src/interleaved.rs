@@ -377,12 +377,18 @@ impl InterleavedMatrix {
             _ => 1,
         };
         for (xqs, sums) in xq.chunks(per_pass).zip(out.chunks_mut(per_pass)) {
-            sums.fill([0.0; GROUP_ROWS]);
+            // The portable and AVX2 kernels add to their row's sums; AVX-512's store them.
             match isa {
-                Isa::Portable => portable(kind, records, &xqs[0], &mut sums[0]),
+                Isa::Portable => {
+                    sums[0] = [0.0; GROUP_ROWS];
+                    portable(kind, records, &xqs[0], &mut sums[0]);
+                }
                 // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) },
+                Isa::Avx2 => {
+                    sums[0] = [0.0; GROUP_ROWS];
+                    unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) }
+                }
                 // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and
                 // VNNI; `xqs` has one to four rows and `sums` one array for each.
                 #[cfg(target_arch = "x86_64")]

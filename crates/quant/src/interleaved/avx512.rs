@@ -8,7 +8,7 @@ use crate::Q8Activations;
 use crate::dot_q8::Q8_BLOCK;
 
 /// The group's products with each of `xqs` (one to four activation rows, each weight chunk
-/// loaded and unpacked once for all of them) into `out`, one array per row (see
+/// loaded and unpacked once for all of them) stored into `out`, one array per row (see
 /// [`super::portable`] for the arithmetic).
 ///
 /// # Safety
