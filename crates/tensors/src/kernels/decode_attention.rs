@@ -6,8 +6,11 @@
 //! scored together in one pass over its keys. Scores are scaled by `1 / sqrt(head_dim)` (burn's
 //! default), softmax is taken in f32 after subtracting the largest score, and positions at or
 //! past a row's length are not read at all. The cache may hold f32 or f16 (half the memory, as
-//! llama.cpp keeps it by default): f16 keys and values are widened a position at a time as
-//! they are read (with F16C where the CPU has it), never copied whole.
+//! llama.cpp keeps it by default): f16 keys and values are widened as they are read (by F16C
+//! in the AVX2 copy, `avx2.rs`, which scores eight positions at a time), never copied whole.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 use std::borrow::Cow;
 
@@ -21,14 +24,11 @@ pub trait CacheElement: Copy + Send + Sync + 'static {
     /// `values` themselves where they are f32.
     fn as_f32(values: &[Self]) -> Option<&[f32]>;
 
+    /// `values` themselves where they are f16.
+    fn as_f16(values: &[Self]) -> Option<&[f16]>;
+
     /// One value as f32.
     fn widen(self) -> f32;
-
-    /// Eight values as f32; with `F16C`, by F16C's conversion.
-    ///
-    /// # Safety
-    /// With `F16C`, the CPU must have F16C.
-    unsafe fn widen8<const F16C: bool>(values: &[Self; 8]) -> [f32; 8];
 }
 
 impl CacheElement for f32 {
@@ -36,13 +36,12 @@ impl CacheElement for f32 {
         Some(values)
     }
 
-    fn widen(self) -> f32 {
-        self
+    fn as_f16(_: &[f32]) -> Option<&[f16]> {
+        None
     }
 
-    #[inline(always)]
-    unsafe fn widen8<const F16C: bool>(values: &[f32; 8]) -> [f32; 8] {
-        *values
+    fn widen(self) -> f32 {
+        self
     }
 }
 
@@ -51,26 +50,13 @@ impl CacheElement for f16 {
         None
     }
 
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self.to_f32()
+    fn as_f16(values: &[f16]) -> Option<&[f16]> {
+        Some(values)
     }
 
     #[inline(always)]
-    unsafe fn widen8<const F16C: bool>(values: &[f16; 8]) -> [f32; 8] {
-        #[cfg(target_arch = "x86_64")]
-        if F16C {
-            use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_storeu_ps};
-            let mut out = [0.0f32; 8];
-            // SAFETY: the caller runs this only where the CPU has F16C; `values` holds 16
-            // bytes and `out` 32 (unaligned accesses).
-            unsafe {
-                let bits = _mm_loadu_si128(values.as_ptr().cast::<__m128i>());
-                _mm256_storeu_ps(out.as_mut_ptr(), _mm256_cvtph_ps(bits));
-            }
-            return out;
-        }
-        values.map(f16::to_f32)
+    fn widen(self) -> f32 {
+        self.to_f32()
     }
 }
 
@@ -198,10 +184,9 @@ fn decode_attention_on<T: CacheElement>(
             #[cfg(target_arch = "x86_64")]
             if simd {
                 // SAFETY: the CPU has AVX2, FMA and F16C (`has_simd`, asserted above).
-                return unsafe { attend_avx2(&head, scratch, out) };
+                return unsafe { avx2::attend(&head, scratch, out) };
             }
-            // SAFETY: without `SIMD`, nothing is asked of the CPU.
-            unsafe { attend::<false, T>(&head, scratch, out) }
+            attend(&head, scratch, out)
         })
     });
 }
@@ -233,33 +218,9 @@ struct KvHead<'a, T> {
     scale: f32,
 }
 
-/// [`attend`] compiled with AVX2, FMA and F16C.
-///
-/// # Safety
-/// The CPU must have AVX2, FMA and F16C.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_avx2<T: CacheElement>(
-    head: &KvHead<'_, T>,
-    scratch: &mut Scratch,
-    out: &mut [f32],
-) {
-    // SAFETY: the CPU has F16C (the caller's promise).
-    unsafe { attend::<true, T>(head, scratch, out) }
-}
-
-/// The group's outputs (`group * head_dim` values) into `out`. With `SIMD` (compiled for
-/// AVX2, FMA and F16C), products are added by fused multiply-adds and f16 is widened by F16C
-/// (elsewhere `mul_add` would be a library call).
-///
-/// # Safety
-/// With `SIMD`, the CPU must have F16C.
-#[inline(always)]
-unsafe fn attend<const SIMD: bool, T: CacheElement>(
-    head: &KvHead<'_, T>,
-    scratch: &mut Scratch,
-    out: &mut [f32],
-) {
+/// The group's outputs (`group * head_dim` values) into `out`: the portable copy (see
+/// `avx2.rs` for the vector one).
+fn attend<T: CacheElement>(head: &KvHead<'_, T>, scratch: &mut Scratch, out: &mut [f32]) {
     let KvHead {
         queries,
         keys,
@@ -273,10 +234,9 @@ unsafe fn attend<const SIMD: bool, T: CacheElement>(
     position.resize(head_dim, 0.0);
     scores.resize(group * len, 0.0);
     for (t, k) in keys.chunks_exact(head_dim).enumerate() {
-        // SAFETY: with `SIMD`, the CPU has F16C (this function's contract).
-        let k = unsafe { widened::<SIMD, T>(k, position) };
+        let k = widened(k, position);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
-            scores[g * len + t] = dot::<SIMD>(q, k) * scale;
+            scores[g * len + t] = dot(q, k) * scale;
         }
     }
     for scores in scores.chunks_exact_mut(len.max(1)) {
@@ -284,59 +244,29 @@ unsafe fn attend<const SIMD: bool, T: CacheElement>(
     }
     out.fill(0.0);
     for (t, v) in values.chunks_exact(head_dim).enumerate() {
-        // SAFETY: as above.
-        let v = unsafe { widened::<SIMD, T>(v, position) };
+        let v = widened(v, position);
         for (g, out) in out.chunks_exact_mut(head_dim).enumerate() {
             let p = scores[g * len + t];
             for (o, &v) in out.iter_mut().zip(v) {
-                *o = madd::<SIMD>(p, v, *o);
+                *o += p * v;
             }
         }
     }
 }
 
 /// One position's `values` as f32: themselves, or widened into `scratch` (as long).
-///
-/// # Safety
-/// With `F16C`, the CPU must have F16C.
-#[inline(always)]
-unsafe fn widened<'a, const F16C: bool, T: CacheElement>(
-    values: &'a [T],
-    scratch: &'a mut [f32],
-) -> &'a [f32] {
+fn widened<'a, T: CacheElement>(values: &'a [T], scratch: &'a mut [f32]) -> &'a [f32] {
     if let Some(values) = T::as_f32(values) {
         return values;
     }
-    let (blocks, rest) = values.as_chunks::<8>();
-    let (out_blocks, out_rest) = scratch.as_chunks_mut::<8>();
-    for (block, out) in blocks.iter().zip(out_blocks) {
-        // SAFETY: with `F16C`, the CPU has F16C (this function's contract).
-        *out = unsafe { T::widen8::<F16C>(block) };
-    }
-    for (out, &value) in out_rest.iter_mut().zip(rest) {
+    for (out, &value) in scratch.iter_mut().zip(values) {
         *out = value.widen();
     }
     scratch
 }
 
-/// `a * b + c`, fused with `FMA`.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    match FMA {
-        true => a.mul_add(b, c),
-        false => a * b + c,
-    }
-}
-
-/// `a · b`, in eight running sums (which the compiler vectorises), or with `SIMD` in two
-/// AVX vectors of fused multiply-adds.
-#[inline(always)]
-fn dot<const SIMD: bool>(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if SIMD {
-        // SAFETY: `SIMD` code runs only where the CPU has AVX2 and FMA (see `attend`).
-        return unsafe { dot_fma(a, b) };
-    }
+/// `a · b`, in eight running sums (which the compiler vectorises).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut sums = [0.0f32; 8];
     let (a_blocks, a_rest) = a.as_chunks::<8>();
     let (b_blocks, b_rest) = b.as_chunks::<8>();
@@ -347,33 +277,6 @@ fn dot<const SIMD: bool>(a: &[f32], b: &[f32]) -> f32 {
     }
     let rest: f32 = a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum();
     lane_sum(sums) + rest
-}
-
-/// [`dot`] on AVX and FMA: two independent sums of eight lanes.
-///
-/// # Safety
-/// The CPU must have AVX and FMA.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let (a_pairs, a_rest) = a.as_chunks::<16>();
-    let (b_pairs, b_rest) = b.as_chunks::<16>();
-    // SAFETY: each chunk holds 16 f32 (two unaligned loads); the CPU has AVX and FMA.
-    unsafe {
-        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for (a, b) in a_pairs.iter().zip(b_pairs) {
-            let (a, b) = (a.as_ptr(), b.as_ptr());
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b), s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(8)), _mm256_loadu_ps(b.add(8)), s1);
-        }
-        let s = _mm256_add_ps(s0, s1);
-        let quad = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        let one = _mm_add_ss(pair, _mm_movehdup_ps(pair));
-        let rest: f32 = a_rest.iter().zip(b_rest).map(|(a, b)| a * b).sum();
-        _mm_cvtss_f32(one) + rest
-    }
 }
 
 /// The sum of eight lanes, pairwise (as a vector reduction adds them).
@@ -451,16 +354,37 @@ mod tests {
         out
     }
 
-    const SHAPE: DecodeShape = DecodeShape {
-        rows: 3,
-        n_head: 6,
-        n_kv_head: 2,
-        head_dim: 20,
-    };
-    /// Positions the test's cache buffers hold.
-    const ALLOCATED: usize = 9;
-    /// Keys each row reads: all, some, none.
-    const LENS: [usize; 3] = [9, 4, 0];
+    /// A test case: the sizes, the positions the cache's buffers hold and the keys each row reads.
+    struct Case {
+        shape: DecodeShape,
+        allocated: usize,
+        lens: &'static [usize],
+    }
+
+    const CASES: [Case; 2] = [
+        // A head size with a tail past its vectors; rows reading all, some and no keys.
+        Case {
+            shape: DecodeShape {
+                rows: 3,
+                n_head: 6,
+                n_kv_head: 2,
+                head_dim: 20,
+            },
+            allocated: 9,
+            lens: &[9, 4, 0],
+        },
+        // Several blocks of eight positions and a rest, every vector width of the SIMD copy.
+        Case {
+            shape: DecodeShape {
+                rows: 3,
+                n_head: 6,
+                n_kv_head: 2,
+                head_dim: 72,
+            },
+            allocated: 24,
+            lens: &[21, 16, 1],
+        },
+    ];
 
     fn values(n: usize, seed: usize) -> Vec<f32> {
         (0..n)
@@ -476,18 +400,34 @@ mod tests {
         from: impl Fn(T) -> f32,
         positions_outer: bool,
     ) {
+        for case in &CASES {
+            check_case(case, &to, &from, positions_outer);
+        }
+    }
+
+    /// [`check`] for one case.
+    fn check_case<T: CacheElement>(
+        &Case {
+            shape,
+            allocated,
+            lens,
+        }: &Case,
+        to: impl Fn(f32) -> T,
+        from: impl Fn(T) -> f32,
+        positions_outer: bool,
+    ) {
         let DecodeShape {
             rows,
             n_kv_head: heads,
             head_dim,
             ..
-        } = SHAPE;
-        let q = values(rows * SHAPE.n_head * head_dim, 1);
-        let cache_len = rows * heads * ALLOCATED * head_dim;
+        } = shape;
+        let q = values(rows * shape.n_head * head_dim, 1);
+        let cache_len = rows * heads * allocated * head_dim;
         // Elements between neighbouring rows, heads and positions of the kernel's buffers.
         let strides = match positions_outer {
-            false => [heads * ALLOCATED * head_dim, ALLOCATED * head_dim, head_dim],
-            true => [ALLOCATED * heads * head_dim, head_dim, heads * head_dim],
+            false => [heads * allocated * head_dim, allocated * head_dim, head_dim],
+            true => [allocated * heads * head_dim, head_dim, heads * head_dim],
         };
         // `[rows, heads, positions, head_dim]` values, and a buffer of them as `T`.
         let (k_plain, v_plain) = (values(cache_len, 2), values(cache_len, 3));
@@ -495,9 +435,9 @@ mod tests {
             let mut buffer = vec![to(0.0); cache_len];
             for (i, position) in plain.chunks_exact(head_dim).enumerate() {
                 let (r, h, t) = (
-                    i / (heads * ALLOCATED),
-                    i / ALLOCATED % heads,
-                    i % ALLOCATED,
+                    i / (heads * allocated),
+                    i / allocated % heads,
+                    i % allocated,
                 );
                 let start = r * strides[0] + h * strides[1] + t * strides[2];
                 for (slot, &x) in buffer[start..start + head_dim].iter_mut().zip(position) {
@@ -514,11 +454,11 @@ mod tests {
         };
         let held = |plain: &[f32]| plain.iter().map(|&x| from(to(x))).collect::<Vec<f32>>();
         let (k_held, v_held) = (held(&k_plain), held(&v_plain));
-        let expected = reference(SHAPE, &q, &k_held, &v_held, &LENS, ALLOCATED);
+        let expected = reference(shape, &q, &k_held, &v_held, lens, allocated);
         for simd in [false, has_simd()] {
             let mut out = vec![f32::NAN; q.len()];
             let cache = (view(&k), view(&v));
-            decode_attention_on(simd, SHAPE, &q, cache, &LENS, &mut out);
+            decode_attention_on(simd, shape, &q, cache, lens, &mut out);
             for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
                 assert!(
                     (a - b).abs() < 1e-5,
