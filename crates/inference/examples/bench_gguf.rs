@@ -4,8 +4,11 @@
 //! one-token prompt (tokens/s); each is repeated and the mean and spread printed. Loading is not
 //! timed.
 //!
-//! `cargo run --release -p claude-inference --example bench_gguf -- MODEL [PROMPT] [DECODE] [REPS]`
-//! (`benches/gguf_vs_llama_cpp.sh` runs it beside llama-bench on the same file). The key/value
+//! `cargo run --release -p claude-inference --example bench_gguf -- MODEL [PROMPT] [DECODE] [REPS]
+//! [BATCH]` (`benches/gguf_vs_llama_cpp.sh` runs it beside llama-bench on the same file). With a
+//! `BATCH` of more than one, `tg` decodes that many sequences together (each after its own
+//! one-token prompt, as a server's batch of streams) and prints their aggregate tokens/s, as
+//! llama.cpp's `llama-batched-bench` does for its parallel sequences. The key/value
 //! cache holds f16, as llama-bench's and our CPU server's do. Set `CLAUDE_RUST_EXACT=1` for f32
 //! activations on quantized weights, `CLAUDE_RUST_KV_CACHE=f32` for an f32 cache.
 
@@ -18,14 +21,15 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let model = args
         .next()
-        .expect("usage: bench_gguf MODEL [PROMPT] [DECODE] [REPS]");
+        .expect("usage: bench_gguf MODEL [PROMPT] [DECODE] [REPS] [BATCH]");
     let number = |arg: Option<String>, default: usize| {
         arg.map_or(default, |a| a.parse().expect("a whole number"))
     };
-    let (prompt, decode, reps) = (
+    let (prompt, decode, reps, batch) = (
         number(args.next(), 512),
         number(args.next(), 128),
         number(args.next(), 3),
+        number(args.next(), 1).max(1),
     );
     // This thread runs the model: as one of rayon's, it does its share of every op.
     claude_tensors::threads::main_thread_joins_pool();
@@ -39,10 +43,13 @@ fn main() {
         _ => KvCacheType::F16,
     });
     let vocab = model.config().vocab_size;
-    let ids = |n: usize| -> Tensor<2, Int> {
-        let ids: Vec<i32> = (0..n).map(|i| ((i * 7919 + 13) % vocab) as i32).collect();
-        Tensor::from_data(TensorData::new(ids, [1, n]), &device)
+    let ids_rows = |rows: usize, n: usize| -> Tensor<2, Int> {
+        let ids: Vec<i32> = (0..rows * n)
+            .map(|i| ((i * 7919 + 13) % vocab) as i32)
+            .collect();
+        Tensor::from_data(TensorData::new(ids, [rows, n]), &device)
     };
+    let ids = |n: usize| ids_rows(1, n);
     // Warm up (allocations, thread pool).
     let _ = model.prefill(ids(8));
 
@@ -51,29 +58,34 @@ fn main() {
         let started = Instant::now();
         let (logits, _) = model.prefill(ids(prompt));
         // Reading the values waits for the device (`into_data` alone may not, on a GPU).
-        std::hint::black_box(argmax(logits));
+        std::hint::black_box(argmax_rows(logits));
         pp.push(prompt as f64 / started.elapsed().as_secs_f64());
     }
     let mut tg = Vec::new();
     for _ in 0..reps {
-        let (logits, mut cache) = model.prefill(ids(1));
-        let mut next = argmax(logits);
+        let (logits, mut cache) = model.prefill(ids_rows(batch, 1));
+        let mut next = argmax_rows(logits);
         let started = Instant::now();
         for _ in 0..decode {
-            let token = Tensor::from_data(TensorData::new(vec![next], [1]), &device);
-            next = argmax(model.decode(token, &mut cache));
+            let tokens = Tensor::from_data(TensorData::new(next, [batch]), &device);
+            next = argmax_rows(model.decode(tokens, &mut cache));
         }
-        tg.push(decode as f64 / started.elapsed().as_secs_f64());
+        tg.push((batch * decode) as f64 / started.elapsed().as_secs_f64());
     }
     println!("claude-rust pp{prompt}: {}", mean_and_spread(&pp));
-    println!("claude-rust tg{decode}: {}", mean_and_spread(&tg));
+    match batch {
+        1 => println!("claude-rust tg{decode}: {}", mean_and_spread(&tg)),
+        _ => println!("claude-rust tg{decode} x{batch}: {}", mean_and_spread(&tg)),
+    }
 }
 
-/// The most likely token of a one-row logits tensor.
-fn argmax(logits: Tensor<2>) -> i32 {
-    let row = logits.try_into_vec_as::<f32>().expect("float logits");
-    let best = (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best });
-    best as i32
+/// The most likely token of each row of a logits tensor.
+fn argmax_rows(logits: Tensor<2>) -> Vec<i32> {
+    let [_, vocab] = logits.dims();
+    let values = logits.try_into_vec_as::<f32>().expect("float logits");
+    (values.chunks_exact(vocab))
+        .map(|row| (0..vocab).fold(0, |best, i| if row[i] > row[best] { i } else { best }) as i32)
+        .collect()
 }
 
 /// `mean ± standard deviation` tokens/s, as llama-bench prints them.
