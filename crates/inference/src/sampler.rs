@@ -238,6 +238,17 @@ impl Sampler {
         *self.generated.entry(token).or_insert(0) += 1;
     }
 
+    /// Whether [`apply_penalties`](Self::apply_penalties) changes anything for these
+    /// parameters.
+    fn has_penalties(&self) -> bool {
+        let p = &self.params;
+        let rep = p.repetition_penalty;
+        let active = |x: f32| x.is_finite() && x != 0.0;
+        (rep.is_finite() && rep > 0.0 && rep != 1.0)
+            || active(p.frequency_penalty)
+            || active(p.presence_penalty)
+    }
+
     /// Applies the repetition, frequency and presence penalties of the current history to
     /// `logits` in place (ids beyond `logits.len()` are ignored). This is step 1 of
     /// [`Sampler::sample`].
@@ -294,31 +305,28 @@ impl Sampler {
     /// Runs steps 1–4 into `out` (non-empty, in no particular order) and returns the sum of
     /// the survivors' weights.
     fn filter(&self, logits: &[f32], out: &mut Vec<Candidate>) -> f64 {
-        let mut penalised = logits.to_vec();
-        self.apply_penalties(&mut penalised);
-        let candidates = penalised.iter().enumerate().map(|(i, &l)| Candidate {
-            id: i as u32,
-            logit: if l.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                l.min(f32::MAX)
-            },
-            weight: 0.0,
-        });
         out.clear();
         let p = &self.params;
-
         // Greedy (temperature 0, or anything not a positive number): one pass, no candidate
-        // list the size of the vocabulary.
+        // list the size of the vocabulary, and no copy of the logits without penalties.
         if p.temperature.is_nan() || p.temperature <= 0.0 {
-            let best = candidates.reduce(better).expect("non-empty logits");
+            let best = match self.has_penalties() {
+                true => {
+                    let mut penalised = logits.to_vec();
+                    self.apply_penalties(&mut penalised);
+                    best_of(&penalised)
+                }
+                false => best_of(logits),
+            };
             out.push(Candidate {
                 weight: 1.0,
                 ..best
             });
             return 1.0;
         }
-        out.extend(candidates);
+        let mut penalised = logits.to_vec();
+        self.apply_penalties(&mut penalised);
+        out.extend(penalised.iter().enumerate().map(|(i, &l)| candidate(i, l)));
 
         // Top-k on the logits: no sort, one selection.
         if p.top_k > 0 && p.top_k < out.len() {
@@ -380,6 +388,34 @@ fn greedy(candidates: &[Candidate]) -> Candidate {
 }
 
 /// The greedy pick of two: the higher logit, the lower id on a tie.
+/// Token `id` with logit `l` as a candidate: NaN as minus infinity, infinity as the largest
+/// finite logit.
+fn candidate(id: usize, l: f32) -> Candidate {
+    Candidate {
+        id: id as u32,
+        logit: if l.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            l.min(f32::MAX)
+        },
+        weight: 0.0,
+    }
+}
+
+/// The best of `logits` as [`better`] ranks their [`candidate`]s (highest logit, lowest id on a
+/// tie, NaN last), in one pass without a candidate list or a copy.
+fn best_of(logits: &[f32]) -> Candidate {
+    let rank = |i: usize| candidate(i, logits[i]).logit;
+    let (mut best, mut best_logit) = (0, rank(0));
+    for i in 1..logits.len() {
+        // Strictly greater: the first of equal logits stays.
+        if rank(i) > best_logit {
+            (best, best_logit) = (i, rank(i));
+        }
+    }
+    candidate(best, logits[best])
+}
+
 fn better(best: Candidate, c: Candidate) -> Candidate {
     match c.logit > best.logit || (c.logit == best.logit && c.id < best.id) {
         true => c,
@@ -857,5 +893,25 @@ mod tests {
             .validate(),
             Ok(())
         );
+    }
+
+    #[test]
+    fn the_one_pass_greedy_pick_ranks_as_the_candidates_do() {
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        for logits in [
+            vec![0.5, 2.0, -1.0, 2.0],
+            vec![nan, -3.0, nan, -2.0],
+            vec![nan, nan],
+            vec![f32::NEG_INFINITY, nan, f32::NEG_INFINITY],
+            vec![1.0, inf, 3.0, inf],
+            vec![f32::MAX, inf],
+            vec![7.0],
+        ] {
+            let expected = (logits.iter().enumerate())
+                .map(|(i, &l)| candidate(i, l))
+                .reduce(better)
+                .unwrap();
+            assert_eq!(best_of(&logits).id, expected.id, "{logits:?}");
+        }
     }
 }
