@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prompt processing (pp512) and decoding (tg128) tokens/s of a GGUF model, ours and llama.cpp's
-# llama-bench on the same file, in turn, RUNS times; then perplexity on wikitext-2 both ways.
+# llama-bench on the same file, in turn, RUNS times; then batched decoding (BATCHES sequences
+# of 128 tokens decoded together after a one-token prompt each, aggregate tokens/s: ours and
+# llama-batched-bench's S_TG); then perplexity on wikitext-2 both ways.
 #
 #   LLAMA_CPP=/path/to/llama.cpp/build/bin benches/gguf_vs_llama_cpp.sh [MODEL.gguf]
 #
-# Env: THREADS (default 2), RUNS (default 2), CHUNKS (perplexity chunks of 512, default 20; 0
-# skips), BENCH (our bench_gguf binary; default: built with `cargo build --release --examples`),
+# Env: THREADS (default 2), RUNS (default 2), BATCHES (default "8 32"; empty skips), CHUNKS
+# (perplexity chunks of 512, default 20; 0 skips), BENCH (our bench_gguf binary; default: built with `cargo build --release --examples`),
 # CLAUDE_RUST (the binary; default target/release/claude-rust). Build llama.cpp from its source
 # (cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON && cmake --build build -j).
 # Run it on an idle machine: with two threads both programs slow down several-fold when anything
@@ -28,6 +30,16 @@ for _ in $(seq "${RUNS:-2}"); do
       grep -E 'pp512|tg128' | awk -F'|' '{printf "llama.cpp %s: %s tokens/s\n", $7, $8}' | tr -s ' '
   fi
   "$BENCH" "$MODEL" 512 128 3
+done
+for _ in $(seq "${RUNS:-2}"); do
+  for batch in ${BATCHES-8 32}; do
+    if [[ -n "${LLAMA_CPP:-}" ]]; then
+      "$LLAMA_CPP/llama-batched-bench" -m "$MODEL" -t "$THREADS" -c $((129 * batch)) -npp 1 \
+        -ntg 128 -npl "$batch" 2>/dev/null | grep -E '^\| +1 \|' |
+        awk -F'|' -v b="$batch" '{printf "llama.cpp tg128 x%s: %s tokens/s\n", b, $9}' | tr -s ' '
+    fi
+    "$BENCH" "$MODEL" 1 128 2 "$batch" | grep tg
+  done
 done
 if [[ "${CHUNKS:-20}" != 0 ]]; then
   TEXT="$DATA/eval/wikitext-2-raw-test.txt"
