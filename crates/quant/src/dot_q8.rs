@@ -67,6 +67,42 @@ fn round_half_away(x: f32) -> i32 {
     toward_zero + i32::from(rest >= 0.5) - i32::from(rest <= -0.5)
 }
 
+/// What quantizing one block of 32 activations gives besides its codes.
+pub(crate) struct QuantizedBlock {
+    /// `max|x| / 127`.
+    pub scale: f32,
+    /// The sum of the 32 codes.
+    pub sum: i32,
+    /// The sum of the first 16 codes.
+    pub first_half_sum: i32,
+}
+
+/// One block of `x` to 8-bit `codes`: `d = max|x| / 127`, codes `round(x / d)` (halves away
+/// from zero, NaN to 0).
+fn quantize_block(x: &[f32; Q8_BLOCK], codes: &mut [i8; Q8_BLOCK]) -> QuantizedBlock {
+    // Eight running maxima: one fold would be a chain of scalar maxima (a maximum's reduction
+    // may not be reordered without knowing there are no NaNs).
+    let mut lanes = [0.0f32; 8];
+    for eight in x.chunks_exact(8) {
+        for (lane, v) in lanes.iter_mut().zip(eight) {
+            *lane = lane.max(v.abs());
+        }
+    }
+    let amax = lanes.iter().fold(0.0f32, |m, &v| m.max(v));
+    let scale = amax / 127.0;
+    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    for (code, &v) in codes.iter_mut().zip(x) {
+        *code = round_half_away(v * inverse) as i8;
+    }
+    let half_sum = |half: &[i8]| half.iter().map(|&c| i32::from(c)).sum::<i32>();
+    let first_half_sum = half_sum(&codes[..Q8_BLOCK / 2]);
+    QuantizedBlock {
+        scale,
+        sum: first_half_sum + half_sum(&codes[Q8_BLOCK / 2..]),
+        first_half_sum,
+    }
+}
+
 /// A quantized activation vector's pieces, as the repacked kernels read them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Parts<'a> {
@@ -123,6 +159,18 @@ impl Q8Activations {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn quantize_blocks_avx2(&mut self, x: &[f32]) {
+        // The closure inherits this function's features: the vector block inlines into it.
+        self.each_block(x, |x, codes| simd::quantize_block(x, codes));
+    }
+
+    /// Runs `quantize` on each block of 32 of `x` (a whole number of them, the buffers sized
+    /// for them) and stores what it gives.
+    #[inline(always)]
+    fn each_block(
+        &mut self,
+        x: &[f32],
+        mut quantize: impl FnMut(&[f32; Q8_BLOCK], &mut [i8; Q8_BLOCK]) -> QuantizedBlock,
+    ) {
         let blocks = x
             .as_chunks::<Q8_BLOCK>()
             .0
@@ -131,43 +179,17 @@ impl Q8Activations {
             .zip(self.scales.iter_mut().zip(&mut self.sums))
             .zip(self.code_sums.iter_mut().zip(&mut self.first_half_sums));
         for (((x, codes), (scale, scaled_sum)), (sum, first_half)) in blocks {
-            let block = simd::quantize_block(x, codes);
+            let block = quantize(x, codes);
             (*first_half, *sum) = (block.first_half_sum, block.sum);
             (*scale, *scaled_sum) = (block.scale, block.scale * block.sum as f32);
         }
     }
 
-    /// Per block of 32 of `x` (a whole number of them, the buffers sized for them): `d = max|x| /
-    /// 127`, codes `round(x / d)` (halves away from zero, NaN to 0) and their sums: the portable
-    /// path, and the reference of [`quantize_blocks_avx2`](Self::quantize_blocks_avx2).
+    /// Each block of 32 of `x` (a whole number of them, the buffers sized for them) by
+    /// [`quantize_block`]: the portable path, and the reference of
+    /// [`quantize_blocks_avx2`](Self::quantize_blocks_avx2).
     fn quantize_blocks(&mut self, x: &[f32]) {
-        let blocks = x
-            .as_chunks::<Q8_BLOCK>()
-            .0
-            .iter()
-            .zip(self.codes.as_chunks_mut::<Q8_BLOCK>().0)
-            .zip(self.scales.iter_mut().zip(&mut self.sums))
-            .zip(self.code_sums.iter_mut().zip(&mut self.first_half_sums));
-        for (((x, codes), (scale, scaled_sum)), (sum, first_half)) in blocks {
-            // Eight running maxima: one fold would be a chain of scalar maxima (a maximum's
-            // reduction may not be reordered without knowing there are no NaNs).
-            let mut lanes = [0.0f32; 8];
-            for eight in x.chunks_exact(8) {
-                for (lane, v) in lanes.iter_mut().zip(eight) {
-                    *lane = lane.max(v.abs());
-                }
-            }
-            let amax = lanes.iter().fold(0.0f32, |m, &v| m.max(v));
-            let d = amax / 127.0;
-            let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            for (code, &v) in codes.iter_mut().zip(x) {
-                *code = round_half_away(v * inverse) as i8;
-            }
-            let half_sum = |half: &[i8]| half.iter().map(|&c| i32::from(c)).sum::<i32>();
-            *first_half = half_sum(&codes[..Q8_BLOCK / 2]);
-            *sum = *first_half + half_sum(&codes[Q8_BLOCK / 2..]);
-            (*scale, *scaled_sum) = (d, d * *sum as f32);
-        }
+        self.each_block(x, quantize_block);
     }
 
     /// The values the codes stand for, `codes[i] * scales[i / 32]`, into `out` (`len` values).

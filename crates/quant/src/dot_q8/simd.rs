@@ -188,21 +188,11 @@ pub(super) fn f16x8<const B: usize>(blocks: &[[u8; B]; 8], at: usize) -> [f32; 8
     }
 }
 
-/// What quantizing one block of 32 activations gives besides its codes.
-pub(super) struct QuantizedBlock {
-    /// `max|x| / 127`.
-    pub scale: f32,
-    /// The sum of the 32 codes.
-    pub sum: i32,
-    /// The sum of the first 16 codes.
-    pub first_half_sum: i32,
-}
-
-/// One block of `x` to 8-bit `codes` as `Q8Activations::quantize_blocks` does it (the same
-/// scale, the same codes, halves rounded away from zero, NaN to 0), in vectors of eight.
+/// One block of `x` to 8-bit `codes` as [`super::quantize_block`] does it (the same scale, the
+/// same codes, halves rounded away from zero, NaN to 0), in vectors of eight.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn quantize_block(x: &[f32; 32], codes: &mut [i8; 32]) -> QuantizedBlock {
+pub(super) fn quantize_block(x: &[f32; 32], codes: &mut [i8; 32]) -> super::QuantizedBlock {
     // SAFETY: every load reads 8 of `x`'s 32 values, the store writes `codes`' 32 bytes.
     let v: [__m256; 4] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(x[8 * i..].as_ptr()) });
     let magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
@@ -250,7 +240,7 @@ pub(super) fn quantize_block(x: &[f32; 32], codes: &mut [i8; 32]) -> QuantizedBl
     let ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     // SAFETY: `codes` holds 32 bytes; the store is unaligned.
     unsafe { _mm256_storeu_si256(codes.as_mut_ptr().cast(), ordered) };
-    QuantizedBlock {
+    super::QuantizedBlock {
         scale,
         sum,
         first_half_sum,

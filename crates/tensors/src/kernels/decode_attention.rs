@@ -201,6 +201,15 @@ struct Scratch {
     scores: Vec<f32>,
 }
 
+impl Scratch {
+    /// The buffers resized: `position` values for widened positions, `scores` for scores.
+    fn sized(&mut self, position: usize, scores: usize) -> (&mut [f32], &mut [f32]) {
+        self.position.resize(position, 0.0);
+        self.scores.resize(scores, 0.0);
+        (&mut self.position, &mut self.scores)
+    }
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
@@ -218,6 +227,18 @@ struct KvHead<'a, T> {
     scale: f32,
 }
 
+impl<T> KvHead<'_, T> {
+    /// Queries sharing the head.
+    fn group(&self) -> usize {
+        self.queries.len() / self.head_dim
+    }
+
+    /// Positions read.
+    fn len(&self) -> usize {
+        self.keys.len() / self.head_dim
+    }
+}
+
 /// The group's outputs (`group * head_dim` values) into `out`: the portable copy (see
 /// `avx2.rs` for the vector one).
 fn attend<T: CacheElement>(head: &KvHead<'_, T>, scratch: &mut Scratch, out: &mut [f32]) {
@@ -228,11 +249,8 @@ fn attend<T: CacheElement>(head: &KvHead<'_, T>, scratch: &mut Scratch, out: &mu
         head_dim,
         scale,
     } = *head;
-    let group = queries.len() / head_dim;
-    let len = keys.len() / head_dim;
-    let Scratch { position, scores } = scratch;
-    position.resize(head_dim, 0.0);
-    scores.resize(group * len, 0.0);
+    let len = head.len();
+    let (position, scores) = scratch.sized(head_dim, head.group() * len);
     for (t, k) in keys.chunks_exact(head_dim).enumerate() {
         let k = widened(k, position);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {

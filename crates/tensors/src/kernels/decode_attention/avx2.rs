@@ -36,11 +36,8 @@ pub(super) unsafe fn attend<T: CacheElement>(
         head_dim,
         scale,
     } = *head;
-    let group = queries.len() / head_dim;
-    let len = keys.len() / head_dim;
-    let Scratch { position, scores } = scratch;
-    position.resize(POSITIONS * head_dim, 0.0);
-    scores.resize(group * len, 0.0);
+    let len = head.len();
+    let (position, scores) = scratch.sized(POSITIONS * head_dim, head.group() * len);
     let (blocks, rest) = keys.split_at(len / POSITIONS * POSITIONS * head_dim);
     for (b, block) in blocks.chunks_exact(POSITIONS * head_dim).enumerate() {
         let block = widened(block, position);
