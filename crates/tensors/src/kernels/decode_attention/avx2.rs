@@ -29,14 +29,8 @@ pub(super) unsafe fn attend<T: CacheElement>(
     scratch: &mut Scratch,
     out: &mut [f32],
 ) {
-    let KvHead {
-        queries,
-        keys,
-        values,
-        head_dim,
-        scale,
-    } = *head;
-    let len = head.len();
+    let (queries, keys, values) = (head.queries, head.keys, head.values);
+    let (head_dim, scale, len) = (head.head_dim, head.scale, head.len());
     let (position, scores) = scratch.sized(POSITIONS * head_dim, head.group() * len);
     let (blocks, rest) = keys.split_at(len / POSITIONS * POSITIONS * head_dim);
     for (b, block) in blocks.chunks_exact(POSITIONS * head_dim).enumerate() {
