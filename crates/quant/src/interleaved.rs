@@ -321,26 +321,36 @@ impl InterleavedMatrix {
         out.copy_from_slice(&sums[0][..rows]);
     }
 
-    /// Rows `16 g ..` of `matrix` times each of the `xq.len()` activation rows `x` (row-major,
-    /// quantized as `xq`), into `out`: `out[r][k]` is group row `k` times activation row `r`
-    /// (past the group's last row, when it has fewer than [`GROUP_ROWS`]: zeros or anything).
-    /// Each weight chunk is loaded and unpacked once for up to [`ROWS_PER_PASS`] activation
-    /// rows on AVX-512 VNNI (batched decoding); other paths take the rows one at a time.
+    /// For each group `g` of `groups` in turn: its rows (`16 g ..` of `matrix`) times each of
+    /// the `xq.len()` activation rows `x` (row-major, quantized as `xq`), handed to
+    /// `each(g, sums)`: `sums[r][k]` is group row `k` times activation row `r` (past a short
+    /// group's last row: anything). Each weight chunk is loaded and unpacked once for up to
+    /// [`ROWS_PER_PASS`] activation rows on AVX-512 VNNI (batched decoding); other paths take the
+    /// rows one at a time. One call for a task's run of groups: the checks are made once.
+    ///
+    /// # Panics
+    /// If the lengths do not fit or a group is out of range.
+    pub fn dot_groups_rows(
+        &self,
+        matrix: &PackedMatrix,
+        groups: Range<usize>,
+        x: &[f32],
+        xq: &[Q8Activations],
+        mut each: impl FnMut(usize, &[[f32; GROUP_ROWS]]),
+    ) {
+        self.check_rows(x, xq);
+        let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
+        for g in groups {
+            self.group_rows(self.isa, matrix, g, x, xq, &mut sums);
+            each(g, &sums);
+        }
+    }
+
+    /// Group `g`'s products with each activation row into `out` (one array per row; see
+    /// [`dot_groups_rows`](Self::dot_groups_rows)) on the instructions `isa`.
     ///
     /// # Panics
     /// If the lengths do not fit.
-    pub fn dot_group_rows(
-        &self,
-        matrix: &PackedMatrix,
-        g: usize,
-        x: &[f32],
-        xq: &[Q8Activations],
-        out: &mut [[f32; GROUP_ROWS]],
-    ) {
-        self.dot_group_rows_on(self.isa, matrix, g, x, xq, out);
-    }
-
-    /// [`dot_group_rows`](Self::dot_group_rows) on the instructions `isa`.
     pub(crate) fn dot_group_rows_on(
         &self,
         isa: Isa,
@@ -350,15 +360,36 @@ impl InterleavedMatrix {
         xq: &[Q8Activations],
         out: &mut [[f32; GROUP_ROWS]],
     ) {
-        let (n, cols) = (xq.len(), self.blocks * Q8_BLOCK);
-        let first = g * GROUP_ROWS;
-        let rows = self.rows.min(first + GROUP_ROWS) - first;
-        assert_eq!(out.len(), n, "one output per activation row");
-        assert_eq!(x.len(), n * cols, "activation rows");
+        self.check_rows(x, xq);
+        assert_eq!(out.len(), xq.len(), "one output per activation row");
+        self.group_rows(isa, matrix, g, x, xq, out);
+    }
+
+    /// Checks that `x` is `xq.len()` rows of this matrix's columns, and each of `xq` one row.
+    fn check_rows(&self, x: &[f32], xq: &[Q8Activations]) {
+        let cols = self.blocks * Q8_BLOCK;
+        assert_eq!(x.len(), xq.len() * cols, "activation rows");
         assert!(
             xq.iter().all(|q| q.len() == cols),
             "quantized vector length"
         );
+    }
+
+    /// [`dot_group_rows_on`](Self::dot_group_rows_on) without the checks (`out` one array per
+    /// row of `xq`, the rows checked by [`check_rows`](Self::check_rows)).
+    #[inline]
+    fn group_rows(
+        &self,
+        isa: Isa,
+        matrix: &PackedMatrix,
+        g: usize,
+        x: &[f32],
+        xq: &[Q8Activations],
+        out: &mut [[f32; GROUP_ROWS]],
+    ) {
+        let cols = self.blocks * Q8_BLOCK;
+        let first = g * GROUP_ROWS;
+        let rows = self.rows.min(first + GROUP_ROWS) - first;
         let (kind, records) = match &self.groups[g] {
             Group::Repacked { kind, records } => (*kind, &self.store.bytes()[records.clone()]),
             Group::RowWise => {

@@ -332,34 +332,35 @@ impl PackedMatrix {
         }
     }
 
-    /// Rows `16 g ..` (group `g` of [`GROUP_ROWS`]; the last group may be shorter) times each of
-    /// the `n = xq.len()` activation rows `x` (row-major, quantized as `xq`), into `out[r][k]`
-    /// (activation row `r`, group row `k`; what follows a short group's rows is unspecified): what
-    /// [`dot_row_quantized`](Self::dot_row_quantized) gives for each pair, up to the order of the
-    /// f32 additions, but sixteen rows per pass over the activations where the rows' format has
-    /// a repacked layout ([`InterleavedMatrix`]), and in batched decoding several activation rows
-    /// per weight load. The repacked copy is made on first use (about as many bytes as those rows
-    /// take here) and shared by clones of this matrix; [`repack`](Self::repack) makes it ahead
-    /// of time.
+    /// For each group `g` of `groups` (rows `16 g ..`, [`GROUP_ROWS`] to a group; the last may be
+    /// shorter), the group's rows times each of the `n = xq.len()` activation rows `x`
+    /// (row-major, quantized as `xq`), handed to `each(g, sums)` with `sums[r][k]` for
+    /// activation row `r` and group row `k` (what follows a short group's rows is unspecified):
+    /// what [`dot_row_quantized`](Self::dot_row_quantized) gives for each pair, up to the order
+    /// of the f32 additions, but sixteen rows per pass over the activations where the rows'
+    /// format has a repacked layout ([`InterleavedMatrix`]), and in batched decoding several
+    /// activation rows per weight load. The repacked copy is made on first use (about as many
+    /// bytes as those rows take here) and shared by clones of this matrix;
+    /// [`repack`](Self::repack) makes it ahead of time.
     ///
     /// # Panics
-    /// As [`InterleavedMatrix::dot_group_rows`].
-    pub fn dot_group_quantized_rows(
+    /// As [`InterleavedMatrix::dot_groups_rows`].
+    pub fn dot_groups_quantized_rows(
         &self,
-        g: usize,
+        groups: Range<usize>,
         x: &[f32],
         xq: &[Q8Activations],
-        out: &mut [[f32; GROUP_ROWS]],
+        each: impl FnMut(usize, &[[f32; GROUP_ROWS]]),
     ) {
-        self.repack().dot_group_rows(self, g, x, xq, out);
+        self.repack().dot_groups_rows(self, groups, x, xq, each);
     }
 
-    /// Number of row groups of [`dot_group_quantized_rows`](Self::dot_group_quantized_rows).
+    /// Number of row groups of [`dot_groups_quantized_rows`](Self::dot_groups_quantized_rows).
     pub fn groups(&self) -> usize {
         self.rows.div_ceil(GROUP_ROWS)
     }
 
-    /// The rows repacked for [`dot_group_quantized_rows`](Self::dot_group_quantized_rows), made
+    /// The rows repacked for [`dot_groups_quantized_rows`](Self::dot_groups_quantized_rows), made
     /// now if they were not yet.
     pub fn repack(&self) -> &InterleavedMatrix {
         self.repacked.get_or_init(|| InterleavedMatrix::new(self))

@@ -4,7 +4,7 @@
 //! - A few rows (decode, a handful of sequences): every output is a dot product of an activation
 //!   row with a packed weight row, read once per step straight from its blocks
 //!   ([`PackedMatrix::dot_row`]), sixteen rows per pass where the weight is repacked
-//!   ([`PackedMatrix::dot_group_quantized_rows`]); output rows are split over the threads of the
+//!   ([`PackedMatrix::dot_groups_quantized_rows`]); output rows are split over the threads of the
 //!   decoding [`Team`](crate::team::Team). This reads 4.5 to 8.5 bits per weight instead of 32.
 //! - Many rows (a prompt, perplexity): tiles of [`TILE_ROWS`] weight rows are decoded into a
 //!   buffer that stays in cache and multiplied by all activation rows at once with gemm, so the
@@ -126,7 +126,7 @@ fn rounded_to_8_bits(x: &[f32], cols: usize) -> Vec<f32> {
 /// runs over a hundred of these short loops, which rayon's wake-ups would slow), each task
 /// writing its columns of the `[n, rows]` result in place; with `quantized` activations (one
 /// per row), the integer kernels, sixteen weight rows at a time where the format has a
-/// repacked layout ([`PackedMatrix::dot_group_quantized_rows`]).
+/// repacked layout ([`PackedMatrix::dot_groups_quantized_rows`]).
 fn by_dot_products(
     x: &[f32],
     n: usize,
@@ -177,15 +177,15 @@ fn grouped_dots(
     first: usize,
     block: &mut ColumnBlock<'_, MaybeUninit<f32>>,
 ) {
-    let mut sums = vec![[0.0f32; GROUP_ROWS]; q.len()];
-    let width = block.width();
-    for (i, start) in (0..width).step_by(GROUP_ROWS).enumerate() {
-        w.dot_group_quantized_rows(first / GROUP_ROWS + i, x, q, &mut sums);
+    let (width, first_group) = (block.width(), first / GROUP_ROWS);
+    let groups = first_group..first_group + width.div_ceil(GROUP_ROWS);
+    w.dot_groups_quantized_rows(groups, x, q, |g, sums| {
+        let start = (g - first_group) * GROUP_ROWS;
         let len = GROUP_ROWS.min(width - start);
         for (r, sums) in sums.iter().enumerate() {
             block.row(r)[start..start + len].write_copy_of_slice(&sums[..len]);
         }
-    }
+    });
 }
 
 /// `dy · w` for `n` row-major rows `dy` of `w.rows()` values (the gradient of `x · wᵀ` with
