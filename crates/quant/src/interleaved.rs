@@ -302,6 +302,13 @@ impl InterleavedMatrix {
         self.any_repacked
     }
 
+    /// This matrix computing on the instructions `isa` (the tests run every path this CPU has).
+    #[cfg(test)]
+    pub(crate) fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = isa;
+        self
+    }
+
     /// Rows `16 g ..` of `matrix` (the matrix this was built from) times `x`, quantized as
     /// `xq`, into `out` (one value per row of the group).
     ///
@@ -315,10 +322,11 @@ impl InterleavedMatrix {
         xq: &Q8Activations,
         out: &mut [f32],
     ) {
-        let mut sums = [[0.0; GROUP_ROWS]];
-        self.dot_group_rows_on(self.isa, matrix, g, x, std::slice::from_ref(xq), &mut sums);
-        let rows = out.len();
-        out.copy_from_slice(&sums[0][..rows]);
+        let xq = std::slice::from_ref(xq);
+        self.dot_groups_rows(matrix, g..g + 1, x, xq, |_, sums| {
+            let rows = out.len();
+            out.copy_from_slice(&sums[0][..rows]);
+        });
     }
 
     /// For each group `g` of `groups` in turn: its rows (`16 g ..` of `matrix`) times each of
@@ -338,55 +346,31 @@ impl InterleavedMatrix {
         xq: &[Q8Activations],
         mut each: impl FnMut(usize, &[[f32; GROUP_ROWS]]),
     ) {
-        self.check_rows(x, xq);
-        let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
-        for g in groups {
-            self.group_rows(self.isa, matrix, g, x, xq, &mut sums);
-            each(g, &sums);
-        }
-    }
-
-    /// Group `g`'s products with each activation row into `out` (one array per row; see
-    /// [`dot_groups_rows`](Self::dot_groups_rows)) on the instructions `isa`.
-    ///
-    /// # Panics
-    /// If the lengths do not fit.
-    pub(crate) fn dot_group_rows_on(
-        &self,
-        isa: Isa,
-        matrix: &PackedMatrix,
-        g: usize,
-        x: &[f32],
-        xq: &[Q8Activations],
-        out: &mut [[f32; GROUP_ROWS]],
-    ) {
-        self.check_rows(x, xq);
-        assert_eq!(out.len(), xq.len(), "one output per activation row");
-        self.group_rows(isa, matrix, g, x, xq, out);
-    }
-
-    /// Checks that `x` is `xq.len()` rows of this matrix's columns, and each of `xq` one row.
-    fn check_rows(&self, x: &[f32], xq: &[Q8Activations]) {
         let cols = self.blocks * Q8_BLOCK;
         assert_eq!(x.len(), xq.len() * cols, "activation rows");
         assert!(
             xq.iter().all(|q| q.len() == cols),
             "quantized vector length"
         );
+        let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
+        for g in groups {
+            self.group_rows(matrix, g, x, xq, &mut sums);
+            each(g, &sums);
+        }
     }
 
-    /// [`dot_group_rows_on`](Self::dot_group_rows_on) without the checks (`out` one array per
-    /// row of `xq`, the rows checked by [`check_rows`](Self::check_rows)).
+    /// Group `g`'s products with each activation row into `out` (one array per row of `xq`,
+    /// whose lengths [`dot_groups_rows`](Self::dot_groups_rows) checked).
     #[inline]
     fn group_rows(
         &self,
-        isa: Isa,
         matrix: &PackedMatrix,
         g: usize,
         x: &[f32],
         xq: &[Q8Activations],
         out: &mut [[f32; GROUP_ROWS]],
     ) {
+        let isa = self.isa;
         let cols = self.blocks * Q8_BLOCK;
         let first = g * GROUP_ROWS;
         let rows = self.rows.min(first + GROUP_ROWS) - first;

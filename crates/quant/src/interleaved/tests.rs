@@ -47,12 +47,10 @@ fn paths() -> Vec<Isa> {
 
 /// Every row's product through the groups on `isa`.
 fn grouped(isa: Isa, m: &PackedMatrix, x: &[f32], xq: &Q8Activations) -> Vec<f32> {
-    let repacked = InterleavedMatrix::new(m);
+    let repacked = InterleavedMatrix::new(m).with_isa(isa);
     let mut out = vec![0.0; m.rows()];
     for (g, out) in out.chunks_mut(GROUP_ROWS).enumerate() {
-        let mut sums = [[0.0; GROUP_ROWS]];
-        repacked.dot_group_rows_on(isa, m, g, x, std::slice::from_ref(xq), &mut sums);
-        out.copy_from_slice(&sums[0][..out.len()]);
+        repacked.dot_group(m, g, x, xq, out);
     }
     out
 }
@@ -159,7 +157,6 @@ fn the_codes_read_back_as_placed() {
 fn several_activation_rows_per_pass_equal_one_at_a_time() {
     for ty in REPACKED {
         let m = matrix(ty, 37, 256, 9);
-        let repacked = InterleavedMatrix::new(&m);
         for n in [1, 3, 4, 5, 9] {
             let x = values(n * m.cols(), n as u64);
             let xq: Vec<Q8Activations> = x
@@ -167,18 +164,17 @@ fn several_activation_rows_per_pass_equal_one_at_a_time() {
                 .map(|row| Q8Activations::quantize(row).unwrap())
                 .collect();
             for isa in paths() {
-                for g in 0..m.groups() {
+                let repacked = InterleavedMatrix::new(&m).with_isa(isa);
+                repacked.dot_groups_rows(&m, 0..m.groups(), &x, &xq, |g, out| {
                     let rows = m.rows().min((g + 1) * GROUP_ROWS) - g * GROUP_ROWS;
-                    let mut out = vec![[0.0; GROUP_ROWS]; n];
-                    repacked.dot_group_rows_on(isa, &m, g, &x, &xq, &mut out);
                     for r in 0..n {
                         let row = &x[r * m.cols()..(r + 1) * m.cols()];
-                        let mut one = [[0.0; GROUP_ROWS]];
-                        repacked.dot_group_rows_on(isa, &m, g, row, &xq[r..r + 1], &mut one);
+                        let mut one = vec![0.0; rows];
+                        repacked.dot_group(&m, g, row, &xq[r], &mut one);
                         let what = format!("{ty:?} {isa:?}, {n} rows, group {g}");
-                        assert_eq!(out[r][..rows], one[0][..rows], "{what}");
+                        assert_eq!(out[r][..rows], one[..], "{what}");
                     }
-                }
+                });
             }
         }
     }
