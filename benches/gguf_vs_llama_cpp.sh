@@ -7,9 +7,10 @@
 #   LLAMA_CPP=/path/to/llama.cpp/build/bin benches/gguf_vs_llama_cpp.sh [MODEL.gguf]
 #
 # Env: THREADS (default 2), RUNS (default 2), BATCHES (default "8 32"; empty skips), CHUNKS
-# (perplexity chunks of 512, default 20; 0 skips), BENCH (our bench_gguf binary; default: built with `cargo build --release --examples`),
-# CLAUDE_RUST (the binary; default target/release/claude-rust). Build llama.cpp from its source
-# (cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON && cmake --build build -j).
+# (perplexity chunks of 512, default 20; 0 skips), BENCH (our bench_gguf binary; default: built
+# with `cargo build --release --examples`), CLAUDE_RUST (the binary; default
+# target/release/claude-rust). Build llama.cpp from its source (cmake -B build
+# -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON && cmake --build build -j).
 # Run it on an idle machine: with two threads both programs slow down several-fold when anything
 # else runs.
 set -euo pipefail

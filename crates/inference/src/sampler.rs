@@ -241,38 +241,35 @@ impl Sampler {
     /// Whether [`apply_penalties`](Self::apply_penalties) changes anything for these
     /// parameters.
     fn has_penalties(&self) -> bool {
+        self.repetition_penalty().is_some() || self.count_penalties().is_some()
+    }
+
+    /// The repetition penalty, where it changes anything (finite, positive, not 1).
+    fn repetition_penalty(&self) -> Option<f32> {
+        let rep = self.params.repetition_penalty;
+        (rep.is_finite() && rep > 0.0 && rep != 1.0).then_some(rep)
+    }
+
+    /// The frequency and presence penalties (a non-finite one as 0), where either is not 0.
+    fn count_penalties(&self) -> Option<(f32, f32)> {
+        let finite = |x: f32| if x.is_finite() { x } else { 0.0 };
         let p = &self.params;
-        let rep = p.repetition_penalty;
-        let active = |x: f32| x.is_finite() && x != 0.0;
-        (rep.is_finite() && rep > 0.0 && rep != 1.0)
-            || active(p.frequency_penalty)
-            || active(p.presence_penalty)
+        let (freq, presence) = (finite(p.frequency_penalty), finite(p.presence_penalty));
+        (freq != 0.0 || presence != 0.0).then_some((freq, presence))
     }
 
     /// Applies the repetition, frequency and presence penalties of the current history to
     /// `logits` in place (ids beyond `logits.len()` are ignored). This is step 1 of
     /// [`Sampler::sample`].
     pub fn apply_penalties(&self, logits: &mut [f32]) {
-        let p = &self.params;
-        let rep = p.repetition_penalty;
-        if rep.is_finite() && rep > 0.0 && rep != 1.0 {
+        if let Some(rep) = self.repetition_penalty() {
             for &id in &self.seen {
                 if let Some(l) = logits.get_mut(id as usize) {
                     *l = if *l > 0.0 { *l / rep } else { *l * rep };
                 }
             }
         }
-        let freq = if p.frequency_penalty.is_finite() {
-            p.frequency_penalty
-        } else {
-            0.0
-        };
-        let presence = if p.presence_penalty.is_finite() {
-            p.presence_penalty
-        } else {
-            0.0
-        };
-        if freq != 0.0 || presence != 0.0 {
+        if let Some((freq, presence)) = self.count_penalties() {
             for (&id, &count) in &self.generated {
                 if let Some(l) = logits.get_mut(id as usize) {
                     *l -= count as f32 * freq;
@@ -387,7 +384,6 @@ fn greedy(candidates: &[Candidate]) -> Candidate {
         .expect("candidates")
 }
 
-/// The greedy pick of two: the higher logit, the lower id on a tie.
 /// Token `id` with logit `l` as a candidate: NaN as minus infinity, infinity as the largest
 /// finite logit.
 fn candidate(id: usize, l: f32) -> Candidate {
@@ -416,6 +412,7 @@ fn best_of(logits: &[f32]) -> Candidate {
     candidate(best, logits[best])
 }
 
+/// The greedy pick of two: the higher logit, the lower id on a tie.
 fn better(best: Candidate, c: Candidate) -> Candidate {
     match c.logit > best.logit || (c.logit == best.logit && c.id < best.id) {
         true => c,

@@ -39,8 +39,8 @@
 //! (`dx`: the activations' block scale, `sx`: their scaled code sum). Q4_K and Q5_K take
 //! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`; Q6_K takes
 //! `acc += (sc0 S0 + sc1 S1) * (d * dx)` over its two halves' sums (`sc S` exact in `i32`).
-//! The row-wise kernels compute the same integers; the f32 additions come in another order, so the results agree to
-//! rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
+//! The row-wise kernels compute the same integers; the f32 additions come in another order, so
+//! the results agree to rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
 //! row-wise kernels.
 
 #[cfg(target_arch = "x86_64")]
@@ -249,43 +249,40 @@ impl InterleavedMatrix {
         let rows = matrix.rows();
         let blocks = matrix.cols() / Q8_BLOCK;
         let repackable = matrix.cols().is_multiple_of(Q8_BLOCK);
-        let members = |g: usize| -> Vec<IntegerRow<'_>> {
-            let first = g * GROUP_ROWS;
-            (first..rows.min(first + GROUP_ROWS))
-                .filter_map(|row| matrix.integer_row(row))
-                .collect()
-        };
-        // Each group's kind first, so that one buffer takes every record.
-        let kinds: Vec<Option<Kind>> = (0..rows.div_ceil(GROUP_ROWS))
+        // Each group's rows and kind first, so that one buffer takes every record.
+        let planned: Vec<(Vec<IntegerRow<'_>>, Option<Kind>)> = (0..rows.div_ceil(GROUP_ROWS))
             .map(|g| {
-                let members = members(g);
-                let kind = members.first().and_then(Kind::of)?;
-                let whole = members.len() == rows.min((g + 1) * GROUP_ROWS) - g * GROUP_ROWS;
-                let same = members.iter().all(|row| Kind::of(row) == Some(kind));
-                (repackable && whole && same).then_some(kind)
+                let first = g * GROUP_ROWS;
+                let members: Vec<IntegerRow<'_>> = (first..rows.min(first + GROUP_ROWS))
+                    .filter_map(|row| matrix.integer_row(row))
+                    .collect();
+                let kind = members.first().and_then(Kind::of).filter(|&kind| {
+                    repackable
+                        && members.len() == rows.min(first + GROUP_ROWS) - first
+                        && members.iter().all(|row| Kind::of(row) == Some(kind))
+                });
+                (members, kind)
             })
             .collect();
-        let bytes = kinds
-            .iter()
-            .flatten()
-            .map(|kind| blocks * kind.record_bytes());
+        let bytes = (planned.iter()).filter_map(|(_, kind)| Some(blocks * (*kind)?.record_bytes()));
         let mut store = RecordStore::zeroed(bytes.sum());
         let mut end = 0;
-        let groups: Vec<Group> = (kinds.iter().enumerate())
-            .map(|(g, kind)| match *kind {
+        let groups: Vec<Group> = (planned.iter())
+            .map(|(members, kind)| match *kind {
                 Some(kind) => {
                     let records = end..end + blocks * kind.record_bytes();
-                    repack(kind, &members(g), &mut store.bytes_mut()[records.clone()]);
+                    repack(kind, members, &mut store.bytes_mut()[records.clone()]);
                     end = records.end;
                     Group::Repacked { kind, records }
                 }
                 None => Group::RowWise,
             })
             .collect();
+        let any_repacked = (groups.iter()).any(|group| matches!(group, Group::Repacked { .. }));
         InterleavedMatrix {
             rows,
             blocks,
-            any_repacked: end > 0,
+            any_repacked,
             groups,
             store,
             isa: Isa::detect(),

@@ -411,8 +411,9 @@ mod tests {
     }
 
     /// The kernel (each copy this CPU runs) over buffers of `T`, against [`reference`] over
-    /// the values those buffers hold: laid out `[rows, heads, positions, head_dim]`, or with `positions_outer`
-    /// `[rows, positions, heads, head_dim]` (each head's positions apart: gathered).
+    /// the values those buffers hold: laid out `[rows, heads, positions, head_dim]`, or with
+    /// `positions_outer` `[rows, positions, heads, head_dim]` (each head's positions apart:
+    /// gathered).
     fn check<T: CacheElement>(
         to: impl Fn(f32) -> T,
         from: impl Fn(T) -> f32,

@@ -32,23 +32,23 @@ pub(super) unsafe fn attend<T: CacheElement>(
     let (queries, keys, values) = (head.queries, head.keys, head.values);
     let (head_dim, scale, len) = (head.head_dim, head.scale, head.len());
     let (position, scores) = scratch.sized(POSITIONS * head_dim, head.group() * len);
-    let (blocks, rest) = keys.split_at(len / POSITIONS * POSITIONS * head_dim);
+    // Positions in whole blocks of eight, then the rest one at a time.
+    let whole = len / POSITIONS * POSITIONS;
+    let (blocks, rest) = keys.split_at(whole * head_dim);
     for (b, block) in blocks.chunks_exact(POSITIONS * head_dim).enumerate() {
         let block = widened(block, position);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
-            let t = b * POSITIONS;
-            let at = g * len + t;
+            let at = g * len + b * POSITIONS;
             let eight: &mut [f32; POSITIONS] = (&mut scores[at..at + POSITIONS])
                 .try_into()
                 .expect("eight scores");
             scores_of_eight(q, block, scale, eight);
         }
     }
-    let first_rest = len - rest.len() / head_dim.max(1);
-    for (i, k) in rest.chunks_exact(head_dim).enumerate() {
+    for (t, k) in (whole..).zip(rest.chunks_exact(head_dim)) {
         let k = widened(k, position);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
-            scores[g * len + first_rest + i] = dot(q, k) * scale;
+            scores[g * len + t] = dot(q, k) * scale;
         }
     }
     for scores in scores.chunks_exact_mut(len.max(1)) {
