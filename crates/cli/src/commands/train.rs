@@ -70,8 +70,7 @@ pub(super) fn as_mpi_rank<T>(
     let result = job(mpi.clone());
     match (&result, &mpi) {
         (Err(err), Some(mpi)) if mpi.world_size() > 1 => {
-            eprintln!("error: rank {}: {err:#}", mpi.rank());
-            mpi.abort(1)
+            mpi.abort(1, &format!("error: rank {}: {err:#}", mpi.rank()))
         }
         _ => result,
     }

@@ -6,7 +6,9 @@
 //! MPI through the `mpi` crate (rsmpi), without its libffi-based user-defined operations: a sum
 //! of `f32` is a system operation.
 
+use std::backtrace::BacktraceStatus;
 use std::fmt;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use ::mpi::collective::SystemOperation;
@@ -64,10 +66,21 @@ impl Mpi {
         self.local_rank
     }
 
-    /// Ends every process of the job with `code` (`MPI_Abort`).
-    pub fn abort(&self, code: i32) -> ! {
-        SimpleCommunicator::world().abort(code)
+    /// Prints `reason` on one line of standard error, then ends every process of the job with
+    /// `code` (`MPI_Abort`).
+    pub fn abort(&self, code: i32, reason: &str) -> ! {
+        abort_job(code, reason)
     }
+}
+
+/// Prints `reason` as one line in a single write, then `MPI_Abort`s the job with `code`.
+///
+/// `eprintln!` writes each formatted piece separately, and `mpirun` forwards the ranks' output
+/// in the chunks it reads: the abort message it prints itself could land in the middle of the
+/// line.
+fn abort_job(code: i32, reason: &str) -> ! {
+    let _ = std::io::stderr().write_all(format!("{reason}\n").as_bytes());
+    SimpleCommunicator::world().abort(code)
 }
 
 impl fmt::Debug for Mpi {
@@ -80,14 +93,27 @@ impl fmt::Debug for Mpi {
     }
 }
 
-/// After the default hook has printed the panic, `MPI_Abort`s the job: otherwise the other ranks
-/// would wait for this one in their next all-reduce, and `mpirun` for them.
+/// Prints a panic as one report (its place, its message and, where `RUST_BACKTRACE` asks, the
+/// backtrace) and `MPI_Abort`s the job: otherwise the other ranks would wait for this one in
+/// their next all-reduce, and `mpirun` for them.
 fn abort_on_panic(rank: usize) {
-    let print = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        print(info);
-        eprintln!("rank {rank} panicked: aborting the MPI job");
-        SimpleCommunicator::world().abort(101);
+        let message = info
+            .payload_as_str()
+            .unwrap_or("(a panic without a message)");
+        let place = info
+            .location()
+            .map(|at| format!(" at {at}"))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
+        abort_job(
+            101,
+            &format!("rank {rank} panicked{place}: {message}; aborting the MPI job{backtrace}"),
+        );
     }));
 }
 
@@ -190,13 +216,16 @@ impl Group {
                 }
                 if started.elapsed() > self.timeout {
                     // Still inside the scope: dropping a pending request would panic.
-                    eprintln!(
-                        "error: step {step}: rank {} waited {} s for the other ranks' gradients: \
-                         a rank is stuck, stopped or slower than --mpi-timeout; aborting the job",
-                        self.rank,
-                        self.timeout.as_secs()
+                    abort_job(
+                        2,
+                        &format!(
+                            "error: step {step}: rank {} waited {} s for the other ranks' \
+                             gradients: a rank is stuck, stopped or slower than --mpi-timeout; \
+                             aborting the job",
+                            self.rank,
+                            self.timeout.as_secs()
+                        ),
                     );
-                    world.abort(2);
                 }
                 // MPI progresses only inside its calls: poll often, but let the other ranks of
                 // an oversubscribed machine run.

@@ -35,8 +35,8 @@ impl Mpi {
         match *self {}
     }
 
-    /// Ends every process of the job with `code`.
-    pub fn abort(&self, _code: i32) -> ! {
+    /// Prints `reason`, then ends every process of the job with `code`.
+    pub fn abort(&self, _code: i32, _reason: &str) -> ! {
         match *self {}
     }
 }
