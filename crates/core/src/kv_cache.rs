@@ -21,7 +21,7 @@
 //! reads f16 directly, and burn's attention (prompt chunks, other backends) gets an f32 copy.
 
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType};
+use burn::tensor::{DType, FloatDType, IndexingUpdateOp};
 
 /// What a [`KvCache`] stores its keys and values as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,20 +152,33 @@ impl LayerCache {
 
     /// Stores one new key and value per row, row `b` at position `positions[b]`.
     ///
+    /// One indexed assignment per buffer, whatever the number of rows: the buffer seen as
+    /// `[rows * heads * allocated, head_dim]`, each row's heads written at its slot (in place
+    /// where the backend can; a slice assignment per row had cost a few percent of a batched
+    /// decode step).
+    ///
     /// # Shapes
     /// - keys, values: `[rows, heads, 1, head_dim]`
     pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
         self.reserve(positions.iter().max().map_or(0, |&p| p + 1));
+        let [rows, heads, allocated, head_dim] = self.keys.dims();
+        let lines: Vec<i64> = positions
+            .iter()
+            .enumerate()
+            .flat_map(|(row, &position)| {
+                let slot = self.slot(position);
+                (0..heads).map(move |head| ((row * heads + head) * allocated + slot) as i64)
+            })
+            .collect();
+        let device = self.keys.device();
+        let lines = Tensor::<1, Int>::from_data(TensorData::new(lines, [rows * heads]), &device);
         let (keys, values) = (self.stored(keys), self.stored(values));
-        for (row, &position) in positions.iter().enumerate() {
-            let pos = self.slot(position);
-            let key = keys.clone().slice(s![row..row + 1, ..]);
-            let value = values.clone().slice(s![row..row + 1, ..]);
-            replace_with(&mut self.keys, |t| {
-                t.slice_assign(s![row..row + 1, .., pos..pos + 1, ..], key)
-            });
-            replace_with(&mut self.values, |t| {
-                t.slice_assign(s![row..row + 1, .., pos..pos + 1, ..], value)
+        for (buffer, new) in [(&mut self.keys, keys), (&mut self.values, values)] {
+            let new = new.reshape([rows * heads, head_dim]);
+            replace_with(buffer, |t| {
+                t.reshape([rows * heads * allocated, head_dim])
+                    .select_assign(0, lines.clone(), new, IndexingUpdateOp::Assign)
+                    .reshape([rows, heads, allocated, head_dim])
             });
         }
     }
