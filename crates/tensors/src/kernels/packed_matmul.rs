@@ -25,6 +25,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use claude_quant::dot_q8::Q8_BLOCK;
 use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
@@ -92,9 +93,9 @@ pub fn packed_matmul_f32(
         };
     }
     let product = |x: &[f32]| {
-        let quantized: Option<Vec<Q8Activations>> = match arithmetic {
+        let quantized = match arithmetic {
             PackedArithmetic::Exact => None,
-            PackedArithmetic::Fast => x.chunks_exact(cols).map(Q8Activations::quantize).collect(),
+            PackedArithmetic::Fast => quantized_rows(x, cols),
         };
         by_dot_products(x, x.len() / cols, w, quantized.as_deref())
     };
@@ -107,6 +108,21 @@ pub fn packed_matmul_f32(
         out.extend(product(slice));
     }
     out
+}
+
+/// The rows of `x` (rows of `cols`) rounded to 8 bits in blocks of 32 for the integer kernels,
+/// a row per task over the [`Team`] (on one thread, the rows of a batched decode step had kept
+/// the other waiting for a few percent of the step); `None` when the rows do not split into
+/// blocks.
+fn quantized_rows(x: &[f32], cols: usize) -> Option<Vec<Q8Activations>> {
+    if !cols.is_multiple_of(Q8_BLOCK) {
+        return None;
+    }
+    let mut rows = vec![Q8Activations::default(); x.len() / cols];
+    Team::global().for_each_chunk(&mut rows, 1, &|r, row| {
+        row[0].quantize_into(&x[r * cols..(r + 1) * cols]);
+    });
+    Some(rows)
 }
 
 /// Each row of `x` (rows of `cols`) rounded to 8 bits in blocks of 32, as the integer kernels
