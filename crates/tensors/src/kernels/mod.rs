@@ -240,13 +240,11 @@ pub fn split_heads(
     rope: Option<(&RotaryEncoding, usize)>,
 ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
     let [batch, seq, packed] = qkv.dims();
-    let head_dim = packed / (n_head + 2 * n_kv_head);
-    let heads = |start: usize, count: usize| {
-        qkv.clone()
-            .narrow(2, start * head_dim, count * head_dim)
-            .reshape([batch, seq, count, head_dim])
-            .swap_dims(1, 2)
-    };
+    let all_heads = n_head + 2 * n_kv_head;
+    // Views, not copies: split into heads first (a reshape of the whole projection), then take
+    // each part's heads (reshaping a narrowed projection had copied it, three times a layer).
+    let qkv = qkv.reshape([batch, seq, all_heads, packed / all_heads]);
+    let heads = |start: usize, count: usize| qkv.clone().narrow(2, start, count).swap_dims(1, 2);
     let (mut q, mut k, v) = (
         heads(0, n_head),
         heads(n_head, n_kv_head),
