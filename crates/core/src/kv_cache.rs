@@ -21,7 +21,8 @@
 //! reads f16 directly, and burn's attention (prompt chunks, other backends) gets an f32 copy.
 
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType, IndexingUpdateOp};
+use burn::tensor::{DType, FloatDType};
+use claude_tensors::kernels::write_cache_slots;
 
 /// What a [`KvCache`] stores its keys and values as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,37 +151,17 @@ impl LayerCache {
         self.write_range(0, keys, values);
     }
 
-    /// Stores one new key and value per row, row `b` at position `positions[b]`.
-    ///
-    /// One indexed assignment per buffer, whatever the number of rows: the buffer seen as
-    /// `[rows * heads * allocated, head_dim]`, each row's heads written at its slot (in place
-    /// where the backend can; a slice assignment per row had cost a few percent of a batched
-    /// decode step).
+    /// Stores one new key and value per row, row `b` at position `positions[b]` (one kernel
+    /// call per buffer, in place on the CPU: burn's slice assignments, one per row, had cost
+    /// a few percent of a batched decode step).
     ///
     /// # Shapes
     /// - keys, values: `[rows, heads, 1, head_dim]`
     pub(crate) fn write_at(&mut self, positions: &[usize], keys: Tensor<4>, values: Tensor<4>) {
         self.reserve(positions.iter().max().map_or(0, |&p| p + 1));
-        let [rows, heads, allocated, head_dim] = self.keys.dims();
-        let lines: Vec<i64> = positions
-            .iter()
-            .enumerate()
-            .flat_map(|(row, &position)| {
-                let slot = self.slot(position);
-                (0..heads).map(move |head| ((row * heads + head) * allocated + slot) as i64)
-            })
-            .collect();
-        let device = self.keys.device();
-        let lines = Tensor::<1, Int>::from_data(TensorData::new(lines, [rows * heads]), &device);
-        let (keys, values) = (self.stored(keys), self.stored(values));
-        for (buffer, new) in [(&mut self.keys, keys), (&mut self.values, values)] {
-            let new = new.reshape([rows * heads, head_dim]);
-            replace_with(buffer, |t| {
-                t.reshape([rows * heads * allocated, head_dim])
-                    .select_assign(0, lines.clone(), new, IndexingUpdateOp::Assign)
-                    .reshape([rows, heads, allocated, head_dim])
-            });
-        }
+        let slots: Vec<usize> = positions.iter().map(|&p| self.slot(p)).collect();
+        replace_with(&mut self.keys, |t| write_cache_slots(t, keys, &slots));
+        replace_with(&mut self.values, |t| write_cache_slots(t, values, &slots));
     }
 
     /// Stores the keys and values of positions `start..start + seq` for every row, at their own

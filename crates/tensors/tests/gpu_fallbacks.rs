@@ -1,14 +1,17 @@
 //! On a GPU, what our kernels do not take falls back to burn's ops or the CPU kernel with the
-//! same answer: attention with a head width the fused kernel is not built for, and packed
-//! weights whose rows do not split into blocks of 32 (no GPU layout).
+//! same answer: attention with a head width the fused kernel is not built for, packed weights
+//! whose rows do not split into blocks of 32 (no GPU layout), and the decode step's writes into
+//! the key/value cache.
 
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, FloatDType};
 use claude_quant::PackedMatrix;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
-use claude_tensors::kernels::{causal_attention, packed_matmul};
+use claude_tensors::kernels::{causal_attention, packed_matmul, write_cache_slots};
+
+use crate::kernels::cache_write_case;
 
 fn wgpu() -> Device {
     claude_tensors::parse_device("wgpu").expect("the tests build with wgpu")
@@ -54,4 +57,21 @@ fn a_packed_weight_without_a_gpu_layout_equals_the_cpu_result() {
         .max()
         .into_scalar();
     assert!(diff < 1e-4, "{diff}");
+}
+
+#[test]
+fn cache_slot_writes_on_the_gpu_equal_the_cpu_kernel() {
+    let (cpu, gpu) = (Device::flex(), wgpu());
+    for dtype in [FloatDType::F32, FloatDType::F16] {
+        let (buffer, new, slots) = cache_write_case(&cpu, dtype);
+        let on_gpu = |t: Tensor<4>| to(t.cast(FloatDType::F32), &gpu).cast(dtype);
+        let got = write_cache_slots(on_gpu(buffer.clone()), to(new.clone(), &gpu), &slots);
+        let expected = write_cache_slots(buffer, new, &slots);
+        let got = to(got.cast(FloatDType::F32), &cpu);
+        let diff: f32 = (got - expected.cast(FloatDType::F32))
+            .abs()
+            .max()
+            .into_scalar();
+        assert_eq!(diff, 0.0, "{dtype:?}");
+    }
 }

@@ -3,11 +3,11 @@
 
 use burn::nn::RotaryEncodingConfig;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, FloatDType};
 use claude_tensors::kernels::{
     causal_attention, causal_self_attention, flex, gelu, layer_norm, matmul, merge_heads, rms_norm,
-    split_heads,
+    split_heads, write_cache_slots,
 };
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
@@ -303,4 +303,40 @@ fn decode_attention_on_cache_views_equals_burns_masked_attention() {
     let got = claude_tensors::kernels::decode_attention(q, k, v, key_lens, mask);
     let diff: f32 = (got - expected).abs().max().into_scalar();
     assert!(diff < 1e-5, "{diff}");
+}
+
+/// A cache buffer `[3, 2, 6, 8]` of `dtype`, a step's new rows as a strided view (cut from a
+/// wider tensor, as the model's keys are cut from its projection), and their slots.
+pub(crate) fn cache_write_case(
+    device: &Device,
+    dtype: FloatDType,
+) -> (Tensor<4>, Tensor<4>, [usize; 3]) {
+    let buffer =
+        Tensor::<4>::random([3, 2, 6, 8], Distribution::Normal(0.0, 1.0), device).cast(dtype);
+    let wide = Tensor::<4>::random([3, 5, 1, 8], Distribution::Normal(0.0, 1.0), device);
+    (buffer, wide.narrow(1, 2, 2), [5, 0, 2])
+}
+
+#[test]
+fn cache_slot_writes_equal_burns_slice_assignments_and_leave_shared_buffers_alone() {
+    let device = Device::flex();
+    for dtype in [FloatDType::F32, FloatDType::F16] {
+        let (buffer, new, slots) = cache_write_case(&device, dtype);
+        let mut expected = buffer.clone();
+        for (row, &slot) in slots.iter().enumerate() {
+            let values = new.clone().slice(s![row..row + 1]).cast(dtype);
+            expected = expected.slice_assign(s![row..row + 1, .., slot..slot + 1, ..], values);
+        }
+        let before = buffer.clone().cast(FloatDType::F32).into_data();
+        // `buffer` is shared with `kept`: the write must not reach it.
+        let kept = buffer.clone();
+        let written = write_cache_slots(buffer, new, &slots);
+        assert_eq!(written.dtype(), dtype.into());
+        let diff = max_abs_diff(
+            written.cast(FloatDType::F32),
+            expected.cast(FloatDType::F32),
+        );
+        assert_eq!(diff, 0.0, "{dtype:?}");
+        assert_eq!(kept.cast(FloatDType::F32).into_data(), before, "{dtype:?}");
+    }
 }

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::nn::RotaryEncoding;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{FloatDType, IndexingUpdateOp};
 use gated::Gate;
 
 pub mod adamw;
@@ -223,6 +223,42 @@ pub fn rotate_rows_at(rope: &RotaryEncoding, x: Tensor<4>, positions: &[usize]) 
         .reshape([rows, heads, head_dim, 2])
         * freqs;
     rotated.sum_dim(3).reshape([rows, heads, one, head_dim])
+}
+
+/// A decode step's new keys or values (`new`, `[rows, heads, 1, head_dim]`) written into a
+/// key/value cache buffer (`[rows, heads, allocated, head_dim]`, its own element type) at slot
+/// `slots[r]` of each row `r`: our kernel on Flex (in place, rounding to the buffer's type as
+/// it goes) when `new` needs no gradient, one indexed assignment of burn's otherwise.
+///
+/// # Panics
+/// If the shapes do not match or a slot is past the buffer.
+pub fn write_cache_slots(buffer: Tensor<4>, new: Tensor<4>, slots: &[usize]) -> Tensor<4> {
+    if flex::supports(&new) && !new.is_require_grad() {
+        return flex::write_slots(buffer, new, slots.to_vec());
+    }
+    let [rows, heads, allocated, head_dim] = buffer.dims();
+    assert_eq!(slots.len(), rows, "one slot per row");
+    assert!(
+        slots.iter().all(|&slot| slot < allocated),
+        "slots within the buffer's {allocated} positions"
+    );
+    // The buffer seen as `[rows * heads * allocated, head_dim]`: each row's heads at its slot.
+    let lines: Vec<i64> = slots
+        .iter()
+        .enumerate()
+        .flat_map(|(row, &slot)| {
+            (0..heads).map(move |head| ((row * heads + head) * allocated + slot) as i64)
+        })
+        .collect();
+    let device = buffer.device();
+    let lines = Tensor::<1, Int>::from_data(TensorData::new(lines, [rows * heads]), &device);
+    let new = new
+        .cast(FloatDType::from(buffer.dtype()))
+        .reshape([rows * heads, head_dim]);
+    buffer
+        .reshape([rows * heads * allocated, head_dim])
+        .select_assign(0, lines, new, IndexingUpdateOp::Assign)
+        .reshape([rows, heads, allocated, head_dim])
 }
 
 /// The packed projection's queries, keys and values, each split into heads, with queries and keys

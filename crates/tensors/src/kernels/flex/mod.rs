@@ -23,6 +23,7 @@ use crate::kernels::packed_matmul::PackedArithmetic;
 
 mod adamw;
 mod attention;
+mod cache_write;
 mod decode_attention;
 mod gated;
 mod gelu;
@@ -36,6 +37,7 @@ use attention::{
     CausalAttentionBackward, SelfAttentionBackward, attention_forward,
     padded_self_attention_forward, self_attention_forward,
 };
+use cache_write::write_slots_forward;
 use decode_attention::decode_attention_forward;
 use gated::{GateBackward, gate_forward};
 use gelu::{GeluBackward, gelu_forward};
@@ -116,6 +118,15 @@ pub trait CpuKernels: Backend {
         positions: Vec<usize>,
     ) -> FloatTensor<Self>;
 
+    /// `new` (`[rows, heads, 1, head_dim]`) written into the key/value cache buffer `buffer`
+    /// (`[rows, heads, allocated, head_dim]`, f32 or f16) at slot `slots[r]` of each row `r`, in
+    /// place where the buffer is not shared. Inference only: no backward step.
+    fn fused_write_slots(
+        buffer: FloatTensor<Self>,
+        new: FloatTensor<Self>,
+        slots: Vec<usize>,
+    ) -> FloatTensor<Self>;
+
     /// Rotary positions on the query and key parts of the packed projection
     /// `[batch, seq, 3·width]`, with the table `freqs` (`[seq, head_dim, 2]`).
     fn fused_rotary(
@@ -191,6 +202,16 @@ pub fn rotate_rows(x: Tensor<4>, table: Tensor<3>, positions: Vec<usize>) -> Ten
         x.into_dispatch(),
         table.into_dispatch(),
         positions,
+    ))
+}
+
+/// A decode step's keys or values written into a cache buffer through our Flex kernel
+/// (inference only; `new` as in [`supports`], the buffer f32 or f16).
+pub fn write_slots(buffer: Tensor<4>, new: Tensor<4>, slots: Vec<usize>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::fused_write_slots(
+        buffer.into_dispatch(),
+        new.into_dispatch(),
+        slots,
     ))
 }
 
@@ -296,6 +317,10 @@ impl CpuKernels for Flex {
 
     fn fused_rotate_rows(x: FlexTensor, table: FlexTensor, positions: Vec<usize>) -> FlexTensor {
         rotate_rows_forward(x, &table, &positions)
+    }
+
+    fn fused_write_slots(buffer: FlexTensor, new: FlexTensor, slots: Vec<usize>) -> FlexTensor {
+        write_slots_forward(buffer, new, &slots)
     }
 
     fn fused_rotary(qkv: FlexTensor, freqs: FlexTensor, n_head: usize) -> FlexTensor {
@@ -439,6 +464,20 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             "the decode rotary kernel is for inference: it has no backward step"
         );
         let out = rotate_rows_forward(x.primitive().clone(), table.primitive(), &positions);
+        FloatTensor::<Self>::new(out)
+    }
+
+    fn fused_write_slots(
+        buffer: FloatTensor<Self>,
+        new: FloatTensor<Self>,
+        slots: Vec<usize>,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !(buffer.is_tracked() || new.is_tracked()),
+            "the cache write kernel is for inference: it has no backward step"
+        );
+        // The buffer by value: a clone of it would be shared, and copied before the write.
+        let out = write_slots_forward(buffer.into_primitive(), new.into_primitive(), &slots);
         FloatTensor::<Self>::new(out)
     }
 
