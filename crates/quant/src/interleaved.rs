@@ -40,8 +40,8 @@
 //! `acc += (sc S) * (d * dx)` and `acc -= (dmin * mn) * sx`; Q6_K takes
 //! `acc += (sc0 S0 + sc1 S1) * (d * dx)` over its two halves' sums (`sc S` exact in `i32`).
 //! The row-wise kernels compute the same integers; the f32 additions come in another order, so
-//! the results agree to rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is tested against the
-//! row-wise kernels.
+//! the results agree to rounding, not bit for bit. Every path (AVX-512 VNNI, AVX2, portable) is
+//! tested against the row-wise kernels.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -264,10 +264,13 @@ impl InterleavedMatrix {
                 (members, kind)
             })
             .collect();
-        let bytes = (planned.iter()).filter_map(|(_, kind)| Some(blocks * (*kind)?.record_bytes()));
+        let bytes = planned
+            .iter()
+            .filter_map(|(_, kind)| kind.map(|k| blocks * k.record_bytes()));
         let mut store = RecordStore::zeroed(bytes.sum());
         let mut end = 0;
-        let groups: Vec<Group> = (planned.iter())
+        let groups: Vec<Group> = planned
+            .iter()
             .map(|(members, kind)| match *kind {
                 Some(kind) => {
                     let records = end..end + blocks * kind.record_bytes();
@@ -278,7 +281,9 @@ impl InterleavedMatrix {
                 None => Group::RowWise,
             })
             .collect();
-        let any_repacked = (groups.iter()).any(|group| matches!(group, Group::Repacked { .. }));
+        let any_repacked = groups
+            .iter()
+            .any(|group| matches!(group, Group::Repacked { .. }));
         InterleavedMatrix {
             rows,
             blocks,
