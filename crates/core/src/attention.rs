@@ -18,6 +18,7 @@ use claude_tensors::kernels::{
     windowed_causal_attention,
 };
 
+use crate::branch::{Branch, BranchOutput};
 use crate::config::ModelConfig;
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::kv_cache::{DecodeStep, LayerCache};
@@ -81,14 +82,14 @@ impl CausalSelfAttention {
     /// `rope`, when given, rotates queries and keys.
     ///
     /// # Shapes
-    /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
+    /// - the branch's residual stream: `[batch, seq, d_model]`, and so is its output
     pub(crate) fn forward(
         &self,
-        x: Tensor<3>,
+        branch: Branch<'_>,
         rope: Option<&RotaryEncoding>,
         cache: Option<&mut LayerCache>,
-    ) -> Tensor<3> {
-        let qkv = self.c_attn.forward(x);
+    ) -> BranchOutput {
+        let qkv = branch.input(&self.c_attn);
         let seq = qkv.dims()[1];
         let windowed = self.window.is_some_and(|window| seq > window);
         let plain = self.q_norm.is_none() && self.k_norm.is_none() && !windowed;
@@ -98,7 +99,7 @@ impl CausalSelfAttention {
                 let (_, keys, values) = split_heads(qkv.clone(), self.n_head, self.n_head, rope);
                 cache.write_prefix(keys, values);
             }
-            return self.project(causal_self_attention(qkv, self.n_head, rope));
+            return self.project(branch, causal_self_attention(qkv, self.n_head, rope));
         }
         let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
         let (mut q, mut k) = self.norm_heads(q, k);
@@ -113,7 +114,7 @@ impl CausalSelfAttention {
         let group = self.n_head / self.n_kv_head;
         let (k, v) = (repeat_heads(k, group), repeat_heads(v, group));
         let y = windowed_causal_attention(q, k, v, self.window.unwrap_or(seq));
-        self.project(merge_heads(y))
+        self.project(branch, merge_heads(y))
     }
 
     /// Queries and keys through their per-head norms, where the model has them.
@@ -131,15 +132,15 @@ impl CausalSelfAttention {
     /// One new token per row, attending to that row's cached positions and itself.
     ///
     /// # Shapes
-    /// - x: `[rows, 1, d_model]` -> `[rows, 1, d_model]`
+    /// - the branch's residual stream: `[rows, 1, d_model]`, and so is its output
     pub(crate) fn forward_decode(
         &self,
-        x: Tensor<3>,
+        branch: Branch<'_>,
         rope: Option<&RotaryEncoding>,
         step: &DecodeStep,
         cache: &mut LayerCache,
-    ) -> Tensor<3> {
-        let qkv = self.c_attn.forward(x);
+    ) -> BranchOutput {
+        let qkv = branch.input(&self.c_attn);
         let (q, k, v) = split_heads(qkv, self.n_head, self.n_kv_head, None);
         let (mut q, mut k) = self.norm_heads(q, k);
         if let Some(rope) = rope {
@@ -159,7 +160,7 @@ impl CausalSelfAttention {
             false => (step.key_lens.clone(), step.mask.clone()),
         };
         let y = decode_attention(q, keys, values, key_lens, mask);
-        self.project(merge_heads(y))
+        self.project(branch, merge_heads(y))
     }
 
     /// New positions `start..start + seq` of a one-row sequence whose first `start` positions
@@ -169,15 +170,15 @@ impl CausalSelfAttention {
     /// within its window (its cache has not wrapped, and no position is out of sight yet).
     ///
     /// # Shapes
-    /// - x: `[1, seq, d_model]` -> `[1, seq, d_model]`
+    /// - the branch's residual stream: `[1, seq, d_model]`, and so is its output
     pub(crate) fn forward_extend(
         &self,
-        x: Tensor<3>,
+        branch: Branch<'_>,
         rope: Option<&RotaryEncoding>,
         start: usize,
         cache: &mut LayerCache,
-    ) -> Tensor<3> {
-        let qkv = self.c_attn.forward(x);
+    ) -> BranchOutput {
+        let qkv = branch.input(&self.c_attn);
         let [rows, seq, _] = qkv.dims();
         assert!(
             self.window.is_none_or(|window| start + seq <= window),
@@ -208,15 +209,18 @@ impl CausalSelfAttention {
         .expand([rows, self.n_kv_head, group * seq, len]);
         let options = AttentionModuleOptions::default();
         let y = attention(q, keys, values, Some(mask), None, options);
-        self.project(merge_heads(y.reshape([rows, self.n_head, seq, head_dim])))
+        self.project(
+            branch,
+            merge_heads(y.reshape([rows, self.n_head, seq, head_dim])),
+        )
     }
 
-    /// The output projection (and dropout) of the merged heads.
+    /// The output projection (and dropout) of the merged heads, as the branch's output.
     ///
     /// # Shapes
-    /// - y: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
-    fn project(&self, y: Tensor<3>) -> Tensor<3> {
-        self.resid_dropout.forward(self.c_proj.forward(y))
+    /// - y: `[batch, seq, d_model]`
+    fn project(&self, branch: Branch<'_>, y: Tensor<3>) -> BranchOutput {
+        (branch.output(&self.c_proj, y)).map_apart(|y| self.resid_dropout.forward(y))
     }
 
     /// Number of key/value heads.

@@ -5,6 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 
 use crate::attention::CausalSelfAttention;
+use crate::branch::{Branch, BranchOutput};
 use crate::config::ModelConfig;
 use crate::kv_cache::{DecodeStep, LayerCache};
 use crate::mlp::Mlp;
@@ -54,7 +55,7 @@ impl Block {
         rope: Option<&RotaryEncoding>,
         cache: Option<&mut LayerCache>,
     ) -> Tensor<3> {
-        self.forward_with(x, |attn, h| attn.forward(h, rope, cache))
+        self.forward_with(x, |attn, branch| attn.forward(branch, rope, cache))
     }
 
     /// One new token per row against this layer's cache.
@@ -65,7 +66,9 @@ impl Block {
         step: &DecodeStep,
         cache: &mut LayerCache,
     ) -> Tensor<3> {
-        self.forward_with(x, |attn, h| attn.forward_decode(h, rope, step, cache))
+        self.forward_with(x, |attn, branch| {
+            attn.forward_decode(branch, rope, step, cache)
+        })
     }
 
     /// New positions `start..` of a one-row sequence against this layer's cache (see
@@ -77,22 +80,23 @@ impl Block {
         start: usize,
         cache: &mut LayerCache,
     ) -> Tensor<3> {
-        self.forward_with(x, |attn, h| attn.forward_extend(h, rope, start, cache))
+        self.forward_with(x, |attn, branch| {
+            attn.forward_extend(branch, rope, start, cache)
+        })
     }
 
     /// The residual structure around a given attention call.
     fn forward_with(
         &self,
         x: Tensor<3>,
-        attend: impl FnOnce(&CausalSelfAttention, Tensor<3>) -> Tensor<3>,
+        attend: impl FnOnce(&CausalSelfAttention, Branch<'_>) -> BranchOutput,
     ) -> Tensor<3> {
-        let attended = post_norm(
-            &self.ln_1_post,
-            attend(&self.attn, self.ln_1.forward(x.clone())),
-        );
-        let x = x + attended;
-        let mlp = self.mlp.forward(self.ln_2.forward(x.clone()));
-        x + self.mlp_dropout.forward(post_norm(&self.ln_2_post, mlp))
+        let branch = Branch::new(x.clone(), &self.ln_1, self.ln_1_post.is_some());
+        let x = attend(&self.attn, branch).join(x, |y| post_norm(&self.ln_1_post, y));
+        let branch = Branch::new(x.clone(), &self.ln_2, self.ln_2_post.is_some());
+        (self.mlp.forward_branch(branch)).join(x, |y| {
+            self.mlp_dropout.forward(post_norm(&self.ln_2_post, y))
+        })
     }
 }
 

@@ -29,6 +29,7 @@
 
 mod attention;
 mod block;
+mod branch;
 mod config;
 mod embedding;
 mod init;

@@ -4,6 +4,7 @@ use burn::prelude::*;
 use claude_tensors::kernels::gated::Gate;
 use claude_tensors::kernels::{gate, gelu};
 
+use crate::branch::{Branch, BranchOutput};
 use crate::config::{Activation, ModelConfig};
 use crate::init::{INIT_STD, linear, residual_std};
 use crate::projection::Projection;
@@ -47,13 +48,23 @@ impl Mlp {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.c_fc.forward(x);
-        let h = match self.activation {
+        self.c_proj.forward(self.activate(self.c_fc.forward(x)))
+    }
+
+    /// The MLP as a block's branch: its input normalised and its output added to the residual
+    /// stream inside the products where they can be (see [`Branch`]).
+    pub(crate) fn forward_branch(&self, branch: Branch<'_>) -> BranchOutput {
+        let h = self.activate(branch.input(&self.c_fc));
+        branch.output(&self.c_proj, h)
+    }
+
+    /// The non-linearity on `c_fc`'s outputs.
+    fn activate(&self, h: Tensor<3>) -> Tensor<3> {
+        match self.activation {
             Activation::Gelu => gelu(h),
             Activation::Swiglu => gate(h, Gate::Silu),
             Activation::GegluTanh => gate(h, Gate::GeluTanh),
-        };
-        self.c_proj.forward(h)
+        }
     }
 }
 

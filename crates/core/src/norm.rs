@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::nn::{Initializer, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
-use claude_tensors::kernels::{layer_norm, rms_norm};
+use claude_tensors::kernels::Normalization;
 
 use crate::config::{ModelConfig, NormKind};
 
@@ -54,14 +54,25 @@ impl Norm {
     /// # Shapes
     /// - x: `[batch, seq, d_model]` -> `[batch, seq, d_model]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.normalization().forward(x)
+    }
+
+    /// The norm's parameters as our kernels take them (a product fused with the norm before
+    /// it reads them too).
+    pub fn normalization(&self) -> Normalization {
         match self {
-            Norm::Layer(norm) => layer_norm(
-                x,
-                norm.gamma.val(),
-                norm.beta.as_ref().map(|beta| beta.val()),
-                norm.eps,
-            ),
-            Norm::Rms(norm) => rms_norm(x, norm.gamma.val(), norm.epsilon),
+            Norm::Layer(norm) => Normalization {
+                gamma: norm.gamma.val(),
+                beta: norm.beta.as_ref().map(|beta| beta.val()),
+                eps: norm.eps,
+                centred: true,
+            },
+            Norm::Rms(norm) => Normalization {
+                gamma: norm.gamma.val(),
+                beta: None,
+                eps: norm.epsilon,
+                centred: false,
+            },
         }
     }
 

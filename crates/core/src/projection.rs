@@ -8,9 +8,11 @@ use burn::module::Param;
 use burn::prelude::*;
 use claude_quant::PackedMatrix;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
+use claude_tensors::kernels::{normed_packed_matmul, packed_matmul_add};
 
 use crate::lora::Lora;
-use crate::rows::{matmul_rows, packed_rows};
+use crate::norm::Norm;
+use crate::rows::{by_rows, matmul_rows, packed_rows};
 
 /// A linear projection `x W + b`, plus `s · x A B` where LoRA adapters are attached ([`Lora`]).
 #[derive(Module, Debug)]
@@ -141,6 +143,48 @@ impl Projection {
             }
             Projection::Packed(packed) => (packed.weight.cols(), packed.weight.rows()),
         }
+    }
+
+    /// `forward(norm.forward(x))`. A packed weight without adapters takes the rows normalised
+    /// inside its product on the CPU ([`normed_packed_matmul`]): no operation of its own.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_in]` -> `[batch, seq, d_out]`
+    pub fn forward_normed(&self, x: Tensor<3>, norm: &Norm) -> Tensor<3> {
+        let Projection::Packed(packed @ PackedLinear { lora: None, .. }) = self else {
+            return self.forward(norm.forward(x));
+        };
+        let norm = norm.normalization();
+        let (w, arithmetic) = (&packed.weight, packed.arithmetic);
+        let y = by_rows(x, w.rows(), |x| {
+            normed_packed_matmul(x, &norm, w, arithmetic)
+        });
+        match &packed.bias {
+            Some(bias) => y + bias.val().unsqueeze::<3>(),
+            None => y,
+        }
+    }
+
+    /// `residual + forward(x)`. A packed weight without a bias or adapters adds the residual as
+    /// its product stores its sums on the CPU ([`packed_matmul_add`]): no operation of its own.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq, d_in]`, residual: `[batch, seq, d_out]` -> `[batch, seq, d_out]`
+    pub fn forward_added_to(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let Projection::Packed(
+            packed @ PackedLinear {
+                lora: None,
+                bias: None,
+                ..
+            },
+        ) = self
+        else {
+            return residual + self.forward(x);
+        };
+        let (w, arithmetic) = (&packed.weight, packed.arithmetic);
+        let [batch, seq, d_out] = residual.dims();
+        let residual = residual.reshape([batch * seq, d_out]);
+        by_rows(x, d_out, |x| packed_matmul_add(x, residual, w, arithmetic))
     }
 
     /// The projection applied to every position, as one `[batch * seq, d_in]` matrix (see

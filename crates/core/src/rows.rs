@@ -29,6 +29,19 @@ pub fn matmul_rows(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
 /// # Shapes
 /// - x: `[batch, seq, w.cols()]` -> `[batch, seq, w.rows()]`
 pub fn packed_rows(x: Tensor<3>, w: &Arc<PackedMatrix>, arithmetic: PackedArithmetic) -> Tensor<3> {
+    by_rows(x, w.rows(), |x| packed_matmul(x, w, arithmetic))
+}
+
+/// `product` of every position of `x` as one `[batch * seq, d_in]` matrix, giving `d_out`
+/// features per position.
+///
+/// # Shapes
+/// - x: `[batch, seq, d_in]` -> `[batch, seq, d_out]`
+pub fn by_rows(
+    x: Tensor<3>,
+    d_out: usize,
+    product: impl FnOnce(Tensor<2>) -> Tensor<2>,
+) -> Tensor<3> {
     let [batch, seq, d_in] = x.dims();
-    packed_matmul(x.reshape([batch * seq, d_in]), w, arithmetic).reshape([batch, seq, w.rows()])
+    product(x.reshape([batch * seq, d_in])).reshape([batch, seq, d_out])
 }

@@ -247,6 +247,45 @@ impl Team {
         });
     }
 
+    /// Calls `task(i, a_chunk, b_chunk)` for every chunk `i` of `a_len` elements of `a` and
+    /// the chunk `i` of `b_len` elements of `b`, spread over the team as
+    /// [`for_each_chunk`](Self::for_each_chunk) spreads one slice's: each task writes its own
+    /// part of two outputs (a row normalised and its 8-bit codes).
+    ///
+    /// # Panics
+    /// If a chunk length is 0 or the two slices do not split into as many chunks, and as
+    /// [`for_each`](Self::for_each) when a task panics.
+    pub fn for_each_chunk_pair<A: Send, B: Send>(
+        &self,
+        (a, a_len): (&mut [A], usize),
+        (b, b_len): (&mut [B], usize),
+        task: &ChunkPairTask<'_, A, B>,
+    ) {
+        assert!(a_len > 0 && b_len > 0, "chunks of at least one element");
+        let chunks = a.len().div_ceil(a_len);
+        assert_eq!(
+            chunks,
+            b.len().div_ceil(b_len),
+            "as many chunks in both slices"
+        );
+        let (a_total, b_total) = (a.len(), b.len());
+        let (a_base, b_base) = (SharedSlice(a.as_mut_ptr()), SharedSlice(b.as_mut_ptr()));
+        self.for_each(chunks, &|i| {
+            let (a_start, b_start) = (i * a_len, i * b_len);
+            let a_end = (a_start + a_len).min(a_total);
+            let b_end = (b_start + b_len).min(b_total);
+            // SAFETY: as in `for_each_chunk`, for each slice: every index is called once, so
+            // the chunks of each slice are disjoint, and within it while it is borrowed.
+            let (a, b) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(a_base.at(a_start), a_end - a_start),
+                    std::slice::from_raw_parts_mut(b_base.at(b_start), b_end - b_start),
+                )
+            };
+            task(i, a, b);
+        });
+    }
+
     /// Calls `task(i, block)` for every block `i` of `width` columns of `data`, a row-major
     /// matrix of rows of `row_len` (the last block may be narrower), spread over the team as
     /// [`for_each`](Self::for_each) spreads indices: each task writes its own columns of every
@@ -321,8 +360,12 @@ impl<T> ColumnBlock<'_, T> {
     }
 }
 
-/// A slice's start handed to the tasks of [`Team::for_each_chunk`] and
-/// [`Team::for_each_column_block`], each of which takes its own disjoint part.
+/// A task of [`Team::for_each_chunk_pair`]: the chunk index and the two chunks.
+pub type ChunkPairTask<'a, A, B> = dyn Fn(usize, &mut [A], &mut [B]) + Sync + 'a;
+
+/// A slice's start handed to the tasks of [`Team::for_each_chunk`],
+/// [`Team::for_each_chunk_pair`] and [`Team::for_each_column_block`], each of which takes its
+/// own disjoint part.
 struct SharedSlice<T>(*mut T);
 
 // SAFETY: the tasks reach only disjoint parts of a slice of `Send` elements (see
@@ -619,6 +662,30 @@ mod tests {
                 assert_eq!(m, expected, "{rows} rows of {row_len} in blocks of {width}");
             }
         }
+    }
+
+    #[test]
+    fn chunk_pairs_cover_both_slices_once_in_step() {
+        for threads in [1, 2, 3] {
+            let team = Team::new(threads);
+            // 7 chunks of 5 (the last of 2) beside 7 chunks of 3 (the last of 1).
+            let (mut a, mut b) = (vec![usize::MAX; 32], vec![usize::MAX; 19]);
+            team.for_each_chunk_pair((&mut a, 5), (&mut b, 3), &|i, a, b| {
+                assert_eq!(a.len(), if i == 6 { 2 } else { 5 });
+                assert_eq!(b.len(), if i == 6 { 1 } else { 3 });
+                a.iter_mut().for_each(|v| *v = i);
+                b.iter_mut().for_each(|v| *v = i);
+            });
+            assert_eq!(a, (0..32).map(|k| k / 5).collect::<Vec<_>>());
+            assert_eq!(b, (0..19).map(|k| k / 3).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "as many chunks")]
+    fn chunk_pairs_of_different_counts_are_refused() {
+        let (mut a, mut b) = (vec![0u8; 10], vec![0u8; 10]);
+        Team::new(2).for_each_chunk_pair((&mut a, 5), (&mut b, 2), &|_, _, _| {});
     }
 
     #[test]

@@ -340,3 +340,82 @@ fn cache_slot_writes_equal_burns_slice_assignments_and_leave_shared_buffers_alon
         assert_eq!(kept.cast(FloatDType::F32).into_data(), before, "{dtype:?}");
     }
 }
+
+/// A packed `rows x cols` weight of type `ty` from random values.
+fn packed_weight(
+    ty: claude_quant::GgmlType,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> std::sync::Arc<claude_quant::PackedMatrix> {
+    let values = Tensor::<2>::random([rows, cols], Distribution::Normal(0.0, 0.5), device)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let format = claude_quant::RowFormat::Ggml(ty);
+    std::sync::Arc::new(claude_quant::PackedMatrix::quantize(format, rows, cols, &values).unwrap())
+}
+
+/// The products fused with the norm before them and the residual after them give exactly the
+/// values of the separate operations: LayerNorm with a shift and RMSNorm, both arithmetics,
+/// repacked and row-wise formats, one row (decode), a batch, the tiled path (40 rows with
+/// exact arithmetic) and more rows than one slice of the integer kernels (130); on an autodiff
+/// device they are the separate operations.
+#[test]
+fn products_fused_with_a_norm_or_a_residual_equal_the_separate_operations() {
+    use claude_quant::GgmlType;
+    use claude_tensors::kernels::packed_matmul::PackedArithmetic;
+    use claude_tensors::kernels::{
+        Normalization, normed_packed_matmul, packed_matmul, packed_matmul_add,
+    };
+
+    let device = Device::flex();
+    device.seed(31);
+    let (rows, cols) = (80, 256);
+    let gamma = Tensor::<1>::random([cols], Distribution::Normal(1.0, 0.3), &device);
+    let beta = Tensor::<1>::random([cols], Distribution::Normal(0.0, 0.3), &device);
+    let norms = [
+        Normalization {
+            gamma: gamma.clone(),
+            beta: Some(beta),
+            eps: 1e-5,
+            centred: true,
+        },
+        Normalization {
+            gamma,
+            beta: None,
+            eps: 1e-6,
+            centred: false,
+        },
+    ];
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    for ty in [GgmlType::Q4_1, GgmlType::Q4_K, GgmlType::Q5_1] {
+        let w = packed_weight(ty, rows, cols, &device);
+        for arithmetic in [PackedArithmetic::Fast, PackedArithmetic::Exact] {
+            for n in [1, 8, 40, 130] {
+                let x = Tensor::<2>::random([n, cols], Distribution::Normal(0.5, 2.0), &device);
+                let residual = Tensor::<2>::random([n, rows], Distribution::Default, &device);
+                let case = format!("{ty}, {arithmetic:?}, {n} rows");
+                for norm in &norms {
+                    let fused = normed_packed_matmul(x.clone(), norm, &w, arithmetic);
+                    let separate = packed_matmul(norm.forward(x.clone()), &w, arithmetic);
+                    assert_eq!(values(fused), values(separate), "norm, {case}");
+                }
+                let fused = packed_matmul_add(x.clone(), residual.clone(), &w, arithmetic);
+                let separate = residual.clone() + packed_matmul(x.clone(), &w, arithmetic);
+                assert_eq!(values(fused), values(separate), "residual, {case}");
+            }
+        }
+    }
+    // On an autodiff device: the separate operations, whose gradients reach the input.
+    let device = Device::flex().autodiff();
+    let w = packed_weight(GgmlType::Q4_1, rows, cols, &device);
+    let x = Tensor::<2>::random([3, cols], Distribution::Default, &device).require_grad();
+    let residual = Tensor::<2>::random([3, rows], Distribution::Default, &device);
+    let y = packed_matmul_add(x.clone(), residual, &w, PackedArithmetic::Exact);
+    let grads = y.sum().backward();
+    assert!(
+        x.grad(&grads).is_some(),
+        "no gradient through the residual product"
+    );
+}

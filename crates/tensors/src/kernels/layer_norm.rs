@@ -52,6 +52,12 @@ pub fn forward(
         mean: vec![0.0; rows],
         rstd: vec![0.0; rows],
     };
+    let norm = RowNorm {
+        gamma,
+        beta: Some(beta),
+        eps,
+        centred,
+    };
     let task = ROWS_PER_TASK * width;
     y.par_chunks_mut(task)
         .zip(x.par_chunks(task))
@@ -60,16 +66,61 @@ pub fn forward(
         .for_each(|(((y, x), means), rstds)| {
             let rows = y.chunks_exact_mut(width).zip(x.chunks_exact(width));
             for (((y, x), mean), rstd) in rows.zip(means).zip(rstds) {
-                *mean = if centred { sum(x) / width as f32 } else { 0.0 };
-                let centred_squares = x.iter().map(|v| (v - *mean) * (v - *mean));
-                let var = sum_iter(centred_squares) / width as f32;
-                *rstd = 1.0 / (var + eps).sqrt();
-                for (((y, x), g), b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *y = (x - *mean) * *rstd * g + b;
-                }
+                (*mean, *rstd) = norm.row(x, y);
             }
         });
     stats
+}
+
+/// The norm of one row of [`forward`]'s (LayerNorm, or RMSNorm when not `centred`), for kernels
+/// that normalise their input rows themselves (a product fused with the norm before it).
+#[derive(Debug, Clone, Copy)]
+pub struct RowNorm<'a> {
+    /// Scale, one per feature.
+    pub gamma: &'a [f32],
+    /// Shift, one per feature; none is a shift of zero.
+    pub beta: Option<&'a [f32]>,
+    /// Added to the variance (or mean square) under the square root.
+    pub eps: f32,
+    /// Whether the mean is taken off (LayerNorm) or not (RMSNorm).
+    pub centred: bool,
+}
+
+impl RowNorm<'_> {
+    /// `x` normalised into `y` (both `gamma.len()` long); returns the row's mean (0 when not
+    /// centred) and `1/√(var + eps)`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn row(&self, x: &[f32], y: &mut [f32]) -> (f32, f32) {
+        let width = self.gamma.len();
+        assert!(
+            x.len() == width && y.len() == width,
+            "a row of {} values for a norm of {width}",
+            x.len()
+        );
+        let mean = if self.centred {
+            sum(x) / width as f32
+        } else {
+            0.0
+        };
+        let centred_squares = x.iter().map(|v| (v - mean) * (v - mean));
+        let var = sum_iter(centred_squares) / width as f32;
+        let rstd = 1.0 / (var + self.eps).sqrt();
+        match self.beta {
+            Some(beta) => {
+                for (((y, x), g), b) in y.iter_mut().zip(x).zip(self.gamma).zip(beta) {
+                    *y = (x - mean) * rstd * g + b;
+                }
+            }
+            None => {
+                for ((y, x), g) in y.iter_mut().zip(x).zip(self.gamma) {
+                    *y = (x - mean) * rstd * g;
+                }
+            }
+        }
+        (mean, rstd)
+    }
 }
 
 /// The gradients of [`forward`]: writes `grad_x` and returns `(grad_gamma, grad_beta)`.

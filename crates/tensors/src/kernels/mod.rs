@@ -76,6 +76,80 @@ pub fn packed_matmul(
     Tensor::from_data(TensorData::new(out, [n, w.rows()]), (&device, dtype))
 }
 
+/// A norm over the last dimension: LayerNorm (`centred`) or RMSNorm, with its parameters.
+#[derive(Debug, Clone)]
+pub struct Normalization {
+    /// Scale, `[features]`.
+    pub gamma: Tensor<1>,
+    /// Shift, `[features]` (LayerNorm only; none is zero).
+    pub beta: Option<Tensor<1>>,
+    /// Added under the square root.
+    pub eps: f64,
+    /// LayerNorm (the mean taken off) or RMSNorm.
+    pub centred: bool,
+}
+
+impl Normalization {
+    /// Normalises the last dimension of `x` ([`layer_norm`] or [`rms_norm`]).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let gamma = self.gamma.clone();
+        match self.centred {
+            true => layer_norm(x, gamma, self.beta.clone(), self.eps),
+            false => rms_norm(x, gamma, self.eps),
+        }
+    }
+}
+
+/// `norm(x) · wᵀ`: the same values as [`Normalization::forward`] and [`packed_matmul`] one
+/// after the other. On the CPU outside autodiff it is one kernel, the rows normalised as they
+/// are quantized, a row per task (a block's norm before each branch, which had been an
+/// operation of its own and a pass of one thread over the rows while the others waited).
+///
+/// # Shapes
+/// - x: `[n, w.cols()]` -> `[n, w.rows()]`
+pub fn normed_packed_matmul(
+    x: Tensor<2>,
+    norm: &Normalization,
+    w: &Arc<claude_quant::PackedMatrix>,
+    arithmetic: packed_matmul::PackedArithmetic,
+) -> Tensor<2> {
+    if runs_fused(&x) && flex::supports(&norm.gamma) {
+        let options = packed_matmul::NormedProduct {
+            arithmetic,
+            eps: norm.eps as f32,
+            centred: norm.centred,
+        };
+        let gamma = norm.gamma.clone();
+        let beta = (norm.beta.clone()).unwrap_or_else(|| gamma.zeros_like());
+        return flex::normed_packed_matmul(x, (gamma, beta), w, options);
+    }
+    packed_matmul(norm.forward(x), w, arithmetic)
+}
+
+/// `residual + x · wᵀ`: the same values as [`packed_matmul`] and the addition one after the
+/// other. On the CPU outside autodiff it is one kernel, the residual added as the sums are
+/// stored (a block's residual join after each branch).
+///
+/// # Shapes
+/// - x: `[n, w.cols()]`, residual: `[n, w.rows()]` -> `[n, w.rows()]`
+pub fn packed_matmul_add(
+    x: Tensor<2>,
+    residual: Tensor<2>,
+    w: &Arc<claude_quant::PackedMatrix>,
+    arithmetic: packed_matmul::PackedArithmetic,
+) -> Tensor<2> {
+    if runs_fused(&x) && flex::supports(&residual) {
+        return flex::packed_matmul_add(x, residual, w, arithmetic);
+    }
+    residual + packed_matmul(x, w, arithmetic)
+}
+
+/// Whether a fused packed product takes `x`: f32 on the Flex device, outside autodiff (the
+/// fused kernels have no backward step).
+fn runs_fused(x: &Tensor<2>) -> bool {
+    flex::supports(x) && !x.is_autodiff()
+}
+
 /// Whether our fused attention kernel takes these queries: a GPU device with our kernels on, a
 /// head width they are compiled for, and no gradient to record (the kernel is inference only).
 /// An unsupported head width keeps burn's attention and says so once.

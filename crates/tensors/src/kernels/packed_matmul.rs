@@ -21,6 +21,8 @@
 //! [`packed_matmul_transposed_f32`] is the other product, `dy · w`: the gradient of `x · wᵀ` with
 //! respect to `x`, with the weight decoded a tile of rows at a time in the same way.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -30,6 +32,7 @@ use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
 use super::gemm::{Mat, Threads, gemm_into, product};
+pub use super::layer_norm::RowNorm;
 use crate::team::{ColumnBlock, Team};
 
 /// Activation rows from which the tiled gemm path beats per-row dot products in f32
@@ -73,8 +76,54 @@ pub fn packed_matmul_f32(
     w: &PackedMatrix,
     arithmetic: PackedArithmetic,
 ) -> Vec<f32> {
+    packed_matmul_around_f32(x, n, w, arithmetic, &Around::default())
+}
+
+/// What a product computes around its multiply-adds: `residual + norm(x) · wᵀ`, each part
+/// optional. A block's norm before a branch and the residual join after it, fused into the
+/// branch's first and last products, cost a decode step neither an operation of their own nor a
+/// pass of one thread over the activations while the others wait.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Around<'a> {
+    /// Each activation row normalised before it meets the weight.
+    pub norm: Option<RowNorm<'a>>,
+    /// Added to the output (`[n, w.rows()]`).
+    pub residual: Option<&'a [f32]>,
+}
+
+/// How a product fused with the norm before it meets its weight and normalises its rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormedProduct {
+    /// How the activations meet the packed weight.
+    pub arithmetic: PackedArithmetic,
+    /// The norm's epsilon.
+    pub eps: f32,
+    /// Whether the norm takes the mean off (LayerNorm) or not (RMSNorm).
+    pub centred: bool,
+}
+
+/// `residual + norm(x) · wᵀ` (see [`Around`]) for `n` row-major activation rows `x`:
+/// row-major `[n, w.rows()]`, the same values as the norm, the product and the addition one
+/// after the other.
+///
+/// # Panics
+/// If `x`, the norm's parameters or the residual do not have the lengths of `n` rows and `w`'s
+/// shape.
+pub fn packed_matmul_around_f32(
+    x: &[f32],
+    n: usize,
+    w: &PackedMatrix,
+    arithmetic: PackedArithmetic,
+    around: &Around<'_>,
+) -> Vec<f32> {
     let (rows, cols) = (w.rows(), w.cols());
     assert_eq!(x.len(), n * cols, "activation length");
+    if let Some(norm) = &around.norm {
+        assert_eq!(norm.gamma.len(), cols, "norm width");
+    }
+    if let Some(residual) = around.residual {
+        assert_eq!(residual.len(), n * rows, "residual length");
+    }
     if n == 0 || rows == 0 {
         return vec![0.0; n * rows];
     }
@@ -85,44 +134,155 @@ pub fn packed_matmul_f32(
         PackedArithmetic::Fast => GEMM_FROM_ROWS_QUANTIZED,
     };
     if n >= tiles_from {
-        return match arithmetic {
-            PackedArithmetic::Exact => by_tiles(x, n, w),
+        let x = prepared_rows(x, cols, around.norm.as_ref(), false).values;
+        let mut out = match arithmetic {
+            PackedArithmetic::Exact => by_tiles(&x, n, w),
             // The same rounding of the activations as the integer kernels (the products of the
             // rounded values are then exact in f32 up to the order of the additions).
-            PackedArithmetic::Fast => by_tiles(&rounded_to_8_bits(x, cols), n, w),
+            PackedArithmetic::Fast => by_tiles(&rounded_to_8_bits(&x, cols), n, w),
         };
+        let after = Epilogue {
+            residual: around.residual,
+            rows,
+        };
+        after.apply_to(&mut out);
+        return out;
     }
-    let product = |x: &[f32]| {
-        let quantized = match arithmetic {
-            PackedArithmetic::Exact => None,
-            PackedArithmetic::Fast => quantized_rows(x, cols),
-        };
-        by_dot_products(x, x.len() / cols, w, quantized.as_deref())
+    let product = |x: &[f32], residual: Option<&[f32]>| {
+        let quantize = arithmetic == PackedArithmetic::Fast;
+        let prepared = prepared_rows(x, cols, around.norm.as_ref(), quantize);
+        let out = by_dot_products(
+            &prepared.values,
+            x.len() / cols,
+            w,
+            prepared.codes.as_deref(),
+            Epilogue { residual, rows },
+        );
+        prepared.recycle();
+        out
     };
     if n <= SLICE_ROWS {
-        return product(x);
+        return product(x, around.residual);
     }
     // Row-major `[n, rows]`: the slices' products one after the other.
     let mut out = Vec::with_capacity(n * rows);
-    for slice in x.chunks(SLICE_ROWS * cols) {
-        out.extend(product(slice));
+    for (i, slice) in x.chunks(SLICE_ROWS * cols).enumerate() {
+        let first = i * SLICE_ROWS * rows;
+        let residual = around
+            .residual
+            .map(|residual| &residual[first..first + slice.len() / cols * rows]);
+        out.extend(product(slice, residual));
     }
     out
 }
 
-/// The rows of `x` (rows of `cols`) rounded to 8 bits in blocks of 32 for the integer kernels,
-/// a row per task over the [`Team`] (on one thread, the rows of a batched decode step had kept
-/// the other waiting for a few percent of the step); `None` when the rows do not split into
-/// blocks.
-fn quantized_rows(x: &[f32], cols: usize) -> Option<Vec<Q8Activations>> {
-    if !cols.is_multiple_of(Q8_BLOCK) {
-        return None;
+/// What is added to a product's sums: the residual stream, where there is one.
+#[derive(Debug, Clone, Copy)]
+struct Epilogue<'a> {
+    residual: Option<&'a [f32]>,
+    /// Outputs per activation row (the residual's row length).
+    rows: usize,
+}
+
+impl Epilogue<'_> {
+    /// Outputs `first..first + sums.len()` of activation row `r`, from their sums.
+    #[inline]
+    fn finish(&self, r: usize, first: usize, sums: &mut [f32]) {
+        if let Some(residual) = self.residual {
+            let start = r * self.rows + first;
+            let residual = &residual[start..start + sums.len()];
+            for (sum, residual) in sums.iter_mut().zip(residual) {
+                *sum += residual;
+            }
+        }
     }
-    let mut rows = vec![Q8Activations::default(); x.len() / cols];
-    Team::global().for_each_chunk(&mut rows, 1, &|r, row| {
-        row[0].quantize_into(&x[r * cols..(r + 1) * cols]);
+
+    /// Every output of a finished `[n, rows]` product.
+    fn apply_to(&self, out: &mut [f32]) {
+        for (r, row) in out.chunks_exact_mut(self.rows).enumerate() {
+            self.finish(r, 0, row);
+        }
+    }
+}
+
+thread_local! {
+    /// The last product's quantized rows on this thread, kept so that the next product reuses
+    /// their buffers: five allocations and frees per row and product had been 2 % of a batched
+    /// decode step.
+    static SPARE_CODES: Cell<Vec<Q8Activations>> = const { Cell::new(Vec::new()) };
+    /// The last product's normalised rows on this thread, kept for the same reason.
+    static SPARE_VALUES: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// A product's activation rows as the kernels take them.
+struct PreparedRows<'x> {
+    /// The rows, normalised where the product has a norm.
+    values: Cow<'x, [f32]>,
+    /// Their 8-bit codes in blocks of 32, for the integer kernels.
+    codes: Option<Vec<Q8Activations>>,
+}
+
+impl PreparedRows<'_> {
+    /// Hands the buffers back for the next product on this thread.
+    fn recycle(self) {
+        if let Some(codes) = self.codes {
+            SPARE_CODES.set(codes);
+        }
+        if let Cow::Owned(values) = self.values {
+            SPARE_VALUES.set(values);
+        }
+    }
+}
+
+/// A buffer of `len` values to overwrite: this thread's spare one where it has one.
+fn spare_values(len: usize) -> Vec<f32> {
+    let mut values = SPARE_VALUES.take();
+    values.resize(len, 0.0);
+    values
+}
+
+/// The rows of `x` (rows of `cols`) normalised by `norm` where there is one and, with
+/// `quantize`, rounded to 8 bits in blocks of 32 for the integer kernels (not when the rows do
+/// not split into blocks): a row per task over the [`Team`], both at once (on one thread, the
+/// rows of a batched decode step had kept the other waiting for a few percent of the step).
+fn prepared_rows<'x>(
+    x: &'x [f32],
+    cols: usize,
+    norm: Option<&RowNorm<'_>>,
+    quantize: bool,
+) -> PreparedRows<'x> {
+    let quantize = quantize && cols.is_multiple_of(Q8_BLOCK);
+    let mut codes = quantize.then(|| {
+        let mut codes = SPARE_CODES.take();
+        codes.resize_with(x.len() / cols, Q8Activations::default);
+        codes
     });
-    Some(rows)
+    let team = Team::global();
+    let values = match (norm, codes.as_mut()) {
+        (None, None) => Cow::Borrowed(x),
+        (None, Some(codes)) => {
+            team.for_each_chunk(codes, 1, &|r, code| {
+                code[0].quantize_into(&x[r * cols..(r + 1) * cols]);
+            });
+            Cow::Borrowed(x)
+        }
+        (Some(norm), None) => {
+            let mut normalised = spare_values(x.len());
+            team.for_each_chunk(&mut normalised, cols, &|r, row| {
+                norm.row(&x[r * cols..(r + 1) * cols], row);
+            });
+            Cow::Owned(normalised)
+        }
+        (Some(norm), Some(codes)) => {
+            let mut normalised = spare_values(x.len());
+            team.for_each_chunk_pair((&mut normalised, cols), (codes, 1), &|r, row, code| {
+                norm.row(&x[r * cols..(r + 1) * cols], row);
+                code[0].quantize_into(row);
+            });
+            Cow::Owned(normalised)
+        }
+    };
+    PreparedRows { values, codes }
 }
 
 /// Each row of `x` (rows of `cols`) rounded to 8 bits in blocks of 32, as the integer kernels
@@ -148,6 +308,7 @@ fn by_dot_products(
     n: usize,
     w: &PackedMatrix,
     quantized: Option<&[Q8Activations]>,
+    after: Epilogue<'_>,
 ) -> Vec<f32> {
     let (rows, cols) = (w.rows(), w.cols());
     // Not zeroed first: every value is written below (zeroing cost 2-3% of a batched step).
@@ -157,12 +318,14 @@ fn by_dot_products(
     team.for_each_column_block(&mut out, rows, per_task, &|task, mut block| {
         let first = task * per_task;
         match quantized {
-            Some(q) => grouped_dots(x, q, w, first, &mut block),
+            Some(q) => grouped_dots(x, q, w, first, &after, &mut block),
             None => {
                 for r in 0..n {
                     let x = &x[r * cols..(r + 1) * cols];
                     for (k, out) in block.row(r).iter_mut().enumerate() {
-                        out.write(w.dot_row(first + k, x));
+                        let mut sum = [w.dot_row(first + k, x)];
+                        after.finish(r, first + k, &mut sum);
+                        out.write(sum[0]);
                     }
                 }
             }
@@ -185,12 +348,13 @@ fn rows_per_task(rows: usize, threads: usize) -> usize {
 }
 
 /// The outputs of weight rows `first..` (a whole number of groups: the columns of `block`) for
-/// the `n` quantized activation rows `q` of `x`.
+/// the `n` quantized activation rows `q` of `x`, each finished by `after`.
 fn grouped_dots(
     x: &[f32],
     q: &[Q8Activations],
     w: &PackedMatrix,
     first: usize,
+    after: &Epilogue<'_>,
     block: &mut ColumnBlock<'_, MaybeUninit<f32>>,
 ) {
     let (width, first_group) = (block.width(), first / GROUP_ROWS);
@@ -199,6 +363,8 @@ fn grouped_dots(
         let start = (g - first_group) * GROUP_ROWS;
         let len = GROUP_ROWS.min(width - start);
         for (r, sums) in sums.iter().enumerate() {
+            let mut sums = *sums;
+            after.finish(r, first + start, &mut sums[..len]);
             let out = &mut block.row(r)[start..start + len];
             // A whole group as one fixed-size store: a slice copy of 16 values is a call to
             // `memcpy`, a few percent of a batched decode step.

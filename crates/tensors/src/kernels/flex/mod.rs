@@ -19,7 +19,7 @@ use burn_flex::{Flex, FlexTensor};
 use claude_quant::PackedMatrix;
 
 use crate::kernels::gated::Gate;
-use crate::kernels::packed_matmul::PackedArithmetic;
+use crate::kernels::packed_matmul::{NormedProduct, PackedArithmetic};
 
 mod adamw;
 mod attention;
@@ -43,7 +43,10 @@ use gated::{GateBackward, gate_forward};
 use gelu::{GeluBackward, gelu_forward};
 use layer_norm::{LayerNormBackward, layer_norm_forward};
 use matmul::{MatmulBackward, matmul_forward, matrix};
-use packed_matmul::{PackedMatmulBackward, packed_matmul_forward};
+use packed_matmul::{
+    PackedMatmulBackward, normed_packed_matmul_forward, packed_matmul_add_forward,
+    packed_matmul_forward,
+};
 use rotary::{RotaryBackward, Rotation, rotate_rows_forward};
 
 /// Operations we run with our own CPU kernels.
@@ -92,6 +95,26 @@ pub trait CpuKernels: Backend {
     /// `[n, weight.rows()]`.
     fn fused_packed_matmul(
         x: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FloatTensor<Self>;
+
+    /// `norm(x) · wᵀ` for `[n, weight.cols()]` activations, the norm's `gamma` and `beta`
+    /// (`[weight.cols()]`) with `options`' epsilon and centring. Inference only: no backward
+    /// step.
+    fn fused_normed_packed_matmul(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        options: NormedProduct,
+    ) -> FloatTensor<Self>;
+
+    /// `residual + x · wᵀ` for `[n, weight.cols()]` activations and an `[n, weight.rows()]`
+    /// residual. Inference only: no backward step.
+    fn fused_packed_matmul_add(
+        x: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
         weight: Arc<PackedMatrix>,
         arithmetic: PackedArithmetic,
     ) -> FloatTensor<Self>;
@@ -176,6 +199,39 @@ pub fn packed_matmul(
 ) -> Tensor<2> {
     Tensor::from_dispatch(Dispatch::fused_packed_matmul(
         x.into_dispatch(),
+        Arc::clone(weight),
+        arithmetic,
+    ))
+}
+
+/// `norm(x) · wᵀ` through our Flex kernel (inference only: no input may require a
+/// gradient); see [`supports`] and [`crate::kernels::normed_packed_matmul`].
+pub fn normed_packed_matmul(
+    x: Tensor<2>,
+    (gamma, beta): (Tensor<1>, Tensor<1>),
+    weight: &Arc<PackedMatrix>,
+    options: NormedProduct,
+) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::fused_normed_packed_matmul(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        Arc::clone(weight),
+        options,
+    ))
+}
+
+/// `residual + x · wᵀ` through our Flex kernel (inference only: no input may require a
+/// gradient); see [`supports`] and [`crate::kernels::packed_matmul_add`].
+pub fn packed_matmul_add(
+    x: Tensor<2>,
+    residual: Tensor<2>,
+    weight: &Arc<PackedMatrix>,
+    arithmetic: PackedArithmetic,
+) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::fused_packed_matmul_add(
+        x.into_dispatch(),
+        residual.into_dispatch(),
         Arc::clone(weight),
         arithmetic,
     ))
@@ -301,6 +357,25 @@ impl CpuKernels for Flex {
         arithmetic: PackedArithmetic,
     ) -> FlexTensor {
         packed_matmul_forward(x, &weight, arithmetic)
+    }
+
+    fn fused_normed_packed_matmul(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        weight: Arc<PackedMatrix>,
+        options: NormedProduct,
+    ) -> FlexTensor {
+        normed_packed_matmul_forward(x, (gamma, beta), &weight, options)
+    }
+
+    fn fused_packed_matmul_add(
+        x: FlexTensor,
+        residual: FlexTensor,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FlexTensor {
+        packed_matmul_add_forward(x, residual, &weight, arithmetic)
     }
 
     fn fused_self_attention(qkv: FlexTensor, n_head: usize) -> FlexTensor {
@@ -429,6 +504,37 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             .stateful();
         let out = packed_matmul_forward(x.primitive().clone(), &weight, arithmetic);
         record(prep, weight, out)
+    }
+
+    fn fused_normed_packed_matmul(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        options: NormedProduct,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !(x.is_tracked() || gamma.is_tracked() || beta.is_tracked()),
+            "the normed packed product is for inference: it has no backward step"
+        );
+        let norm = (gamma.into_primitive(), beta.into_primitive());
+        let out = normed_packed_matmul_forward(x.into_primitive(), norm, &weight, options);
+        FloatTensor::<Self>::new(out)
+    }
+
+    fn fused_packed_matmul_add(
+        x: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        weight: Arc<PackedMatrix>,
+        arithmetic: PackedArithmetic,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !(x.is_tracked() || residual.is_tracked()),
+            "the packed product with a residual is for inference: it has no backward step"
+        );
+        let (x, residual) = (x.into_primitive(), residual.into_primitive());
+        let out = packed_matmul_add_forward(x, residual, &weight, arithmetic);
+        FloatTensor::<Self>::new(out)
     }
 
     fn fused_padded_self_attention(

@@ -12,7 +12,8 @@ use claude_quant::PackedMatrix;
 
 use super::{ContiguousF32, f32_slice, f32_tensor, register_parent_grads};
 use crate::kernels::packed_matmul::{
-    PackedArithmetic, packed_matmul_f32, packed_matmul_transposed_f32,
+    Around, NormedProduct, PackedArithmetic, RowNorm, packed_matmul_around_f32, packed_matmul_f32,
+    packed_matmul_transposed_f32,
 };
 
 /// The backward step of [`super::CpuKernels::fused_packed_matmul`]; its state is the packed
@@ -41,6 +42,67 @@ pub(super) fn packed_matmul_forward(
     arithmetic: PackedArithmetic,
 ) -> FlexTensor {
     let x = x.into_contiguous_f32();
+    let n = activation_rows(&x, weight);
+    let out = packed_matmul_f32(f32_slice(&x), n, weight, arithmetic);
+    f32_tensor(out, [n, weight.rows()].into())
+}
+
+/// `norm(x) · wᵀ` (`x` `[n, w.cols()]`, f32; the norm's `gamma` and `beta` `[w.cols()]`) with
+/// our CPU kernel: `[n, w.rows()]`.
+pub(super) fn normed_packed_matmul_forward(
+    x: FlexTensor,
+    (gamma, beta): (FlexTensor, FlexTensor),
+    weight: &PackedMatrix,
+    options: NormedProduct,
+) -> FlexTensor {
+    let (gamma, beta) = (gamma.into_contiguous_f32(), beta.into_contiguous_f32());
+    let norm = RowNorm {
+        gamma: f32_slice(&gamma),
+        beta: Some(f32_slice(&beta)),
+        eps: options.eps,
+        centred: options.centred,
+    };
+    let around = Around {
+        norm: Some(norm),
+        residual: None,
+    };
+    packed_around_forward(x, weight, options.arithmetic, &around)
+}
+
+/// `residual + x · wᵀ` (`x` `[n, w.cols()]`, `residual` `[n, w.rows()]`, f32) with our CPU
+/// kernel: `[n, w.rows()]`.
+pub(super) fn packed_matmul_add_forward(
+    x: FlexTensor,
+    residual: FlexTensor,
+    weight: &PackedMatrix,
+    arithmetic: PackedArithmetic,
+) -> FlexTensor {
+    let residual = residual.into_contiguous_f32();
+    let around = Around {
+        norm: None,
+        residual: Some(f32_slice(&residual)),
+    };
+    packed_around_forward(x, weight, arithmetic, &around)
+}
+
+/// The product `around` describes, of `x` (`[n, w.cols()]`, f32): `[n, w.rows()]`.
+fn packed_around_forward(
+    x: FlexTensor,
+    weight: &PackedMatrix,
+    arithmetic: PackedArithmetic,
+    around: &Around<'_>,
+) -> FlexTensor {
+    let x = x.into_contiguous_f32();
+    let n = activation_rows(&x, weight);
+    let out = packed_matmul_around_f32(f32_slice(&x), n, weight, arithmetic, around);
+    f32_tensor(out, [n, weight.rows()].into())
+}
+
+/// The number of rows of `x`, a 2-D tensor of `weight.cols()` columns.
+///
+/// # Panics
+/// If `x` has another shape.
+fn activation_rows(x: &FlexTensor, weight: &PackedMatrix) -> usize {
     let shape = x.layout().shape();
     assert_eq!(
         shape.num_dims(),
@@ -54,8 +116,7 @@ pub(super) fn packed_matmul_forward(
         "activations of {cols} features for a weight of {} columns",
         weight.cols()
     );
-    let out = packed_matmul_f32(f32_slice(&x), n, weight, arithmetic);
-    f32_tensor(out, [n, weight.rows()].into())
+    n
 }
 
 #[cfg(test)]
