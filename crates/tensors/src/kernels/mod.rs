@@ -31,6 +31,7 @@ pub mod flex;
 pub mod gated;
 pub mod gelu;
 pub mod gemm;
+pub mod head_rows;
 pub mod layer_norm;
 pub mod packed_attention;
 pub mod packed_matmul;

@@ -9,7 +9,9 @@
 
 use rayon::prelude::*;
 
+pub use super::head_rows::HeadRows;
 use super::packed_attention::PackedShape;
+use crate::team::Team;
 
 /// Which way to rotate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,30 +60,33 @@ pub fn rotate(
         });
 }
 
-/// Rotates, in place, each row of `x` (`[rows, heads, head_dim]`, row-major) by its own
-/// position: row `r`'s heads by `positions[r]`'s entry of `table` (burn's `[positions, head_dim,
-/// 2]`). The decode step's queries and keys, one new token per sequence.
+/// Each of `src`'s rows rotated by its own position into `out` (row-major `[rows, heads,
+/// head_dim]`): row `r`'s heads by `positions[r]`'s entry of `table` (burn's `[positions,
+/// head_dim, 2]`), a row per task over the decoding [`Team`]. The decode step's queries and keys,
+/// one new token per sequence, read in place from the projection.
 ///
 /// # Panics
-/// If `x` is not `positions.len()` rows of whole heads, or a position is past the table.
-pub fn rotate_rows_at(table: &[f32], positions: &[usize], head_dim: usize, x: &mut [f32]) {
+/// If `out` is not `positions.len()` rows of `src.heads` heads, a head lies outside `src.data`,
+/// or a position is past the table.
+pub fn rotate_rows_at(
+    table: &[f32],
+    positions: &[usize],
+    head_dim: usize,
+    src: &HeadRows<'_>,
+    out: &mut [f32],
+) {
     assert_eq!(head_dim % 2, 0, "rotary embedding needs an even head width");
-    let rows = positions.len();
-    if rows == 0 || head_dim == 0 {
+    let row_len = src.heads * head_dim;
+    assert_eq!(out.len(), positions.len() * row_len, "rows of whole heads");
+    if row_len == 0 {
         return;
     }
-    assert!(
-        x.len().is_multiple_of(rows * head_dim),
-        "rows of whole heads"
-    );
-    let mut head = vec![0.0f32; head_dim];
-    for (row, &position) in x.chunks_exact_mut(x.len() / rows).zip(positions) {
-        let freqs = &table[position * head_dim * 2..][..head_dim * 2];
-        for dst in row.chunks_exact_mut(head_dim) {
-            head.copy_from_slice(dst);
-            rotate_head(freqs, &head, dst, Direction::Forward);
+    Team::global().for_each_chunk(out, row_len, &|r, out| {
+        let freqs = &table[positions[r] * head_dim * 2..][..head_dim * 2];
+        for (h, dst) in out.chunks_exact_mut(head_dim).enumerate() {
+            rotate_head(freqs, src.head(r, h, head_dim), dst, Direction::Forward);
         }
-    }
+    });
 }
 
 /// One head's `head_dim` elements at one position.
@@ -194,8 +199,22 @@ mod tests {
         let x: Vec<f32> = (0..positions.len() * heads * d)
             .map(|i| (i as f32 * 0.7).sin())
             .collect();
-        let mut rotated = x.clone();
-        rotate_rows_at(&freqs, &positions, d, &mut rotated);
+        // The rows as a view: each row's heads after a gap, as in the packed projection.
+        let gap = 3;
+        let mut spaced = vec![f32::NAN; gap + positions.len() * (heads * d + gap)];
+        for (r, row) in x.chunks_exact(heads * d).enumerate() {
+            let at = gap + r * (heads * d + gap);
+            spaced[at..at + heads * d].copy_from_slice(row);
+        }
+        let view = HeadRows {
+            data: &spaced,
+            offset: gap,
+            row_stride: heads * d + gap,
+            head_stride: d,
+            heads,
+        };
+        let mut rotated = vec![0.0; x.len()];
+        rotate_rows_at(&freqs, &positions, d, &view, &mut rotated);
         for (r, &p) in positions.iter().enumerate() {
             assert!(p < t);
             for h in 0..heads {

@@ -6,7 +6,9 @@ use burn_flex::FlexTensor;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-use super::{ContiguousF32, f32_slice};
+use super::{head_rows, with_readable_heads};
+use crate::kernels::head_rows::HeadRows;
+use crate::team::Team;
 
 /// Writes `new` (`[rows, heads, 1, head_dim]`, any strides, f32) into `buffer` (`[rows, heads,
 /// allocated, head_dim]`, f32 or f16) at slot `slots[r]` of each row `r`, and returns the buffer:
@@ -16,7 +18,7 @@ pub(super) fn write_slots_forward(
     new: FlexTensor,
     slots: &[usize],
 ) -> FlexTensor {
-    let new = new.into_contiguous_f32();
+    let new = with_readable_heads(new);
     let dims = buffer.layout().shape().clone();
     assert_eq!(
         dims.num_dims(),
@@ -46,10 +48,10 @@ pub(super) fn write_slots_forward(
         allocated,
         head_dim,
     };
-    let new = f32_slice(&new);
+    let new = head_rows(&new);
     match buffer.dtype() {
-        DType::F32 => layout.write(&mut buffer.storage_mut::<f32>()[start..end], new, slots),
-        DType::F16 => layout.write(&mut buffer.storage_mut::<f16>()[start..end], new, slots),
+        DType::F32 => layout.write(&mut buffer.storage_mut::<f32>()[start..end], &new, slots),
+        DType::F16 => layout.write(&mut buffer.storage_mut::<f16>()[start..end], &new, slots),
         other => panic!("a key/value cache holds f32 or f16, not {other:?}"),
     }
     buffer
@@ -63,15 +65,27 @@ struct SlotLayout {
 }
 
 impl SlotLayout {
-    /// `new`'s heads (row-major `[rows, heads, head_dim]`) into `buffer` at each row's slot.
-    fn write<T: StoredElement>(&self, buffer: &mut [T], new: &[f32], slots: &[usize]) {
-        let rows = new.chunks_exact(self.heads * self.head_dim);
-        for (row, (new, &slot)) in rows.zip(slots).enumerate() {
-            for (head, new) in new.chunks_exact(self.head_dim).enumerate() {
-                let at = ((row * self.heads + head) * self.allocated + slot) * self.head_dim;
-                T::store(&mut buffer[at..at + self.head_dim], new);
-            }
+    /// `new`'s heads into `buffer` at each row's slot, a row per task over the decoding
+    /// [`Team`] (each row's part of the buffer is a whole chunk of it).
+    fn write<T: StoredElement + Send>(
+        &self,
+        buffer: &mut [T],
+        new: &HeadRows<'_>,
+        slots: &[usize],
+    ) {
+        let row_len = self.heads * self.allocated * self.head_dim;
+        if row_len == 0 {
+            return;
         }
+        Team::global().for_each_chunk(buffer, row_len, &|row, buffer| {
+            for head in 0..self.heads {
+                let at = (head * self.allocated + slots[row]) * self.head_dim;
+                T::store(
+                    &mut buffer[at..at + self.head_dim],
+                    new.head(row, head, self.head_dim),
+                );
+            }
+        });
     }
 }
 

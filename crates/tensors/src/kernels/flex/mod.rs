@@ -19,6 +19,7 @@ use burn_flex::{Flex, FlexTensor};
 use claude_quant::PackedMatrix;
 
 use crate::kernels::gated::Gate;
+use crate::kernels::head_rows::HeadRows;
 use crate::kernels::packed_matmul::{NormedProduct, PackedArithmetic};
 
 mod adamw;
@@ -647,6 +648,37 @@ impl ContiguousF32 for FlexTensor {
         } else {
             self.to_contiguous()
         }
+    }
+}
+
+/// `t` (`[rows, heads, 1, head_dim]`, f32) itself when each head's values are contiguous and
+/// no stride is negative (a view of the projection), else a contiguous copy: a tensor
+/// [`head_rows`] reads in place.
+fn with_readable_heads(t: FlexTensor) -> FlexTensor {
+    let shape = t.layout().shape();
+    assert_eq!(
+        shape.num_dims(),
+        4,
+        "rows of heads are [rows, heads, 1, head_dim]"
+    );
+    assert_eq!(shape[2], 1, "one position per row");
+    assert_eq!(t.dtype(), DType::F32, "our CPU kernels take f32 tensors");
+    let strides = t.layout().strides();
+    match strides[3] == 1 && strides.iter().all(|&s| s >= 0) {
+        true => t,
+        false => t.to_contiguous(),
+    }
+}
+
+/// The heads of a tensor [`with_readable_heads`] returned, read in place.
+fn head_rows(t: &FlexTensor) -> HeadRows<'_> {
+    let strides = t.layout().strides();
+    HeadRows {
+        data: t.storage::<f32>(),
+        offset: t.layout().start_offset(),
+        row_stride: strides[0] as usize,
+        head_stride: strides[1] as usize,
+        heads: t.layout().shape()[1],
     }
 }
 

@@ -6,32 +6,38 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::attention::packed_shape;
-use super::{ContiguousF32, f32_slice, f32_slice_mut, f32_tensor, register_parent_grads};
+use super::{
+    ContiguousF32, f32_slice, f32_tensor, head_rows, register_parent_grads, with_readable_heads,
+};
 use crate::kernels::packed_attention::PackedShape;
 use crate::kernels::rotary::{self, Direction};
 
-/// Each row of `x` (`[rows, heads, 1, head_dim]`, any strides) rotated by its own position's
-/// entry of `table` (`[positions, head_dim, 2]`), into a new tensor. Inference only.
+/// Each row of `x` (`[rows, heads, 1, head_dim]`, any strides; read in place where each head's
+/// values are contiguous) rotated by its own position's entry of `table` (`[positions,
+/// head_dim, 2]`), into a new tensor. Inference only.
 pub(super) fn rotate_rows_forward(
     x: FlexTensor,
     table: &FlexTensor,
     positions: &[usize],
 ) -> FlexTensor {
+    let x = with_readable_heads(x);
     let shape = x.layout().shape().clone();
-    let mut x = x.to_contiguous();
-    let head_dim = shape[shape.num_dims() - 1];
+    let (rows, heads, head_dim) = (shape[0], shape[1], shape[3]);
+    assert_eq!(positions.len(), rows, "one position per row");
     let table = table.clone().into_contiguous_f32();
     assert!(
         positions.iter().all(|&p| p < table.layout().shape()[0]),
         "positions within the rotary table"
     );
+    let mut out = vec![0.0; rows * heads * head_dim];
     rotary::rotate_rows_at(
         f32_slice(&table),
         positions,
         head_dim,
-        f32_slice_mut(&mut x),
+        &head_rows(&x),
+        &mut out,
     );
-    x
+    f32_tensor(out, shape)
 }
 
 /// A rotary table and the packed shape it rotates.
