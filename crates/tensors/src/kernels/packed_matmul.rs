@@ -32,7 +32,7 @@ use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{PackedMatrix, Q8Activations};
 
 use super::gemm::{Mat, Threads, gemm_into, product};
-pub use super::layer_norm::RowNorm;
+use super::layer_norm::RowNorm;
 use crate::team::{ColumnBlock, Team};
 
 /// Activation rows from which the tiled gemm path beats per-row dot products in f32

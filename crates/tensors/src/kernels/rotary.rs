@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-pub use super::head_rows::HeadRows;
+use super::head_rows::HeadRows;
 use super::packed_attention::PackedShape;
 use crate::team::Team;
 

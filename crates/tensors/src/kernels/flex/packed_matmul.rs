@@ -11,8 +11,9 @@ use burn_flex::{Flex, FlexTensor};
 use claude_quant::PackedMatrix;
 
 use super::{ContiguousF32, f32_slice, f32_tensor, register_parent_grads};
+use crate::kernels::layer_norm::RowNorm;
 use crate::kernels::packed_matmul::{
-    Around, NormedProduct, PackedArithmetic, RowNorm, packed_matmul_around_f32, packed_matmul_f32,
+    Around, NormedProduct, PackedArithmetic, packed_matmul_around_f32, packed_matmul_f32,
     packed_matmul_transposed_f32,
 };
 
