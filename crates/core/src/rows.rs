@@ -19,9 +19,8 @@ use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 /// # Shapes
 /// - x: `[batch, seq, d_in]`, w: `[d_in, d_out]` -> `[batch, seq, d_out]`
 pub fn matmul_rows(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
-    let [batch, seq, d_in] = x.dims();
     let [_, d_out] = w.dims();
-    matmul(x.reshape([batch * seq, d_in]), w).reshape([batch, seq, d_out])
+    by_rows(x, d_out, |x| matmul(x, w))
 }
 
 /// `x` times the transpose of the packed rows `w` at every position.

@@ -5,7 +5,7 @@ use burn::tensor::DType;
 use burn_flex::FlexTensor;
 use half::f16;
 
-use super::{ContiguousF32, f32_slice, f32_tensor};
+use super::{ContiguousF32, f32_slice, f32_tensor, readable_in_place};
 use crate::kernels::decode_attention::{CacheElement, CacheView, DecodeShape, decode_attention};
 
 /// Runs the kernel: `q` `[rows, n_head, 1, head_dim]`, `keys` and `values`
@@ -21,7 +21,7 @@ pub(super) fn decode_attention_forward(
     let dims = q.layout().shape().clone();
     assert_eq!(dims.num_dims(), 4, "queries are [rows, heads, 1, head_dim]");
     assert_eq!(dims[2], 1, "one query per row and head");
-    let (keys, values) = (readable(keys), readable(values));
+    let (keys, values) = (readable_in_place(keys), readable_in_place(values));
     let shape = DecodeShape {
         rows: dims[0],
         n_head: dims[1],
@@ -61,17 +61,7 @@ fn attend_as<T: FlexCacheElement>(
     decode_attention::<T>(shape, q, view(keys), view(values), key_lens, out);
 }
 
-/// `t` itself when its last dimension is contiguous and its strides are not negative (the cache's
-/// prefix views), else a contiguous copy.
-fn readable(t: FlexTensor) -> FlexTensor {
-    let strides = t.layout().strides();
-    if strides[3] == 1 && strides.iter().all(|&s| s >= 0) {
-        return t;
-    }
-    t.to_contiguous()
-}
-
-/// The kernel's view of a tensor [`readable`] returned, of elements `T`.
+/// The kernel's view of a tensor [`readable_in_place`] returned, of elements `T`.
 fn view<T: FlexCacheElement>(t: &FlexTensor) -> CacheView<'_, T> {
     let layout = t.layout();
     let strides = layout.strides();

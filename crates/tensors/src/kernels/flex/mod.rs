@@ -663,8 +663,16 @@ fn with_readable_heads(t: FlexTensor) -> FlexTensor {
     );
     assert_eq!(shape[2], 1, "one position per row");
     assert_eq!(t.dtype(), DType::F32, "our CPU kernels take f32 tensors");
+    readable_in_place(t)
+}
+
+/// `t` itself when its last dimension is contiguous and no stride is negative (a view our
+/// kernels read through its strides: the projection's heads, the cache's prefix), else a
+/// contiguous copy.
+fn readable_in_place(t: FlexTensor) -> FlexTensor {
     let strides = t.layout().strides();
-    match strides[3] == 1 && strides.iter().all(|&s| s >= 0) {
+    let last_contiguous = strides.last().is_none_or(|&s| s == 1);
+    match last_contiguous && strides.iter().all(|&s| s >= 0) {
         true => t,
         false => t.to_contiguous(),
     }
