@@ -1,0 +1,126 @@
+//! Single-thread rate of the repacked groups' products with a batch of activation rows (what
+//! batched decoding runs), in multiply-adds per second:
+//!
+//! - over a walk through all of SmolLM2-135M's `Q4_1` products (30 layers, each matrix its own
+//!   memory, then the `Q8_0` output head: 96 MB, more than a last-level cache), which adds
+//!   streaming the weights from memory to the arithmetic, as a decode step does;
+//! - over single matrices (SmolLM2's `ffn_up`, which fits a core's L2 cache, and Qwen2.5-0.5B's
+//!   `Q4_K` `ffn_down`), where the arithmetic alone sets the rate.
+//!
+//! ```text
+//! cargo run --release -p claude-quant --example batch_speed [-- ROWS,ROWS,...]
+//! ```
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use claude_quant::{GgmlType, PackedMatrix, Q8Activations, RowFormat};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// SmolLM2-135M's products per layer as the model runs them (q/k/v stacked, o, gate/up
+/// stacked, down): rows, columns.
+const LAYER: [(usize, usize); 4] = [(960, 576), (576, 576), (3072, 576), (576, 1536)];
+/// Its layers.
+const LAYERS: usize = 30;
+/// Its output head (the token embeddings): rows, columns.
+const HEAD: (usize, usize) = (49152, 576);
+
+/// A `rows x cols` matrix of small random weights quantized to `ty`.
+fn random_matrix(rng: &mut StdRng, ty: GgmlType, (rows, cols): (usize, usize)) -> PackedMatrix {
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.random_range(-0.1..0.1))
+        .collect();
+    let m = PackedMatrix::quantize(RowFormat::Ggml(ty), rows, cols, &w).unwrap();
+    m.repack();
+    m
+}
+
+/// `batch` random activation rows of `cols` values and their quantized copies.
+fn activations(rng: &mut StdRng, batch: usize, cols: usize) -> (Vec<f32>, Vec<Q8Activations>) {
+    let x: Vec<f32> = (0..batch * cols)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let xq = x
+        .chunks_exact(cols)
+        .map(|row| Q8Activations::quantize(row).unwrap())
+        .collect();
+    (x, xq)
+}
+
+/// `m` times every row of `x` (quantized as `xq`), the sums discarded.
+fn product(m: &PackedMatrix, (x, xq): &(Vec<f32>, Vec<Q8Activations>)) {
+    m.dot_groups_quantized_rows(0..m.groups(), black_box(x), xq, |_, sums| {
+        black_box(sums);
+    });
+}
+
+/// Best time of `f` over enough repetitions to fill about 0.3 s.
+fn best(mut f: impl FnMut()) -> Duration {
+    let mut best = Duration::MAX;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed());
+    }
+    best
+}
+
+/// Multiply-adds per second, in billions.
+fn gmacs(macs: usize, time: Duration) -> f64 {
+    macs as f64 / time.as_secs_f64() / 1e9
+}
+
+fn main() {
+    let batches: Vec<usize> = std::env::args()
+        .nth(1)
+        .map_or(vec![1, 4, 8, 16, 32], |list| {
+            list.split(',')
+                .map(|b| b.parse().expect("row counts, such as 1,4,8"))
+                .collect()
+        });
+    let mut rng = StdRng::seed_from_u64(9);
+    let layers: Vec<Vec<PackedMatrix>> = (0..LAYERS)
+        .map(|_| {
+            LAYER
+                .iter()
+                .map(|&shape| random_matrix(&mut rng, GgmlType::Q4_1, shape))
+                .collect()
+        })
+        .collect();
+    let head = random_matrix(&mut rng, GgmlType::Q8_0, HEAD);
+    let per_row: usize = LAYER.iter().map(|(r, c)| r * c).sum::<usize>() * LAYERS + HEAD.0 * HEAD.1;
+    println!("SmolLM2-135M's products, one step:");
+    for &batch in &batches {
+        let narrow = activations(&mut rng, batch, 576);
+        let wide = activations(&mut rng, batch, 1536);
+        let time = best(|| {
+            for m in layers.iter().flatten() {
+                product(m, if m.cols() == 576 { &narrow } else { &wide });
+            }
+            product(&head, &narrow);
+        });
+        println!(
+            "  {batch:>2} rows  {:>6.2} ms  {:>6.1} GMAC/s",
+            time.as_secs_f64() * 1e3,
+            gmacs(per_row * batch, time)
+        );
+    }
+    for (ty, shape, what) in [
+        (GgmlType::Q4_1, (1536, 576), "SmolLM2's ffn_up"),
+        (GgmlType::Q4_K, (896, 4864), "Qwen2.5-0.5B's ffn_down"),
+    ] {
+        let m = random_matrix(&mut rng, ty, shape);
+        println!("{what}, {ty} {} x {}:", shape.0, shape.1);
+        for &batch in &batches {
+            let x = activations(&mut rng, batch, shape.1);
+            let time = best(|| product(&m, &x));
+            println!(
+                "  {batch:>2} rows  {:>8.1} us  {:>6.1} GMAC/s",
+                time.as_secs_f64() * 1e6,
+                gmacs(shape.0 * shape.1 * batch, time)
+            );
+        }
+    }
+}
