@@ -72,6 +72,39 @@ fn gmacs(macs: usize, time: Duration) -> f64 {
     macs as f64 / time.as_secs_f64() / 1e9
 }
 
+/// This core's rate of AVX-512 VNNI multiply-adds (`vpdpbusd`, 64 per instruction) with
+/// twelve independent sums and nothing else: the arithmetic ceiling the kernel's rates compare
+/// with. None where the CPU lacks AVX-512 VNNI.
+fn vnni_peak() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx512f,avx512vnni")]
+        fn sums(n: usize) -> __m512i {
+            let (a, b) = black_box((_mm512_set1_epi8(3), _mm512_set1_epi8(5)));
+            let mut s = [_mm512_setzero_si512(); 12];
+            for _ in 0..n {
+                for s in &mut s {
+                    *s = _mm512_dpbusd_epi32(*s, a, b);
+                }
+            }
+            s.into_iter()
+                .fold(_mm512_setzero_si512(), |t, s| _mm512_add_epi32(t, s))
+        }
+        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("avx512vnni") {
+            return None;
+        }
+        let n = 1 << 20;
+        // SAFETY: the CPU has AVX-512 F and VNNI (checked above).
+        let time = best(|| {
+            black_box(unsafe { sums(n) });
+        });
+        Some(gmacs(n * 12 * 64, time))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 fn main() {
     let batches: Vec<usize> = std::env::args()
         .nth(1)
@@ -91,6 +124,9 @@ fn main() {
         .collect();
     let head = random_matrix(&mut rng, GgmlType::Q8_0, HEAD);
     let per_row: usize = LAYER.iter().map(|(r, c)| r * c).sum::<usize>() * LAYERS + HEAD.0 * HEAD.1;
+    if let Some(peak) = vnni_peak() {
+        println!("vpdpbusd alone: {peak:.1} GMAC/s");
+    }
     println!("SmolLM2-135M's products, one step:");
     for &batch in &batches {
         let narrow = activations(&mut rng, batch, 576);
