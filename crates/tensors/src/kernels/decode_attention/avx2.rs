@@ -161,6 +161,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// `sums += p * v` for 32 cache values `v`, eight per vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn add_scaled<T: CacheElement>(p: f32, v: &[T], sums: &mut [__m256; 4]) {
+    let p = _mm256_set1_ps(p);
+    for (sum, eight) in sums.iter_mut().zip(v.as_chunks::<8>().0) {
+        *sum = _mm256_fmadd_ps(p, load8(eight), *sum);
+    }
+}
+
 /// `out = sum_t p[t] * values[t]` over the positions (`values` holds `p.len()` of `out.len()`
 /// values each), 32 outputs at a time in registers.
 #[inline]
@@ -169,16 +179,21 @@ fn weighted_sum<T: CacheElement>(p: &[f32], values: &[T], out: &mut [f32]) {
     let head_dim = out.len();
     let mut d = 0;
     while d + 32 <= head_dim {
-        let mut sums = [_mm256_setzero_ps(); 4];
-        for (&p, v) in p.iter().zip(values.chunks_exact(head_dim)) {
-            let p = _mm256_set1_ps(p);
-            for (i, sum) in sums.iter_mut().enumerate() {
-                let eight = v[d + 8 * i..d + 8 * i + 8]
-                    .try_into()
-                    .expect("eight values");
-                *sum = _mm256_fmadd_ps(p, load8(eight), *sum);
+        // Two sets of sums, for even and odd positions: one set's additions would each wait
+        // for the last (four chains of one multiply-add per position).
+        let mut sums = [[_mm256_setzero_ps(); 4]; 2];
+        let pairs = values.chunks_exact(2 * head_dim).zip(p.chunks_exact(2));
+        for (two, p) in pairs {
+            for (k, sums) in sums.iter_mut().enumerate() {
+                let v = &two[k * head_dim..(k + 1) * head_dim];
+                add_scaled(p[k], &v[d..d + 32], sums);
             }
         }
+        if p.len() % 2 == 1 {
+            let last = &values[(p.len() - 1) * head_dim..];
+            add_scaled(p[p.len() - 1], &last[d..d + 32], &mut sums[0]);
+        }
+        let sums: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(sums[0][i], sums[1][i]));
         for (i, sum) in sums.into_iter().enumerate() {
             // SAFETY: `out[d + 8i..]` holds eight f32.
             unsafe { _mm256_storeu_ps(out[d + 8 * i..d + 8 * i + 8].as_mut_ptr(), sum) };
