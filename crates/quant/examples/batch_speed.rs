@@ -1,9 +1,9 @@
 //! Single-thread rate of the repacked groups' products with a batch of activation rows (what
 //! batched decoding runs), in multiply-adds per second:
 //!
-//! - over a walk through all of SmolLM2-135M's `Q4_1` products (30 layers, each matrix its own
-//!   memory, then the `Q8_0` output head: 96 MB, more than a last-level cache), which adds
-//!   streaming the weights from memory to the arithmetic, as a decode step does;
+//! - over a walk through all of a model's products (SmolLM2-135M `Q4_1`, 96 MB, and
+//!   Qwen2.5-0.5B `Q4_K_M`, 400 MB: more than a last-level cache, each matrix its own memory),
+//!   which adds streaming the weights from memory to the arithmetic, as a decode step does;
 //! - over single matrices (SmolLM2's `ffn_up`, which fits a core's L2 cache, and Qwen2.5-0.5B's
 //!   `Q4_K` `ffn_down`), where the arithmetic alone sets the rate.
 //!
@@ -18,13 +18,29 @@ use claude_quant::{GgmlType, PackedMatrix, Q8Activations, RowFormat};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// SmolLM2-135M's products per layer as the model runs them (q/k/v stacked, o, gate/up
-/// stacked, down): rows, columns.
-const LAYER: [(usize, usize); 4] = [(960, 576), (576, 576), (3072, 576), (576, 1536)];
-/// Its layers.
-const LAYERS: usize = 30;
-/// Its output head (the token embeddings): rows, columns.
-const HEAD: (usize, usize) = (49152, 576);
+/// A model's products as it runs them, one step: format, rows, columns, how many.
+type Walk = [(GgmlType, usize, usize, usize)];
+
+/// SmolLM2-135M `Q4_1`: 30 layers of q/k/v stacked, o, gate/up stacked and down, then the
+/// `Q8_0` output head (the token embeddings).
+const SMOLLM2: &Walk = &[
+    (GgmlType::Q4_1, 960, 576, 30),
+    (GgmlType::Q4_1, 576, 576, 30),
+    (GgmlType::Q4_1, 3072, 576, 30),
+    (GgmlType::Q4_1, 576, 1536, 30),
+    (GgmlType::Q8_0, 49152, 576, 1),
+];
+
+/// Qwen2.5-0.5B `Q4_K_M`: 24 layers of `Q5_0` q/k/v (v in `Q8_0` in half the layers: taken as
+/// `Q5_0` here), o and gate/up, `Q4_K` or `Q6_K` down, then the `Q8_0` output head.
+const QWEN2_5: &Walk = &[
+    (GgmlType::Q5_0, 1152, 896, 24),
+    (GgmlType::Q5_0, 896, 896, 24),
+    (GgmlType::Q5_0, 9728, 896, 24),
+    (GgmlType::Q4_K, 896, 4864, 12),
+    (GgmlType::Q6_K, 896, 4864, 12),
+    (GgmlType::Q8_0, 151936, 896, 1),
+];
 
 /// A `rows x cols` matrix of small random weights quantized to `ty`.
 fn random_matrix(rng: &mut StdRng, ty: GgmlType, (rows, cols): (usize, usize)) -> PackedMatrix {
@@ -113,35 +129,34 @@ fn main() {
                 .map(|b| b.parse().expect("row counts, such as 1,4,8"))
                 .collect()
         });
-    let mut rng = StdRng::seed_from_u64(9);
-    let layers: Vec<Vec<PackedMatrix>> = (0..LAYERS)
-        .map(|_| {
-            LAYER
-                .iter()
-                .map(|&shape| random_matrix(&mut rng, GgmlType::Q4_1, shape))
-                .collect()
-        })
-        .collect();
-    let head = random_matrix(&mut rng, GgmlType::Q8_0, HEAD);
-    let per_row: usize = LAYER.iter().map(|(r, c)| r * c).sum::<usize>() * LAYERS + HEAD.0 * HEAD.1;
     if let Some(peak) = vnni_peak() {
         println!("vpdpbusd alone: {peak:.1} GMAC/s");
     }
-    println!("SmolLM2-135M's products, one step:");
-    for &batch in &batches {
-        let narrow = activations(&mut rng, batch, 576);
-        let wide = activations(&mut rng, batch, 1536);
-        let time = best(|| {
-            for m in layers.iter().flatten() {
-                product(m, if m.cols() == 576 { &narrow } else { &wide });
-            }
-            product(&head, &narrow);
-        });
-        println!(
-            "  {batch:>2} rows  {:>6.2} ms  {:>6.1} GMAC/s",
-            time.as_secs_f64() * 1e3,
-            gmacs(per_row * batch, time)
-        );
+    let mut rng = StdRng::seed_from_u64(9);
+    for (name, walk) in [("SmolLM2-135M", SMOLLM2), ("Qwen2.5-0.5B", QWEN2_5)] {
+        let matrices: Vec<PackedMatrix> = walk
+            .iter()
+            .flat_map(|&(ty, rows, cols, count)| std::iter::repeat_n((ty, (rows, cols)), count))
+            .map(|(ty, shape)| random_matrix(&mut rng, ty, shape))
+            .collect();
+        let per_row: usize = walk.iter().map(|(_, r, c, n)| r * c * n).sum();
+        println!("{name}'s products, one step:");
+        for &batch in &batches {
+            let inputs: Vec<_> = matrices
+                .iter()
+                .map(|m| activations(&mut rng, batch, m.cols()))
+                .collect();
+            let time = best(|| {
+                for (m, x) in matrices.iter().zip(&inputs) {
+                    product(m, x);
+                }
+            });
+            println!(
+                "  {batch:>2} rows  {:>6.2} ms  {:>6.1} GMAC/s",
+                time.as_secs_f64() * 1e3,
+                gmacs(per_row * batch, time)
+            );
+        }
     }
     for (ty, shape, what) in [
         (GgmlType::Q4_1, (1536, 576), "SmolLM2's ffn_up"),

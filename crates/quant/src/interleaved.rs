@@ -65,8 +65,7 @@ use crate::{PackedMatrix, Q8Activations};
 
 /// Rows per group: the lanes of one AVX-512 vector of `i32`.
 pub const GROUP_ROWS: usize = 16;
-/// Activation rows whose sums the AVX-512 VNNI kernel keeps in registers over a group, and
-/// works on together within a record when there are more.
+/// Activation rows one pass over a group's records serves (AVX-512 VNNI).
 pub const ROWS_PER_PASS: usize = 4;
 /// Bytes of one chunk: four bytes for each row of a group.
 const CHUNK: usize = 4 * GROUP_ROWS;
@@ -335,8 +334,8 @@ impl InterleavedMatrix {
     /// For each group `g` of `groups` in turn: its rows (`16 g ..` of `matrix`) times each of
     /// the `xq.len()` activation rows `x` (row-major, quantized as `xq`), handed to
     /// `each(g, sums)`: `sums[r][k]` is group row `k` times activation row `r` (past a short
-    /// group's last row: anything). Each weight record is loaded and unpacked once for all the
-    /// activation rows on AVX-512 VNNI (batched decoding); other paths take the
+    /// group's last row: anything). Each weight chunk is loaded and unpacked once for up to
+    /// [`ROWS_PER_PASS`] activation rows on AVX-512 VNNI (batched decoding); other paths take the
     /// rows one at a time. One call for a task's run of groups: the checks are made once.
     ///
     /// # Panics
@@ -355,11 +354,10 @@ impl InterleavedMatrix {
             xq.iter().all(|q| q.len() == cols),
             "quantized vector length"
         );
-        let mut lines = vec![SumsLine([0.0; GROUP_ROWS]); xq.len()];
-        let sums = SumsLine::arrays(&mut lines);
+        let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
         for g in groups {
-            self.group_rows(matrix, g, x, xq, sums);
-            each(g, sums);
+            self.group_rows(matrix, g, x, xq, &mut sums);
+            each(g, &sums);
         }
     }
 
@@ -390,41 +388,36 @@ impl InterleavedMatrix {
                 return;
             }
         };
-        match isa {
-            // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and VNNI;
-            // `out` has one array per row of `xq`.
+        let per_pass = match isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => unsafe { avx512::dot_group(kind, records, xq, out) },
-            // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                for (xq, sums) in xq.iter().zip(out) {
-                    *sums = [0.0; GROUP_ROWS];
-                    unsafe { avx2::dot_group(kind, records, xq, sums) }
+            Isa::Avx512Vnni => ROWS_PER_PASS,
+            _ => 1,
+        };
+        for (xqs, sums) in xq.chunks(per_pass).zip(out.chunks_mut(per_pass)) {
+            // The portable and AVX2 kernels add to their row's sums; AVX-512's store them.
+            match isa {
+                Isa::Portable => {
+                    sums[0] = [0.0; GROUP_ROWS];
+                    portable(kind, records, &xqs[0], &mut sums[0]);
                 }
-            }
-            Isa::Portable => {
-                for (xq, sums) in xq.iter().zip(out) {
-                    *sums = [0.0; GROUP_ROWS];
-                    portable(kind, records, xq, sums);
+                // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => {
+                    sums[0] = [0.0; GROUP_ROWS];
+                    unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) }
+                }
+                // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and
+                // VNNI; `xqs` has one to four rows and `sums` one array for each.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => {
+                    let mut refs = [&xqs[0]; ROWS_PER_PASS];
+                    for (slot, xq) in refs.iter_mut().zip(xqs) {
+                        *slot = xq;
+                    }
+                    unsafe { avx512::dot_group(kind, records, &refs[..xqs.len()], sums) }
                 }
             }
         }
-    }
-}
-
-/// One row's sums over a group, on a cache line of its own: the AVX-512 kernel loads and
-/// stores them once per record and row, and an array split across two lines costs both.
-#[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
-struct SumsLine([f32; GROUP_ROWS]);
-
-impl SumsLine {
-    /// `lines` as the arrays they hold.
-    fn arrays(lines: &mut [SumsLine]) -> &mut [[f32; GROUP_ROWS]] {
-        // SAFETY: a `SumsLine` is one `[f32; GROUP_ROWS]` (64 bytes, `repr(C)`) with no padding,
-        // so `lines` is as many such arrays, contiguous; the borrow is carried over.
-        unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len()) }
     }
 }
 
