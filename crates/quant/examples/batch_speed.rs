@@ -12,11 +12,14 @@
 //! ```
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use claude_quant::{GgmlType, PackedMatrix, Q8Activations, RowFormat};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+mod common;
+use common::best;
 
 /// A model's products as it runs them, one step: format, rows, columns, how many.
 type Walk = [(GgmlType, usize, usize, usize)];
@@ -69,18 +72,6 @@ fn product(m: &PackedMatrix, (x, xq): &(Vec<f32>, Vec<Q8Activations>)) {
     m.dot_groups_quantized_rows(0..m.groups(), black_box(x), xq, |_, sums| {
         black_box(sums);
     });
-}
-
-/// Best time of `f` over enough repetitions to fill about 0.3 s.
-fn best(mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(300) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-    }
-    best
 }
 
 /// Multiply-adds per second, in billions.

@@ -8,12 +8,14 @@
 //! ```
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use claude_quant::interleaved::GROUP_ROWS;
 use claude_quant::{GgmlType, InterleavedMatrix, PackedMatrix, Q8Activations};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+mod common;
+use common::best;
 
 /// A `rows x cols` matrix of random blocks whose f16 fields hold small finite scales.
 fn random_matrix(rng: &mut StdRng, ty: GgmlType, rows: usize, cols: usize) -> PackedMatrix {
@@ -33,18 +35,6 @@ fn random_matrix(rng: &mut StdRng, ty: GgmlType, rows: usize, cols: usize) -> Pa
         }
     }
     PackedMatrix::ggml(ty, rows, cols, bytes).unwrap()
-}
-
-/// Best time of `f` over enough repetitions to fill about 0.3 s.
-fn best(mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(300) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-    }
-    best
 }
 
 fn main() {

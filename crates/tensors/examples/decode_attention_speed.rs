@@ -8,22 +8,13 @@
 //! ```
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use claude_tensors::kernels::decode_attention::{CacheView, DecodeShape, decode_attention};
 use half::f16;
 
-/// Best time of `f` over enough repetitions to fill about 0.3 s.
-fn best(mut f: impl FnMut()) -> Duration {
-    let mut best = Duration::MAX;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(300) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-    }
-    best
-}
+#[path = "../../quant/examples/common/mod.rs"]
+mod common;
+use common::best;
 
 fn main() {
     for (name, n_head, n_kv_head) in [("SmolLM2", 9, 3), ("Qwen2.5", 14, 2)] {
