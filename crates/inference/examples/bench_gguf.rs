@@ -1,8 +1,8 @@
 //! Prompt processing and decoding speed of a model file, measured as llama.cpp's `llama-bench`
 //! measures them, so the two print comparable numbers: `pp512` is one forward pass over 512
 //! prompt tokens (tokens/s), `tg128` is 128 single-token decode steps on the KV cache after a
-//! one-token prompt (tokens/s); each is repeated and the mean, spread and best repetition printed. Loading is not
-//! timed.
+//! one-token prompt (tokens/s); each is repeated and the mean, spread and best repetition
+//! printed. Loading is not timed.
 //!
 //! `cargo run --release -p claude-inference --example bench_gguf -- MODEL [PROMPT] [DECODE] [REPS]
 //! [BATCH]` (`benches/gguf_vs_llama_cpp.sh` runs it beside llama-bench on the same file). With a

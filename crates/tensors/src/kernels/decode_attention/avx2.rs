@@ -193,8 +193,11 @@ fn weighted_sum<T: CacheElement>(p: &[f32], values: &[T], out: &mut [f32]) {
             let last = &values[(p.len() - 1) * head_dim..];
             add_scaled(p[p.len() - 1], &last[d..d + 32], &mut sums[0]);
         }
-        let sums: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(sums[0][i], sums[1][i]));
-        for (i, sum) in sums.into_iter().enumerate() {
+        let [mut even, odd] = sums;
+        for (even, odd) in even.iter_mut().zip(odd) {
+            *even = _mm256_add_ps(*even, odd);
+        }
+        for (i, sum) in even.into_iter().enumerate() {
             // SAFETY: `out[d + 8i..]` holds eight f32.
             unsafe { _mm256_storeu_ps(out[d + 8 * i..d + 8 * i + 8].as_mut_ptr(), sum) };
         }
