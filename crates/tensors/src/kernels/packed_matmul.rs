@@ -188,9 +188,7 @@ impl Epilogue<'_> {
     /// Outputs `first..first + sums.len()` of activation row `r`, from their sums.
     #[inline]
     fn finish(&self, r: usize, first: usize, sums: &mut [f32]) {
-        if let Some(residual) = self.residual {
-            let start = r * self.rows + first;
-            let residual = &residual[start..start + sums.len()];
+        if let Some(residual) = self.residual(r, first, sums.len()) {
             for (sum, residual) in sums.iter_mut().zip(residual) {
                 *sum += residual;
             }
@@ -201,9 +199,15 @@ impl Epilogue<'_> {
     /// `r`, where there is one.
     #[inline]
     fn residual_group(&self, r: usize, first: usize) -> Option<&[f32; GROUP_ROWS]> {
-        let start = r * self.rows + first;
-        let residual = &self.residual?[start..start + GROUP_ROWS];
+        let residual = self.residual(r, first, GROUP_ROWS)?;
         Some(residual.try_into().expect("a whole group"))
+    }
+
+    /// The residual of outputs `first..first + len` of activation row `r`, where there is one.
+    #[inline]
+    fn residual(&self, r: usize, first: usize, len: usize) -> Option<&[f32]> {
+        let start = r * self.rows + first;
+        Some(&self.residual?[start..start + len])
     }
 
     /// Every output of a finished `[n, rows]` product.
