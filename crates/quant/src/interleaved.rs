@@ -44,13 +44,14 @@
 //! tested against the row-wise kernels.
 //!
 //! # Fetching ahead
-//! With a batch of activation rows, each group's records are read once per pass, the passes
-//! after the first from L1. While those passes run, nothing reads ahead in the stream, and the
-//! CPU's own prefetcher leaves the next group's records in memory: on SmolLM2 at 8 sequences
-//! the products took 12.5 ms a step in the model where the same matrices, already in cache,
-//! took 9. So from a batch that needs several passes, each group's records are fetched into L2
-//! while the group before it computes ([`Isa::fetches_ahead_from`]).
+//! With a batch of activation rows a group's arithmetic takes longer than its loads, and the
+//! CPU's prefetcher leaves the next group's records in memory: on SmolLM2 at 8 sequences the
+//! products took 12.5 ms a step in the model where the same matrices, already in cache, took
+//! 9. So from a few rows on ([`Isa::fetches_ahead_from`]) the kernels ask for the next group's
+//! records while they read this one's, a record's share at each record ([`ahead`]).
 
+#[cfg(target_arch = "x86_64")]
+mod ahead;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -61,6 +62,7 @@ mod tests;
 
 use std::ops::Range;
 
+use ahead::Ahead;
 use store::RecordStore;
 
 use crate::dot_q8::{IntegerRow, Q8_BLOCK};
@@ -75,9 +77,6 @@ use crate::{PackedMatrix, Q8Activations};
 pub const GROUP_ROWS: usize = 16;
 /// Activation rows one pass over a group's records serves (AVX-512 VNNI).
 pub const ROWS_PER_PASS: usize = 4;
-/// Bytes of a cache line, the unit [`InterleavedMatrix::fetch_into_l2`] asks for.
-#[cfg(target_arch = "x86_64")]
-const CACHE_LINE: usize = 64;
 /// Bytes of one chunk: four bytes for each row of a group.
 const CHUNK: usize = 4 * GROUP_ROWS;
 /// Bytes of sixteen f16 scales.
@@ -223,22 +222,22 @@ pub(crate) enum Isa {
 }
 
 impl Isa {
-    /// Activation rows from which a product fetches the next group's records into L2 while it
-    /// computes a group (see the module docs: "Fetching ahead").
+    /// Activation rows from which the kernels ask for the next group's records while they read
+    /// a group (see the module docs: "Fetching ahead").
     ///
-    /// Measured on an AMD EPYC (Zen 4), SmolLM2-135M `Q4_1`, one thread, tokens/s without ->
-    /// with: AVX-512 VNNI at 4 rows (one pass) 582 -> 498, at 5 486 -> 529, at 8 476 -> 572,
-    /// at 32 672 -> 732; AVX2 (one row a pass) at 2 rows 255 -> 235, at 3 280 -> 269, at 4
-    /// 275 -> 287, at 8 295 -> 322. Where a group takes few passes, the prefetcher keeps up and
-    /// the fetches only cost instructions.
+    /// Measured on an AMD EPYC (Zen 4), one thread, tokens/s without -> with, alternating runs
+    /// on a noisy day. AVX-512 VNNI: SmolLM2-135M `Q4_1` at 1 row 202-210 -> 174-179, at 4
+    /// rows 309-351 -> 434-466, at 8 385-463 -> 499-551; Qwen2.5-0.5B `Q4_K_M` at 1 row 51-54
+    /// -> 42-51, at 2 rows 49-51 -> 86-88, at 4 75-84 -> 140-155, at 8 107 -> 160-181. AVX2
+    /// (forced on the same CPU) at 2 rows: SmolLM2 117-122 -> 153-155, Qwen 31-37 -> 39-42; at
+    /// 1 row the runs did not agree. A single row streams its weights as fast as the loads
+    /// come, and the asking only costs instructions.
     fn fetches_ahead_from(self) -> usize {
         match self {
             // Unmeasured: left to the CPU.
             Isa::Portable => usize::MAX,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => 4,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => ROWS_PER_PASS + 1,
+            Isa::Avx2 | Isa::Avx512Vnni => 2,
         }
     }
 
@@ -389,27 +388,15 @@ impl InterleavedMatrix {
         let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
         let fetch_ahead = xq.len() >= self.isa.fetches_ahead_from();
         for g in groups.clone() {
-            if fetch_ahead && g + 1 < groups.end {
-                self.fetch_into_l2(g + 1);
-            }
-            self.group_rows(matrix, g, x, xq, &mut sums);
+            let ahead = match &self.groups.get(g + 1) {
+                Some(Group::Repacked { records, .. }) if fetch_ahead && g + 1 < groups.end => {
+                    Ahead::new(&self.store.bytes()[records.clone()], self.blocks)
+                }
+                _ => Ahead::NONE,
+            };
+            self.group_rows(matrix, g, x, xq, &mut sums, ahead);
             each(g, &sums);
         }
-    }
-
-    /// Asks the CPU to bring group `g`'s records into L2 (a hint: nothing waits for it).
-    #[inline]
-    fn fetch_into_l2(&self, g: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if let Group::Repacked { records, .. } = &self.groups[g] {
-            use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-            for line in self.store.bytes()[records.clone()].chunks(CACHE_LINE) {
-                // SAFETY: a prefetch reads nothing and writes nothing; `line` is in bounds.
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = g;
     }
 
     /// Group `g`'s products with each activation row into `out` (one array per row of `xq`,
@@ -422,6 +409,7 @@ impl InterleavedMatrix {
         x: &[f32],
         xq: &[Q8Activations],
         out: &mut [[f32; GROUP_ROWS]],
+        ahead: Ahead<'_>,
     ) {
         let isa = self.isa;
         let cols = self.blocks * Q8_BLOCK;
@@ -444,7 +432,10 @@ impl InterleavedMatrix {
             Isa::Avx512Vnni => ROWS_PER_PASS,
             _ => 1,
         };
+        // The first pass reads the group from memory: it asks for the next one as it goes.
+        let mut ahead = ahead;
         for (xqs, sums) in xq.chunks(per_pass).zip(out.chunks_mut(per_pass)) {
+            let ahead = std::mem::replace(&mut ahead, Ahead::NONE);
             // The portable and AVX2 kernels add to their row's sums; AVX-512's store them.
             match isa {
                 Isa::Portable => {
@@ -455,7 +446,7 @@ impl InterleavedMatrix {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => {
                     sums[0] = [0.0; GROUP_ROWS];
-                    unsafe { avx2::dot_group(kind, records, &xqs[0], &mut sums[0]) }
+                    unsafe { avx2::dot_group(kind, records, ahead, &xqs[0], &mut sums[0]) }
                 }
                 // SAFETY: `Isa::Avx512Vnni` is only made where the CPU has AVX-512 F, BW and
                 // VNNI; `xqs` has one to four rows and `sums` one array for each.
@@ -465,7 +456,7 @@ impl InterleavedMatrix {
                     for (slot, xq) in refs.iter_mut().zip(xqs) {
                         *slot = xq;
                     }
-                    unsafe { avx512::dot_group(kind, records, &refs[..xqs.len()], sums) }
+                    unsafe { avx512::dot_group(kind, records, ahead, &refs[..xqs.len()], sums) }
                 }
             }
         }

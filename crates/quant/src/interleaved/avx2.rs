@@ -5,11 +5,12 @@
 
 use std::arch::x86_64::*;
 
-use super::{CHUNK, GROUP_ROWS, Kind, SCALES};
+use super::{Ahead, CHUNK, GROUP_ROWS, Kind, SCALES};
 use crate::Q8Activations;
 use crate::dot_q8::Q8_BLOCK;
 
-/// The group's products into `out` (see [`super::portable`] for the arithmetic).
+/// The group's products into `out` (see [`super::portable`] for the arithmetic), asking for
+/// the next group's records as it goes (`ahead`).
 ///
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C; `records` must hold whole records of `kind`, one per
@@ -18,20 +19,26 @@ use crate::dot_q8::Q8_BLOCK;
 pub(super) unsafe fn dot_group(
     kind: Kind,
     records: &[u8],
+    ahead: Ahead<'_>,
     xq: &Q8Activations,
     out: &mut [f32; GROUP_ROWS],
 ) {
     let (first, second) = out.split_at_mut(GROUP_ROWS / 2);
-    for (half, out) in [first, second].into_iter().enumerate() {
+    // The first half reads every line of the group (each holds both halves of a chunk).
+    for ((half, out), ahead) in [first, second]
+        .into_iter()
+        .enumerate()
+        .zip([ahead, Ahead::NONE])
+    {
         let out: &mut [f32; 8] = out.try_into().expect("half a group");
         match kind {
-            Kind::Q4_0 => half_group::<0>(records, xq, half, out),
-            Kind::Q4_1 => half_group::<1>(records, xq, half, out),
-            Kind::Q5_0 => half_group::<2>(records, xq, half, out),
-            Kind::Q8_0 => half_group::<3>(records, xq, half, out),
-            Kind::Q4K => half_group::<4>(records, xq, half, out),
-            Kind::Q6K => half_group::<5>(records, xq, half, out),
-            Kind::Q5K => half_group::<6>(records, xq, half, out),
+            Kind::Q4_0 => half_group::<0>(records, ahead, xq, half, out),
+            Kind::Q4_1 => half_group::<1>(records, ahead, xq, half, out),
+            Kind::Q5_0 => half_group::<2>(records, ahead, xq, half, out),
+            Kind::Q8_0 => half_group::<3>(records, ahead, xq, half, out),
+            Kind::Q4K => half_group::<4>(records, ahead, xq, half, out),
+            Kind::Q6K => half_group::<5>(records, ahead, xq, half, out),
+            Kind::Q5K => half_group::<6>(records, ahead, xq, half, out),
         }
     }
 }
@@ -109,7 +116,13 @@ fn top_bits(top: __m256i, c: usize) -> __m256i {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out: &mut [f32; 8]) {
+fn half_group<const K: u8>(
+    records: &[u8],
+    ahead: Ahead<'_>,
+    xq: &Q8Activations,
+    half: usize,
+    out: &mut [f32; 8],
+) {
     let kind = Kind::from_index(K);
     let xq = xq.parts();
     let low = _mm256_set1_epi8(0x0F);
@@ -117,6 +130,7 @@ fn half_group<const K: u8>(records: &[u8], xq: &Q8Activations, half: usize, out:
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
+        ahead.record(b);
         let x = &xq.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
         let mut sum = _mm256_setzero_si256();
         if kind == Kind::Q8_0 {

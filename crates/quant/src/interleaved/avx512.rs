@@ -3,13 +3,14 @@
 
 use std::arch::x86_64::*;
 
-use super::{CHUNK, GROUP_ROWS, Kind, SCALES};
+use super::{Ahead, CHUNK, GROUP_ROWS, Kind, SCALES};
 use crate::Q8Activations;
 use crate::dot_q8::Q8_BLOCK;
 
 /// The group's products with each of `xqs` (one to four activation rows, each weight chunk
 /// loaded and unpacked once for all of them) stored into `out`, one array per row (see
-/// [`super::portable`] for the arithmetic).
+/// [`super::portable`] for the arithmetic), asking for the next group's records as it goes
+/// (`ahead`).
 ///
 /// # Safety
 /// The CPU must have AVX-512 F, BW and VNNI; `records` must hold whole records of `kind`, one
@@ -18,17 +19,18 @@ use crate::dot_q8::Q8_BLOCK;
 pub(super) unsafe fn dot_group(
     kind: Kind,
     records: &[u8],
+    ahead: Ahead<'_>,
     xqs: &[&Q8Activations],
     out: &mut [[f32; GROUP_ROWS]],
 ) {
     match (kind, xqs.len()) {
-        (Kind::Q4_0, n) => rows::<0>(records, xqs, out, n),
-        (Kind::Q4_1, n) => rows::<1>(records, xqs, out, n),
-        (Kind::Q5_0, n) => rows::<2>(records, xqs, out, n),
-        (Kind::Q8_0, n) => rows::<3>(records, xqs, out, n),
-        (Kind::Q4K, n) => rows::<4>(records, xqs, out, n),
-        (Kind::Q6K, n) => rows::<5>(records, xqs, out, n),
-        (Kind::Q5K, n) => rows::<6>(records, xqs, out, n),
+        (Kind::Q4_0, n) => rows::<0>(records, ahead, xqs, out, n),
+        (Kind::Q4_1, n) => rows::<1>(records, ahead, xqs, out, n),
+        (Kind::Q5_0, n) => rows::<2>(records, ahead, xqs, out, n),
+        (Kind::Q8_0, n) => rows::<3>(records, ahead, xqs, out, n),
+        (Kind::Q4K, n) => rows::<4>(records, ahead, xqs, out, n),
+        (Kind::Q6K, n) => rows::<5>(records, ahead, xqs, out, n),
+        (Kind::Q5K, n) => rows::<6>(records, ahead, xqs, out, n),
     }
 }
 
@@ -37,15 +39,16 @@ pub(super) unsafe fn dot_group(
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn rows<const K: u8>(
     records: &[u8],
+    ahead: Ahead<'_>,
     xqs: &[&Q8Activations],
     out: &mut [[f32; GROUP_ROWS]],
     n: usize,
 ) {
     match n {
-        1 => group::<K, 1>(records, xqs, out),
-        2 => group::<K, 2>(records, xqs, out),
-        3 => group::<K, 3>(records, xqs, out),
-        4 => group::<K, 4>(records, xqs, out),
+        1 => group::<K, 1>(records, ahead, xqs, out),
+        2 => group::<K, 2>(records, ahead, xqs, out),
+        3 => group::<K, 3>(records, ahead, xqs, out),
+        4 => group::<K, 4>(records, ahead, xqs, out),
         _ => panic!("one to four activation rows per pass, not {n}"),
     }
 }
@@ -121,6 +124,7 @@ fn top_bits(top: __m512i, c: usize) -> __m512i {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn group<const K: u8, const N: usize>(
     records: &[u8],
+    ahead: Ahead<'_>,
     xqs: &[&Q8Activations],
     out: &mut [[f32; GROUP_ROWS]],
 ) {
@@ -134,6 +138,7 @@ fn group<const K: u8, const N: usize>(
     let fifth = _mm512_set1_epi8(0x10);
     let mut acc = [_mm512_setzero_ps(); N];
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
+        ahead.record(b);
         let mut x: [&[i8]; N] = [&[]; N];
         for (x, part) in x.iter_mut().zip(&parts) {
             *x = &part.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
