@@ -379,7 +379,7 @@ mod tests {
         lens: &'static [usize],
     }
 
-    const CASES: [Case; 2] = [
+    const CASES: [Case; 4] = [
         // A head size with a tail past its vectors; rows reading all, some and no keys.
         Case {
             shape: DecodeShape {
@@ -401,6 +401,28 @@ mod tests {
             },
             allocated: 24,
             lens: &[21, 16, 1],
+        },
+        // Seven queries on one head (weighted sums of three, three and one query at a time).
+        Case {
+            shape: DecodeShape {
+                rows: 2,
+                n_head: 7,
+                n_kv_head: 1,
+                head_dim: 72,
+            },
+            allocated: 12,
+            lens: &[11, 3],
+        },
+        // Two queries on each head, a head size of one whole 32 and a rest.
+        Case {
+            shape: DecodeShape {
+                rows: 2,
+                n_head: 4,
+                n_kv_head: 2,
+                head_dim: 40,
+            },
+            allocated: 10,
+            lens: &[10, 5],
         },
     ];
 
