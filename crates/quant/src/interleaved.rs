@@ -50,7 +50,6 @@
 //! 9. So from a few rows on ([`Isa::fetches_ahead_from`]) the kernels ask for the next group's
 //! records while they read this one's, a record's share at each record ([`ahead`]).
 
-#[cfg(target_arch = "x86_64")]
 mod ahead;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -440,7 +439,7 @@ impl InterleavedMatrix {
             match isa {
                 Isa::Portable => {
                     sums[0] = [0.0; GROUP_ROWS];
-                    portable(kind, records, &xqs[0], &mut sums[0]);
+                    portable(kind, records, ahead, &xqs[0], &mut sums[0]);
                 }
                 // SAFETY: `Isa::Avx2` is only made where the CPU has AVX2, FMA and F16C.
                 #[cfg(target_arch = "x86_64")]
@@ -631,10 +630,18 @@ fn f16_in(record: &[u8], at: usize) -> f32 {
     f16_to_f32([record[at], record[at + 1]])
 }
 
-/// The group's products in plain loops (what the vector paths compute).
-fn portable(kind: Kind, records: &[u8], xq: &Q8Activations, out: &mut [f32; GROUP_ROWS]) {
+/// The group's products in plain loops (what the vector paths compute), asking for the next
+/// group's records as it goes (`ahead`).
+fn portable(
+    kind: Kind,
+    records: &[u8],
+    ahead: Ahead<'_>,
+    xq: &Q8Activations,
+    out: &mut [f32; GROUP_ROWS],
+) {
     let xq = xq.parts();
     for (b, record) in records.chunks_exact(kind.record_bytes()).enumerate() {
+        ahead.record(b);
         let x = &xq.codes[b * Q8_BLOCK..(b + 1) * Q8_BLOCK];
         let sub_byte = |r: usize, half: usize| record[kind.sub_scales_at() + GROUP_ROWS * half + r];
         for (r, out) in out.iter_mut().enumerate() {

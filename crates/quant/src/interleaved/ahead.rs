@@ -7,11 +7,7 @@
 
 use std::ops::Range;
 
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-
 /// Bytes of a cache line, the unit a prefetch asks for.
-#[cfg(target_arch = "x86_64")]
 const CACHE_LINE: usize = 64;
 
 /// The records of the group after the one a kernel is reading, asked for a share at a time.
@@ -48,17 +44,25 @@ impl<'a> Ahead<'a> {
     /// waits for it).
     #[inline(always)]
     pub(crate) fn record(self, b: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            for at in self.share(b).step_by(CACHE_LINE) {
-                // SAFETY: `at` is within `bytes`; a prefetch only hints the cache (it reads
-                // nothing into the program and never faults).
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.bytes.as_ptr().add(at).cast()) };
-            }
+        for at in self.share(b).step_by(CACHE_LINE) {
+            fetch_into_l2(&self.bytes[at..]);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (self, b);
     }
+}
+
+/// Asks the CPU to bring the cache line at the start of `bytes` into L2 (on x86-64; elsewhere
+/// nothing, for now).
+#[inline(always)]
+fn fetch_into_l2(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: a prefetch only hints the cache: it reads nothing into the program and never
+        // faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(bytes.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 #[cfg(test)]
