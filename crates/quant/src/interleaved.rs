@@ -105,6 +105,7 @@ pub(crate) enum Kind {
 impl Kind {
     /// The kind numbered `k` (0 to 6, in declaration order): a constant generic parameter
     /// compiles each kind's loop on its own.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
     pub(crate) const fn from_index(k: u8) -> Kind {
         match k {
             0 => Kind::Q4_0,
@@ -151,12 +152,14 @@ impl Kind {
     }
 
     /// Whether the codes have a fifth bit in a chunk after the nibbles (Q5_0, Q5_K).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
     pub(crate) const fn has_fifth_bits(self) -> bool {
         matches!(self, Kind::Q5_0 | Kind::Q5K)
     }
 
     /// Whether a record's sum is scaled by a 6-bit sub-block scale and its minimum taken off
     /// (Q4_K, Q5_K).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
     pub(crate) const fn has_sub_block_minimums(self) -> bool {
         matches!(self, Kind::Q4K | Kind::Q5K)
     }

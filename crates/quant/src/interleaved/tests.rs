@@ -30,6 +30,7 @@ const REPACKED: [GgmlType; 7] = [
 ];
 
 /// The paths this CPU runs.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] // Only x86 adds paths.
 fn paths() -> Vec<Isa> {
     let mut paths = vec![Isa::Portable];
     #[cfg(target_arch = "x86_64")]
