@@ -3,7 +3,9 @@
 //!
 //! - over a walk through all of a model's products (SmolLM2-135M `Q4_1`, 96 MB, and
 //!   Qwen2.5-0.5B `Q4_K_M`, 400 MB: more than a last-level cache, each matrix its own memory),
-//!   which adds streaming the weights from memory to the arithmetic, as a decode step does;
+//!   which adds streaming the weights from memory to the arithmetic (though not the waits on
+//!   memory the same products showed inside the model before their weights were fetched ahead:
+//!   see `docs/performance.md`, session 24; it measures the arithmetic, not a step);
 //! - over single matrices (SmolLM2's `ffn_up`, which fits a core's L2 cache, and Qwen2.5-0.5B's
 //!   `Q4_K` `ffn_down`), where the arithmetic alone sets the rate.
 //!

@@ -105,7 +105,7 @@ pub(crate) enum Kind {
 impl Kind {
     /// The kind numbered `k` (0 to 6, in declaration order): a constant generic parameter
     /// compiles each kind's loop on its own.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
+    #[cfg(target_arch = "x86_64")] // Only the x86 kernels ask.
     pub(crate) const fn from_index(k: u8) -> Kind {
         match k {
             0 => Kind::Q4_0,
@@ -152,14 +152,14 @@ impl Kind {
     }
 
     /// Whether the codes have a fifth bit in a chunk after the nibbles (Q5_0, Q5_K).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
+    #[cfg(target_arch = "x86_64")] // Only the x86 kernels ask.
     pub(crate) const fn has_fifth_bits(self) -> bool {
         matches!(self, Kind::Q5_0 | Kind::Q5K)
     }
 
     /// Whether a record's sum is scaled by a 6-bit sub-block scale and its minimum taken off
     /// (Q4_K, Q5_K).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // For the x86 kernels.
+    #[cfg(target_arch = "x86_64")] // Only the x86 kernels ask.
     pub(crate) const fn has_sub_block_minimums(self) -> bool {
         matches!(self, Kind::Q4K | Kind::Q5K)
     }
@@ -390,7 +390,7 @@ impl InterleavedMatrix {
         let mut sums = vec![[0.0; GROUP_ROWS]; xq.len()];
         let fetch_ahead = xq.len() >= self.isa.fetches_ahead_from();
         for g in groups.clone() {
-            let ahead = match &self.groups.get(g + 1) {
+            let ahead = match self.groups.get(g + 1) {
                 Some(Group::Repacked { records, .. }) if fetch_ahead && g + 1 < groups.end => {
                     Ahead::new(&self.store.bytes()[records.clone()], self.blocks)
                 }
@@ -411,7 +411,7 @@ impl InterleavedMatrix {
         x: &[f32],
         xq: &[Q8Activations],
         out: &mut [[f32; GROUP_ROWS]],
-        ahead: Ahead<'_>,
+        mut ahead: Ahead<'_>,
     ) {
         let isa = self.isa;
         let cols = self.blocks * Q8_BLOCK;
@@ -435,7 +435,6 @@ impl InterleavedMatrix {
             _ => 1,
         };
         // The first pass reads the group from memory: it asks for the next one as it goes.
-        let mut ahead = ahead;
         for (xqs, sums) in xq.chunks(per_pass).zip(out.chunks_mut(per_pass)) {
             let ahead = std::mem::replace(&mut ahead, Ahead::NONE);
             // The portable and AVX2 kernels add to their row's sums; AVX-512's store them.
