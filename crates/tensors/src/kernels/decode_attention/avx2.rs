@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::{CacheElement, KvHead, Scratch, softmax_in_place};
+use super::{CacheElement, KEYS_AHEAD, KvHead, Scratch, fetch_keys, softmax_in_place};
 
 /// Positions scored together.
 const POSITIONS: usize = 8;
@@ -36,6 +36,7 @@ pub(super) unsafe fn attend<T: CacheElement>(
     let whole = len / POSITIONS * POSITIONS;
     let (blocks, rest) = keys.split_at(whole * head_dim);
     for (b, block) in blocks.chunks_exact(POSITIONS * head_dim).enumerate() {
+        fetch_keys(keys, head_dim, b * POSITIONS + KEYS_AHEAD, POSITIONS);
         let block = widened(block, position);
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
             let at = g * len + b * POSITIONS;
