@@ -232,7 +232,8 @@ fn decode_attention_on<T: CacheElement>(
 /// Positions of keys a vector copy asks for ahead of the ones it scores. Each task reads a short
 /// run of keys (a few to a few dozen KiB), which the CPU's own prefetcher is slow to pick up:
 /// on an AMD EPYC (Zen 4), SmolLM2's attention at eight sequences of up to 257 positions took
-/// 118-133 ns a position with this against 122-145 without (AVX2), and 100-133 (AVX-512).
+/// 118-139 ns a position and layer with this against 122-145 without on AVX2, and 100-143
+/// against 122-154 on AVX-512 (`docs/performance.md`, session 25).
 const KEYS_AHEAD: usize = 32;
 
 /// Asks for the cache lines of `keys`' positions `from..from + count` (those there are) of
