@@ -157,7 +157,10 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => avx2 && avx512::runs(head_dim),
             #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            _ => {
+                let _ = head_dim;
+                false
+            }
         }
     }
 
@@ -234,6 +237,7 @@ fn decode_attention_on<T: CacheElement>(
 /// on an AMD EPYC (Zen 4), SmolLM2's attention at eight sequences of up to 257 positions took
 /// 118-139 ns a position and layer with this against 122-145 without on AVX2, and 100-143
 /// against 122-154 on AVX-512 (`docs/performance.md`, session 25).
+#[cfg(target_arch = "x86_64")]
 const KEYS_AHEAD: usize = 32;
 
 /// Asks for the cache lines of `keys`' positions `from..from + count` (those there are) of
