@@ -512,7 +512,7 @@ mod tests {
             allocated: 20,
             lens: &[20, 17],
         },
-        // One query per head (two sets of sums), a head of 64 and one of 16 vectors' rest.
+        // One query per head (two sets of sums), heads of 80: a chunk of 64 and a rest of 16.
         Case {
             shape: DecodeShape {
                 rows: 2,
