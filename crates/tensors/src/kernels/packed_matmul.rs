@@ -350,12 +350,18 @@ fn by_dot_products(
     unsafe { out.assume_init() }.into_vec()
 }
 
-/// Weight rows per task of the dot-product path: a few tasks per thread (so that uneven progress
+/// Weight rows per task of the dot-product path: two tasks per thread (so that uneven progress
 /// balances), each at least [`DOT_ROWS_PER_TASK`] rows and a whole number of groups. A task of
 /// a small matrix takes well under a microsecond, so tasks claimed one by one from a counter
 /// that two cores pass back and forth would cost as much as the work.
+///
+/// Not more: each task reads its first group of weights cold (the kernels fetch each next group
+/// only within a task). On an AMD EPYC (Zen 4), two threads, four tasks per thread against two:
+/// SmolLM2 at 8 sequences 785-1,045 against 1,060-1,107 tokens/s, at 32 sequences 1,154-1,204
+/// against 1,271-1,276; Qwen2.5 0.5B at 8 sequences 372-377 against 383-385, one sequence
+/// 101-103 against 107-110 (`docs/performance.md`, session 25).
 fn rows_per_task(rows: usize, threads: usize) -> usize {
-    const TASKS_PER_THREAD: usize = 4;
+    const TASKS_PER_THREAD: usize = 2;
     let share = rows.div_ceil(TASKS_PER_THREAD * threads);
     share.next_multiple_of(GROUP_ROWS).max(DOT_ROWS_PER_TASK)
 }
