@@ -48,11 +48,16 @@ pub(super) unsafe fn attend<T: CacheElement>(
         let positions = block.len() / head_dim;
         fetch_keys(keys, head_dim, b * LANES + KEYS_AHEAD, LANES);
         let block = widened_block(block, block_buffer);
+        // The block's positions as lanes (all sixteen but in the last block).
+        let lanes: __mmask16 = (u32::MAX >> (32 - positions)) as __mmask16;
         for (g, q) in queries.chunks_exact(head_dim).enumerate() {
-            let mut sixteen = [0.0; LANES];
-            scores_of_sixteen(q, block, scale, &mut sixteen);
             let at = g * len + b * LANES;
-            scores[at..at + positions].copy_from_slice(&sixteen[..positions]);
+            let out = &mut scores[at..at + positions];
+            // SAFETY: the store writes only the first `positions` lanes, which `out` holds
+            // (a masked store does not touch the others); it is unaligned.
+            unsafe {
+                _mm512_mask_storeu_ps(out.as_mut_ptr(), lanes, scores_of_sixteen(q, block, scale))
+            };
         }
     }
     for scores in scores.chunks_exact_mut(len.max(1)) {
@@ -103,11 +108,11 @@ fn load<T: CacheElement>(values: &[T]) -> __m512 {
     _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(sixteen.as_ptr().cast()) })
 }
 
-/// `scale * (q · k)` for the sixteen positions' keys of `block` (`16 * q.len()` values) into
-/// `out`.
+/// `scale * (q · k)` for the sixteen positions' keys of `block` (`16 * q.len()` values), one
+/// position a lane.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn scores_of_sixteen(q: &[f32], block: &[f32], scale: f32, out: &mut [f32; LANES]) {
+fn scores_of_sixteen(q: &[f32], block: &[f32], scale: f32) -> __m512 {
     let head_dim = q.len();
     let mut sums = [_mm512_setzero_ps(); LANES];
     for d in (0..head_dim).step_by(LANES) {
@@ -116,9 +121,7 @@ fn scores_of_sixteen(q: &[f32], block: &[f32], scale: f32, out: &mut [f32; LANES
             *sum = _mm512_fmadd_ps(q, load(&block[j * head_dim + d..]), *sum);
         }
     }
-    let scores = _mm512_mul_ps(sum_each(sums), _mm512_set1_ps(scale));
-    // SAFETY: `out` holds sixteen f32; the store is unaligned.
-    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), scores) };
+    _mm512_mul_ps(sum_each(sums), _mm512_set1_ps(scale))
 }
 
 /// The sum of each of sixteen vectors' lanes, as one vector: four rounds, each halving the
