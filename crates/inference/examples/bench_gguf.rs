@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use claude_core::{Gpt, KvCacheType, PackedArithmetic};
+use claude_inference::greedy_token;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -79,12 +80,13 @@ fn main() {
     }
 }
 
-/// The most likely token of each row of a logits tensor.
+/// The most likely token of each row of a logits tensor, picked as our server picks it at
+/// temperature 0.
 fn argmax_rows(logits: Tensor<2>) -> Vec<i32> {
     let [_, vocab] = logits.dims();
     let values = logits.try_into_vec_as::<f32>().expect("float logits");
     (values.chunks_exact(vocab))
-        .map(|row| (0..vocab).fold(0, |best, i| if row[i] > row[best] { i } else { best }) as i32)
+        .map(|row| greedy_token(row) as i32)
         .collect()
 }
 

@@ -52,7 +52,7 @@ pub use logprobs::{MAX_TOP_LOGPROBS, TokenLogprobs};
 pub use perplexity::{Perplexity, PerplexityError, PerplexityOptions, perplexity_of_ids};
 pub use prefill::PREFILL_CHUNK;
 pub use prompt_cache::{PromptCache, PromptCacheStats};
-pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams};
+pub use sampler::{InvalidSamplingParam, Sampler, SamplingParams, greedy_token};
 pub use text::{Emitted, TextStream};
 pub use tool_calls::{
     CallIds, FunctionSpec, ParsedCall, ParsedReply, ToolCallError, ToolCallEvent, ToolCallFormat,

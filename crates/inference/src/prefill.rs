@@ -74,7 +74,7 @@ impl Generator {
         if let Some(prompts) = self.prompt_cache() {
             lock(prompts).insert(prefill.prompt.clone(), cache.clone());
         }
-        Some((self.rows_of(logits).remove(0), cache))
+        Some((self.rows_of(logits).into_first(), cache))
     }
 
     /// Feeds the rest of `prefill`, a chunk at a time: its last position's logits and cache.

@@ -398,18 +398,68 @@ fn candidate(id: usize, l: f32) -> Candidate {
     }
 }
 
+/// The greedy pick from `logits`, as [`Sampler::sample`] makes it at temperature 0 without
+/// penalties: the highest logit, the lowest id among equal ones, NaN never unless every logit
+/// is NaN (then id 0).
+///
+/// # Panics
+/// If `logits` is empty.
+pub fn greedy_token(logits: &[f32]) -> u32 {
+    assert!(!logits.is_empty(), "cannot pick from empty logits");
+    best_of(logits).id
+}
+
 /// The best of `logits` as [`better`] ranks their [`candidate`]s (highest logit, lowest id on a
-/// tie, NaN last), in one pass without a candidate list or a copy.
+/// tie, NaN last), without a candidate list or a copy: the best rank in one pass over lanes
+/// that the compiler keeps in vector registers, then the first logit of that rank. A branch per
+/// logit had made greedy picking 2% of a served 8-sequence decode step on SmolLM2 (its
+/// vocabulary is 49,152).
 fn best_of(logits: &[f32]) -> Candidate {
-    let rank = |i: usize| candidate(i, logits[i]).logit;
-    let (mut best, mut best_logit) = (0, rank(0));
-    for i in 1..logits.len() {
-        // Strictly greater: the first of equal logits stays.
-        if rank(i) > best_logit {
-            (best, best_logit) = (i, rank(i));
+    let best = best_rank(logits);
+    let id = first_of_rank(logits, best);
+    candidate(id, logits[id])
+}
+
+/// Logits looked at together: sixteen lanes, four vectors of SSE or one of AVX-512.
+const LANES: usize = 16;
+
+/// A logit's rank as its [`candidate`] has it.
+#[inline(always)]
+fn rank(l: f32) -> f32 {
+    if l.is_nan() {
+        f32::NEG_INFINITY
+    } else {
+        l.min(f32::MAX)
+    }
+}
+
+/// The highest rank among `logits`: the rank of the highest logit that is not NaN (ranking
+/// keeps order, and a NaN ranks last).
+fn best_rank(logits: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = logits.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &l) in lanes.iter_mut().zip(chunk) {
+            // A NaN compares false: it never replaces a lane.
+            *lane = if l > *lane { l } else { *lane };
         }
     }
-    candidate(best, logits[best])
+    for (lane, &l) in lanes.iter_mut().zip(rest) {
+        *lane = if l > *lane { l } else { *lane };
+    }
+    rank(lanes.into_iter().fold(f32::NEG_INFINITY, f32::max))
+}
+
+/// The first index whose logit has rank `best` (0 if none has: `best` comes from these logits).
+fn first_of_rank(logits: &[f32], best: f32) -> usize {
+    let chunk = (logits.chunks(LANES))
+        .position(|chunk| chunk.iter().fold(false, |hit, &l| hit | (rank(l) == best)))
+        .unwrap_or(0);
+    let within = logits[chunk * LANES..]
+        .iter()
+        .position(|&l| rank(l) == best);
+    chunk * LANES + within.unwrap_or(0)
 }
 
 /// The greedy pick of two: the higher logit, the lower id on a tie.
@@ -903,12 +953,38 @@ mod tests {
             vec![1.0, inf, 3.0, inf],
             vec![f32::MAX, inf],
             vec![7.0],
-        ] {
+            vec![-0.0, 0.0, -1.0],
+        ]
+        .into_iter()
+        .chain(long_logits())
+        {
             let expected = (logits.iter().enumerate())
                 .map(|(i, &l)| candidate(i, l))
                 .reduce(better)
                 .unwrap();
             assert_eq!(best_of(&logits).id, expected.id, "{logits:?}");
         }
+    }
+
+    /// Vocabulary-sized logits (and lengths around the lanes' width) with the best at the
+    /// start, in the middle, in a partial last chunk, tied, infinite or among NaNs.
+    fn long_logits() -> Vec<Vec<f32>> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut cases = Vec::new();
+        for len in [15, 16, 17, 33, 1000, 49_152, 49_153] {
+            let base: Vec<f32> = (0..len).map(|_| rng.random_range(-8.0..8.0)).collect();
+            for at in [0, len / 2, len - 1] {
+                let mut best = base.clone();
+                best[at] = 9.0;
+                cases.push(best.clone());
+                best[len - 1 - at / 2] = 9.0;
+                cases.push(best.clone());
+                best[at] = f32::INFINITY;
+                cases.push(best.clone());
+                best.iter_mut().step_by(3).for_each(|l| *l = f32::NAN);
+                cases.push(best);
+            }
+        }
+        cases
     }
 }

@@ -39,9 +39,9 @@ pub(super) fn gate_forward(h: &FlexTensor, gate: Gate) -> FlexTensor {
     *last /= 2;
     let width = *last;
     let shape = Shape::from(dims);
-    let mut out = vec![0.0f32; shape.num_elements()];
-    if width > 0 {
-        forward(gate, f32_slice(h), width, &mut out);
-    }
+    let out = match width {
+        0 => Vec::new(),
+        _ => forward(gate, f32_slice(h), width),
+    };
     f32_tensor(out, shape)
 }
