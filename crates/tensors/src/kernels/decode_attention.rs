@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use half::f16;
 
 use super::gelu::exp;
+use super::written_once::{unwritten, written, zeroed};
 use crate::team::Team;
 
 /// What a cache buffer holds: f32, or f16.
@@ -115,7 +116,7 @@ pub struct DecodeShape {
 /// `softmax(q kᵀ / sqrt(head_dim)) v` for each row's one query per head, over the row's first
 /// `key_lens[r]` positions (none: zeros).
 ///
-/// `q` and `out` are contiguous `[rows, n_head, head_dim]`.
+/// `q` and the output are contiguous `[rows, n_head, head_dim]`.
 ///
 /// # Panics
 /// If the lengths do not fit the shape or a view reaches past its buffer.
@@ -125,10 +126,9 @@ pub fn decode_attention<T: CacheElement>(
     keys: CacheView<'_, T>,
     values: CacheView<'_, T>,
     key_lens: &[usize],
-    out: &mut [f32],
-) {
+) -> Vec<f32> {
     let copy = Kernel::best(shape.head_dim);
-    decode_attention_on(copy, shape, q, (keys, values), key_lens, out);
+    decode_attention_on(copy, shape, q, (keys, values), key_lens)
 }
 
 /// The copies of [`attend`]: portable, or on a CPU's vectors.
@@ -184,8 +184,7 @@ fn decode_attention_on<T: CacheElement>(
     q: &[f32],
     (keys, values): (CacheView<'_, T>, CacheView<'_, T>),
     key_lens: &[usize],
-    out: &mut [f32],
-) {
+) -> Vec<f32> {
     assert!(
         copy.runs(shape.head_dim),
         "{copy:?} attention on a CPU without it"
@@ -197,7 +196,6 @@ fn decode_attention_on<T: CacheElement>(
         head_dim,
     } = shape;
     assert_eq!(q.len(), rows * n_head * head_dim, "query length");
-    assert_eq!(out.len(), q.len(), "output length");
     assert_eq!(key_lens.len(), rows, "one length per row");
     assert!(
         n_kv_head > 0 && n_head.is_multiple_of(n_kv_head),
@@ -206,7 +204,9 @@ fn decode_attention_on<T: CacheElement>(
     let group = n_head / n_kv_head;
     let per_kv_head = group * head_dim;
     let scale = 1.0 / (head_dim as f32).sqrt();
-    Team::global().for_each_chunk(out, per_kv_head, &|task, out| {
+    let mut out = unwritten(q.len());
+    Team::global().for_each_chunk(&mut out, per_kv_head, &|task, out| {
+        let out = zeroed(out);
         let (row, kv_head) = (task / n_kv_head, task % n_kv_head);
         let (len, at) = (key_lens[row], (row, kv_head));
         let (keys, values) = (
@@ -230,6 +230,9 @@ fn decode_attention_on<T: CacheElement>(
             _ => attend(&head, scratch, out),
         })
     });
+    // SAFETY: the tasks' chunks cover the output and each went through `zeroed`; a task that
+    // panicked would have unwound out of `for_each_chunk` before this.
+    unsafe { written(out) }
 }
 
 /// Positions of keys a vector copy asks for ahead of the ones it scores. Each task reads a short
@@ -607,9 +610,9 @@ mod tests {
         let (k_held, v_held) = (held(&k_plain), held(&v_plain));
         let expected = reference(shape, &q, &k_held, &v_held, lens, allocated);
         for copy in Kernel::ALL.into_iter().filter(|copy| copy.runs(head_dim)) {
-            let mut out = vec![f32::NAN; q.len()];
             let cache = (view(&k), view(&v));
-            decode_attention_on(copy, shape, &q, cache, lens, &mut out);
+            let out = decode_attention_on(copy, shape, &q, cache, lens);
+            assert_eq!(out.len(), q.len(), "one output per query value");
             for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
                 assert!((a - b).abs() < 1e-5, "value {i}, {copy:?}: {a} against {b}");
             }

@@ -19,6 +19,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::gelu::exp;
+use super::written_once::{unwritten, written};
 use crate::team::Team;
 
 /// Values of gradient per parallel task of the backward pass.
@@ -52,7 +53,7 @@ pub fn forward(gate: Gate, h: &[f32], width: usize) -> Vec<f32> {
         "whole rows of gate and up"
     );
     let total_rows = h.len() / (2 * width);
-    let mut out = Box::<[f32]>::new_uninit_slice(total_rows * width);
+    let mut out = unwritten(total_rows * width);
     let team = Team::global();
     let rows_per_task = (FORWARD_CHUNK / width)
         .max(total_rows.div_ceil(FORWARD_TASKS_PER_THREAD * team.threads()))
@@ -70,7 +71,7 @@ pub fn forward(gate: Gate, h: &[f32], width: usize) -> Vec<f32> {
     }
     // SAFETY: `rows` writes every value of the rows it is given, and the tasks' chunks cover
     // the output; a task that panicked would have unwound out of `for_each_chunk` before this.
-    unsafe { out.assume_init() }.into_vec()
+    unsafe { written(out) }
 }
 
 /// The input's gradient `grad_h` (`[gate | up]` rows) from the output's, `dy`.

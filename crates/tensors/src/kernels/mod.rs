@@ -37,6 +37,7 @@ pub mod packed_attention;
 pub mod packed_matmul;
 pub mod rotary;
 mod simd;
+mod written_once;
 
 /// `x · wᵀ` for a weight kept packed (GGML blocks or int8, one row per output feature), never
 /// decoded as a whole (see [`packed_matmul`](self::packed_matmul)). The result has `x`'s device

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::head_rows::HeadRows;
 use super::packed_attention::PackedShape;
+use super::written_once::{unwritten, written, zeroed};
 use crate::team::Team;
 
 /// Which way to rotate.
@@ -60,33 +61,34 @@ pub fn rotate(
         });
 }
 
-/// Each of `src`'s rows rotated by its own position into `out` (row-major `[rows, heads,
-/// head_dim]`): row `r`'s heads by `positions[r]`'s entry of `table` (burn's `[positions,
-/// head_dim, 2]`), a row per task over the decoding [`Team`]. The decode step's queries and keys,
-/// one new token per sequence, read in place from the projection.
+/// Each of `src`'s rows rotated by its own position, row-major `[rows, heads, head_dim]`: row
+/// `r`'s heads by `positions[r]`'s entry of `table` (burn's `[positions, head_dim, 2]`), a row
+/// per task over the decoding [`Team`]. The decode step's queries and keys, one new token per
+/// sequence, read in place from the projection.
 ///
 /// # Panics
-/// If `out` is not `positions.len()` rows of `src.heads` heads, a head lies outside `src.data`,
-/// or a position is past the table.
+/// If `head_dim` is odd, a head lies outside `src.data`, or a position is past the table.
 pub fn rotate_rows_at(
     table: &[f32],
     positions: &[usize],
     head_dim: usize,
     src: &HeadRows<'_>,
-    out: &mut [f32],
-) {
+) -> Vec<f32> {
     assert_eq!(head_dim % 2, 0, "rotary embedding needs an even head width");
     let row_len = src.heads * head_dim;
-    assert_eq!(out.len(), positions.len() * row_len, "rows of whole heads");
     if row_len == 0 {
-        return;
+        return Vec::new();
     }
-    Team::global().for_each_chunk(out, row_len, &|r, out| {
+    let mut out = unwritten(positions.len() * row_len);
+    Team::global().for_each_chunk(&mut out, row_len, &|r, out| {
         let freqs = &table[positions[r] * head_dim * 2..][..head_dim * 2];
-        for (h, dst) in out.chunks_exact_mut(head_dim).enumerate() {
+        for (h, dst) in zeroed(out).chunks_exact_mut(head_dim).enumerate() {
             rotate_head(freqs, src.head(r, h, head_dim), dst, Direction::Forward);
         }
     });
+    // SAFETY: the rows cover the output and each went through `zeroed`; a task that panicked
+    // would have unwound out of `for_each_chunk` before this.
+    unsafe { written(out) }
 }
 
 /// One head's `head_dim` elements at one position.
@@ -213,8 +215,8 @@ mod tests {
             head_stride: d,
             heads,
         };
-        let mut rotated = vec![0.0; x.len()];
-        rotate_rows_at(&freqs, &positions, d, &view, &mut rotated);
+        let rotated = rotate_rows_at(&freqs, &positions, d, &view);
+        assert_eq!(rotated.len(), x.len());
         for (r, &p) in positions.iter().enumerate() {
             assert!(p < t);
             for h in 0..heads {

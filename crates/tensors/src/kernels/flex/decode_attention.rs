@@ -34,14 +34,13 @@ pub(super) fn decode_attention_forward(
         "key lengths within the cached positions"
     );
     assert_eq!(keys.dtype(), values.dtype(), "keys and values of one dtype");
-    let mut out = vec![0.0f32; dims.num_elements()];
     let q_values = f32_slice(&q);
     let attend = match keys.dtype() {
         DType::F32 => attend_as::<f32>,
         DType::F16 => attend_as::<f16>,
         other => panic!("a key/value cache holds f32 or f16, not {other:?}"),
     };
-    attend(shape, q_values, (&keys, &values), key_lens, &mut out);
+    let out = attend(shape, q_values, (&keys, &values), key_lens);
     f32_tensor(out, dims)
 }
 
@@ -56,9 +55,8 @@ fn attend_as<T: FlexCacheElement>(
     q: &[f32],
     (keys, values): (&FlexTensor, &FlexTensor),
     key_lens: &[usize],
-    out: &mut [f32],
-) {
-    decode_attention::<T>(shape, q, view(keys), view(values), key_lens, out);
+) -> Vec<f32> {
+    decode_attention::<T>(shape, q, view(keys), view(values), key_lens)
 }
 
 /// The kernel's view of a tensor [`readable_in_place`] returned, of elements `T`.

@@ -22,21 +22,14 @@ pub(super) fn rotate_rows_forward(
 ) -> FlexTensor {
     let x = with_readable_heads(x);
     let shape = x.layout().shape().clone();
-    let (rows, heads, head_dim) = (shape[0], shape[1], shape[3]);
+    let (rows, head_dim) = (shape[0], shape[3]);
     assert_eq!(positions.len(), rows, "one position per row");
     let table = table.clone().into_contiguous_f32();
     assert!(
         positions.iter().all(|&p| p < table.layout().shape()[0]),
         "positions within the rotary table"
     );
-    let mut out = vec![0.0; rows * heads * head_dim];
-    rotary::rotate_rows_at(
-        f32_slice(&table),
-        positions,
-        head_dim,
-        &head_rows(&x),
-        &mut out,
-    );
+    let out = rotary::rotate_rows_at(f32_slice(&table), positions, head_dim, &head_rows(&x));
     f32_tensor(out, shape)
 }
 
