@@ -1,5 +1,4 @@
 //! The `claude-rust` command line as a library, so `examples/` run exactly the CLI's code.
 
-pub mod allocator;
 pub mod commands;
 pub mod hub;

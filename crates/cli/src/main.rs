@@ -4,10 +4,11 @@
 
 use clap::{Parser, Subcommand};
 use claude_cli::commands;
+use claude_tensors::allocator::{self, Allocator};
 
-/// mimalloc, keeping freed pages for reuse (see [`claude_cli::allocator`]).
+/// mimalloc, keeping freed pages for reuse (see [`claude_tensors::allocator`]).
 #[global_allocator]
-static ALLOCATOR: claude_cli::allocator::Allocator = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
 
 /// A pure-Rust LLM stack: tokenize, prepare data, train, generate, serve.
 #[derive(Debug, Parser)]
@@ -46,7 +47,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    claude_cli::allocator::keep_freed_pages();
+    allocator::keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tokenizer(command) => commands::tokenizer::run(command),

@@ -8,8 +8,14 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use claude_retrieval::SentenceEmbedder;
+use claude_tensors::allocator::{self, Allocator};
+
+/// The binary's allocator, so that this measures what `claude-rust` runs.
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
 
 fn main() {
+    allocator::keep_freed_pages();
     let mut args = std::env::args().skip(1);
     let model = args
         .next()

@@ -18,6 +18,7 @@ use claude_inference::{
     Generator, OverflowPolicy, Sampler, SamplingParams, SequenceRequest, generate_uncached,
 };
 use claude_server::{AppState, ServerConfig, router};
+use claude_tensors::allocator::{self, Allocator};
 use claude_tokenizer::{CharTokenizer, Tokenizer};
 use serde_json::json;
 
@@ -66,7 +67,12 @@ fn sampling() -> SamplingParams {
     }
 }
 
+/// The binary's allocator, so that this measures what `claude-rust` runs.
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
+
 fn main() {
+    allocator::keep_freed_pages();
     let device = device();
     let generator = generator(&device).with_overflow(OverflowPolicy::SlidingWindow);
     let prompt = generator

@@ -14,6 +14,7 @@
 //! sets up rayon's pool for a training loop; [`team`] runs the small parallel loops of CPU decoding
 //! on a persistent team of threads, without rayon's per-call wake-ups.
 
+pub mod allocator;
 pub mod device;
 pub mod kernels;
 /// Our GPU kernels (CubeCL), for the switch that turns them off ([`shaders::set_enabled`]).
