@@ -30,6 +30,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use claude_rust::inference::{Generator, OverflowPolicy, SamplingParams, SequenceRequest};
+use claude_rust::tensors::allocator::{self, Allocator};
 use claude_rust::tensors::{parse_device, threads};
 use claude_rust::trainer::{
     DashboardReporter, Reporter, RunOptions, TextReporter, TrainConfig, train,
@@ -37,7 +38,7 @@ use claude_rust::trainer::{
 
 /// The allocator of the `claude-rust` binary (it keeps freed activation buffers for reuse).
 #[global_allocator]
-static ALLOCATOR: claude_rust::cli::allocator::Allocator = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -62,7 +63,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    claude_rust::cli::allocator::keep_freed_pages();
+    allocator::keep_freed_pages();
     // The training loop runs every op itself, as one of rayon's threads.
     threads::main_thread_joins_pool();
     let args = Args::parse();

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use claude_tensors::kernels::lanes::{LANES, highest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -420,9 +421,6 @@ fn best_of(logits: &[f32]) -> Candidate {
     candidate(id, logits[id])
 }
 
-/// Logits looked at together: sixteen lanes, four vectors of SSE or one of AVX-512.
-const LANES: usize = 16;
-
 /// A logit's rank as its [`candidate`] has it.
 #[inline(always)]
 fn rank(l: f32) -> f32 {
@@ -436,19 +434,7 @@ fn rank(l: f32) -> f32 {
 /// The highest rank among `logits`: the rank of the highest logit that is not NaN (ranking
 /// keeps order, and a NaN ranks last).
 fn best_rank(logits: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let chunks = logits.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &l) in lanes.iter_mut().zip(chunk) {
-            // A NaN compares false: it never replaces a lane.
-            *lane = if l > *lane { l } else { *lane };
-        }
-    }
-    for (lane, &l) in lanes.iter_mut().zip(rest) {
-        *lane = if l > *lane { l } else { *lane };
-    }
-    rank(lanes.into_iter().fold(f32::NEG_INFINITY, f32::max))
+    rank(highest(logits))
 }
 
 /// The first index whose logit has rank `best` (0 if none has: `best` comes from these logits).

@@ -264,16 +264,14 @@ fn probabilities_from(row: &mut [f32], seen: usize, lse: f32) {
     dispatch::probabilities_from(row, seen, lse)
 }
 
-/// Scores looked at together: each of these lanes keeps its own maximum and its own sum, so
-/// that the compiler can run the loops in vector registers (a single running `f32::max` or sum
-/// is a chain of dependent scalar operations: the softmax had been 15% of a 512-token prompt on
+/// The softmax's loops (and the backward pass's probabilities) compiled twice: for the baseline
+/// target and with AVX2 + FMA, picked at run time. The maximum and the sums are kept in
+/// [`LANES`](crate::kernels::lanes::LANES) lanes: as one running `f32::max` and one sum they had
+/// kept the whole loop, `exp` included, to one score at a time (15% of a 512-token prompt on
 /// SmolLM2, one thread).
-const LANES: usize = 16;
-
-/// The softmax's loops (and the backward pass's probabilities) compiled twice: for the baseline target and with AVX2 + FMA, picked at
-/// run time.
 mod dispatch {
-    use super::{LANES, exp};
+    use super::exp;
+    use crate::kernels::lanes::{LANES, highest};
 
     #[inline(always)]
     fn softmax_over_loop(row: &mut [f32], seen: usize) -> f32 {
@@ -297,24 +295,6 @@ mod dispatch {
         }
         future.fill(0.0);
         max + sum.ln()
-    }
-
-    /// The highest of `values` (minus infinity for none): a NaN never replaces a lane's
-    /// maximum.
-    #[inline(always)]
-    fn highest(values: &[f32]) -> f32 {
-        let mut lanes = [f32::NEG_INFINITY; LANES];
-        let chunks = values.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for chunk in chunks {
-            for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                *lane = if v > *lane { v } else { *lane };
-            }
-        }
-        for (lane, &v) in lanes.iter_mut().zip(rest) {
-            *lane = if v > *lane { v } else { *lane };
-        }
-        lanes.into_iter().fold(f32::NEG_INFINITY, f32::max)
     }
 
     #[inline(always)]

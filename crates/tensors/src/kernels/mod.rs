@@ -32,6 +32,7 @@ pub mod gated;
 pub mod gelu;
 pub mod gemm;
 pub mod head_rows;
+pub mod lanes;
 pub mod layer_norm;
 pub mod packed_attention;
 pub mod packed_matmul;
