@@ -179,7 +179,7 @@ impl HeadInputs<'_> {
         // S = scale·Q·Kᵀ, then each row turned into probabilities in place.
         gemm_into(probs, self.q, self.k.t(), self.scale, Threads::One);
         for (i, row) in probs.chunks_mut(t).enumerate() {
-            lse[i] = causal_softmax_row(row, i);
+            lse[i] = dispatch::softmax_over(row, i + 1);
         }
         gemm_into(out, Mat::rows(probs, t, t), self.v, 1.0, Threads::One);
     }
@@ -201,7 +201,7 @@ impl HeadInputs<'_> {
             Threads::One,
         );
         for row in probs.chunks_mut(len) {
-            softmax_over(row, len);
+            dispatch::softmax_over(row, len);
         }
         let probs = Mat::rows(probs, t, len);
         gemm_into(out, probs, self.v.first_rows(len), 1.0, Threads::One);
@@ -219,7 +219,7 @@ impl HeadInputs<'_> {
         let HeadScratch { probs, grad_scores } = scratch;
         gemm_into(probs, self.q, self.k.t(), self.scale, Threads::One);
         for (i, row) in probs.chunks_mut(t).enumerate() {
-            probabilities_from(row, i + 1, output.lse[i]);
+            dispatch::probabilities_from(row, i + 1, output.lse[i]);
         }
         let probs_mat = Mat::rows(probs, t, t);
         gemm_into(grad_v, probs_mat.t(), output.grad_out, 1.0, Threads::One);
@@ -243,25 +243,6 @@ impl HeadInputs<'_> {
         gemm_into(grad_q, grad_scores, self.k, self.scale, Threads::One);
         gemm_into(grad_k, grad_scores.t(), self.q, self.scale, Threads::One);
     }
-}
-
-/// Turns row `i` of the scaled scores into attention probabilities over keys `0..=i` (later
-/// keys get 0) and returns the row's log-sum-exp.
-fn causal_softmax_row(row: &mut [f32], i: usize) -> f32 {
-    softmax_over(row, i + 1)
-}
-
-/// Turns a row of scaled scores into attention probabilities over its first `seen` keys (the
-/// others get 0) and returns the log-sum-exp of those (with [`gelu`](mod@super::gelu)'s
-/// vectorisable `exp`).
-fn softmax_over(row: &mut [f32], seen: usize) -> f32 {
-    dispatch::softmax_over(row, seen)
-}
-
-/// Turns a row of scaled scores back into the forward pass's probabilities over its first
-/// `seen` keys, from their log-sum-exp `lse` (the others get 0).
-fn probabilities_from(row: &mut [f32], seen: usize, lse: f32) {
-    dispatch::probabilities_from(row, seen, lse)
 }
 
 /// The softmax's loops (and the backward pass's probabilities) compiled twice: for the baseline
@@ -306,6 +287,8 @@ mod dispatch {
         future.fill(0.0);
     }
 
+    /// Turns a row of scaled scores back into the forward pass's probabilities over its first
+    /// `seen` keys, from their log-sum-exp `lse` (the others get 0).
     pub(super) fn probabilities_from(row: &mut [f32], seen: usize, lse: f32) {
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::simd::has_avx2_fma() {
@@ -315,6 +298,9 @@ mod dispatch {
         probabilities_from_loop(row, seen, lse)
     }
 
+    /// Turns a row of scaled scores into attention probabilities over its first `seen` keys
+    /// (the others get 0) and returns the log-sum-exp of those (with
+    /// [`gelu`](mod@crate::kernels::gelu)'s vectorisable `exp`).
     pub(super) fn softmax_over(row: &mut [f32], seen: usize) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::simd::has_avx2_fma() {
