@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serving side by side: our `claude-rust serve` and llama.cpp's `llama-server` on the same GGUF
-# file, the same machine and the same requests (benches/serve_load.py: N concurrent clients,
-# each streaming a greedy completion of TOKENS tokens), for 1, 8 and 32 clients. Prints one
+# file, the same machine and the same requests (the `serve_load` example of claude-server: N
+# concurrent clients on one thread, each streaming a greedy completion of TOKENS tokens), for 1,
+# 8 and 32 clients. Prints one
 # line per server and client count: aggregate tokens/s, per-stream tokens/s, time to first
 # token, and each server's peak resident memory (VmHWM) after the runs.
 #
@@ -9,7 +10,8 @@
 #
 # Env: THREADS (default 2), CLIENTS (default "1 8 32"), TOKENS (default 128), ROUNDS (requests
 # per client, default 1), CTX (context per sequence, default 512), CLAUDE_RUST (the binary;
-# default target/release/claude-rust, built if missing). llama-server gets `-np` = the client
+# default target/release/claude-rust, built if missing), LOAD (the load driver; default
+# target/release/examples/serve_load, built if missing). llama-server gets `-np` = the client
 # count and `-c` = CTX x clients (its context is shared by its slots), restarted per count;
 # ours gets `--max-batch` = the client count. Run it on an idle machine.
 set -euo pipefail
@@ -23,7 +25,11 @@ CTX="${CTX:-512}"
 export RAYON_NUM_THREADS="$THREADS"
 if [[ -z "${CLAUDE_RUST:-}" ]]; then
   cargo build --release --quiet -p claude-cli
-  CLAUDE_RUST=target/release/claude-rust
+  CLAUDE_RUST="${CARGO_TARGET_DIR:-target}/release/claude-rust"
+fi
+if [[ -z "${LOAD:-}" ]]; then
+  cargo build --release --quiet -p claude-server --example serve_load
+  LOAD="${CARGO_TARGET_DIR:-target}/release/examples/serve_load"
 fi
 PORT_OURS=18181
 PORT_THEIRS=18182
@@ -58,7 +64,7 @@ for n in ${CLIENTS:-1 8 32}; do
     --max-batch "$n" --queue 256 --max-tokens "$TOKENS" >/tmp/claude-rust-serve.log 2>&1 &
   SERVER_PID=$!
   wait_up "$PORT_OURS"
-  python3 benches/serve_load.py --url "http://127.0.0.1:$PORT_OURS" --clients "$n" \
+  "$LOAD" --url "http://127.0.0.1:$PORT_OURS" --clients "$n" \
     --tokens "$TOKENS" --rounds "$ROUNDS" --model "$(basename "$MODEL" .gguf)" --name "claude-rust" | tr '\n' ' '
   echo "peak=$(peak "$SERVER_PID")"
   stop
@@ -67,7 +73,7 @@ for n in ${CLIENTS:-1 8 32}; do
       -c $((CTX * n)) --no-webui >/tmp/llama-server.log 2>&1 &
     SERVER_PID=$!
     wait_up "$PORT_THEIRS"
-    python3 benches/serve_load.py --url "http://127.0.0.1:$PORT_THEIRS" --clients "$n" \
+    "$LOAD" --url "http://127.0.0.1:$PORT_THEIRS" --clients "$n" \
       --tokens "$TOKENS" --rounds "$ROUNDS" --name "llama-server" | tr '\n' ' '
     echo "peak=$(peak "$SERVER_PID")"
     stop
