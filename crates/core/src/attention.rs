@@ -14,7 +14,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use claude_tensors::kernels::{
-    causal_self_attention, decode_attention, merge_heads, rotate_rows_at, split_heads,
+    causal_self_attention, decode_attention, dropout, merge_heads, rotate_rows_at, split_heads,
     windowed_causal_attention,
 };
 
@@ -220,7 +220,7 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - y: `[batch, seq, d_model]`
     fn project(&self, branch: Branch<'_>, y: Tensor<3>) -> BranchOutput {
-        (branch.output(&self.c_proj, y)).map_apart(|y| self.resid_dropout.forward(y))
+        (branch.output(&self.c_proj, y)).map_apart(|y| dropout(&self.resid_dropout, y))
     }
 
     /// Number of key/value heads.

@@ -3,6 +3,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
+use claude_tensors::kernels::dropout;
 
 use crate::attention::CausalSelfAttention;
 use crate::branch::{Branch, BranchOutput};
@@ -95,7 +96,7 @@ impl Block {
         let x = attend(&self.attn, branch).join(x, |y| post_norm(&self.ln_1_post, y));
         let branch = Branch::new(x.clone(), &self.ln_2, self.ln_2_post.is_some());
         (self.mlp.forward_branch(branch)).join(x, |y| {
-            self.mlp_dropout.forward(post_norm(&self.ln_2_post, y))
+            dropout(&self.mlp_dropout, post_norm(&self.ln_2_post, y))
         })
     }
 }

@@ -16,6 +16,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use claude_tensors::kernels::dropout;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
@@ -186,7 +187,7 @@ impl Lora {
     /// - x: `[batch, seq, d_in]` -> `[batch, seq, d_out]`
     pub fn forward_columns(&self, x: Tensor<3>, d_out: usize) -> Tensor<3> {
         let [batch, seq, _] = x.dims();
-        let x = self.dropout.forward(x);
+        let x = dropout(&self.dropout, x);
         let device = x.device();
         let zeros = |width: usize| Tensor::<3>::zeros([batch, seq, width], (&device, x.dtype()));
         let mut parts = Vec::with_capacity(2 * self.slices.len() + 1);

@@ -6,6 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, FloatDType};
+use claude_tensors::kernels::dropout;
 use claude_tensors::kernels::packed_matmul::PackedArithmetic;
 
 use crate::block::Block;
@@ -230,7 +231,7 @@ impl Gpt {
             "sequence of {seq} tokens exceeds the context length {}",
             self.context_length()
         );
-        let mut x = self.drop.forward(self.wpe.add_to(self.embed(tokens), 0));
+        let mut x = dropout(&self.drop, self.wpe.add_to(self.embed(tokens), 0));
         let mut caches = caches.map(|caches| caches.iter_mut());
         for block in &self.h {
             let cache = caches.as_mut().and_then(Iterator::next);
@@ -277,7 +278,7 @@ impl Gpt {
         let group = self.config.n_head / kv_heads;
         let step = DecodeStep::new(cache, (kv_heads, group), &device);
         let x = self.embed(tokens.reshape([rows, 1]));
-        let mut x = self.drop.forward(self.wpe.add_at(x, &step.position_ids));
+        let mut x = dropout(&self.drop, self.wpe.add_at(x, &step.position_ids));
         for (block, layer) in self.h.iter().zip(&mut cache.layers) {
             x = block.forward_decode(x, self.rope_of(block), &step, layer);
         }

@@ -1,13 +1,14 @@
 //! Our kernels against the same functions written with burn's own ops, values and gradients, on
 //! the Flex (CPU) device.
 
-use burn::nn::RotaryEncodingConfig;
+use burn::module::Module;
+use burn::nn::{DropoutConfig, RotaryEncodingConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, FloatDType};
 use claude_tensors::kernels::{
-    causal_attention, causal_self_attention, flex, gelu, layer_norm, matmul, merge_heads, rms_norm,
-    split_heads, write_cache_slots,
+    causal_attention, causal_self_attention, dropout, flex, gelu, layer_norm, matmul, merge_heads,
+    rms_norm, split_heads, write_cache_slots,
 };
 
 /// Attention from burn's matmul, mask and softmax ops (autodiff records each of them).
@@ -79,6 +80,60 @@ fn fused_attention_without_autodiff_matches_burns_ops() {
     let ours = causal_attention(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
     let theirs = decomposed(inputs[0].clone(), inputs[1].clone(), inputs[2].clone());
     assert!(max_abs_diff(ours, theirs) < 1e-5);
+}
+
+/// Dropout keeps each value with probability `1 - p`, scaled by `1 / (1 - p)`; its gradient is
+/// the same mask; seeding the device repeats it; and it is the identity where burn's layer is
+/// (no autodiff, a frozen layer, or p = 0).
+#[test]
+fn dropout_keeps_the_asked_share_scaled_and_passes_the_same_mask_back() {
+    let device = Device::flex().autodiff();
+    let prob = 0.25;
+    let layer = DropoutConfig::new(prob).init();
+    let x =
+        Tensor::<3>::random([4, 64, 96], Distribution::Uniform(1.0, 2.0), &device).require_grad();
+    device.seed(5);
+    let y = dropout(&layer, x.clone());
+    let grads = y.clone().sum().backward();
+    let (xs, ys) = (
+        x.to_data().try_to_vec::<f32>().unwrap(),
+        y.to_data().try_to_vec::<f32>().unwrap(),
+    );
+    let grad = x
+        .grad(&grads)
+        .expect("a gradient")
+        .to_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let mut dropped = 0;
+    for ((&x, &y), &g) in xs.iter().zip(&ys).zip(&grad) {
+        if y == 0.0 {
+            dropped += 1;
+            assert_eq!(g, 0.0);
+        } else {
+            assert!((y - x / 0.75).abs() <= 1e-6 * y.abs(), "{y} from {x}");
+            assert!((g - 1.0 / 0.75).abs() < 1e-6, "gradient {g}");
+        }
+    }
+    let share = f64::from(dropped) / xs.len() as f64;
+    assert!((share - prob).abs() < 0.02, "dropped {share}");
+
+    device.seed(5);
+    assert_eq!(
+        dropout(&layer, x.clone())
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
+        ys
+    );
+    let plain = Tensor::<3>::from_data(x.to_data(), &Device::flex());
+    assert_eq!(dropout(&layer, plain.clone()).to_data(), plain.to_data());
+    assert_eq!(
+        dropout(&layer.clone().freeze(), x.clone()).to_data(),
+        x.to_data()
+    );
+    let none = DropoutConfig::new(0.0).init();
+    assert_eq!(dropout(&none, x.clone()).to_data(), x.to_data());
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! | [`padded_self_attention`] | packed projection in, merged heads out, each row's first keys only, inference ([`packed_attention`](self::packed_attention)) | split heads, burn's `attention` op with a padding mask, merge |
 //! | [`causal_attention`] | fused forward + own backward ([`causal_attention`](self::causal_attention)) | burn's `attention` op with `is_causal` |
 //! | [`decode_attention`] | the cache (f32 or f16) read in place, grouped heads together ([`decode_attention`](self::decode_attention)) | burn's `attention` op with a mask (our flash kernel on GPUs) |
+//! | [`dropout`] | the mask drawn in parallel, a generator per chunk ([`dropout`](self::dropout)) | burn's `Dropout` |
 //! | [`gelu`] | one vectorised loop each way ([`gelu`](self::gelu)) | burn's `gelu` |
 //! | [`layer_norm`], [`rms_norm`] | one pass over the rows each way ([`layer_norm`](self::layer_norm)) | burn's `layer_norm` op; RMSNorm in burn's ops |
 //! | [`matmul`] | gemm on strided views, its output written once ([`gemm`](self::gemm)) | burn's `matmul` |
@@ -16,17 +17,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::nn::RotaryEncoding;
+use burn::nn::{Dropout, RotaryEncoding};
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{FloatDType, IndexingUpdateOp};
+use burn::tensor::{Distribution, FloatDType, IndexingUpdateOp};
 use gated::Gate;
 
 pub mod adamw;
 pub mod causal_attention;
 pub mod decode_attention;
 pub mod device_weights;
+pub mod dropout;
 pub mod flex;
 pub mod gated;
 pub mod gelu;
@@ -449,6 +451,29 @@ fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
     let inner = (x.clone() + x.clone().powi_scalar(3) * 0.044715) * SQRT_2_OVER_PI;
     x.clone() * 0.5 * (inner.tanh() + 1.0)
+}
+
+/// `layer`'s dropout on `x`, as [`Dropout::forward`] applies it (only while the layer trains,
+/// on an autodiff device, with a probability above 0), with the mask drawn in parallel on
+/// Flex ([`dropout`](self::dropout)); burn's layer elsewhere.
+///
+/// The mask's seed comes from the device's generator, so seeding the device (as the trainer
+/// does at every step) makes the masks repeat exactly.
+pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    if !flex::supports(&x) {
+        return layer.forward(x);
+    }
+    // Four 16-bit integers, each exact in an f32, make the 64-bit seed.
+    let draws = Tensor::<1>::random([4], Distribution::Uniform(0.0, 65536.0), &device);
+    let seed = (draws.into_data().iter::<f32>())
+        .fold(0u64, |seed, draw| (seed << 16) | (draw as u64 & 0xFFFF));
+    let mask = dropout::scaled_keep_mask(x.shape().num_elements(), layer.prob, seed);
+    let mask = Tensor::from_data(TensorData::new(mask, x.shape()), (&device, x.dtype()));
+    x * mask
 }
 
 /// The exact (erf) GeLU, elementwise.
