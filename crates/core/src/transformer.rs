@@ -348,6 +348,10 @@ impl Gpt {
 
     /// Cross-entropy of predicting `targets`, averaged over the positions whose `weights` are
     /// 1 (fine-tuning on chat data: the assistant's tokens; 0 for the prompt and padding).
+    /// Other weights count each position that much: the loss is `Σ w·(−log p) / max(Σ w, 1)`.
+    ///
+    /// Only the positions with a weight get logits: the head is the largest product of a
+    /// small model, and in chat data most positions are the prompt's.
     ///
     /// # Shapes
     /// - inputs, targets, weights: `[batch, seq]` -> `[1]`
@@ -357,18 +361,36 @@ impl Gpt {
         targets: Tensor<2, Int>,
         weights: Tensor<2>,
     ) -> Tensor<1> {
-        let mut logits = self.forward(inputs);
+        let states = self.final_states(inputs);
+        let [batch, seq, width] = states.dims();
+        let device = states.device();
+        let weights = weights.cast(FloatDType::F32).reshape([batch * seq]);
+        let counted: Vec<i64> = (weights.to_data().iter::<f32>().enumerate())
+            .filter(|&(_, weight)| weight != 0.0)
+            .map(|(position, _)| position as i64)
+            .collect();
+        let count = weights.clone().sum().clamp_min(1.0);
+        if counted.is_empty() {
+            // Nothing counts: a zero that still depends on the model, as the sum over no terms.
+            return (states.sum() * 0.0) / count;
+        }
+        let rows = counted.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(counted, [rows]), &device);
+        let states = (states
+            .reshape([batch * seq, width])
+            .select(0, index.clone()))
+        .reshape([1, rows, width]);
+        let logits = self.project(states);
+        let vocab = logits.dims()[2];
+        let mut logits = logits.reshape([rows, vocab]);
         if logits.dtype() != DType::F32 {
             logits = logits.cast(FloatDType::F32);
         }
-        let [batch, seq, vocab] = logits.dims();
-        let log_probs = log_softmax(logits.reshape([batch * seq, vocab]), 1);
-        let picked = log_probs
-            .gather(1, targets.reshape([batch * seq, 1]))
-            .reshape([batch * seq]);
-        let weights = weights.cast(FloatDType::F32).reshape([batch * seq]);
-        let count = weights.clone().sum().clamp_min(1.0);
-        -(picked * weights).sum() / count
+        let targets = targets.reshape([batch * seq]).select(0, index.clone());
+        let picked = log_softmax(logits, 1)
+            .gather(1, targets.reshape([rows, 1]))
+            .reshape([rows]);
+        -(picked * weights.select(0, index)).sum() / count
     }
 
     /// Mean cross-entropy of predicting `targets` (the inputs shifted by one).

@@ -291,3 +291,54 @@ fn adapters_on_a_packed_base_get_the_float_gradients() {
         }
     }
 }
+
+/// The loss over every position's logits, as `masked_loss` computed it before it took only the
+/// counted positions' logits.
+fn loss_over_every_position(model: &Gpt, weights: &[f32], device: &Device) -> Tensor<1> {
+    let ids = [3, 17, 5, 9, 22, 1, 30, 8, 12, 4];
+    let logits = model.forward(tokens(&ids[..9], device)).reshape([9, 40]);
+    let picked = burn::tensor::activation::log_softmax(logits, 1)
+        .gather(1, tokens(&ids[1..], device).reshape([9, 1]))
+        .reshape([9]);
+    let weights = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [9]), device);
+    -(picked * weights.clone()).sum() / weights.sum().clamp_min(1.0)
+}
+
+#[test]
+fn the_masked_loss_takes_logits_only_where_it_counts_and_changes_nothing() {
+    let device = device().autodiff();
+    let model = adapted(&device);
+    let ids = [3, 17, 5, 9, 22, 1, 30, 8, 12, 4];
+    for weights in [
+        vec![0.0f32, 0., 1., 1., 0., 1., 1., 1., 0.],
+        vec![0.5f32, 0., 2., 0., 0., 0., 0., 0., 1.],
+        vec![0.0f32; 9],
+    ] {
+        let ours = model.masked_loss(
+            tokens(&ids[..9], &device),
+            tokens(&ids[1..], &device),
+            Tensor::<2>::from_data(TensorData::new(weights.clone(), [1, 9]), &device),
+        );
+        let reference = loss_over_every_position(&model, &weights, &device);
+        let (a, b) = (values(ours.clone())[0], values(reference.clone())[0]);
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        let (ours, reference) = (ours.backward(), reference.backward());
+        for adapter in model.adapters() {
+            for param in [adapter.slice.a.val(), adapter.slice.b.val()] {
+                match (param.grad(&ours), param.grad(&reference)) {
+                    (Some(got), Some(want)) => {
+                        let (got, want) = (values(got), values(want));
+                        for (g, w) in got.iter().zip(&want) {
+                            assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{g} vs {w}");
+                        }
+                    }
+                    (got, want) => assert!(
+                        got.is_none_or(|g| values(g).iter().all(|&v| v == 0.0))
+                            && want.is_none_or(|w| values(w).iter().all(|&v| v == 0.0)),
+                        "a gradient on one side only"
+                    ),
+                }
+            }
+        }
+    }
+}
