@@ -131,11 +131,22 @@ mod dispatch {
     }
 
     #[inline(always)]
-    fn row_backward_loop(gate: Gate, [g, up]: [&[f32]; 2], dy: &[f32], grads: [&mut [f32]; 2]) {
-        let act = match gate {
-            Gate::Silu => silu_and_slope,
-            Gate::GeluTanh => gelu_tanh_and_slope,
-        };
+    fn row_backward_loop(gate: Gate, h: [&[f32]; 2], dy: &[f32], grads: [&mut [f32]; 2]) {
+        // One loop per activation, each with its function inlined: through a function pointer
+        // the loop called it once per value, unvectorised.
+        match gate {
+            Gate::Silu => backward_with(silu_and_slope, h, dy, grads),
+            Gate::GeluTanh => backward_with(gelu_tanh_and_slope, h, dy, grads),
+        }
+    }
+
+    #[inline(always)]
+    fn backward_with(
+        act: impl Fn(f32) -> (f32, f32),
+        [g, up]: [&[f32]; 2],
+        dy: &[f32],
+        grads: [&mut [f32]; 2],
+    ) {
         let [grad_g, grad_up] = grads;
         let outs = grad_g.iter_mut().zip(grad_up.iter_mut());
         for (((grad_g, grad_up), (&g, &up)), &dy) in outs.zip(g.iter().zip(up)).zip(dy) {
