@@ -2,9 +2,8 @@
 # Serving side by side: our `claude-rust serve` and llama.cpp's `llama-server` on the same GGUF
 # file, the same machine and the same requests (the `serve_load` example of claude-server: N
 # concurrent clients on one thread, each streaming a greedy completion of TOKENS tokens), for 1,
-# 8 and 32 clients. Prints one
-# line per server and client count: aggregate tokens/s, per-stream tokens/s, time to first
-# token, and each server's peak resident memory (VmHWM) after the runs.
+# 8 and 32 clients. Prints one line per server and client count: aggregate tokens/s, per-stream
+# tokens/s, time to first token, and each server's peak resident memory (VmHWM) after the runs.
 #
 #   LLAMA_CPP=/path/to/llama.cpp/build/bin benches/serve_vs_llama_server.sh [MODEL.gguf]
 #

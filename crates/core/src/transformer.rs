@@ -349,31 +349,37 @@ impl Gpt {
     /// Cross-entropy of predicting `targets`, averaged over the positions whose `weights` are
     /// 1 (fine-tuning on chat data: the assistant's tokens; 0 for the prompt and padding).
     /// Other weights count each position that much: the loss is `Σ w·(−log p) / max(Σ w, 1)`.
+    /// The weights are host data, one per position in row-major order: they decide which
+    /// positions get logits before anything runs on the device.
     ///
     /// Only the positions with a weight get logits: the head is the largest product of a
     /// small model, and in chat data most positions are the prompt's.
     ///
     /// # Shapes
-    /// - inputs, targets, weights: `[batch, seq]` -> `[1]`
+    /// - inputs, targets: `[batch, seq]`, weights: `batch * seq` values -> `[1]`
+    ///
+    /// # Panics
+    /// If `weights` does not hold one value per position.
     pub fn masked_loss(
         &self,
         inputs: Tensor<2, Int>,
         targets: Tensor<2, Int>,
-        weights: Tensor<2>,
+        weights: &[f32],
     ) -> Tensor<1> {
+        let [batch, seq] = inputs.dims();
+        assert_eq!(weights.len(), batch * seq, "one weight per position");
+        let (counted, kept): (Vec<i64>, Vec<f32>) = (weights.iter().enumerate())
+            .filter(|&(_, &weight)| weight != 0.0)
+            .map(|(position, &weight)| (position as i64, weight))
+            .unzip();
+        let count = weights.iter().sum::<f32>().max(1.0);
         let states = self.final_states(inputs);
-        let [batch, seq, width] = states.dims();
-        let device = states.device();
-        let weights = weights.cast(FloatDType::F32).reshape([batch * seq]);
-        let counted: Vec<i64> = (weights.to_data().iter::<f32>().enumerate())
-            .filter(|&(_, weight)| weight != 0.0)
-            .map(|(position, _)| position as i64)
-            .collect();
-        let count = weights.clone().sum().clamp_min(1.0);
         if counted.is_empty() {
             // Nothing counts: a zero that still depends on the model, as the sum over no terms.
-            return (states.sum() * 0.0) / count;
+            return states.sum() * 0.0;
         }
+        let [_, _, width] = states.dims();
+        let device = states.device();
         let rows = counted.len();
         let index = Tensor::<1, Int>::from_data(TensorData::new(counted, [rows]), &device);
         let states = (states
@@ -386,11 +392,12 @@ impl Gpt {
         if logits.dtype() != DType::F32 {
             logits = logits.cast(FloatDType::F32);
         }
-        let targets = targets.reshape([batch * seq]).select(0, index.clone());
+        let targets = targets.reshape([batch * seq]).select(0, index);
         let picked = log_softmax(logits, 1)
             .gather(1, targets.reshape([rows, 1]))
             .reshape([rows]);
-        -(picked * weights.select(0, index)).sum() / count
+        let kept = Tensor::<1>::from_data(TensorData::new(kept, [rows]), &device);
+        -(picked * kept).sum() / count
     }
 
     /// Mean cross-entropy of predicting `targets` (the inputs shifted by one).

@@ -128,9 +128,9 @@ pub struct Batch {
     pub inputs: Tensor<2, Int>,
     /// The ids that follow each input position.
     pub targets: Tensor<2, Int>,
-    /// 1 where a target counts, 0 where it does not (a prompt token, padding); `None` when
-    /// every target counts.
-    pub weights: Option<Tensor<2>>,
+    /// 1 where a target counts, 0 where it does not (a prompt token, padding), row-major
+    /// `[rows, longest - 1]` on the host; `None` when every target counts.
+    pub weights: Option<Vec<f32>>,
 }
 
 impl Batch {
@@ -166,8 +166,7 @@ impl Batch {
         Batch {
             inputs: ids(inputs),
             targets: ids(targets),
-            weights: (!all_counted)
-                .then(|| Tensor::<2>::from_data(TensorData::new(weights, shape), device)),
+            weights: (!all_counted).then_some(weights),
         }
     }
 
@@ -175,7 +174,7 @@ impl Batch {
     pub fn loss(self, model: &claude_core::Gpt) -> Tensor<1> {
         match self.weights {
             None => model.loss(self.inputs, self.targets),
-            Some(weights) => model.masked_loss(self.inputs, self.targets, weights),
+            Some(weights) => model.masked_loss(self.inputs, self.targets, &weights),
         }
     }
 }

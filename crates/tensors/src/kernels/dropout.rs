@@ -12,6 +12,8 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
 
+use super::written_once;
+
 /// Values per chunk: one generator each.
 const CHUNK: usize = 1 << 14;
 
@@ -28,7 +30,8 @@ pub fn scaled_keep_mask(len: usize, prob: f64, seed: u64) -> Vec<f32> {
     // A value is dropped when its 32 random bits fall below `prob` of their range.
     let threshold = (prob * 4_294_967_296.0) as u64;
     let kept = (1.0 / (1.0 - prob)) as f32;
-    let mut mask = vec![0.0f32; len];
+    // Each value is written once below, by its chunk's task: no zeroing first.
+    let mut mask = written_once::unwritten(len);
     mask.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(index, chunk)| {
@@ -39,15 +42,16 @@ pub fn scaled_keep_mask(len: usize, prob: f64, seed: u64) -> Vec<f32> {
             for pair in chunk.chunks_mut(2) {
                 let bits = rng.next_u64();
                 for (value, word) in pair.iter_mut().zip([bits as u32, (bits >> 32) as u32]) {
-                    *value = if u64::from(word) >= threshold {
+                    value.write(if u64::from(word) >= threshold {
                         kept
                     } else {
                         0.0
-                    };
+                    });
                 }
             }
         });
-    mask
+    // SAFETY: the chunks cover the mask, and every value of every chunk was written above.
+    unsafe { written_once::written(mask) }
 }
 
 #[cfg(test)]
